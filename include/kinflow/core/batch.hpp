@@ -1,0 +1,51 @@
+#pragma once
+/// @file
+/// @brief Batch and point types: a batch of B samples in dimension d is a d x B
+/// column-major Eigen matrix, one column per sample.
+
+#include <Eigen/Core>
+#include <concepts>
+#include <type_traits>
+
+namespace kinflow {
+
+/// A batch of samples: `d x B`, one column per sample (each sample contiguous).
+/// `Dim` is the dimension d, fixed at compile time (e.g. 2 for toy data) or
+/// `Eigen::Dynamic`.
+template <class Scalar, int Dim = Eigen::Dynamic>
+using batch = Eigen::Matrix<Scalar, Dim, Eigen::Dynamic>;
+
+/// One sample: a column vector of dimension d.
+template <class Scalar, int Dim = Eigen::Dynamic>
+using point = Eigen::Matrix<Scalar, Dim, 1>;
+
+/// Per-sample scalars (energies, times, step sizes), one entry per column of a batch.
+template <class Scalar>
+using per_sample = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+/// Per-sample times passed to fields that accept one time per column (row vector,
+/// so that entry i belongs to column i of the batch).
+template <class Scalar>
+using sample_times = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+
+/// Floating-point scalar types kinflow computes in (float, double, long double).
+template <class T>
+concept real_scalar = std::floating_point<T>;
+
+/// Traits of a batch matrix type: its scalar and compile-time dimension.
+template <class Batch>
+struct batch_traits;
+
+template <class Scalar, int Dim>
+struct batch_traits<Eigen::Matrix<Scalar, Dim, Eigen::Dynamic>> {
+  using scalar = Scalar;
+  static constexpr int dim = Dim;
+  using point_type = point<Scalar, Dim>;
+};
+
+/// True for `kinflow::batch<Scalar, Dim>` types (column-major d x Dynamic Eigen matrices).
+template <class T>
+concept batch_matrix = requires { typename batch_traits<std::remove_cvref_t<T>>::scalar; } &&
+                       real_scalar<typename batch_traits<std::remove_cvref_t<T>>::scalar>;
+
+}  // namespace kinflow

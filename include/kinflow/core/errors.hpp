@@ -1,0 +1,68 @@
+#pragma once
+/// @file
+/// @brief Exceptions thrown by kinflow for invalid arguments.
+///
+/// Invalid arguments (bad grids, tolerances, mismatched dimensions, ...) throw
+/// kinflow::invalid_argument with a message naming the parameter, the value
+/// received and the valid range. Trouble during a solve (step underflow,
+/// non-finite state, ...) is never an exception: it is a per-sample status.
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace kinflow {
+
+/// Thrown when an argument is outside its valid range. The message names the
+/// parameter, the value received and the valid range.
+class invalid_argument : public std::invalid_argument {
+public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Thrown when two arguments disagree in shape (e.g. a field writes a velocity
+/// whose dimension differs from the state's).
+class dimension_mismatch : public invalid_argument {
+public:
+  using invalid_argument::invalid_argument;
+};
+
+namespace detail {
+
+/// Builds "kinflow: <param> = <value> is invalid; <expected>".
+template <class Value>
+[[nodiscard]] std::string invalid_message(std::string_view param, const Value& value,
+                                          std::string_view expected) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "kinflow: " << param << " = " << value << " is invalid; " << expected;
+  return os.str();
+}
+
+/// Formats a value for an error message (17 significant digits for reals).
+template <class Value>
+[[nodiscard]] std::string to_text(const Value& value) {
+  std::ostringstream os;
+  os.precision(17);
+  os << value;
+  return os.str();
+}
+
+/// Throws kinflow::invalid_argument unless @p ok holds.
+template <class Value>
+void require(bool ok, std::string_view param, const Value& value, std::string_view expected) {
+  if (!ok) throw invalid_argument(invalid_message(param, value, expected));
+}
+
+/// Throws kinflow::dimension_mismatch unless @p got == @p want.
+inline void require_dimension(std::string_view what, long long got, long long want) {
+  if (got != want) {
+    std::ostringstream os;
+    os << "kinflow: dimension mismatch: " << what << " is " << got << ", expected " << want;
+    throw dimension_mismatch(os.str());
+  }
+}
+
+}  // namespace detail
+}  // namespace kinflow
