@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <type_traits>
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/concepts.hpp"
@@ -101,10 +102,10 @@ private:
 /// Evaluates any velocity field on a batch: `V = v(t, X)`, resizing `V` to `X`'s shape.
 /// Convenience for users and tests; integrators keep a field_evaluator instead.
 template <class Field, class Scalar, int Dim>
-  requires velocity_field<Field, Scalar, Dim>
-void evaluate(Field& field, Scalar t, const batch<Scalar, Dim>& X, batch<Scalar, Dim>& V) {
+  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim>
+void evaluate(Field&& field, Scalar t, const batch<Scalar, Dim>& X, batch<Scalar, Dim>& V) {
   V.resize(X.rows(), X.cols());
-  field_evaluator<Field, Scalar, Dim> eval(field, X.rows());
+  field_evaluator<std::remove_reference_t<Field>, Scalar, Dim> eval(field, X.rows());
   eval(t, X, V);
 }
 

@@ -1,0 +1,76 @@
+// Steps of fixed-grid integration do not allocate: Eigen's runtime malloc check is armed
+// from inside the first step's observer call until the last one, so every later step
+// (field evaluation, stage combinations, the KPE accumulator, the observer) runs with
+// heap allocation forbidden. An allocation makes eigen_assert throw.
+
+#include <stdexcept>
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(x) \
+  do {                  \
+    if (!(x)) throw std::runtime_error("eigen_assert: " #x); \
+  } while (false)
+
+#include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow_catch.hpp"
+
+namespace {
+struct linear_field {  // v = A x + t, written into V without temporaries
+  template <class X, class V>
+  void operator()(double t, const X& x, V& v) const {
+    v.row(0) = -x.row(1);
+    v.row(1) = x.row(0);
+    v.array() += t;
+  }
+};
+
+struct allocating_field {  // evaluates into a heap temporary first
+  template <class X, class V>
+  void operator()(double, const X& x, V& v) const {
+    Eigen::MatrixXd tmp = -x;
+    v = tmp;
+  }
+};
+
+template <class Field = linear_field, std::size_t S>
+void run_without_malloc(const kinflow::butcher_tableau<S>& method, kinflow::kpe_options kpe,
+                        Field field = {}) {
+  kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 257);
+  const auto grid = kinflow::time_grid<>::uniform(16);
+  std::size_t steps_checked = 0;
+  auto obs = [&](const auto& view) {
+    if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
+    else ++steps_checked;
+    if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
+  };
+  try {
+    kinflow::integrate(field, method, grid, X, {.kpe = kpe}, obs);
+  } catch (...) {
+    Eigen::internal::set_is_malloc_allowed(true);
+    throw;
+  }
+  CHECK(steps_checked == 15);
+}
+}  // namespace
+
+TEST_CASE("the malloc check is armed (an allocation inside the window throws)", "[no_malloc]") {
+  Eigen::internal::set_is_malloc_allowed(false);
+  CHECK_THROWS(Eigen::MatrixXd(50, 50));
+  Eigen::internal::set_is_malloc_allowed(true);
+}
+
+TEST_CASE("an allocating field is caught inside the integration window", "[no_malloc]") {
+  CHECK_THROWS(run_without_malloc(kinflow::euler, {}, allocating_field{}));
+}
+
+TEST_CASE("fixed-grid steps do not allocate", "[no_malloc]") {
+  kinflow::kpe_options stage, left, profiled, off;
+  left.quadrature = kinflow::kpe_quadrature::left_riemann;
+  profiled.profile = kinflow::kpe_profile::per_sample;
+  off.enabled = false;
+  for (const auto& kpe : {stage, left, profiled, off}) {
+    CHECK_NOTHROW(run_without_malloc(kinflow::euler, kpe));
+    CHECK_NOTHROW(run_without_malloc(kinflow::heun, kpe));
+    CHECK_NOTHROW(run_without_malloc(kinflow::rk4, kpe));
+  }
+}
