@@ -1,0 +1,24 @@
+# Usage: cmake -DINCLUDE_DIR=<repo>/include -P check_umbrella.cmake
+#
+# Fails when a public header (anything under kinflow/ but detail/) is not included by the
+# umbrella header kinflow/kinflow.hpp, naming the headers to add there.
+
+file(READ "${INCLUDE_DIR}/kinflow/kinflow.hpp" _umbrella)
+file(GLOB_RECURSE _headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/kinflow/*.hpp")
+list(SORT _headers)
+set(_missing "")
+foreach(_header IN LISTS _headers)
+  if(_header MATCHES "^kinflow/detail/" OR _header STREQUAL "kinflow/kinflow.hpp")
+    continue()
+  endif()
+  string(FIND "${_umbrella}" "#include \"${_header}\"" _quoted)
+  string(FIND "${_umbrella}" "#include <${_header}>" _angled)
+  if(_quoted EQUAL -1 AND _angled EQUAL -1)
+    list(APPEND _missing "${_header}")
+  endif()
+endforeach()
+if(_missing)
+  list(JOIN _missing "\n  " _list)
+  message(FATAL_ERROR "public headers missing from include/kinflow/kinflow.hpp; add:\n  ${_list}")
+endif()
+message("kinflow.hpp includes every public header")
