@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kinflow's build needs, and only those that are missing.
+#
+#   bash scripts/install-deps.sh [--bench] [--plots]
+#
+#   (always)  cmake g++ make libeigen3-dev catch2
+#   --bench   libbenchmark-dev libboost-dev   (benchmarks and their peer comparisons)
+#   --plots   python3-matplotlib              (plotting scripts of the examples)
+#
+# Needs root when something is missing; otherwise it prints what to install and fails.
+# On systems without dpkg it only reminds what is needed and lets CMake find it.
+set -euo pipefail
+
+packages=(cmake g++ make libeigen3-dev catch2)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libbenchmark-dev libboost-dev) ;;
+    --plots) packages+=(python3-matplotlib) ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --plots)" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v dpkg >/dev/null 2>&1; then
+  echo "install-deps.sh: not a Debian-based system; make sure these (or their equivalents) are installed:" >&2
+  echo "  ${packages[*]}" >&2
+  exit 0
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: missing Debian packages: ${missing[*]}" >&2
+  echo "install them as root, e.g.:" >&2
+  echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds and runs kinflow's whole test suite.
+#
+#   bash scripts/run-tests.sh [--sanitize]
+#
+# build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
+# cannot rot; benchmarks that declare a smoke filter also run briefly under CTest).
+# With --sanitize, or when CI=true, a second build in build/asan runs the tests under
+# AddressSanitizer and UBSan (Debug, -O1).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+sanitize=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    *) echo "run-tests.sh: unknown option '$arg' (expected --sanitize)" >&2; exit 2 ;;
+  esac
+done
+if [ "${CI:-}" = "true" ]; then
+  sanitize=1
+fi
+
+bash scripts/install-deps.sh --bench
+
+jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+echo "== build/tests (Release) =="
+cmake -S . -B build/tests \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DKINFLOW_WARNINGS_AS_ERRORS=ON \
+  -DKINFLOW_BUILD_TESTS=ON \
+  -DKINFLOW_BUILD_EXAMPLES=ON \
+  -DKINFLOW_BUILD_BENCHMARKS=ON
+cmake --build build/tests -j "$jobs"
+ctest --test-dir build/tests --output-on-failure -j "$jobs"
+
+if [ "$sanitize" -eq 1 ]; then
+  echo "== build/asan (Debug -O1, AddressSanitizer + UBSan) =="
+  cmake -S . -B build/asan \
+    -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DKINFLOW_SANITIZE=ON \
+    -DKINFLOW_WARNINGS_AS_ERRORS=ON \
+    -DKINFLOW_BUILD_TESTS=ON \
+    -DKINFLOW_BUILD_EXAMPLES=OFF \
+    -DKINFLOW_BUILD_BENCHMARKS=OFF \
+    -DKINFLOW_TEST_PACKAGE=OFF
+  cmake --build build/asan -j "$jobs"
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_init_order=1}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    ctest --test-dir build/asan --output-on-failure -j "$jobs"
+fi
+
+echo "run-tests.sh: all tests passed"
