@@ -1,0 +1,26 @@
+#pragma once
+/// @file
+/// @brief Umbrella header: includes every public kinflow header.
+///
+/// `#include <kinflow/kinflow.hpp>` gives the whole library. Headers under
+/// `kinflow/detail/` are private machinery and are not listed here.
+///
+/// This list is kept by hand: a new public header must be added below (the header
+/// self-containment test compiles this file together with every header, and the
+/// consumer tests include it).
+
+#include "kinflow/version.hpp"
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/concepts.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/core/field_evaluator.hpp"
+
+#include "kinflow/energy/kpe.hpp"
+
+#include "kinflow/integrators/adaptive.hpp"
+#include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/result.hpp"
+#include "kinflow/integrators/tableau.hpp"
+
+#include "kinflow/schedules/time_grid.hpp"
