@@ -39,11 +39,15 @@ concept batched_velocity_field =
     std::invocable<F&, Scalar, const batch<Scalar, Dim>&, batch<Scalar, Dim>&>;
 
 /// Per-sample form: `f(t, x) -> vector`, `x` a `const point<Scalar, Dim>&`, returning an
-/// Eigen column vector (or vector expression) of dimension d.
+/// Eigen column vector (or vector expression) of dimension d (a fixed-size return type
+/// must have the state's dimension).
 template <class F, class Scalar, int Dim>
 concept sample_velocity_field = real_scalar<Scalar> && requires(F& f, Scalar t, const point<Scalar, Dim>& x) {
   { f(t, x) } -> eigen_vector_expression;
-};
+} && (Dim == Eigen::Dynamic ||
+      std::remove_cvref_t<std::invoke_result_t<F&, Scalar, const point<Scalar, Dim>&>>::RowsAtCompileTime ==
+          Eigen::Dynamic ||
+      std::remove_cvref_t<std::invoke_result_t<F&, Scalar, const point<Scalar, Dim>&>>::RowsAtCompileTime == Dim);
 
 /// A velocity field in either form (see the file comment).
 template <class F, class Scalar, int Dim>

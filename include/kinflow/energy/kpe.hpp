@@ -68,13 +68,15 @@ inline void validate_kpe_options(const kpe_options& o) {
   require(std::isfinite(o.tau), "kpe.tau", o.tau, "expected a finite time");
 }
 
-/// Accumulates KPE for a fixed-step solve of a batch: one call per step.
+/// Accumulates KPE for a fixed-step solve of a batch: one call per step and block of
+/// columns (the integrator may walk the batch in column tiles).
 template <class Scalar>
 class kpe_accumulator {
 public:
   kpe_accumulator(const kpe_options& opt, Eigen::Index samples, std::size_t steps) : opt_(opt) {
     validate_kpe_options(opt);
     if (!opt_.enabled) return;
+    samples_ = samples;
     result_.tau = opt.tau;
     result_.total.setZero(samples);
     result_.early.setZero(samples);
@@ -87,41 +89,66 @@ public:
 
   [[nodiscard]] bool enabled() const noexcept { return opt_.enabled; }
 
-  /// Adds step n over `[t0, t1]` whose stage velocities are `k` and weights `b`.
+  /// Adds step n over `[t0, t1]` for the columns `first, first + k[0].cols()` of the
+  /// batch, whose stage velocities are `k` and weights `b`.
   template <class Batch, std::size_t S, class Weights>
   void add_step(std::size_t n, Scalar t0, Scalar t1, const std::array<Batch, S>& k,
-                const Weights& b) {
+                const Weights& b, Eigen::Index first = 0) {
     if (!opt_.enabled) return;
+    const Eigen::Index cols = k[0].cols();
+    auto inc = increment_.head(cols);
     const Scalar h = std::abs(t1 - t0);
     if (opt_.quadrature == kpe_quadrature::left_riemann) {
-      increment_.noalias() = (Scalar(0.5) * h) * k[0].colwise().squaredNorm().transpose();
+      inc.noalias() = (Scalar(0.5) * h) * k[0].colwise().squaredNorm().transpose();
     } else {
-      bool first = true;
+      bool first_term = true;
       for (std::size_t j = 0; j < S; ++j) {
         const auto w = static_cast<Scalar>(b[j]);
         if (w == Scalar(0)) continue;
-        if (first)
-          increment_.noalias() = (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
+        if (first_term)
+          inc.noalias() = (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
         else
-          increment_.noalias() += (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
-        first = false;
+          inc.noalias() += (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
+        first_term = false;
       }
     }
-    result_.total += increment_;
-    if (static_cast<double>(std::min(t0, t1)) < opt_.tau)
-      result_.early += increment_;
-    else
-      result_.late += increment_;
-    const auto col = static_cast<Eigen::Index>(n);
-    if (opt_.profile == kpe_profile::per_sample) result_.profile.col(col) = increment_;
-    if (opt_.profile == kpe_profile::batch_mean && increment_.size() > 0)
-      result_.profile(col, 0) = increment_.mean();
+    commit(n, t0, t1, first, cols);
   }
 
-  [[nodiscard]] kinetic_energy<Scalar>& result() noexcept { return result_; }
+  /// Scratch vector for callers that compute the increments themselves (entry i for
+  /// column first + i), followed by commit().
+  [[nodiscard]] per_sample<Scalar>& increments() noexcept { return increment_; }
+
+  /// Adds the increments of step n over `[t0, t1]` for `cols` columns from `first`.
+  void commit(std::size_t n, Scalar t0, Scalar t1, Eigen::Index first, Eigen::Index cols) {
+    if (!opt_.enabled) return;
+    auto inc = increment_.head(cols);
+    phase(t0, t1).segment(first, cols) += inc;
+    const auto step = static_cast<Eigen::Index>(n);
+    if (opt_.profile == kpe_profile::per_sample) result_.profile.col(step).segment(first, cols) = inc;
+    if (opt_.profile == kpe_profile::batch_mean && samples_ > 0)
+      result_.profile(step, 0) += inc.sum() / static_cast<Scalar>(samples_);
+  }
+
+  /// True when the increments must go through increments()/commit() (a profile is
+  /// recorded); otherwise callers may add them straight into phase().
+  [[nodiscard]] bool wants_increments() const noexcept { return opt_.profile != kpe_profile::none; }
+
+  /// The vector a step over `[t0, t1]` adds to: the early or the late energies. (The
+  /// total is formed once at the end, so each step touches one vector.)
+  [[nodiscard]] per_sample<Scalar>& phase(Scalar t0, Scalar t1) noexcept {
+    return static_cast<double>(std::min(t0, t1)) < opt_.tau ? result_.early : result_.late;
+  }
+
+  /// The energies: `total = early + late`.
+  [[nodiscard]] kinetic_energy<Scalar>& result() noexcept {
+    if (opt_.enabled) result_.total = result_.early + result_.late;
+    return result_;
+  }
 
 private:
   kpe_options opt_;
+  Eigen::Index samples_ = 0;
   kinetic_energy<Scalar> result_;
   per_sample<Scalar> increment_;
 };

@@ -1,0 +1,82 @@
+#pragma once
+// Shared by kinflow's benchmark programs: runs the registered benchmarks with the console
+// reporter and then prints ratios between pairs of them measured in the same run, e.g.
+// "kinflow RK4 / hand-written RK4 = 1.04". Pairs are matched by name after substituting
+// one token, so a benchmark "BM_rk4<kinflow>/100000" is compared with
+// "BM_rk4<handwritten>/100000". With --benchmark_repetitions the median is used.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kinflow_bench {
+
+/// Collects real time per benchmark (the median aggregate when repetitions are used).
+class collecting_reporter : public benchmark::ConsoleReporter {
+public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      if (r.error_occurred) continue;
+      const std::string name = r.run_name.str();
+      if (r.run_type == Run::RT_Aggregate) {
+        if (r.aggregate_name == "median") median_[r.run_name.str()] = r.GetAdjustedRealTime();
+      } else {
+        single_[name] = r.GetAdjustedRealTime();
+      }
+    }
+  }
+  /// Median if repetitions were run, else the single run; negative when absent.
+  [[nodiscard]] double time(const std::string& name) const {
+    if (auto it = median_.find(name); it != median_.end()) return it->second;
+    if (auto it = single_.find(name); it != single_.end()) return it->second;
+    return -1;
+  }
+  [[nodiscard]] std::vector<std::string> names() const {
+    std::vector<std::string> n;
+    for (const auto& [k, v] : single_) n.push_back(k);
+    for (const auto& [k, v] : median_)
+      if (!single_.count(k)) n.push_back(k);
+    return n;
+  }
+
+private:
+  std::map<std::string, double> single_, median_;
+};
+
+/// One ratio to print: every benchmark whose name contains `numerator` is compared with
+/// the benchmark named the same with `numerator` replaced by `denominator`.
+struct ratio_spec {
+  std::string numerator, denominator, label;
+};
+
+/// Runs the benchmarks and prints the ratio table. Use as the body of main().
+inline int run_with_ratios(int argc, char** argv, const std::vector<ratio_spec>& ratios) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  collecting_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  std::printf("\nRatios (same run; time of first / time of second; < 1 means faster):\n");
+  bool any = false;
+  for (const auto& spec : ratios) {
+    for (const auto& name : reporter.names()) {
+      const auto at = name.find(spec.numerator);
+      if (at == std::string::npos) continue;
+      std::string other = name;
+      other.replace(at, spec.numerator.size(), spec.denominator);
+      const double a = reporter.time(name), b = reporter.time(other);
+      if (a <= 0 || b <= 0) continue;
+      std::printf("  %-58s %-10s %6.3f\n", name.c_str(), spec.label.c_str(), a / b);
+      any = true;
+    }
+  }
+  if (!any) std::printf("  (no pairs ran)\n");
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace kinflow_bench
