@@ -5,6 +5,17 @@
 /// A grid is a strictly monotone sequence `t_0, t_1, ..., t_N` (N >= 1 steps).
 /// Increasing grids integrate forward (noise to data, t = 0 to 1); decreasing grids
 /// integrate backward (data to noise, e.g. for likelihoods) with the same code.
+///
+/// Kinds (all validated: finite, strictly monotone, endpoints exactly as asked):
+///  - time_grid::uniform    `t_i = i/N`
+///  - time_grid::cosine     `t_i = ½(1 - cos(π i/N))` (small steps at both ends)
+///  - time_grid::edm        the EDM/Karras ρ-grid of noise levels, mapped to flow time
+///  - time_grid::shifted    `t' = s·t/(1 + (s-1)·t)` applied to a uniform grid
+///  - time_grid::from_times user-given times with required endpoints (or the constructor)
+///  - energy-equidistributing grids, built from a pilot run's energy profile:
+///    see kinflow/schedules/energy_grid.hpp.
+///
+/// For a backward solve over any of these, build the forward grid and take reversed().
 
 #include <cmath>
 #include <cstddef>
@@ -36,6 +47,61 @@ public:
   [[nodiscard]] static time_grid cosine(std::size_t steps, T t0 = T(0), T t1 = T(1)) {
     return mapped(steps, t0, t1,
                   [](T s) { return T(0.5) * (T(1) - std::cos(std::numbers::pi_v<T> * s)); });
+  }
+
+  /// EDM/Karras ρ-grid (Karras et al. 2022) mapped to flow time.
+  ///
+  /// The noise levels `σ_i = (σ_max^{1/ρ} + (i/N)(σ_min^{1/ρ} - σ_max^{1/ρ}))^ρ`, i = 0..N,
+  /// decrease from `σ_max` to `σ_min`. On the linear path `x_t = (1-t) x0 + t x1`,
+  /// `x_t / t = x1 + ((1-t)/t) x0` is the data plus noise of level `σ = (1-t)/t`, so a noise
+  /// level maps to the flow time `t = 1/(1 + σ)`. The grid is
+  ///
+  ///     t_0 = 0,   t_i = 1/(1 + σ_i)  (0 < i < N),   t_N = 1:
+  ///
+  /// the end points `σ_0 = σ_max` and `σ_N = σ_min` stand for pure noise (σ = ∞, t = 0)
+  /// and clean data (σ = 0, t = 1), where every flow-matching sampler starts and ends, and
+  /// are set to exactly 0 and 1. Large ρ concentrates steps at low noise (near t = 1).
+  /// Defaults are EDM's: `ρ = 7`, `σ_min = 0.002`, `σ_max = 80`.
+  /// @throws kinflow::invalid_argument unless `steps >= 1`, `rho > 0` and
+  ///   `0 < sigma_min < sigma_max`, all finite.
+  [[nodiscard]] static time_grid edm(std::size_t steps, T rho = T(7), T sigma_min = T(0.002),
+                                     T sigma_max = T(80)) {
+    detail::require(std::isfinite(rho) && rho > 0, "rho", rho, "expected a finite value > 0");
+    detail::require(std::isfinite(sigma_min) && sigma_min > 0, "sigma_min", sigma_min,
+                    "expected a finite value > 0");
+    detail::require(std::isfinite(sigma_max) && sigma_max > sigma_min, "sigma_max", sigma_max,
+                    "expected a finite value > sigma_min = " + detail::to_text(sigma_min));
+    const T a = std::pow(sigma_max, T(1) / rho), b = std::pow(sigma_min, T(1) / rho);
+    return mapped(steps, T(0), T(1), [=](T s) {
+      const T sigma = std::pow(a + s * (b - a), rho);
+      return T(1) / (T(1) + sigma);
+    });
+  }
+
+  /// Shifted grid: `t_i = t0 + (t1 - t0)·g(i/N)` with `g(u) = s·u / (1 + (s - 1)·u)`.
+  ///
+  /// `g` maps [0, 1] onto itself with `g'(0) = s` and `g'(1) = 1/s`: for `s > 1` the steps
+  /// shrink towards `t1` (the data end on a forward grid) by a factor `s²` from first to
+  /// last; `s < 1` does the opposite; `s = 1` is the uniform grid.
+  /// @throws kinflow::invalid_argument unless `s` is finite and `> 0` (and see mapped()).
+  [[nodiscard]] static time_grid shifted(std::size_t steps, T s, T t0 = T(0), T t1 = T(1)) {
+    detail::require(std::isfinite(s) && s > 0, "shift", s, "expected a finite value > 0");
+    return mapped(steps, t0, t1, [=](T u) { return s * u / (T(1) + (s - T(1)) * u); });
+  }
+
+  /// User-given times that must run from exactly `t0` to exactly `t1`.
+  /// @throws kinflow::invalid_argument unless there are at least two finite times, the
+  ///   first is `t0`, the last is `t1`, and they are strictly increasing (`t1 > t0`) or
+  ///   strictly decreasing (`t1 < t0`). The message names the offending entry.
+  [[nodiscard]] static time_grid from_times(std::vector<T> times, T t0 = T(0), T t1 = T(1)) {
+    detail::require(std::isfinite(t0), "t0", t0, "expected a finite time");
+    detail::require(std::isfinite(t1) && t1 != t0, "t1", t1, "expected a finite time != t0");
+    detail::require(!times.empty(), "time grid size", times.size(), "expected at least 2 times (1 step)");
+    detail::require(times.front() == t0, "times[0]", times.front(),
+                    "expected the first time to equal t0 = " + detail::to_text(t0));
+    detail::require(times.back() == t1, "times[" + std::to_string(times.size() - 1) + "]",
+                    times.back(), "expected the last time to equal t1 = " + detail::to_text(t1));
+    return time_grid(std::move(times));
   }
 
   /// Grid `t_i = t0 + (t1 - t0) * g(i / N)` for a map `g` of [0, 1] onto itself with
