@@ -23,4 +23,5 @@
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
+#include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"
