@@ -1,0 +1,329 @@
+#pragma once
+/// @file
+/// @brief The exact (closed-form) flow-matching field of a finite training set: the
+/// minimiser of the flow-matching loss on `y_1 … y_N`, whose samples are training points
+/// (memorization). SPEC §5.1.
+///
+/// With `σ_t = 1 - (1 - σ_min) t` (σ_min = 0: `σ_t = 1 - t`):
+///
+///     p_t(x)   = (1/N) Σ_i N(x ; t y_i, σ_t² I)
+///     w_i(x,t) = softmax_i( -‖x - t y_i‖² / (2 σ_t²) )       posterior p(y_i | x_t = x)
+///     m(x,t)   = Σ_i w_i y_i                                 posterior mean (ideal denoiser)
+///     v(x,t)   = (m - (1 - σ_min) x) / σ_t
+///     log p_t  = logsumexp_i(-‖x - t y_i‖² / (2σ_t²)) - log N - d log σ_t - (d/2) log 2π
+///     score    = (t m - x) / σ_t²
+///     div v    = t / σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t
+///
+/// **The clamp at t → 1.** Every formula uses `σ_t := max(σ_t, ε)` (empirical_options::eps).
+/// This defines the field at exactly `t = 1` (where Heun and RK4 evaluate a stage): there
+/// the weights are a softmax over `-‖x - y_i‖² / (2ε²)` (practically the nearest training
+/// point) and `v = (m - (1 - σ_min) x) / ε`. Wherever `σ_t ≥ ε` the clamp changes nothing.
+///
+/// **Numerics.** Log-sum-exp with max subtraction (no overflow, no 0/0 for far samples);
+/// training points and samples are processed in tiles with a running log-sum-exp, so the
+/// `N x B` weight matrix never exists (memory stays within empirical_options::memory_budget);
+/// squared distances are formed directly for small d and from a matrix product for large d,
+/// with the weight-carrying pairs recomputed directly when the expansion could cancel (see
+/// kinflow::distance_method). Samples are spread over threads; each sample's result does not
+/// depend on the number of threads, and on the block sizes only through rounding.
+///
+/// **Range.** Finite inputs of magnitude up to about 1e100 (double) or 1e12 (float), at any
+/// `t ∈ [0, 1]`, give finite results. Inputs are not checked for NaN at evaluation time (a
+/// NaN sample gives a NaN column, never a crash); training data are checked once.
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <numbers>
+#include <utility>
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/detail/field_posterior.hpp"
+#include "kinflow/detail/field_storage.hpp"
+
+namespace kinflow {
+
+/// Default lower clamp ε of `σ_t` for empirical fields: 1e-3 for float, 1e-6 for double,
+/// 1e-8 for long double.
+///
+/// Why: near `t = 1` the velocity `(m - x)/σ_t` is a difference of nearly equal vectors
+/// divided by `σ_t`, so its rounding error relative to the scale of the data is about
+/// `ε_mach / σ_t`. The defaults keep that below ~6e-5 (float) and ~2e-10 (double); the
+/// logits `‖x - t y‖²/(2σ_t²)` stay far from overflow; and on uniform grids of up to 1000
+/// steps (float) or 10⁶ steps (double) no time but `t = 1` itself is clamped.
+template <class Scalar>
+constexpr Scalar default_time_clamp() noexcept {
+  if constexpr (std::numeric_limits<Scalar>::digits <= 24)
+    return Scalar(1e-3);
+  else if constexpr (std::numeric_limits<Scalar>::digits <= 53)
+    return Scalar(1e-6);
+  else
+    return Scalar(1e-8);
+}
+
+/// Options of kinflow::empirical_field.
+template <class Scalar>
+struct empirical_options {
+  /// σ_min ∈ [0, 1): noise level left at t = 1 (`σ_t = 1 - (1 - σ_min) t`). Default 0.
+  Scalar sigma_min = 0;
+  /// ε ∈ (0, 1): `σ_t` is clamped to `max(σ_t, ε)`, which defines the field at t = 1.
+  /// See kinflow::default_time_clamp for the default and why.
+  Scalar eps = default_time_clamp<Scalar>();
+  /// Scratch memory one evaluation may allocate beyond its inputs and outputs, in bytes
+  /// (at least 64 KiB). Default 32 MiB. Matrix-product packing buffers of Eigen (used for
+  /// large d; a few hundred KiB, independent of N and B) come on top.
+  std::size_t memory_budget = std::size_t{32} << 20;
+  /// Worker threads: 0 = all hardware threads, 1 = the calling thread only.
+  unsigned threads = 0;
+  /// How squared distances are formed; see kinflow::distance_method.
+  distance_method distances = distance_method::automatic;
+};
+
+/// The exact flow-matching velocity field of a training set `Y = [y_1 … y_N]` (d x N, one
+/// column per point), with its posterior weights, posterior mean (ideal denoiser), log
+/// density, score and divergence. See the file documentation for the formulas, the clamp
+/// at t → 1 and the numerics.
+///
+/// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
+/// into every integrator. Evaluation is const and may run concurrently from several
+/// threads.
+///
+/// @tparam Scalar float or double
+/// @tparam Dim    d fixed at compile time (e.g. 2) or Eigen::Dynamic
+template <class Scalar, int Dim = Eigen::Dynamic>
+  requires real_scalar<Scalar>
+class empirical_field {
+public:
+  using scalar_type = Scalar;
+  using batch_type = batch<Scalar, Dim>;
+  using point_type = point<Scalar, Dim>;
+  using options_type = empirical_options<Scalar>;
+  using weights_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using values_type = per_sample<Scalar>;
+
+  /// Copies the training set @p training_set (d x N, N ≥ 1, finite entries).
+  /// @throws kinflow::invalid_argument for an empty set, a non-finite entry or bad options;
+  ///         kinflow::dimension_mismatch when the rows differ from a fixed Dim.
+  template <class Derived>
+  explicit empirical_field(const Eigen::MatrixBase<Derived>& training_set,
+                           const options_type& options = {})
+      : y_(checked(training_set)), opt_(options) {
+    init();
+  }
+
+  /// Keeps a reference to @p training_set instead of a copy: the caller keeps it alive
+  /// and unchanged while the field is used (squared norms are cached).
+  empirical_field(keep_reference_t, const batch_type& training_set, const options_type& options = {})
+      : y_(keep_reference, checked(training_set)), opt_(options) {
+    init();
+  }
+  empirical_field(keep_reference_t, const batch_type&&, const options_type& = {}) = delete;
+
+  /// Dimension d.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return y_.rows(); }
+  /// Number of training points N.
+  [[nodiscard]] Eigen::Index size() const noexcept { return y_.cols(); }
+  /// The training set (d x N).
+  [[nodiscard]] Eigen::Map<const batch_type> training_set() const { return y_.view(); }
+  /// True when the field references the caller's matrix rather than a copy.
+  [[nodiscard]] bool holds_reference() const noexcept { return y_.is_reference(); }
+  /// The options in use.
+  [[nodiscard]] const options_type& options() const noexcept { return opt_; }
+
+  /// Noise level `σ_t = max(1 - (1 - σ_min) t, ε)`.
+  [[nodiscard]] Scalar sigma(Scalar t) const noexcept {
+    using std::max;
+    return max(Scalar(1) - (Scalar(1) - opt_.sigma_min) * t, opt_.eps);
+  }
+
+  /// Velocity `V.col(j) = v(X.col(j), t) = (m - (1 - σ_min) x) / σ_t` (V resized to X's
+  /// shape; V may be X itself).
+  void operator()(Scalar t, const batch_type& X, batch_type& V) const {
+    velocity_impl([t](Eigen::Index) { return t; }, X, V);
+  }
+
+  /// Velocity with one time per column: `V.col(j) = v(X.col(j), T(j))`.
+  void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, batch_type& V) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    velocity_impl([&T](Eigen::Index j) { return T(j); }, X, V);
+  }
+
+  /// Velocity `v(x, t)` of every column of X, returned.
+  [[nodiscard]] batch_type velocity(Scalar t, const batch_type& X) const {
+    batch_type V;
+    (*this)(t, X, V);
+    return V;
+  }
+
+  /// Posterior mean (ideal denoiser) `M.col(j) = m(X.col(j), t) = Σ_i w_i y_i`, the
+  /// expected training point given `x_t = x`.
+  void posterior_mean(Scalar t, const batch_type& X, batch_type& M) const {
+    check(X);
+    M.resize(X.rows(), X.cols());
+    const Eigen::Index d = dim();
+    stream(
+        [this, t](Eigen::Index) { return params(t); }, X, {true, false},
+        [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+          M.col(j) = Eigen::Map<const point_type>(c.mean, d);
+        });
+  }
+
+  /// Posterior mean of every column of X, returned.
+  [[nodiscard]] batch_type posterior_mean(Scalar t, const batch_type& X) const {
+    batch_type M;
+    posterior_mean(t, X, M);
+    return M;
+  }
+
+  /// Posterior weights `W(i, j) = w_i(X.col(j), t) = p(y_i | x_t = X.col(j))`, an N x B
+  /// matrix whose columns sum to 1. Its size is the caller's choice: meant for small
+  /// problems (velocity and mean never form it).
+  void posterior_weights(Scalar t, const batch_type& X, weights_type& W) const {
+    check(X);
+    W.resize(size(), X.cols());
+    detail::posterior_weight_matrix<Scalar, Dim>(
+        points(), X, [this, t](Eigen::Index) { return params(t); }, opt_.memory_budget,
+        opt_.threads, W);
+  }
+
+  /// Posterior weights (N x B), returned.
+  [[nodiscard]] weights_type posterior_weights(Scalar t, const batch_type& X) const {
+    weights_type W;
+    posterior_weights(t, X, W);
+    return W;
+  }
+
+  /// Log density of the probability path at every column of X:
+  /// `log p_t(x) = logsumexp_i(-‖x - t y_i‖²/(2σ_t²)) - log N - d log σ_t - (d/2) log 2π`.
+  [[nodiscard]] values_type log_density(Scalar t, const batch_type& X) const {
+    check(X);
+    values_type out(X.cols());
+    const Scalar s = sigma(t);
+    const Scalar shift = -std::log(static_cast<Scalar>(size())) -
+                         static_cast<Scalar>(dim()) * std::log(s) -
+                         Scalar(0.5) * static_cast<Scalar>(dim()) *
+                             std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
+    stream([this, t](Eigen::Index) { return params(t); }, X, {false, false},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+             out(j) = c.log_sum + shift;
+           });
+    return out;
+  }
+
+  /// Score `S.col(j) = ∇ log p_t(x) = (t m - x) / σ_t²`.
+  void score(Scalar t, const batch_type& X, batch_type& S) const {
+    check(X);
+    S.resize(X.rows(), X.cols());
+    const Scalar s = sigma(t);
+    const Scalar inv_var = Scalar(1) / (s * s);
+    const Eigen::Index d = dim();
+    stream([this, t](Eigen::Index) { return params(t); }, X, {true, false},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+             S.col(j) = (t * Eigen::Map<const point_type>(c.mean, d) - X.col(j)) * inv_var;
+           });
+  }
+
+  /// Score of every column of X, returned.
+  [[nodiscard]] batch_type score(Scalar t, const batch_type& X) const {
+    batch_type S;
+    score(t, X, S);
+    return S;
+  }
+
+  /// Divergence of the velocity, `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t`,
+  /// with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²` accumulated in a cancellation-free form
+  /// (pairwise update of weighted mean and squared deviations; direct distances).
+  [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
+    check(X);
+    values_type out(X.cols());
+    const Scalar s = sigma(t);
+    const Scalar a = t / (s * s * s);
+    const Scalar b = (Scalar(1) - opt_.sigma_min) * static_cast<Scalar>(dim()) / s;
+    stream([this, t](Eigen::Index) { return params(t); }, X, {false, true},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+             out(j) = a * c.trace - b;
+           });
+    return out;
+  }
+
+private:
+  template <class Derived>
+  static const Derived& checked(const Eigen::MatrixBase<Derived>& Y) {
+    if constexpr (Dim != Eigen::Dynamic)
+      detail::require_dimension("rows of the training set (dimension d)", Y.rows(), Dim);
+    detail::require(Y.rows() >= 1, "training set rows (dimension d)", Y.rows(), "expected d >= 1");
+    detail::require(Y.cols() >= 1, "training set columns (number of points N)", Y.cols(),
+                    "expected a non-empty training set, N >= 1");
+    detail::require_finite_entries(Y, "training set Y");
+    return Y.derived();
+  }
+
+  void init() {
+    detail::require(opt_.sigma_min >= Scalar(0) && opt_.sigma_min < Scalar(1), "sigma_min",
+                    opt_.sigma_min, "expected 0 <= sigma_min < 1");
+    detail::require(opt_.eps > Scalar(0) && opt_.eps < Scalar(1), "eps", opt_.eps,
+                    "expected 0 < eps < 1 (lower clamp of sigma_t = 1 - (1 - sigma_min) t)");
+    detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
+                    opt_.memory_budget, "expected at least 65536 bytes");
+    const auto Y = y_.view();
+    sq_norm_ = Y.colwise().squaredNorm().transpose();
+    max_norm_ = std::sqrt(sq_norm_.maxCoeff());
+  }
+
+  void check(const batch_type& X) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+  }
+
+  [[nodiscard]] detail::posterior_params<Scalar> params(Scalar t) const noexcept {
+    const Scalar s = sigma(t);
+    return {t, s * s};
+  }
+
+  [[nodiscard]] detail::posterior_points<Scalar, Dim> points() const {
+    return {y_.view(), sq_norm_.data(), max_norm_, nullptr, nullptr, Scalar(0)};
+  }
+
+  template <class Params, class Finish>
+  void stream(const Params& par, const batch_type& X, detail::posterior_request req,
+              const Finish& finish) const {
+    const auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
+                                                          opt_.memory_budget, opt_.threads,
+                                                          opt_.distances, req.trace);
+    detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
+  }
+
+  template <class TimeOf>
+  void velocity_impl(const TimeOf& time_of, const batch_type& X, batch_type& V) const {
+    check(X);
+    V.resize(X.rows(), X.cols());
+    const Scalar c = Scalar(1) - opt_.sigma_min;
+    const Eigen::Index d = dim();
+    stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+             const Scalar inv_s = Scalar(1) / sigma(time_of(j));
+             V.col(j) = (Eigen::Map<const point_type>(col.mean, d) - c * X.col(j)) * inv_s;
+           });
+  }
+
+  detail::field_points<Scalar, Dim> y_;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sq_norm_;
+  Scalar max_norm_ = 0;
+  options_type opt_;
+};
+
+/// Deduces `empirical_field<Scalar, Rows>` from the training matrix.
+template <class Derived>
+empirical_field(const Eigen::MatrixBase<Derived>&)
+    -> empirical_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+template <class Derived>
+empirical_field(const Eigen::MatrixBase<Derived>&, const empirical_options<typename Derived::Scalar>&)
+    -> empirical_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+template <class Scalar, int Dim>
+empirical_field(keep_reference_t, const batch<Scalar, Dim>&) -> empirical_field<Scalar, Dim>;
+template <class Scalar, int Dim>
+empirical_field(keep_reference_t, const batch<Scalar, Dim>&, const empirical_options<Scalar>&)
+    -> empirical_field<Scalar, Dim>;
+
+}  // namespace kinflow

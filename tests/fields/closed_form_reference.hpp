@@ -1,0 +1,150 @@
+#pragma once
+// Independent references for the closed-form field tests: the formulas of SPEC §5.1 and
+// §5.2 written out plainly, one sample at a time, in long double, with nothing shared with
+// the library's implementation (no blocking, no expansion of the distances, no threads).
+// Also a small deterministic random source (the same numbers on every standard library).
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numbers>
+#include <vector>
+
+namespace kinflow_test {
+
+using ld = long double;
+using ld_matrix = Eigen::Matrix<ld, Eigen::Dynamic, Eigen::Dynamic>;
+using ld_vector = Eigen::Matrix<ld, Eigen::Dynamic, 1>;
+
+/// SplitMix64 with Box–Muller normals: reproducible across compilers and libraries.
+class test_rng {
+public:
+  explicit test_rng(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  /// Uniform in (0, 1).
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+  /// Uniform in (a, b).
+  double uniform(double a, double b) { return a + (b - a) * uniform(); }
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double u = uniform(), v = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u));
+    spare_ = r * std::sin(2.0 * std::numbers::pi * v);
+    has_spare_ = true;
+    return r * std::cos(2.0 * std::numbers::pi * v);
+  }
+  template <class Matrix>
+  void fill_normal(Matrix& m, double scale = 1.0) {
+    for (Eigen::Index j = 0; j < m.cols(); ++j)
+      for (Eigen::Index i = 0; i < m.rows(); ++i)
+        m(i, j) = static_cast<typename Matrix::Scalar>(scale * normal());
+  }
+
+private:
+  std::uint64_t state_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+/// Everything SPEC §5.1 defines, for one sample x, in long double. `sigma` is the noise
+/// level used (already clamped), `c = 1 - σ_min`.
+struct empirical_values {
+  ld_vector weights, mean, velocity, score;
+  ld log_density = 0, divergence = 0;
+  ld weighted_abs = 0;  // Σ_i w_i ‖y_i‖∞: the scale of the rounding of Σ_i w_i y_i
+  ld logit_abs = 0;     // Σ_i w_i |L_i|: the scale of the rounding of the logits
+  ld spread = 0;        // Σ_i w_i ‖y_i - m‖∞
+  ld trace = 0;         // Σ_i w_i ‖y_i - m‖²
+};
+
+inline empirical_values empirical_reference(const ld_matrix& Y, const ld_vector& x, ld t, ld sigma,
+                                            ld c = 1) {
+  const Eigen::Index d = Y.rows(), n = Y.cols();
+  empirical_values r;
+  ld_vector logit(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    ld q = 0;
+    for (Eigen::Index k = 0; k < d; ++k) {
+      const ld diff = x(k) - t * Y(k, i);
+      q += diff * diff;
+    }
+    logit(i) = -q / (2 * sigma * sigma);
+  }
+  const ld mx = logit.maxCoeff();
+  ld z = 0;
+  r.weights.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) z += (r.weights(i) = std::exp(logit(i) - mx));
+  r.weights /= z;
+  r.mean = ld_vector::Zero(d);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    r.mean += r.weights(i) * Y.col(i);
+    r.weighted_abs += r.weights(i) * Y.col(i).cwiseAbs().maxCoeff();
+  }
+  ld trace = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    trace += r.weights(i) * (Y.col(i) - r.mean).squaredNorm();
+    r.spread += r.weights(i) * (Y.col(i) - r.mean).cwiseAbs().maxCoeff();
+    r.logit_abs += r.weights(i) * std::abs(logit(i));
+  }
+  r.trace = trace;
+  r.velocity = (r.mean - c * x) / sigma;
+  r.score = (t * r.mean - x) / (sigma * sigma);
+  r.log_density = mx + std::log(z) - std::log(static_cast<ld>(n)) -
+                  static_cast<ld>(d) * std::log(sigma) -
+                  0.5L * static_cast<ld>(d) * std::log(2 * std::numbers::pi_v<ld>);
+  r.divergence = t / (sigma * sigma * sigma) * trace - c * static_cast<ld>(d) / sigma;
+  return r;
+}
+
+/// SPEC §5.2 for one sample: velocity, component posterior and log density.
+struct mixture_values {
+  ld_vector weights, velocity;
+  ld log_density = 0;
+};
+
+inline mixture_values mixture_reference(const ld_vector& pi, const ld_matrix& mu, const ld_vector& s,
+                                        const ld_vector& x, ld t) {
+  const Eigen::Index d = mu.rows(), K = mu.cols();
+  ld_vector logit(K), var(K);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    var(k) = (1 - t) * (1 - t) + t * t * s(k) * s(k);
+    ld q = 0;
+    for (Eigen::Index i = 0; i < d; ++i) {
+      const ld diff = x(i) - t * mu(i, k);
+      q += diff * diff;
+    }
+    logit(k) = std::log(pi(k)) - q / (2 * var(k)) - 0.5L * static_cast<ld>(d) * std::log(var(k));
+  }
+  const ld mx = logit.maxCoeff();
+  mixture_values r;
+  r.weights.resize(K);
+  ld z = 0;
+  for (Eigen::Index k = 0; k < K; ++k) z += (r.weights(k) = std::exp(logit(k) - mx));
+  r.weights /= z;
+  r.velocity = ld_vector::Zero(d);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    const ld g = (t * s(k) * s(k) - (1 - t)) / var(k);
+    r.velocity += r.weights(k) * (mu.col(k) + g * (x - t * mu.col(k)));
+  }
+  r.log_density = mx + std::log(z) - 0.5L * static_cast<ld>(d) * std::log(2 * std::numbers::pi_v<ld>);
+  return r;
+}
+
+/// Relative perturbation by at most `rel` of every entry (deterministic from the rng).
+inline ld_matrix perturbed(const ld_matrix& m, ld rel, test_rng& rng) {
+  ld_matrix p = m;
+  for (Eigen::Index j = 0; j < m.cols(); ++j)
+    for (Eigen::Index i = 0; i < m.rows(); ++i) p(i, j) *= 1 + rel * static_cast<ld>(rng.uniform(-1, 1));
+  return p;
+}
+
+}  // namespace kinflow_test
