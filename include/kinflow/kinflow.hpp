@@ -18,10 +18,14 @@
 
 #include "kinflow/energy/kpe.hpp"
 
+#include "kinflow/fields/empirical.hpp"
+#include "kinflow/fields/shaped.hpp"
+
 #include "kinflow/integrators/adaptive.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
+#include "kinflow/schedules/energy_grid.hpp"
 #include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"
