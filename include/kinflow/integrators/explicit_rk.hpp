@@ -153,30 +153,39 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
         auto& inc = kpe.increments();
         const bool direct = kpe_on && !kpe.wants_increments();
         Scalar* const phase = kpe_on ? kpe.phase(t, t_next).data() : nullptr;
-        for (Eigen::Index i = first; i < last; ++i) {
-          const point_type x = X.col(i);
-          std::array<point_type, S> kk;
-          for (std::size_t j = 0; j < S; ++j) {
-            point_type xs = x;
-            for (std::size_t l = 0; l < j; ++l) xs += ha[j][l] * kk[l];
-            decltype(auto) v = field(ct[j], static_cast<const point_type&>(xs));
-            if constexpr (std::remove_cvref_t<decltype(v)>::RowsAtCompileTime == Eigen::Dynamic)
-              if (v.size() != d)
-                detail::require_dimension("velocity returned by the per-sample field", v.size(), d);
-            kk[j] = v;
+        // The energy mode is a template parameter so the column loop has no branches.
+        auto columns = [&]<int Mode>(std::integral_constant<int, Mode>) {  // 0 off, 1 direct, 2 increments
+          for (Eigen::Index i = first; i < last; ++i) {
+            const point_type x = X.col(i);
+            std::array<point_type, S> kk;
+            for (std::size_t j = 0; j < S; ++j) {
+              point_type xs = x;
+              for (std::size_t l = 0; l < j; ++l) xs += ha[j][l] * kk[l];
+              decltype(auto) v = field(ct[j], static_cast<const point_type&>(xs));
+              if constexpr (std::remove_cvref_t<decltype(v)>::RowsAtCompileTime == Eigen::Dynamic)
+                if (v.size() != d)
+                  detail::require_dimension("velocity returned by the per-sample field", v.size(), d);
+              kk[j] = v;
+            }
+            point_type xn = x;
+            for (std::size_t j = 0; j < S; ++j) xn += hb[j] * kk[j];
+            X.col(i) = xn;
+            if constexpr (Mode != 0) {
+              Scalar e = 0;
+              for (std::size_t j = 0; j < S; ++j) e += w[j] * kk[j].squaredNorm();
+              if constexpr (Mode == 1)
+                phase[i] += e;
+              else
+                inc(i - first) = e;
+            }
           }
-          point_type xn = x;
-          for (std::size_t j = 0; j < S; ++j) xn += hb[j] * kk[j];
-          X.col(i) = xn;
-          if (kpe_on) {
-            Scalar e = 0;
-            for (std::size_t j = 0; j < S; ++j) e += w[j] * kk[j].squaredNorm();
-            if (direct)
-              phase[i] += e;
-            else
-              inc(i - first) = e;
-          }
-        }
+        };
+        if (!kpe_on)
+          columns(std::integral_constant<int, 0>{});
+        else if (direct)
+          columns(std::integral_constant<int, 1>{});
+        else
+          columns(std::integral_constant<int, 2>{});
         if (kpe_on && !direct) kpe.commit(n, t, t_next, first, last - first);
       }
     }
