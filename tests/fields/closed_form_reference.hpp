@@ -109,6 +109,9 @@ inline empirical_values empirical_reference(const ld_matrix& Y, const ld_vector&
 struct mixture_values {
   ld_vector weights, velocity;
   ld log_density = 0;
+  ld logit_abs = 0;  // Σ_k w_k |L_k|
+  ld v_spread = 0;   // Σ_k w_k ‖v_k - v‖∞
+  ld v_abs = 0;      // Σ_k w_k ‖v_k‖∞
 };
 
 inline mixture_values mixture_reference(const ld_vector& pi, const ld_matrix& mu, const ld_vector& s,
@@ -131,9 +134,16 @@ inline mixture_values mixture_reference(const ld_vector& pi, const ld_matrix& mu
   for (Eigen::Index k = 0; k < K; ++k) z += (r.weights(k) = std::exp(logit(k) - mx));
   r.weights /= z;
   r.velocity = ld_vector::Zero(d);
+  ld_matrix vk(d, K);
   for (Eigen::Index k = 0; k < K; ++k) {
     const ld g = (t * s(k) * s(k) - (1 - t)) / var(k);
-    r.velocity += r.weights(k) * (mu.col(k) + g * (x - t * mu.col(k)));
+    vk.col(k) = mu.col(k) + g * (x - t * mu.col(k));
+    r.velocity += r.weights(k) * vk.col(k);
+  }
+  for (Eigen::Index k = 0; k < K; ++k) {
+    r.logit_abs += r.weights(k) * std::abs(logit(k));
+    r.v_spread += r.weights(k) * (vk.col(k) - r.velocity).cwiseAbs().maxCoeff();
+    r.v_abs += r.weights(k) * vk.col(k).cwiseAbs().maxCoeff();
   }
   r.log_density = mx + std::log(z) - 0.5L * static_cast<ld>(d) * std::log(2 * std::numbers::pi_v<ld>);
   return r;

@@ -40,9 +40,11 @@ enum class distance_method {
   /// `Σ_k (x_k - t y_k)²`: accurate to rounding at every t, O(d) vector work per pair.
   direct,
   /// `‖x‖² - 2t x·y + t²‖y‖²`, the cross terms from one matrix product per tile (GEMM
-  /// speed). When the rounding of that expansion could exceed a small tolerance in the
-  /// logits (1 - t small: the distances are tiny next to ‖x‖²), the pairs that carry weight
-  /// are recomputed directly, so accuracy holds up to t = 1.
+  /// speed). The expansion loses digits when the distance is small next to ‖x‖ and ‖t y‖
+  /// (always the case as t → 1). Per sample, a bound of that rounding in the logits is
+  /// computed; where it exceeds `ε^(2/3)` (3.7e-11 in double, 2.4e-5 in float), every pair
+  /// that can carry weight is recomputed directly. So the logits are accurate to
+  /// `ε^(2/3)` absolute (plus rounding) at every t, up to t = 1.
   expanded,
 };
 

@@ -1,0 +1,344 @@
+#pragma once
+/// @file
+/// @brief The exact flow-matching field of a Gaussian-mixture target (SPEC §5.2), and the
+/// smoothed empirical field (a Gaussian of std s at every training point).
+///
+/// Target `Σ_k π_k N(μ_k, s_k² I)` on the linear path `x_t = (1 - t) x0 + t x1`. Given
+/// component k, `x_t ~ N(t μ_k, σ_k(t)² I)` with `σ_k(t)² = (1 - t)² + t² s_k²`, and
+///
+///     v_k(x,t) = μ_k + (t s_k² - (1 - t)) / σ_k(t)² · (x - t μ_k)
+///     w_k(x,t) = π_k N(x ; t μ_k, σ_k(t)² I) / p_t(x)        (note the -d log σ_k term)
+///     v(x,t)   = Σ_k w_k v_k
+///     log p_t  = logsumexp_k(log π_k - ‖x - t μ_k‖²/(2σ_k²) - d log σ_k) - (d/2) log 2π
+///
+/// Since every `s_k > 0`, `σ_k(t)² ≥ s_k²/(1 + s_k²) > 0` on [0, 1]: the field is smooth up
+/// to and including `t = 1`, no clamp is needed. With all `s_k = s → 0` it tends to the
+/// empirical field (kinflow::empirical_field).
+///
+/// Numerics as for the empirical field: log-sum-exp over components in blocks with an online
+/// maximum, bounded scratch memory, direct or GEMM-expanded distances (kinflow::
+/// distance_method), samples spread over threads with thread-count-independent results.
+/// Equal stds are detected and then cost nothing per pair beyond the empirical field.
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <sstream>
+#include <string>
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/detail/field_posterior.hpp"
+#include "kinflow/detail/field_storage.hpp"
+
+namespace kinflow {
+
+/// Options of kinflow::gaussian_mixture_field.
+template <class Scalar>
+struct gaussian_mixture_options {
+  /// Mixture weights must sum to 1 within this tolerance; they are then divided by their
+  /// sum (so rounding in the caller's weights does not matter). Weights further from
+  /// summing to 1 are rejected, never silently renormalised. Default 1e-6.
+  Scalar weight_tolerance = Scalar(1e-6);
+  /// Scratch memory one evaluation may allocate beyond inputs and outputs, in bytes (at
+  /// least 64 KiB); see empirical_options::memory_budget. Default 32 MiB.
+  std::size_t memory_budget = std::size_t{32} << 20;
+  /// Worker threads: 0 = all hardware threads, 1 = the calling thread only.
+  unsigned threads = 0;
+  /// How squared distances are formed; see kinflow::distance_method.
+  distance_method distances = distance_method::automatic;
+};
+
+/// The exact velocity field of the Gaussian mixture `Σ_k π_k N(μ_k, s_k² I)` (K
+/// components in dimension d), with posterior weights over components and log density.
+/// See the file documentation for the formulas.
+///
+/// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
+/// into every integrator. Evaluation is const and may run concurrently.
+///
+/// @tparam Scalar float or double
+/// @tparam Dim    d fixed at compile time (e.g. 2) or Eigen::Dynamic
+template <class Scalar, int Dim = Eigen::Dynamic>
+  requires real_scalar<Scalar>
+class gaussian_mixture_field {
+public:
+  using scalar_type = Scalar;
+  using batch_type = batch<Scalar, Dim>;
+  using point_type = point<Scalar, Dim>;
+  using vector_type = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using options_type = gaussian_mixture_options<Scalar>;
+  using weights_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using values_type = per_sample<Scalar>;
+
+  /// Copies the mixture: @p weights π (K entries, > 0, summing to 1 within
+  /// options.weight_tolerance), @p means μ (d x K, one column per component, finite),
+  /// @p stds s (K entries, finite, > 0).
+  /// @throws kinflow::invalid_argument naming the bad parameter and its valid range;
+  ///         kinflow::dimension_mismatch when K or d disagree.
+  template <class DW, class DM, class DS>
+  gaussian_mixture_field(const Eigen::MatrixBase<DW>& weights, const Eigen::MatrixBase<DM>& means,
+                         const Eigen::MatrixBase<DS>& stds, const options_type& options = {})
+      : mu_(checked_means(means)), opt_(options) {
+    init(weights, stds);
+  }
+
+  /// As above, but keeps a reference to @p means instead of a copy (the caller keeps it
+  /// alive and unchanged while the field is used).
+  template <class DW, class DS>
+  gaussian_mixture_field(keep_reference_t, const Eigen::MatrixBase<DW>& weights,
+                         const batch_type& means, const Eigen::MatrixBase<DS>& stds,
+                         const options_type& options = {})
+      : mu_(keep_reference, checked_means(means)), opt_(options) {
+    init(weights, stds);
+  }
+  template <class DW, class DS>
+  gaussian_mixture_field(keep_reference_t, const Eigen::MatrixBase<DW>&, const batch_type&&,
+                         const Eigen::MatrixBase<DS>&, const options_type& = {}) = delete;
+
+  /// Dimension d.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return mu_.rows(); }
+  /// Number of components K.
+  [[nodiscard]] Eigen::Index size() const noexcept { return mu_.cols(); }
+  /// Mixture weights π (normalised to sum to 1).
+  [[nodiscard]] const vector_type& weights() const noexcept { return pi_; }
+  /// Component means μ (d x K).
+  [[nodiscard]] Eigen::Map<const batch_type> means() const { return mu_.view(); }
+  /// Component standard deviations s.
+  [[nodiscard]] const vector_type& stds() const noexcept { return s_; }
+  /// True when the field references the caller's means rather than a copy.
+  [[nodiscard]] bool holds_reference() const noexcept { return mu_.is_reference(); }
+  /// The options in use.
+  [[nodiscard]] const options_type& options() const noexcept { return opt_; }
+
+  /// Velocity `V.col(j) = v(X.col(j), t) = Σ_k w_k v_k` (V resized to X's shape; V may be
+  /// X itself).
+  void operator()(Scalar t, const batch_type& X, batch_type& V) const {
+    velocity_impl([t](Eigen::Index) { return t; }, X, V);
+  }
+
+  /// Velocity with one time per column: `V.col(j) = v(X.col(j), T(j))`.
+  void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, batch_type& V) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    velocity_impl([&T](Eigen::Index j) { return T(j); }, X, V);
+  }
+
+  /// Velocity of every column of X, returned.
+  [[nodiscard]] batch_type velocity(Scalar t, const batch_type& X) const {
+    batch_type V;
+    (*this)(t, X, V);
+    return V;
+  }
+
+  /// Posterior weights over components, `W(k, j) = w_k(X.col(j), t)` (K x B, columns sum
+  /// to 1). Its size is the caller's choice; velocity never forms it.
+  void posterior_weights(Scalar t, const batch_type& X, weights_type& W) const {
+    check(X);
+    W.resize(size(), X.cols());
+    detail::posterior_weight_matrix<Scalar, Dim>(
+        points(), X, [this, t](Eigen::Index) { return params(t); }, opt_.memory_budget,
+        opt_.threads, W);
+  }
+
+  /// Posterior weights over components (K x B), returned.
+  [[nodiscard]] weights_type posterior_weights(Scalar t, const batch_type& X) const {
+    weights_type W;
+    posterior_weights(t, X, W);
+    return W;
+  }
+
+  /// Log density of the probability path at every column of X,
+  /// `log p_t(x) = logsumexp_k(log π_k - ‖x - t μ_k‖²/(2σ_k²) - d log σ_k) - (d/2) log 2π`.
+  [[nodiscard]] values_type log_density(Scalar t, const batch_type& X) const {
+    check(X);
+    values_type out(X.cols());
+    const Scalar half_d = Scalar(0.5) * static_cast<Scalar>(dim());
+    Scalar shift = -half_d * std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
+    if (log_pi_.size() == 0) shift -= std::log(static_cast<Scalar>(size()));
+    if (var_.size() == 0) shift -= half_d * std::log(shared_variance(t));
+    stream([this, t](Eigen::Index) { return params(t); }, X, {false, false},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+             out(j) = c.log_sum + shift;
+           });
+    return out;
+  }
+
+private:
+  template <class DM>
+  static const DM& checked_means(const Eigen::MatrixBase<DM>& means) {
+    if constexpr (Dim != Eigen::Dynamic)
+      detail::require_dimension("rows of the means (dimension d)", means.rows(), Dim);
+    detail::require(means.rows() >= 1, "means rows (dimension d)", means.rows(), "expected d >= 1");
+    detail::require(means.cols() >= 1, "means columns (number of components K)", means.cols(),
+                    "expected at least one component");
+    detail::require_finite_entries(means, "means");
+    return means.derived();
+  }
+
+  template <class DW, class DS>
+  void init(const Eigen::MatrixBase<DW>& weights, const Eigen::MatrixBase<DS>& stds) {
+    detail::require(opt_.weight_tolerance >= Scalar(0), "weight_tolerance", opt_.weight_tolerance,
+                    "expected >= 0");
+    detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
+                    opt_.memory_budget, "expected at least 65536 bytes");
+    const Eigen::Index K = size();
+    detail::require(weights.rows() == 1 || weights.cols() == 1, "weights shape (rows)",
+                    weights.rows(), "expected a vector of K entries");
+    detail::require(stds.rows() == 1 || stds.cols() == 1, "stds shape (rows)", stds.rows(),
+                    "expected a vector of K entries");
+    detail::require_dimension("number of weights (components K of the means)", weights.size(), K);
+    detail::require_dimension("number of stds (components K of the means)", stds.size(), K);
+
+    long double total = 0;
+    for (Eigen::Index k = 0; k < K; ++k) {
+      const Scalar w = weights(k);
+      detail::require(std::isfinite(w) && w > Scalar(0), indexed("weights", k), w,
+                      "expected a finite weight > 0 (drop components of weight 0)");
+      total += static_cast<long double>(w);
+    }
+    detail::require(std::abs(total - 1.0L) <= static_cast<long double>(opt_.weight_tolerance),
+                    "sum of the weights", static_cast<double>(total),
+                    "expected 1 within weight_tolerance (weights are not renormalised silently)");
+    pi_.resize(K);
+    for (Eigen::Index k = 0; k < K; ++k)
+      pi_(k) = static_cast<Scalar>(static_cast<long double>(weights(k)) / total);
+
+    s_.resize(K);
+    for (Eigen::Index k = 0; k < K; ++k) {
+      const Scalar s = stds(k);
+      detail::require(std::isfinite(s) && s > Scalar(0), indexed("stds", k), s,
+                      "expected a finite standard deviation > 0");
+      s_(k) = s;
+    }
+
+    const bool equal_weights = (pi_.array() == pi_(0)).all();
+    if (!equal_weights) log_pi_ = pi_.array().log().matrix();
+    const bool equal_stds = (s_.array() == s_(0)).all();
+    shared_s2_ = s_(0) * s_(0);
+    if (!equal_stds) var_ = s_.array().square().matrix();
+
+    const auto M = mu_.view();
+    sq_norm_ = M.colwise().squaredNorm().transpose();
+    max_norm_ = std::sqrt(sq_norm_.maxCoeff());
+  }
+
+  static std::string indexed(const char* name, Eigen::Index k) {
+    std::ostringstream os;
+    os << name << "(" << k << ")";
+    return os.str();
+  }
+
+  void check(const batch_type& X) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+  }
+
+  /// `σ(t)² = (1 - t)² + t² s²` for the shared std.
+  [[nodiscard]] Scalar shared_variance(Scalar t) const noexcept {
+    return (Scalar(1) - t) * (Scalar(1) - t) + t * t * shared_s2_;
+  }
+
+  [[nodiscard]] detail::posterior_params<Scalar> params(Scalar t) const noexcept {
+    if (var_.size() == 0) return {t, shared_variance(t)};
+    return {t, Scalar(1) - t};
+  }
+
+  [[nodiscard]] detail::posterior_points<Scalar, Dim> points() const {
+    return {mu_.view(),
+            sq_norm_.data(),
+            max_norm_,
+            log_pi_.size() == 0 ? nullptr : log_pi_.data(),
+            var_.size() == 0 ? nullptr : var_.data(),
+            var_.size() == 0 ? shared_s2_ : var_.minCoeff()};
+  }
+
+  template <class Params, class Finish>
+  void stream(const Params& par, const batch_type& X, detail::posterior_request req,
+              const Finish& finish) const {
+    const auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
+                                                          opt_.memory_budget, opt_.threads,
+                                                          opt_.distances, false);
+    detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
+  }
+
+  template <class TimeOf>
+  void velocity_impl(const TimeOf& time_of, const batch_type& X, batch_type& V) const {
+    check(X);
+    V.resize(X.rows(), X.cols());
+    const Eigen::Index d = dim();
+    if (var_.size() == 0) {
+      // Shared std: v = (1 - t c) m + c x, c = (t s² - (1 - t)) / σ(t)², m = Σ w_k μ_k.
+      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
+             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+               const Scalar t = time_of(j);
+               const Scalar c = (t * shared_s2_ - (Scalar(1) - t)) / shared_variance(t);
+               V.col(j) = (Scalar(1) - t * c) * Eigen::Map<const point_type>(col.mean, d) +
+                          c * X.col(j);
+             });
+    } else {
+      // Per-component stds: v = Σ w_k (1 - t c_k) μ_k + (Σ w_k c_k) x.
+      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
+             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+               V.col(j) = Eigen::Map<const point_type>(col.mean, d) + col.coef * X.col(j);
+             });
+    }
+  }
+
+  detail::field_points<Scalar, Dim> mu_;
+  options_type opt_;
+  vector_type pi_, s_;
+  vector_type log_pi_;  // empty when all weights are equal
+  vector_type var_;     // s_k², empty when all stds are equal
+  Scalar shared_s2_ = 0;
+  vector_type sq_norm_;
+  Scalar max_norm_ = 0;
+};
+
+/// Deduces `gaussian_mixture_field<Scalar, Rows of the means>`.
+template <class DW, class DM, class DS>
+gaussian_mixture_field(const Eigen::MatrixBase<DW>&, const Eigen::MatrixBase<DM>&,
+                       const Eigen::MatrixBase<DS>&)
+    -> gaussian_mixture_field<typename DM::Scalar, DM::RowsAtCompileTime>;
+template <class DW, class DM, class DS>
+gaussian_mixture_field(const Eigen::MatrixBase<DW>&, const Eigen::MatrixBase<DM>&,
+                       const Eigen::MatrixBase<DS>&, const gaussian_mixture_options<typename DM::Scalar>&)
+    -> gaussian_mixture_field<typename DM::Scalar, DM::RowsAtCompileTime>;
+
+/// The smoothed empirical field: the Gaussian mixture with equal weights 1/N and one
+/// component `N(y_i, s² I)` at every training point (a copy of @p training_set is kept).
+/// It generalises instead of copying; as `s → 0` it tends to the empirical field.
+/// @throws kinflow::invalid_argument unless `s` is finite and > 0, or for bad data.
+template <class Derived>
+gaussian_mixture_field<typename Derived::Scalar, Derived::RowsAtCompileTime> smoothed_empirical(
+    const Eigen::MatrixBase<Derived>& training_set, typename Derived::Scalar s,
+    const gaussian_mixture_options<typename Derived::Scalar>& options = {}) {
+  using Scalar = typename Derived::Scalar;
+  using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  detail::require(std::isfinite(s) && s > Scalar(0), "s (smoothing std)", s,
+                  "expected a finite standard deviation > 0");
+  detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
+                  training_set.cols(), "expected a non-empty training set, N >= 1");
+  const Eigen::Index n = training_set.cols();
+  return {vector::Constant(n, Scalar(1) / static_cast<Scalar>(n)), training_set,
+          vector::Constant(n, s), options};
+}
+
+/// The smoothed empirical field keeping a reference to @p training_set (alive and
+/// unchanged while the field is used).
+template <class Scalar, int Dim>
+gaussian_mixture_field<Scalar, Dim> smoothed_empirical(
+    keep_reference_t, const batch<Scalar, Dim>& training_set, Scalar s,
+    const gaussian_mixture_options<Scalar>& options = {}) {
+  using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  detail::require(std::isfinite(s) && s > Scalar(0), "s (smoothing std)", s,
+                  "expected a finite standard deviation > 0");
+  detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
+                  training_set.cols(), "expected a non-empty training set, N >= 1");
+  const Eigen::Index n = training_set.cols();
+  return {keep_reference, vector::Constant(n, Scalar(1) / static_cast<Scalar>(n)), training_set,
+          vector::Constant(n, s), options};
+}
+template <class Scalar, int Dim>
+void smoothed_empirical(keep_reference_t, const batch<Scalar, Dim>&&, Scalar,
+                        const gaussian_mixture_options<Scalar>& = {}) = delete;
+
+}  // namespace kinflow

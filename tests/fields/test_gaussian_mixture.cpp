@@ -1,0 +1,373 @@
+// Tests of kinflow::gaussian_mixture_field and kinflow::smoothed_empirical (SPEC §5.2):
+// against a plain long-double reference, the continuity equation, transport of N(0, I) to
+// the mixture, the s -> 0 limit, and errors for bad input.
+#include "kinflow_catch.hpp"
+
+#include <kinflow/core/concepts.hpp>
+#include <kinflow/fields/empirical.hpp>
+#include <kinflow/fields/gaussian_mixture.hpp>
+#include <kinflow/integrators/explicit_rk.hpp>
+#include <kinflow/schedules/time_grid.hpp>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "closed_form_reference.hpp"
+
+using kinflow_test::ld;
+using kinflow_test::ld_matrix;
+using kinflow_test::ld_vector;
+using kinflow_test::test_rng;
+
+static_assert(kinflow::batched_velocity_field<kinflow::gaussian_mixture_field<double, 2>, double, 2>);
+static_assert(kinflow::per_column_time_field<kinflow::gaussian_mixture_field<float>, float, Eigen::Dynamic>);
+static_assert(kinflow::field_with_dim<kinflow::gaussian_mixture_field<float>>);
+
+#define REQUIRE_THROWS_TYPE_WITH(expr, type, matcher) \
+  do {                                                \
+    REQUIRE_THROWS_AS(expr, type);                    \
+    REQUIRE_THROWS_WITH(expr, matcher);               \
+  } while (false)
+
+namespace {
+
+template <class A, class B>
+ld max_abs_diff(const A& a, const B& b) {
+  return (a.template cast<ld>() - b.template cast<ld>()).cwiseAbs().maxCoeff();
+}
+
+template <class Scalar>
+using vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+// A random mixture: K components in dimension d, weights summing to one.
+template <class Scalar, int Dim>
+struct random_mixture {
+  vec<Scalar> pi, s;
+  kinflow::batch<Scalar, Dim> mu;
+  random_mixture(Eigen::Index d, Eigen::Index K, bool equal_stds, bool equal_weights, test_rng& rng)
+      : pi(K), s(K), mu(d, K) {
+    rng.fill_normal(mu, 2.0);
+    double total = 0;
+    std::vector<double> w(static_cast<std::size_t>(K));
+    for (auto& x : w) total += (x = equal_weights ? 1.0 : rng.uniform(0.1, 1.0));
+    for (Eigen::Index k = 0; k < K; ++k) {
+      pi(k) = static_cast<Scalar>(w[static_cast<std::size_t>(k)] / total);
+      s(k) = static_cast<Scalar>(equal_stds ? 0.3 : rng.uniform(0.05, 0.8));
+    }
+  }
+};
+
+// Field against reference; tolerances as in test_empirical.cpp: 32x the change of the
+// reference under relative input perturbations of one roundoff, plus the rounding of each
+// logit (and the documented ε^(2/3) of expanded distances) times what it moves.
+template <class Scalar, int Dim>
+void check_mixture(Eigen::Index d, bool equal_stds, bool equal_weights,
+                   kinflow::distance_method method, std::uint64_t seed) {
+  const Eigen::Index K = 37, B = 12;
+  const ld eps = std::numeric_limits<Scalar>::epsilon();
+  test_rng rng(seed);
+  const random_mixture<Scalar, Dim> mix(d, K, equal_stds, equal_weights, rng);
+  kinflow::gaussian_mixture_options<Scalar> opt;
+  opt.distances = method;
+  const kinflow::gaussian_mixture_field<Scalar, Dim> field(mix.pi, mix.mu, mix.s, opt);
+  const ld_vector pil = field.weights().template cast<ld>();
+  const ld_matrix mul = mix.mu.template cast<ld>();
+  const ld_vector sl = mix.s.template cast<ld>();
+  const bool expanded = method == kinflow::distance_method::expanded ||
+                        (method == kinflow::distance_method::automatic && d > 16);
+
+  for (const double td : {0.0, 0.3, 0.9, 0.999, 1.0 - 1e-9, 1.0}) {
+    const auto t = static_cast<Scalar>(td);
+    const ld tl = t;
+    CAPTURE(d, td, equal_stds, equal_weights, static_cast<int>(method), sizeof(Scalar));
+    kinflow::batch<Scalar, Dim> X(d, B);
+    for (Eigen::Index j = 0; j < B; ++j) {
+      const auto k = static_cast<Eigen::Index>(rng.next() % static_cast<std::uint64_t>(K));
+      for (Eigen::Index i = 0; i < d; ++i) {
+        const double sig = std::sqrt((1 - td) * (1 - td) + td * td * static_cast<double>(mix.s(k) * mix.s(k)));
+        X(i, j) = static_cast<Scalar>(j < B / 2 ? td * static_cast<double>(mix.mu(i, k)) + sig * rng.normal()
+                                                : 3.0 * rng.normal());
+      }
+    }
+    X.col(B - 1).setConstant(Scalar(25));
+    kinflow::batch<Scalar, Dim> V, Vt;
+    field(t, X, V);
+    field.velocity_at_times(kinflow::sample_times<Scalar>::Constant(B, t), X, Vt);
+    const auto W = field.posterior_weights(t, X);
+    const auto lp = field.log_density(t, X);
+    REQUIRE(V.allFinite());
+    REQUIRE(W.allFinite());
+    REQUIRE(lp.allFinite());
+    CHECK(max_abs_diff(V, Vt) == 0);
+    for (Eigen::Index j = 0; j < B; ++j) {
+      CAPTURE(j);
+      const ld_vector x = X.col(j).template cast<ld>();
+      const auto ref = kinflow_test::mixture_reference(pil, mul, sl, x, tl);
+      ld sw = 0, sv = 0, slp = 0;
+      for (int p = 0; p < 3; ++p) {
+        const auto r = kinflow_test::mixture_reference(
+            pil, kinflow_test::perturbed(mul, eps, rng), kinflow_test::perturbed(sl, eps, rng),
+            kinflow_test::perturbed(x, eps, rng), tl * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))));
+        sw = std::max(sw, max_abs_diff(r.weights, ref.weights));
+        sv = std::max(sv, max_abs_diff(r.velocity, ref.velocity));
+        slp = std::max(slp, std::abs(r.log_density - ref.log_density));
+      }
+      const ld logit_err = 8 * std::sqrt(static_cast<ld>(d)) * eps * ref.logit_abs +
+                           (expanded ? std::pow(eps, 2.0L / 3) : 0);
+      const ld tol_w = 32 * sw + (64 * eps + 4 * logit_err) * ref.weights.maxCoeff();
+      const ld tol_v = 32 * sv + 64 * eps * ref.v_abs + 4 * logit_err * ref.v_spread;
+      const ld tol_lp = 32 * slp + 4 * logit_err + 64 * eps * (std::abs(ref.log_density) + d);
+      CHECK(max_abs_diff(W.col(j), ref.weights) <= tol_w);
+      CHECK(max_abs_diff(V.col(j), ref.velocity) <= tol_v);
+      CHECK(std::abs(static_cast<ld>(lp(j)) - ref.log_density) <= tol_lp);
+      CHECK((W.col(j).array() >= 0).all());
+      CHECK(std::abs(static_cast<ld>(W.col(j).sum()) - 1) <= 16 * eps);
+    }
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("gaussian mixture: velocity, posterior and log density match a long-double reference",
+                   "[mixture][reference]", float, double) {
+  using kinflow::distance_method;
+  SECTION("different stds and weights, d = 1, 2, 3, 64") {
+    check_mixture<TestType, Eigen::Dynamic>(1, false, false, distance_method::automatic, 101);
+    check_mixture<TestType, 2>(2, false, false, distance_method::automatic, 102);
+    check_mixture<TestType, Eigen::Dynamic>(3, false, false, distance_method::automatic, 103);
+    check_mixture<TestType, Eigen::Dynamic>(64, false, false, distance_method::direct, 104);
+    check_mixture<TestType, Eigen::Dynamic>(64, false, false, distance_method::expanded, 105);
+  }
+  SECTION("equal stds (shared-variance path), equal or different weights") {
+    check_mixture<TestType, 2>(2, true, true, distance_method::automatic, 111);
+    check_mixture<TestType, Eigen::Dynamic>(3, true, false, distance_method::automatic, 112);
+    check_mixture<TestType, Eigen::Dynamic>(64, true, false, distance_method::expanded, 113);
+  }
+}
+
+TEST_CASE("gaussian mixture: satisfies the continuity equation", "[mixture][continuity]") {
+  // ∂_t p + div(p v) = 0  ⇔  ∂_t log p + v·∇log p + div v = 0, all by central differences.
+  test_rng rng(3);
+  const random_mixture<double, 2> mix(2, 4, false, false, rng);
+  const kinflow::gaussian_mixture_field<double, 2> field(mix.pi, mix.mu, mix.s);
+  const double h = 1e-5;
+  for (const double t : {0.05, 0.3, 0.6, 0.9, 0.99}) {
+    kinflow::batch<double, 2> X(2, 20);
+    rng.fill_normal(X, 2.0);
+    const auto lp_tp = field.log_density(t + h, X);
+    const auto lp_tm = field.log_density(t - h, X);
+    kinflow::batch<double, 2> V;
+    field(t, X, V);
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      CAPTURE(t, j);
+      const double dt_logp = (lp_tp(j) - lp_tm(j)) / (2 * h);
+      double transport = 0, div = 0;
+      for (Eigen::Index k = 0; k < 2; ++k) {
+        kinflow::batch<double, 2> Xp = X.col(j), Xm = X.col(j), Vp, Vm;
+        Xp(k, 0) += h;
+        Xm(k, 0) -= h;
+        field(t, Xp, Vp);
+        field(t, Xm, Vm);
+        div += (Vp(k, 0) - Vm(k, 0)) / (2 * h);
+        transport += V(k, j) * (field.log_density(t, Xp)(0) - field.log_density(t, Xm)(0)) / (2 * h);
+      }
+      const double scale = std::abs(dt_logp) + std::abs(transport) + std::abs(div) + 1;
+      CHECK(std::abs(dt_logp + transport + div) <= 1e-5 * scale);
+    }
+  }
+}
+
+TEST_CASE("gaussian mixture: transports N(0, I) to the mixture", "[mixture][transport]") {
+  test_rng rng(23);
+  const Eigen::Index B = 4000;
+  vec<double> pi(3), s(3);
+  pi << 0.5, 0.3, 0.2;
+  s << 0.3, 0.5, 0.2;
+  kinflow::batch<double, 2> mu(2, 3);
+  mu << -2.0, 2.0, 0.0, 0.0, 0.5, 2.5;
+  const kinflow::gaussian_mixture_field<double, 2> field(pi, mu, s);
+
+  kinflow::batch<double, 2> X(2, B);
+  rng.fill_normal(X);
+  const auto result = kinflow::integrate(field, kinflow::rk4, kinflow::time_grid<double>::uniform(100), X);
+  REQUIRE(result.count(kinflow::solve_status::success) == static_cast<std::size_t>(B));
+  REQUIRE(X.allFinite());
+
+  // Moments of the mixture: mean Σ π μ, covariance Σ π (s² I + μ μᵀ) - mean meanᵀ.
+  const Eigen::Vector2d mean = mu * pi;
+  Eigen::Matrix2d cov = -mean * mean.transpose();
+  for (Eigen::Index k = 0; k < 3; ++k)
+    cov += pi(k) * (s(k) * s(k) * Eigen::Matrix2d::Identity() + mu.col(k) * mu.col(k).transpose());
+  const Eigen::Vector2d sample_mean = X.rowwise().mean();
+  const kinflow::batch<double, 2> centred = X.colwise() - sample_mean;
+  const Eigen::Matrix2d sample_cov = centred * centred.transpose() / static_cast<double>(B - 1);
+  for (Eigen::Index i = 0; i < 2; ++i) {
+    CAPTURE(i, sample_mean(i), mean(i), sample_cov(i, i), cov(i, i));
+    CHECK(std::abs(sample_mean(i) - mean(i)) <= 5 * std::sqrt(cov(i, i) / B));
+    CHECK(std::abs(sample_cov(i, i) - cov(i, i)) <= 0.2 * cov(i, i));
+  }
+  CHECK(std::abs(sample_cov(0, 1) - cov(0, 1)) <= 0.2 * std::sqrt(cov(0, 0) * cov(1, 1)));
+
+  // Component occupation: for x ~ mixture, E[w_k(x, 1)] = π_k.
+  const auto W = field.posterior_weights(1.0, X);
+  const Eigen::VectorXd occupation = W.rowwise().mean();
+  for (Eigen::Index k = 0; k < 3; ++k) {
+    CAPTURE(k, occupation(k));
+    CHECK(std::abs(occupation(k) - pi(k)) <= 5 * std::sqrt(pi(k) * (1 - pi(k)) / B));
+  }
+}
+
+TEST_CASE("smoothed empirical field: the mixture of N(y_i, s² I), tending to the empirical field",
+          "[mixture][smoothed]") {
+  test_rng rng(29);
+  kinflow::batch<double, 2> Y(2, 50), X(2, 30);
+  rng.fill_normal(Y);
+  rng.fill_normal(X);
+  const double s = 0.2;
+  const auto smoothed = kinflow::smoothed_empirical(Y, s);
+  static_assert(std::is_same_v<std::remove_const_t<decltype(smoothed)>,
+                               kinflow::gaussian_mixture_field<double, 2>>);
+  CHECK(smoothed.size() == 50);
+  CHECK((smoothed.weights().array() == smoothed.weights()(0)).all());
+  CHECK(std::abs(smoothed.weights().sum() - 1) <= 1e-15);
+  CHECK((smoothed.stds().array() == s).all());
+
+  const ld_vector pil = ld_vector::Constant(50, 1.0L / 50);
+  const ld_vector sl = ld_vector::Constant(50, s);
+  kinflow::batch<double, 2> V;
+  for (const double t : {0.2, 0.7, 1.0}) {
+    smoothed(t, X, V);
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      const auto ref = kinflow_test::mixture_reference(pil, Y.cast<ld>(), sl, X.col(j).cast<ld>(), t);
+      CHECK(max_abs_diff(V.col(j), ref.velocity) <= 1e-12L * (1 + ref.v_abs));
+    }
+  }
+
+  // s -> 0: the smoothed field approaches the empirical one (the difference is O(s²) at t < 1).
+  const kinflow::empirical_field<double, 2> empirical(Y);
+  kinflow::batch<double, 2> Ve;
+  for (const double t : {0.3, 0.8}) {
+    empirical(t, X, Ve);
+    double previous = std::numeric_limits<double>::infinity();
+    for (const double si : {1e-1, 1e-2, 1e-3}) {
+      kinflow::smoothed_empirical(Y, si)(t, X, V);
+      const double gap = (V - Ve).cwiseAbs().maxCoeff();
+      CAPTURE(t, si, gap);
+      CHECK(gap < previous);
+      previous = gap;
+    }
+    CHECK(previous <= 1e-4 * (1 + Ve.cwiseAbs().maxCoeff()));
+  }
+
+  // By reference: the same field without a copy.
+  const auto by_ref = kinflow::smoothed_empirical(kinflow::keep_reference, Y, s);
+  CHECK(by_ref.holds_reference());
+  CHECK(by_ref.means().data() == Y.data());
+  kinflow::batch<double, 2> V1, V2;
+  by_ref(0.5, X, V1);
+  smoothed(0.5, X, V2);
+  CHECK(max_abs_diff(V1, V2) == 0);
+}
+
+TEST_CASE("gaussian mixture: results do not depend on threads or block sizes", "[mixture][threads]") {
+  test_rng rng(31);
+  for (const bool equal_stds : {true, false}) {
+    for (const Eigen::Index d : {2, 40}) {
+      const random_mixture<double, Eigen::Dynamic> mix(d, 1200, equal_stds, false, rng);
+      kinflow::batch<double> X(d, 200);
+      rng.fill_normal(X, 2.0);
+      kinflow::batch<double> V0;
+      Eigen::VectorXd lp0;
+      int c = 0;
+      for (const unsigned threads : {1u, 2u, 3u}) {
+        for (const std::size_t budget : {std::size_t{64} << 10, std::size_t{32} << 20}) {
+          kinflow::gaussian_mixture_options<double> opt;
+          opt.threads = threads;
+          opt.memory_budget = budget;
+          const kinflow::gaussian_mixture_field<double> field(mix.pi, mix.mu, mix.s, opt);
+          kinflow::batch<double> V;
+          field(0.8, X, V);
+          const Eigen::VectorXd lp = field.log_density(0.8, X);
+          if (c++ == 0) {
+            V0 = V;
+            lp0 = lp;
+            continue;
+          }
+          CAPTURE(equal_stds, d, threads, budget);
+          CHECK(max_abs_diff(V, V0) <= 1e-12L * V0.cwiseAbs().maxCoeff());
+          CHECK(max_abs_diff(lp, lp0) <= 1e-12L * lp0.cwiseAbs().maxCoeff());
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("gaussian mixture: bad input is rejected with a clear message", "[mixture][errors]") {
+  using kinflow_test::contains;
+  vec<double> pi(3), s(3);
+  pi << 0.2, 0.3, 0.5;
+  s << 0.1, 0.2, 0.3;
+  kinflow::batch<double> mu(2, 3);
+  mu.setRandom();
+  using field_t = kinflow::gaussian_mixture_field<double>;
+
+  SECTION("weights negative, zero, NaN or not summing to one") {
+    vec<double> bad = pi;
+    bad(1) = -0.25;
+    REQUIRE_THROWS_TYPE_WITH(field_t(bad, mu, s), kinflow::invalid_argument,
+                             contains("weights(1) = -0.25") && contains("> 0"));
+    bad(1) = 0;
+    REQUIRE_THROWS_TYPE_WITH(field_t(bad, mu, s), kinflow::invalid_argument, contains("weights(1)"));
+    bad(1) = std::numeric_limits<double>::quiet_NaN();
+    REQUIRE_THROWS_TYPE_WITH(field_t(bad, mu, s), kinflow::invalid_argument, contains("weights(1)"));
+    bad = pi * 1.1;
+    REQUIRE_THROWS_TYPE_WITH(field_t(bad, mu, s), kinflow::invalid_argument,
+                             contains("sum of the weights") && contains("not renormalised"));
+  }
+  SECTION("weights within the tolerance are accepted and normalised") {
+    const field_t field(pi * (1 + 1e-9), mu, s);
+    CHECK(std::abs(field.weights().sum() - 1) <= 1e-15);
+    CHECK(field.weights()(2) == Approx(0.5).epsilon(1e-15));
+    kinflow::gaussian_mixture_options<double> loose;
+    loose.weight_tolerance = 0.2;
+    const field_t normalised(pi * 1.1, mu, s, loose);
+    CHECK(normalised.weights()(0) == Approx(0.2).epsilon(1e-15));
+  }
+  SECTION("stds zero, negative or not finite") {
+    for (const double bad_s : {0.0, -0.1, std::numeric_limits<double>::infinity()}) {
+      vec<double> bad = s;
+      bad(2) = bad_s;
+      REQUIRE_THROWS_TYPE_WITH(field_t(pi, mu, bad), kinflow::invalid_argument,
+                               contains("stds(2)") && contains("> 0"));
+    }
+    kinflow::batch<double, 2> Y(2, 4);
+    Y.setRandom();
+    REQUIRE_THROWS_TYPE_WITH(kinflow::smoothed_empirical(Y, 0.0), kinflow::invalid_argument,
+                             contains("s (smoothing std)"));
+    REQUIRE_THROWS_TYPE_WITH(kinflow::smoothed_empirical(Y, -1.0), kinflow::invalid_argument,
+                             contains("s (smoothing std)"));
+  }
+  SECTION("non-finite means, empty mixture, mismatched sizes") {
+    kinflow::batch<double> bad = mu;
+    bad(0, 1) = std::numeric_limits<double>::infinity();
+    REQUIRE_THROWS_TYPE_WITH(field_t(pi, bad, s), kinflow::invalid_argument, contains("means(0, 1)"));
+    const kinflow::batch<double> empty(2, 0);
+    REQUIRE_THROWS_TYPE_WITH(field_t(vec<double>(0), empty, vec<double>(0)), kinflow::invalid_argument,
+                             contains("number of components K"));
+    REQUIRE_THROWS_AS(field_t(pi.head(2), mu, s), kinflow::dimension_mismatch);
+    REQUIRE_THROWS_AS(field_t(pi, mu, s.head(2)), kinflow::dimension_mismatch);
+    REQUIRE_THROWS_AS((kinflow::gaussian_mixture_field<double, 3>(pi, mu, s)), kinflow::dimension_mismatch);
+    const field_t field(pi, mu, s);
+    kinflow::batch<double> X(3, 2), V;
+    X.setZero();
+    REQUIRE_THROWS_TYPE_WITH(field(0.5, X, V), kinflow::dimension_mismatch,
+                             contains("rows of the sample batch X"));
+    const kinflow::batch<double> empty_set(2, 0);
+    REQUIRE_THROWS_TYPE_WITH(kinflow::smoothed_empirical(empty_set, 0.1), kinflow::invalid_argument,
+                             contains("number of points N"));
+  }
+}
