@@ -2,6 +2,7 @@
 // per-sample step-size control: tolerance met on problems with known solutions,
 // independence of samples, NFE accounting, statuses, backward integration, bad input.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -358,4 +359,46 @@ TEST_CASE("adaptive bad input raises kinflow errors naming the parameter", "[ada
   batch<double> Y = batch<double>::Ones(2, 3);
   auto wrong = [](double, const kinflow::point<double>& x) { return Eigen::VectorXd::Ones(x.size() + 2).eval(); };
   CHECK_THROWS_AS(kinflow::integrate_adaptive(wrong, kinflow::dopri5, 0.0, 1.0, Y), kinflow::dimension_mismatch);
+}
+
+TEST_CASE("breakpoints: steps end exactly at a kink of the field", "[adaptive][breakpoints]") {
+  // v = -a(t) x with a(t) = 1 + 20 max(0, t - 0.6): a' jumps at 0.6 (like a KTS gain at τ).
+  // Exact: x(1) = x0 exp(-(1 + 20 · 0.4² / 2)).
+  auto kinked = [](double t, const batch<double, 1>& x, batch<double, 1>& v) {
+    v = -(1 + 20 * std::max(0.0, t - 0.6)) * x;
+  };
+  const double exact = std::exp(-(1 + 10 * 0.16));
+  auto run = [&](std::vector<double> bps, std::vector<double>* ends) {
+    batch<double, 1> X(1, 1);
+    X << 1;
+    kinflow::adaptive_options opt;
+    opt.rtol = opt.atol = 1e-9;
+    opt.breakpoints = std::move(bps);
+    auto obs = [&](const auto& v) { ends->push_back(v.t + v.dt); };
+    const auto r = kinflow::integrate_adaptive(kinked, kinflow::dopri5, 0.0, 1.0, X, opt, obs);
+    REQUIRE(r.all_success());
+    return std::abs(X(0, 0) - exact);
+  };
+  std::vector<double> with, without;
+  const double err_with = run({0.6, 2.0, -1.0}, &with);  // out-of-range times are ignored
+  run({}, &without);
+  CHECK(std::find(with.begin(), with.end(), 0.6) != with.end());
+  CHECK(std::find(without.begin(), without.end(), 0.6) == without.end());
+  CHECK(err_with < 10 * 1e-9 * exact);
+  CHECK(with.back() == 1.0);
+  // Backward through the same breakpoint.
+  std::vector<double> back;
+  batch<double, 1> Y(1, 1);
+  Y << exact;
+  kinflow::adaptive_options opt;
+  opt.rtol = opt.atol = 1e-9;
+  opt.breakpoints = {0.6};
+  const auto r = kinflow::integrate_adaptive(kinked, kinflow::dopri5, 1.0, 0.0, Y, opt,
+                                             [&](const auto& v) { back.push_back(v.t + v.dt); });
+  CHECK(r.all_success());
+  CHECK(std::find(back.begin(), back.end(), 0.6) != back.end());
+  CHECK(Y(0, 0) == Approx(1.0).epsilon(1e-7));
+  opt.breakpoints = {std::nan("")};
+  CHECK_THROWS_WITH(kinflow::integrate_adaptive(kinked, kinflow::dopri5, 0.0, 1.0, Y, opt),
+                    kinflow_test::contains("breakpoints[0]"));
 }

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -51,6 +52,10 @@ struct adaptive_options {
   double dt_max = std::numeric_limits<double>::infinity();  ///< largest step, > 0
   double dt_initial = 0;  ///< first step; 0 means Hairer's heuristic per sample
   std::int64_t max_steps = 100000;  ///< attempted (accepted + rejected) steps per sample
+  /// Times strictly between t0 and t1 where every sample's step must end exactly, e.g.
+  /// the τ of a KTS gain (where η' jumps): steps never straddle a kink of the field.
+  /// Times outside (t0, t1) are ignored; order does not matter.
+  std::vector<double> breakpoints{};
   double safety = 0.9;              ///< step-size controller safety factor, in (0, 1]
   double factor_min = 0.2;          ///< smallest step-size ratio, in (0, 1)
   double factor_max = 10.0;         ///< largest step-size ratio, > 1
@@ -88,6 +93,9 @@ inline void validate(const adaptive_options& o) {
   require(o.factor_min > 0 && o.factor_min < 1, "factor_min", o.factor_min, "expected a value in (0, 1)");
   require(std::isfinite(o.factor_max) && o.factor_max > 1, "factor_max", o.factor_max,
           "expected a finite value > 1");
+  for (std::size_t i = 0; i < o.breakpoints.size(); ++i)
+    require(std::isfinite(o.breakpoints[i]), "breakpoints[" + std::to_string(i) + "]",
+            o.breakpoints[i], "expected a finite time");
   validate_kpe_options(o.kpe);
   require(o.kpe.profile == kpe_profile::none, "kpe.profile", "per-step profile",
           "expected kpe_profile::none: per-step profiles exist for fixed-step integration only");
@@ -228,6 +236,16 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   }
 
   // Initial step sizes.
+  // Stops in the direction of integration: the breakpoints inside (t0, t1), then t1.
+  std::vector<Scalar> stops;
+  for (double b : options.breakpoints)
+    if ((b - t0) * (t1 - b) > 0) stops.push_back(static_cast<Scalar>(b));
+  std::sort(stops.begin(), stops.end(), [&](Scalar a, Scalar b) { return dir * a < dir * b; });
+  stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
+  stops.push_back(T1);
+  std::vector<std::size_t> next_stop(Bs, 0);
+  auto stop_of = [&](Eigen::Index i) { return stops[next_stop[static_cast<std::size_t>(i)]]; };
+
   const Scalar span = std::abs(T1 - T0);
   const Scalar dt_max = std::min(static_cast<Scalar>(std::min(options.dt_max, 1e300)), span);
   if (options.dt_initial > 0) {
@@ -260,6 +278,8 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
       h(i) = std::min({Scalar(100) * h0, h1, dt_max});
     }
   }
+
+  for (auto i : active) h(i) = std::min(h(i), std::abs(stop_of(i) - t(i)));
 
   const auto b_terms = detail::nonzero_terms<Scalar, S>(method.b, S, Scalar(1));
   std::array<long double, S> e{};
@@ -325,11 +345,14 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
       const Scalar en = std::sqrt(sum_sq / static_cast<Scalar>(comps));
       const bool finite = std::isfinite(en) && xnew.col(m).allFinite() && std::isfinite(de);
 
-      const Scalar remaining_before = std::abs(T1 - t(i));
+      const Scalar stop = stop_of(i);
+      const Scalar remaining_before = std::abs(stop - t(i));
       if (finite && en <= Scalar(1)) {
-        const bool hits_end = hm >= remaining_before;
+        const bool hits_stop = hm >= remaining_before;
+        const bool hits_end = hits_stop && next_stop[si] + 1 == stops.size();
         const Scalar t_start = t(i);
-        t(i) = hits_end ? T1 : t(i) + ha(m);
+        t(i) = hits_stop ? stop : t(i) + ha(m);
+        if (hits_stop && !hits_end) ++next_stop[si];
         X.col(i) = xnew.col(m);
         if (fsal) k_first.col(i) = k[S - 1].col(m);
         res.accepted(i) += 1;
@@ -358,7 +381,7 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
         rejected_last[si] = 1;
         nonfinite_last[si] = finite ? 0 : 1;
       }
-      const Scalar remaining = std::abs(T1 - t(i));
+      const Scalar remaining = std::abs(stop_of(i) - t(i));
       if (h(i) >= remaining) h(i) = remaining;
       const Scalar dt_min = std::max(static_cast<Scalar>(options.dt_min),
                                      Scalar(16) * eps * std::max(std::abs(t(i)), Scalar(1)));
