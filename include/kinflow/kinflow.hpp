@@ -19,6 +19,7 @@
 #include "kinflow/energy/kpe.hpp"
 
 #include "kinflow/fields/empirical.hpp"
+#include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/shaped.hpp"
 
 #include "kinflow/integrators/adaptive.hpp"
