@@ -66,8 +66,11 @@ struct empirical_values {
   ld trace = 0;         // Σ_i w_i ‖y_i - m‖²
 };
 
+// At t ≥ 1 with σ_min = 0 (c = 1) the documented velocity is the posterior mean m (the
+// conditional expectation E[x1 - x0 | x_1 = x]) and the divergence that of m.
 inline empirical_values empirical_reference(const ld_matrix& Y, const ld_vector& x, ld t, ld sigma,
                                             ld c = 1) {
+  const bool data_time = c == 1 && t >= 1;
   const Eigen::Index d = Y.rows(), n = Y.cols();
   empirical_values r;
   ld_vector logit(n);
@@ -96,12 +99,13 @@ inline empirical_values empirical_reference(const ld_matrix& Y, const ld_vector&
     r.logit_abs += r.weights(i) * std::abs(logit(i));
   }
   r.trace = trace;
-  r.velocity = (r.mean - c * x) / sigma;
+  r.velocity = data_time ? ld_vector(r.mean) : ld_vector((r.mean - c * x) / sigma);
   r.score = (t * r.mean - x) / (sigma * sigma);
   r.log_density = mx + std::log(z) - std::log(static_cast<ld>(n)) -
                   static_cast<ld>(d) * std::log(sigma) -
                   0.5L * static_cast<ld>(d) * std::log(2 * std::numbers::pi_v<ld>);
-  r.divergence = t / (sigma * sigma * sigma) * trace - c * static_cast<ld>(d) / sigma;
+  r.divergence = data_time ? t / (sigma * sigma) * trace
+                            : t / (sigma * sigma * sigma) * trace - c * static_cast<ld>(d) / sigma;
   return r;
 }
 

@@ -14,10 +14,24 @@
 ///     score    = (t m - x) / σ_t²
 ///     div v    = t / σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t
 ///
-/// **The clamp at t → 1.** Every formula uses `σ_t := max(σ_t, ε)` (empirical_options::eps).
-/// This defines the field at exactly `t = 1` (where Heun and RK4 evaluate a stage): there
-/// the weights are a softmax over `-‖x - y_i‖² / (2ε²)` (practically the nearest training
-/// point) and `v = (m - (1 - σ_min) x) / ε`. Wherever `σ_t ≥ ε` the clamp changes nothing.
+/// **t → 1: the clamp.** Every formula uses `σ_t := max(σ_t, ε)` (empirical_options::eps),
+/// so nothing divides by zero as t → 1; wherever `σ_t ≥ ε` the clamp changes nothing.
+///
+/// **t = 1 exactly** (σ_min = 0; Heun, RK4 and Dormand–Prince evaluate a stage there). The
+/// path is degenerate, `x_1 = x1`, and the flow-matching target is the conditional
+/// expectation `E[x1 - x0 | x_1 = x] = E[x1 | x_1 = x] - E[x0] = m(x, 1)`, because the
+/// noise x0 is independent of the data with mean 0. So at t ≥ 1 the velocity is
+///
+///     v(x, 1) = m(x, 1) = Σ_i w_i y_i,   w = softmax_i(-‖x - y_i‖² / (2ε²)),
+///
+/// which is x itself on a training point and the nearest training point(s) elsewhere:
+/// bounded by the data, where the clamped `(m - x)/ε` would give a stage at t = 1 a kick of
+/// order dist/ε (a Heun step of size h would overshoot by h/(2ε) times the distance). The
+/// divergence at t = 1 is that of this velocity, `t tr Cov_w(y) / ε²`; log density, score
+/// and posterior use the clamp. The t → 1 limit of the field is singular (it has no finite
+/// value off the data), so any value at t = 1 is a choice: this one is the exact target and
+/// keeps fixed-grid and adaptive solvers well-behaved. With σ_min > 0 the path is not
+/// degenerate and the clamped formulas hold at t = 1 too.
 ///
 /// **Numerics.** Log-sum-exp with max subtraction (no overflow, no 0/0 for far samples);
 /// training points and samples are processed in tiles with a running log-sum-exp, so the
@@ -138,8 +152,8 @@ public:
     return max(Scalar(1) - (Scalar(1) - opt_.sigma_min) * t, opt_.eps);
   }
 
-  /// Velocity `V.col(j) = v(X.col(j), t) = (m - (1 - σ_min) x) / σ_t` (V resized to X's
-  /// shape; V may be X itself).
+  /// Velocity `V.col(j) = v(X.col(j), t) = (m - (1 - σ_min) x) / σ_t`, and `m` at t ≥ 1
+  /// when σ_min = 0 (see the file documentation). V is resized to X's shape; V may be X.
   void operator()(Scalar t, const batch_type& X, batch_type& V) const {
     velocity_impl([t](Eigen::Index) { return t; }, X, V);
   }
@@ -232,7 +246,8 @@ public:
     return S;
   }
 
-  /// Divergence of the velocity, `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t`,
+  /// Divergence of the velocity, `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t`
+  /// (`t tr Cov_w(y) / σ_t²` at t ≥ 1 when σ_min = 0, the divergence of `m`),
   /// with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²` accumulated in a cancellation-free form
   /// (pairwise update of weighted mean and squared deviations; direct distances).
   [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
@@ -243,7 +258,7 @@ public:
     const Scalar b = (Scalar(1) - opt_.sigma_min) * static_cast<Scalar>(dim()) / s;
     stream([this, t](Eigen::Index) { return params(t); }, X, {false, true},
            [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-             out(j) = a * c.trace - b;
+             out(j) = at_data_time(t) ? a * s * c.trace : a * c.trace - b;
            });
     return out;
   }
@@ -276,6 +291,11 @@ private:
     detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
   }
 
+  /// True where the path is degenerate (σ_min = 0 and t ≥ 1) and the velocity is `m`.
+  [[nodiscard]] bool at_data_time(Scalar t) const noexcept {
+    return opt_.sigma_min == Scalar(0) && t >= Scalar(1);
+  }
+
   [[nodiscard]] detail::posterior_params<Scalar> params(Scalar t) const noexcept {
     const Scalar s = sigma(t);
     return {t, s * s};
@@ -302,8 +322,12 @@ private:
     const Eigen::Index d = dim();
     stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
            [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-             const Scalar inv_s = Scalar(1) / sigma(time_of(j));
-             V.col(j) = (Eigen::Map<const point_type>(col.mean, d) - c * X.col(j)) * inv_s;
+             const Scalar t = time_of(j);
+             const Eigen::Map<const point_type> m(col.mean, d);
+             if (at_data_time(t))
+               V.col(j) = m;
+             else
+               V.col(j) = (m - c * X.col(j)) * (Scalar(1) / sigma(t));
            });
   }
 
