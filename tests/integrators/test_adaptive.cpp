@@ -15,13 +15,7 @@ using kinflow::batch;
 
 namespace {
 
-// x' = -2 t x², x(t) = x0 / (1 + x0 t²)
-struct decay_field {
-  template <class Scalar, class X, class V>
-  void operator()(Scalar t, const X& x, V& v) const {
-    v = (Scalar(-2) * t) * x.array().square().matrix();
-  }
-};
+using kinflow_test::decay_field;  // x(t) = x0 / (1 + x0 t²)
 
 // Rotation at a per-sample angular speed: state (a, b, ω), a' = -ω(1+t) b, b' = ω(1+t) a,
 // ω' = 0. Exact: angle θ = ω (t + t²/2). Samples with large ω are hard (many oscillations).

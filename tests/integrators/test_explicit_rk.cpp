@@ -13,14 +13,7 @@ using kinflow::time_grid;
 
 namespace {
 
-// x' = -2 t x², exact solution x(t) = x0 / (1 + x0 t²): nonlinear and non-autonomous,
-// so wrong stage nodes c_j or wrong coefficients a_jl show up in the order.
-struct decay_field {
-  template <class Scalar, class X, class V>
-  void operator()(Scalar t, const X& x, V& v) const {
-    v = (Scalar(-2) * t) * x.array().square().matrix();
-  }
-};
+using kinflow_test::decay_field;
 
 constexpr long double x0s[3] = {0.5L, 1.0L, 2.0L};
 

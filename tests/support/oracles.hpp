@@ -30,6 +30,15 @@ inline double convergence_slope(const std::vector<double>& h, const std::vector<
   return sxy / sxx;
 }
 
+/// x' = -2 t x², exact solution x(t) = x0 / (1 + x0 t²): nonlinear and non-autonomous, so
+/// wrong stage nodes c_j or wrong coefficients a_jl show up in the order of convergence.
+struct decay_field {
+  template <class Scalar, class X, class V>
+  void operator()(Scalar t, const X& x, V& v) const {
+    v = (Scalar(-2) * t) * x.array().square().matrix();
+  }
+};
+
 /// ∫_a^b f by composite 8-point Gauss–Legendre in long double (`panels` panels).
 template <class F>
 long double gauss_legendre(F&& f, long double a, long double b, int panels = 64) {
