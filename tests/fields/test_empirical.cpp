@@ -350,7 +350,7 @@ TEST_CASE("empirical field: results do not depend on threads or block sizes",
   }
 }
 
-TEST_CASE("empirical field: V may be X itself", "[empirical]") {
+TEST_CASE("empirical field: V may be X itself; repeated calls give the same bits", "[empirical]") {
   test_rng rng(17);
   kinflow::batch<double> Y(5, 300), X(5, 70);
   rng.fill_normal(Y);
@@ -360,8 +360,10 @@ TEST_CASE("empirical field: V may be X itself", "[empirical]") {
     opt.distances = method;
     opt.threads = 2;
     const kinflow::empirical_field<double> field(Y, opt);
-    kinflow::batch<double> V, XX = X;
+    kinflow::batch<double> V, V2, XX = X;
     field(0.7, X, V);
+    field(0.7, X, V2);
+    CHECK(max_abs_diff(V2, V) == 0);  // two threads: the same bits every time
     field(0.7, XX, XX);
     CHECK(max_abs_diff(XX, V) == 0);
   }

@@ -125,13 +125,48 @@ struct posterior_plan {
 /// Bytes a stream allocates besides its scratch arrays (thread handles, error slots).
 inline constexpr std::size_t field_bookkeeping_bytes = 4096;
 
-/// Scratch scalars of one worker for the given blocks.
-inline std::size_t posterior_worker_scalars(field_index d, field_index rows, field_index cols,
-                                            bool expanded) {
-  const auto r = static_cast<std::size_t>(rows), c = static_cast<std::size_t>(cols),
-             dd = static_cast<std::size_t>(d);
-  const std::size_t tile = expanded ? r * c : r * (dd + 1) + r;  // tile, or Yᵀ block + column
-  return tile + r + dd * c + 8 * c + dd + 1;                     // aux, acc, state, tmp
+/// `n` rounded up to whole 64-byte lines of Scalar. Every scratch array starts on a line and
+/// every block column has a padded leading dimension, so that Eigen's reductions (whose
+/// summation order follows the data's alignment) do the same operations for a sample
+/// whichever worker and scratch slice handle it.
+template <class Scalar>
+constexpr field_index field_pad(field_index n) noexcept {
+  constexpr field_index line = 64 / static_cast<field_index>(sizeof(Scalar)) > 0
+                                   ? 64 / static_cast<field_index>(sizeof(Scalar))
+                                   : 1;
+  return (n + line - 1) / line * line;
+}
+
+/// `Σ_k (a_k - t b_k)²` (t = 0: `Σ_k a_k²`) in a fixed order, whatever the alignment of the
+/// data, so that results do not depend on where the caller's matrices live.
+template <class Scalar>
+Scalar plain_sq_distance(const Scalar* a, const Scalar* b, Scalar t, field_index d) noexcept {
+  Scalar s = 0;
+  for (field_index k = 0; k < d; ++k) {
+    const Scalar diff = a[k] - (b == nullptr ? Scalar(0) : t * b[k]);
+    s += diff * diff;
+  }
+  return s;
+}
+
+/// Squared norms of the columns of @p y (see plain_sq_distance).
+template <class Scalar, int Dim>
+Eigen::Matrix<Scalar, Eigen::Dynamic, 1> column_sq_norms(const Eigen::Map<const batch<Scalar, Dim>>& y) {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> out(y.cols());
+  for (field_index i = 0; i < y.cols(); ++i)
+    out(i) = plain_sq_distance<Scalar>(y.col(i).data(), nullptr, Scalar(0), y.rows());
+  return out;
+}
+
+/// Scratch scalars of one worker for the given blocks (see posterior_block for the layout).
+template <class Scalar>
+std::size_t posterior_worker_scalars(field_index d, field_index rows, field_index cols,
+                                     bool expanded) {
+  const field_index ld = field_pad<Scalar>(rows);
+  const field_index tile = expanded ? ld * cols : ld * (d + 1) + ld;  // tile, or Yᵀ block + column
+  const field_index total = tile + ld + field_pad<Scalar>(d * cols) + 8 * field_pad<Scalar>(cols) +
+                            field_pad<Scalar>(d + 1);
+  return static_cast<std::size_t>(total);
 }
 
 /// Chooses blocks and workers so that all scratch fits in @p budget bytes.
@@ -154,7 +189,7 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
 
   const std::size_t usable = budget > field_bookkeeping_bytes ? budget - field_bookkeeping_bytes : 0;
   auto fits = [&](field_index r, field_index c, unsigned w) {
-    return static_cast<std::size_t>(w) * posterior_worker_scalars(d, r, c, p.expanded) *
+    return static_cast<std::size_t>(w) * posterior_worker_scalars<Scalar>(d, r, c, p.expanded) *
                sizeof(Scalar) <=
            usable;
   };
@@ -176,26 +211,27 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
   p.cols_block = cols;
   p.workers = std::min<unsigned>(workers, static_cast<unsigned>((b + cols - 1) / cols));
   p.workers = std::max(p.workers, 1u);
-  p.worker_scalars = posterior_worker_scalars(d, rows, cols, p.expanded);
+  p.worker_scalars = posterior_worker_scalars<Scalar>(d, rows, cols, p.expanded);
   return p;
 }
 
-/// Copies points [i0, i0 + m) of `y` into `yt` as an `m x (d + 1)` column-major block
-/// (one coordinate per column, contiguous over points), the last column all ones.
+/// Copies points [i0, i0 + m) of `y` into `yt` as an `m x (d + 1)` column-major block with
+/// leading dimension `ld` (one coordinate per column, contiguous over points), the last
+/// column all ones.
 template <class Scalar, int Dim>
 void transpose_points(const Eigen::Map<const batch<Scalar, Dim>>& y, field_index i0,
-                      field_index m, Scalar* yt) {
+                      field_index m, field_index ld, Scalar* yt) {
   const field_index d = y.rows();
   const Scalar* src = y.data() + i0 * d;
   for (field_index i = 0; i < m; ++i)
-    for (field_index k = 0; k < d; ++k) yt[k * m + i] = src[i * d + k];
-  std::fill(yt + d * m, yt + (d + 1) * m, Scalar(1));
+    for (field_index k = 0; k < d; ++k) yt[k * ld + i] = src[i * d + k];
+  std::fill(yt + d * ld, yt + d * ld + m, Scalar(1));
 }
 
 /// `out_i = scale · ‖x - t y_i‖²` over a transposed block (see transpose_points).
 template <class Scalar, int Dim>
-void direct_sq_distances(const Scalar* yt, field_index m, field_index d, const Scalar* x,
-                         Scalar t, Scalar scale, Scalar* out) {
+void direct_sq_distances(const Scalar* yt, field_index m, field_index ld, field_index d,
+                         const Scalar* x, Scalar t, Scalar scale, Scalar* out) {
   if constexpr (Dim != Eigen::Dynamic) {
     // Fixed d: the coordinate loop unrolls and the loop over points vectorises.
     Scalar xs[Dim];
@@ -203,7 +239,7 @@ void direct_sq_distances(const Scalar* yt, field_index m, field_index d, const S
     for (field_index i = 0; i < m; ++i) {
       Scalar s = 0;
       for (int k = 0; k < Dim; ++k) {
-        const Scalar diff = xs[k] - t * yt[k * m + i];
+        const Scalar diff = xs[k] - t * yt[k * ld + i];
         s += diff * diff;
       }
       out[i] = scale * s;
@@ -213,7 +249,7 @@ void direct_sq_distances(const Scalar* yt, field_index m, field_index d, const S
     using const_array_map = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
     array_map o(out, m);
     o = (x[0] - t * const_array_map(yt, m)).square();
-    for (field_index k = 1; k < d; ++k) o += (x[k] - t * const_array_map(yt + k * m, m)).square();
+    for (field_index k = 1; k < d; ++k) o += (x[k] - t * const_array_map(yt + k * ld, m)).square();
     if (scale != Scalar(1)) o *= scale;
   }
 }
@@ -251,40 +287,43 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
   using vector_map = Eigen::Map<vector>;
   using array_map = Eigen::Map<array>;
   using const_array_map = Eigen::Map<const array>;
-  using matrix_map = Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>;
-  using const_matrix_map = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>;
+  using strided_map = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>, 0,
+                                  Eigen::OuterStride<>>;
+  using tile_map = Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>, 0,
+                              Eigen::OuterStride<>>;
   constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
   constexpr Scalar eps = std::numeric_limits<Scalar>::epsilon();
 
   const field_index d = pts.y.rows(), n = pts.y.cols(), mb = plan.rows_block;
   const bool per_point = pts.spread != nullptr;
 
-  // Carve the scratch (see posterior_worker_scalars).
+  // Carve the scratch (see posterior_worker_scalars); every array starts on a 64-byte line.
+  const field_index ld = field_pad<Scalar>(mb), cb = field_pad<Scalar>(plan.cols_block);
   Scalar* p = scratch;
   Scalar* yt = nullptr;
   Scalar* tile;
   if (plan.expanded) {
-    tile = p;
-    p += mb * plan.cols_block;
+    tile = p;  // ld x cols_block
+    p += ld * plan.cols_block;
   } else {
-    yt = p;
-    p += mb * (d + 1);
-    tile = p;
-    p += mb;
+    yt = p;  // ld x (d + 1)
+    p += ld * (d + 1);
+    tile = p;  // one column
+    p += ld;
   }
   Scalar* aux = p;
-  p += mb;
+  p += ld;
   Scalar* acc = p;
-  p += d * plan.cols_block;
+  p += field_pad<Scalar>(d * plan.cols_block);
   Scalar* run_max = p;
-  Scalar* run_sum = run_max + plan.cols_block;
-  Scalar* run_coef = run_sum + plan.cols_block;
-  Scalar* run_m2 = run_coef + plan.cols_block;
-  Scalar* col_t = run_m2 + plan.cols_block;
-  Scalar* col_a = col_t + plan.cols_block;
-  Scalar* x_norm2 = col_a + plan.cols_block;
-  Scalar* bound = x_norm2 + plan.cols_block;
-  Scalar* tmp = bound + plan.cols_block;  // d + 1
+  Scalar* run_sum = run_max + cb;
+  Scalar* run_coef = run_sum + cb;
+  Scalar* run_m2 = run_coef + cb;
+  Scalar* col_t = run_m2 + cb;
+  Scalar* col_a = col_t + cb;
+  Scalar* x_norm2 = col_a + cb;
+  Scalar* bound = x_norm2 + cb;
+  Scalar* tmp = bound + cb;  // d + 1
 
   std::fill(run_max, run_max + nc, -inf);
   std::fill(run_sum, run_sum + nc, Scalar(0));
@@ -306,7 +345,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
   if (plan.expanded) {
     const Scalar kappa = (Scalar(2) * std::sqrt(static_cast<Scalar>(d)) + Scalar(4)) * eps / 2;
     for (field_index j = 0; j < nc; ++j) {
-      const Scalar xx = X.col(j0 + j).squaredNorm();
+      const Scalar xx = plain_sq_distance<Scalar>(X.col(j0 + j).data(), nullptr, Scalar(0), d);
       x_norm2[j] = xx;
       const Scalar t = col_t[j];
       const Scalar min_var =
@@ -349,7 +388,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
       if (req.mean) e *= Scalar(1) - t * var;
     } else if (req.trace) {
       // Chan's pairwise update of a weighted mean and sum of squared deviations.
-      const_matrix_map ytm(yt, m, d + 1);
+      const strided_map ytm(yt, m, d + 1, Eigen::OuterStride<>(ld));
       vector_map s(tmp, d + 1);
       s.noalias() = ytm.transpose() * e.matrix();
       const Scalar sb = s(d);
@@ -357,7 +396,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
       mu_b /= sb;
       Scalar m2_b = 0;
       for (field_index k = 0; k < d; ++k)
-        m2_b += (e * (const_array_map(yt + k * m, m) - mu_b(k)).square()).sum();
+        m2_b += (e * (const_array_map(yt + k * ld, m) - mu_b(k)).square()).sum();
       const Scalar sa = alpha * run_sum[j];
       const Scalar total = sa + sb;
       vector_map mu(a, d);
@@ -370,7 +409,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
       run_sum[j] = alpha * run_sum[j] + e.sum();
     }
     if (req.mean && !plan.expanded) {
-      const_matrix_map ytm(yt, m, d);
+      const strided_map ytm(yt, m, d, Eigen::OuterStride<>(ld));
       vector_map aj(a, d);
       if (alpha != Scalar(1)) aj *= alpha;
       aj.noalias() += ytm.transpose() * e.matrix();
@@ -382,10 +421,10 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
   for (field_index i0 = 0; i0 < n; i0 += mb) {
     const field_index m = std::min(mb, n - i0);
     if (!plan.expanded) {
-      transpose_points<Scalar, Dim>(pts.y, i0, m, yt);
+      transpose_points<Scalar, Dim>(pts.y, i0, m, ld, yt);
       for (field_index j = 0; j < nc; ++j) {
         const posterior_params<Scalar> par{col_t[j], col_a[j]};
-        direct_sq_distances<Scalar, Dim>(yt, m, d, X.col(j0 + j).data(), par.t,
+        direct_sq_distances<Scalar, Dim>(yt, m, ld, d, X.col(j0 + j).data(), par.t,
                                          distance_scale(pts, par), tile);
         distances_to_logits<Scalar, Dim>(pts, i0, m, par, tile, aux);
         fold(j, i0, m, tile);
@@ -394,12 +433,12 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
     }
 
     // Expanded distances: one product for the whole tile, then per sample.
-    matrix_map T(tile, m, nc);
+    tile_map T(tile, m, nc, Eigen::OuterStride<>(ld));
     const auto yb = pts.y.middleCols(i0, m);
     T.noalias() = yb.transpose() * X.middleCols(j0, nc);
     const const_array_map yy(pts.sq_norm + i0, m);
     for (field_index j = 0; j < nc; ++j) {
-      array_map L(tile + j * m, m);
+      array_map L(tile + j * ld, m);
       const Scalar t = col_t[j];
       const posterior_params<Scalar> par{t, col_a[j]};
       L = ((x_norm2[j] - Scalar(2) * t * L) + (t * t) * yy).max(Scalar(0)) *
@@ -410,10 +449,10 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
         // Pairs left out have logits below the maximum by more than `margin` even after
         // their worst rounding, so their weights are below eps/n each.
         const Scalar thr = std::max(run_max[j], L.maxCoeff()) - Scalar(2) * bound[j] - margin;
-        const auto xj = X.col(j0 + j);
+        const Scalar* xj = X.col(j0 + j).data();
         for (field_index i = 0; i < m; ++i) {
           if (!(L(i) >= thr)) continue;
-          const Scalar dist2 = (xj - t * pts.y.col(i0 + i)).squaredNorm();
+          const Scalar dist2 = plain_sq_distance<Scalar>(xj, pts.y.col(i0 + i).data(), t, d);
           Scalar l;
           if (per_point) {
             const Scalar var = col_a[j] * col_a[j] + t * t * pts.spread[i0 + i];
@@ -482,18 +521,19 @@ void posterior_weight_matrix(const posterior_points<Scalar, Dim>& pts, const bat
   field_scratch<Scalar> mem(static_cast<std::size_t>(plan.workers) * plan.worker_scalars);
   const field_index mb = plan.rows_block, cb = plan.cols_block;
   const auto tasks = static_cast<std::size_t>((b + cb - 1) / cb);
+  const field_index ld = field_pad<Scalar>(mb);
   field_parallel_for(plan.workers, tasks, [&](unsigned w, std::size_t task) {
     Scalar* yt = mem.data() + static_cast<std::size_t>(w) * plan.worker_scalars;
-    Scalar* aux = yt + mb * (d + 1);
+    Scalar* aux = yt + ld * (d + 1);
     const field_index j0 = static_cast<field_index>(task) * cb;
     const field_index nc = std::min(cb, b - j0);
     for (field_index i0 = 0; i0 < n; i0 += mb) {
       const field_index m = std::min(mb, n - i0);
-      transpose_points<Scalar, Dim>(pts.y, i0, m, yt);
+      transpose_points<Scalar, Dim>(pts.y, i0, m, ld, yt);
       for (field_index j = j0; j < j0 + nc; ++j) {
         const posterior_params<Scalar> par = params(j);
         Scalar* out = W.col(j).data() + i0;
-        direct_sq_distances<Scalar, Dim>(yt, m, d, X.col(j).data(), par.t,
+        direct_sq_distances<Scalar, Dim>(yt, m, ld, d, X.col(j).data(), par.t,
                                          distance_scale(pts, par), out);
         distances_to_logits<Scalar, Dim>(pts, i0, m, par, out, aux);
       }

@@ -283,7 +283,7 @@ private:
     detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
                     opt_.memory_budget, "expected at least 65536 bytes");
     const auto Y = y_.view();
-    sq_norm_ = Y.colwise().squaredNorm().transpose();
+    sq_norm_ = detail::column_sq_norms<Scalar, Dim>(Y);
     max_norm_ = std::sqrt(sq_norm_.maxCoeff());
   }
 

@@ -218,7 +218,7 @@ private:
     if (!equal_stds) var_ = s_.array().square().matrix();
 
     const auto M = mu_.view();
-    sq_norm_ = M.colwise().squaredNorm().transpose();
+    sq_norm_ = detail::column_sq_norms<Scalar, Dim>(M);
     max_norm_ = std::sqrt(sq_norm_.maxCoeff());
   }
 
