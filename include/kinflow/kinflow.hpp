@@ -16,6 +16,10 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
 
+#include "kinflow/data/csv.hpp"
+#include "kinflow/data/random.hpp"
+#include "kinflow/data/toy2d.hpp"
+
 #include "kinflow/energy/kpe.hpp"
 
 #include "kinflow/fields/empirical.hpp"
