@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kinflow's build needs, and only those that are missing.
 #
-#   bash scripts/install-deps.sh [--bench] [--plots]
+#   bash scripts/install-deps.sh [--bench] [--plots] [--torch]
 #
 #   (always)  cmake g++ make libeigen3-dev catch2
 #   --bench   libbenchmark-dev libboost-dev   (benchmarks and their peer comparisons)
 #   --plots   python3-matplotlib              (plotting scripts of the examples)
+#   --torch   python3-torch python3-numpy libopenblas0-pthread
+#                                             (the PyTorch peer of bench/compare.sh; large)
 #
 # Needs root when something is missing; otherwise it prints what to install and fails.
 # On systems without dpkg it only reminds what is needed and lets CMake find it.
@@ -16,8 +18,9 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev libboost-dev) ;;
     --plots) packages+=(python3-matplotlib) ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --plots)" >&2; exit 2 ;;
+    --torch) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --plots or --torch)" >&2; exit 2 ;;
   esac
 done
 
