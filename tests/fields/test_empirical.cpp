@@ -135,7 +135,7 @@ void check_against_reference(Eigen::Index d, kinflow::distance_method method, st
       const ld dd = static_cast<ld>(d);
       const ld logit_err = 8 * std::sqrt(dd) * eps * ref.logit_abs +
                            (method == kinflow::distance_method::expanded ||
-                                    (method == kinflow::distance_method::automatic && d > 16)
+                                    (method == kinflow::distance_method::automatic && d > kinflow::detail::direct_distance_max_dim)
                                 ? std::pow(eps, 2.0L / 3)
                                 : 0);
       const ld tol_w = 32 * sw + 64 * eps * ref.weights.maxCoeff() +

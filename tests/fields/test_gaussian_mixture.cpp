@@ -78,7 +78,7 @@ void check_mixture(Eigen::Index d, bool equal_stds, bool equal_weights,
   const ld_matrix mul = mix.mu.template cast<ld>();
   const ld_vector sl = mix.s.template cast<ld>();
   const bool expanded = method == kinflow::distance_method::expanded ||
-                        (method == kinflow::distance_method::automatic && d > 16);
+                        (method == kinflow::distance_method::automatic && d > kinflow::detail::direct_distance_max_dim);
 
   for (const double td : {0.0, 0.3, 0.9, 0.999, 1.0 - 1e-9, 1.0}) {
     const auto t = static_cast<Scalar>(td);

@@ -35,16 +35,17 @@ namespace kinflow {
 
 /// How a closed-form field forms the squared distances `‖x - t y‖²`.
 enum class distance_method {
-  /// `direct` for d ≤ 16 and for divergences, `expanded` otherwise.
+  /// `direct` for d ≤ 4 and for divergences, `expanded` otherwise.
   automatic,
   /// `Σ_k (x_k - t y_k)²`: accurate to rounding at every t, O(d) vector work per pair.
   direct,
   /// `‖x‖² - 2t x·y + t²‖y‖²`, the cross terms from one matrix product per tile (GEMM
   /// speed). The expansion loses digits when the distance is small next to ‖x‖ and ‖t y‖
   /// (always the case as t → 1). Per sample, a bound of that rounding in the logits is
-  /// computed; where it exceeds `ε^(2/3)` (3.7e-11 in double, 2.4e-5 in float), every pair
-  /// that can carry weight is recomputed directly. So the logits are accurate to
-  /// `ε^(2/3)` absolute (plus rounding) at every t, up to t = 1.
+  /// computed; where it exceeds `ε^(2/3) + 8 sqrt(d) ε |L|` (ε^(2/3) = 3.7e-11 in double,
+  /// 2.4e-5 in float; the second term is the rounding any logit of size |L| has anyway),
+  /// every pair that can carry weight is recomputed directly. So the logits are accurate to
+  /// that at every t, up to t = 1.
   expanded,
 };
 
@@ -52,8 +53,9 @@ namespace detail {
 
 using field_index = Eigen::Index;
 
-/// Largest d for which distance_method::automatic picks the direct distances.
-inline constexpr field_index direct_distance_max_dim = 16;
+/// Largest d for which distance_method::automatic picks the direct distances (measured:
+/// from d ≈ 6 on, the product-based expansion is faster in float and double).
+inline constexpr field_index direct_distance_max_dim = 4;
 
 /// Scratch array from the global operator new (aligned for vector loads), so that
 /// allocations are visible to programs that count them.
@@ -177,7 +179,7 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
   posterior_plan p;
   p.expanded = !need_trace && (method == distance_method::expanded ||
                                (method == distance_method::automatic && d > direct_distance_max_dim));
-  field_index rows = std::min<field_index>(n, p.expanded ? 512 : 1024);
+  field_index rows = std::min<field_index>(n, 512);
   field_index cols = std::min<field_index>(b, p.expanded ? 256 : 128);
   rows = std::max<field_index>(rows, 1);
   cols = std::max<field_index>(cols, 1);
@@ -340,7 +342,11 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
   // product of length d carries an error of about sqrt(d) u ‖x‖‖y‖ (u the unit roundoff),
   // the norms likewise; (2 sqrt(d) + 4) u (‖x‖ + t max‖y‖)² bounds the error of the
   // squared distance, divided by 2v for the logit.
+  // Refinement is needed where that bound exceeds ε^(2/3) plus the rounding the logit has
+  // anyway when formed directly (about sqrt(d) ε |L|; 8 sqrt(d) ε |L| with |L| the smallest
+  // magnitude among the logits that matter, those near the maximum).
   const Scalar refine_tol = std::pow(eps, Scalar(2) / Scalar(3));
+  const Scalar refine_rel = Scalar(8) * std::sqrt(static_cast<Scalar>(d)) * eps;
   const Scalar margin = std::log(static_cast<Scalar>(n)) - std::log(eps) + Scalar(2);
   if (plan.expanded) {
     const Scalar kappa = (Scalar(2) * std::sqrt(static_cast<Scalar>(d)) + Scalar(4)) * eps / 2;
@@ -444,11 +450,12 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
       L = ((x_norm2[j] - Scalar(2) * t * L) + (t * t) * yy).max(Scalar(0)) *
           distance_scale(pts, par);
       distances_to_logits<Scalar, Dim>(pts, i0, m, par, L.data(), aux);
-      if (bound[j] > refine_tol) {
+      const Scalar top = std::max(run_max[j], L.maxCoeff());
+      if (bound[j] > refine_tol + refine_rel * std::abs(top)) {
         // Cancellation possible: recompute directly every pair that may carry weight.
         // Pairs left out have logits below the maximum by more than `margin` even after
         // their worst rounding, so their weights are below eps/n each.
-        const Scalar thr = std::max(run_max[j], L.maxCoeff()) - Scalar(2) * bound[j] - margin;
+        const Scalar thr = top - Scalar(2) * bound[j] - margin;
         const Scalar* xj = X.col(j0 + j).data();
         for (field_index i = 0; i < m; ++i) {
           if (!(L(i) >= thr)) continue;
