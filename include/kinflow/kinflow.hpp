@@ -31,6 +31,13 @@
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
+#include "kinflow/metrics/density.hpp"
+#include "kinflow/metrics/memorization.hpp"
+#include "kinflow/metrics/mmd.hpp"
+#include "kinflow/metrics/nearest_neighbors.hpp"
+#include "kinflow/metrics/rank_correlation.hpp"
+#include "kinflow/metrics/wasserstein.hpp"
+
 #include "kinflow/schedules/energy_grid.hpp"
 #include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"

@@ -1,0 +1,230 @@
+#pragma once
+/// @file
+/// @brief Exact k-nearest-neighbour search in Euclidean distance with a k-d tree, for the
+/// memorization, distance and density metrics of SPEC §7.
+///
+/// The tree is built once over a `d × N` reference set (one point per column): each node
+/// splits its points at the median of the coordinate with the widest spread, down to
+/// leaves of at most `leaf_size` points. A query descends to its leaf first and then visits
+/// the other side of a split only when the splitting plane is not farther than the current
+/// k-th distance, so the answer is exact. Ties in distance are broken by the smaller
+/// reference index, so the result is the first k of the reference points sorted by
+/// (‖q - y_i‖², i), the same as a brute-force search with that rule.
+///
+/// Cost: building O(N log N); a query O(log N + leaf_size·k) on well-spread data in low
+/// dimension (the tree degrades towards brute force as d grows beyond ~10).
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/errors.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kinflow {
+
+/// The k nearest reference points of each query: column q holds, nearest first, the
+/// distances `‖x_q - y_i‖` (`distances`, k × Q) and the reference column indices i
+/// (`indices`, k × Q).
+template <class Scalar>
+struct knn_result {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> distances;     ///< k × Q, ascending per column
+  Eigen::Matrix<Eigen::Index, Eigen::Dynamic, Eigen::Dynamic> indices; ///< k × Q reference columns
+};
+
+/// A k-d tree over a fixed reference set (`d × N`, one point per column) answering exact
+/// k-nearest-neighbour queries in Euclidean distance (see the file comment). The reference
+/// points are copied, so the tree does not refer to the caller's matrix.
+template <class Scalar = double, int Dim = Eigen::Dynamic>
+class nearest_neighbor_index {
+public:
+  /// Builds the tree over the columns of @p reference.
+  /// @param leaf_size largest number of points in a leaf (≥ 1; 16 suits d ≤ 4).
+  /// @throws kinflow::invalid_argument if the set is empty, holds non-finite values or
+  ///   leaf_size < 1; kinflow::dimension_mismatch if d differs from a fixed Dim.
+  template <class Derived>
+  explicit nearest_neighbor_index(const Eigen::MatrixBase<Derived>& reference, int leaf_size = 16)
+      : leaf_size_(leaf_size) {
+    detail::require(leaf_size >= 1, "leaf_size", leaf_size, "expected a leaf size >= 1");
+    detail::require(reference.cols() >= 1, "reference.cols()", reference.cols(),
+                    "expected a reference set of at least 1 point");
+    detail::require(reference.rows() >= 1, "reference.rows()", reference.rows(),
+                    "expected points of dimension >= 1");
+    if constexpr (Dim != Eigen::Dynamic)
+      detail::require_dimension("nearest_neighbor_index: reference dimension", reference.rows(),
+                                Dim);
+    detail::require(reference.allFinite(), "reference", "(a set with NaN or Inf)",
+                    "expected finite coordinates");
+    const Eigen::Index n = reference.cols();
+    std::vector<Eigen::Index> order(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), Eigen::Index{0});
+    const batch<Scalar, Dim> ref = reference.template cast<Scalar>();
+    nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
+    build(ref, order, 0, n);
+    points_.resize(ref.rows(), n);
+    original_.resize(static_cast<std::size_t>(n));
+    for (Eigen::Index j = 0; j < n; ++j) {
+      points_.col(j) = ref.col(order[static_cast<std::size_t>(j)]);
+      original_[static_cast<std::size_t>(j)] = order[static_cast<std::size_t>(j)];
+    }
+  }
+
+  /// Number of reference points N.
+  [[nodiscard]] Eigen::Index size() const noexcept { return points_.cols(); }
+  /// Dimension d of the points.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return points_.rows(); }
+
+  /// The @p k nearest reference points of every column of @p queries (`d × Q`).
+  /// @throws kinflow::invalid_argument unless 1 ≤ k ≤ N and the queries are finite;
+  ///   kinflow::dimension_mismatch if their dimension differs from the reference set's.
+  template <class Derived>
+  [[nodiscard]] knn_result<Scalar> query(const Eigen::MatrixBase<Derived>& queries, int k) const {
+    detail::require(k >= 1 && k <= size(), "k", k,
+                    "expected 1 <= k <= N = " + std::to_string(size()) +
+                        " (the number of reference points)");
+    detail::require_dimension("nearest neighbours: query dimension", queries.rows(), dim());
+    detail::require(queries.allFinite(), "queries", "(a set with NaN or Inf)",
+                    "expected finite coordinates");
+    const Eigen::Index nq = queries.cols();
+    knn_result<Scalar> out;
+    out.distances.resize(k, nq);
+    out.indices.resize(k, nq);
+    std::vector<candidate> best(static_cast<std::size_t>(k));
+    point<Scalar, Dim> q;
+    q.resize(dim());
+    for (Eigen::Index c = 0; c < nq; ++c) {
+      q = queries.col(c).template cast<Scalar>();
+      std::size_t filled = 0;
+      search(0, q, best, filled);
+      for (int r = 0; r < k; ++r) {
+        out.distances(r, c) = std::sqrt(best[static_cast<std::size_t>(r)].d2);
+        out.indices(r, c) = best[static_cast<std::size_t>(r)].index;
+      }
+    }
+    return out;
+  }
+
+  /// Distance from every query to its nearest reference point (k = 1), as a vector.
+  template <class Derived>
+  [[nodiscard]] per_sample<Scalar> nearest_distance(const Eigen::MatrixBase<Derived>& queries) const {
+    return query(queries, 1).distances.row(0).transpose();
+  }
+
+private:
+  struct candidate {
+    Scalar d2;
+    Eigen::Index index;  // original reference column
+  };
+
+  struct node {
+    Eigen::Index begin, end;   // points [begin, end) in tree order
+    Eigen::Index split_dim;    // -1 for a leaf
+    Scalar split_value;
+    int left, right;           // children (node indices)
+  };
+
+  // Builds the subtree over order[begin, end) and returns its node index.
+  int build(const batch<Scalar, Dim>& ref, std::vector<Eigen::Index>& order, Eigen::Index begin,
+            Eigen::Index end) {
+    const int id = static_cast<int>(nodes_.size());
+    nodes_.push_back(node{begin, end, -1, Scalar(0), -1, -1});
+    if (end - begin <= leaf_size_) return id;
+    // Widest coordinate over the points of this node.
+    Eigen::Index best_dim = 0;
+    Scalar best_extent = -1;
+    for (Eigen::Index i = 0; i < ref.rows(); ++i) {
+      Scalar lo = std::numeric_limits<Scalar>::infinity(), hi = -lo;
+      for (Eigen::Index j = begin; j < end; ++j) {
+        const Scalar v = ref(i, order[static_cast<std::size_t>(j)]);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      if (hi - lo > best_extent) best_extent = hi - lo, best_dim = i;
+    }
+    if (!(best_extent > 0)) return id;  // all points equal: one leaf, whatever its size
+    const Eigen::Index mid = begin + (end - begin) / 2;
+    auto first = order.begin() + begin, nth = order.begin() + mid, last = order.begin() + end;
+    std::nth_element(first, nth, last, [&](Eigen::Index a, Eigen::Index b) {
+      return ref(best_dim, a) < ref(best_dim, b);
+    });
+    const Scalar split = ref(best_dim, *nth);
+    // nth_element leaves [begin, mid) ≤ split ≤ [mid, end): a query's distance to the
+    // other side is at least its distance to the plane x[best_dim] = split.
+    const int left = build(ref, order, begin, mid);
+    const int right = build(ref, order, mid, end);
+    node& nd = nodes_[static_cast<std::size_t>(id)];
+    nd.split_dim = best_dim;
+    nd.split_value = split;
+    nd.left = left;
+    nd.right = right;
+    return id;
+  }
+
+  // (d2, index) lexicographic order: ties go to the smaller reference index.
+  static bool better(Scalar d2, Eigen::Index index, const candidate& c) {
+    return d2 < c.d2 || (d2 == c.d2 && index < c.index);
+  }
+
+  void search(int id, const point<Scalar, Dim>& q, std::vector<candidate>& best,
+              std::size_t& filled) const {
+    const node& nd = nodes_[static_cast<std::size_t>(id)];
+    const std::size_t k = best.size();
+    if (nd.split_dim < 0) {
+      for (Eigen::Index j = nd.begin; j < nd.end; ++j) {
+        Scalar d2 = 0;
+        for (Eigen::Index i = 0; i < points_.rows(); ++i) {
+          const Scalar diff = points_(i, j) - q(i);
+          d2 += diff * diff;
+        }
+        const Eigen::Index index = original_[static_cast<std::size_t>(j)];
+        if (filled == k && !better(d2, index, best[k - 1])) continue;
+        // Insertion into the sorted list of the k best.
+        std::size_t pos = filled < k ? filled++ : k - 1;
+        while (pos > 0 && better(d2, index, best[pos - 1])) {
+          best[pos] = best[pos - 1];
+          --pos;
+        }
+        best[pos] = candidate{d2, index};
+      }
+      return;
+    }
+    const Scalar delta = q(nd.split_dim) - nd.split_value;
+    const int near = delta < 0 ? nd.left : nd.right;
+    const int far = delta < 0 ? nd.right : nd.left;
+    search(near, q, best, filled);
+    // Visit the far side unless every point there is strictly farther than the k-th best
+    // (equal distances may still win on the index).
+    if (filled < k || delta * delta <= best[k - 1].d2) search(far, q, best, filled);
+  }
+
+  int leaf_size_;
+  std::vector<node> nodes_;
+  batch<Scalar, Dim> points_;           // reference points in tree order
+  std::vector<Eigen::Index> original_;  // tree order -> reference column
+};
+
+/// The @p k nearest columns of @p reference for every column of @p queries (builds a
+/// nearest_neighbor_index and queries it). Scalar and Dim follow @p reference.
+template <class DerivedQ, class DerivedR>
+[[nodiscard]] knn_result<typename DerivedR::Scalar> k_nearest_neighbors(
+    const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedR>& reference,
+    int k) {
+  nearest_neighbor_index<typename DerivedR::Scalar, DerivedR::RowsAtCompileTime> index(reference);
+  return index.query(queries, k);
+}
+
+/// Nearest-neighbour distance `min_i ‖x_q - y_i‖` from every column of @p queries to the
+/// set @p reference (e.g. the training set).
+template <class DerivedQ, class DerivedR>
+[[nodiscard]] per_sample<typename DerivedR::Scalar> nearest_distances(
+    const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedR>& reference) {
+  nearest_neighbor_index<typename DerivedR::Scalar, DerivedR::RowsAtCompileTime> index(reference);
+  return index.nearest_distance(queries);
+}
+
+}  // namespace kinflow
