@@ -11,13 +11,14 @@
 // The same program is the kinflow half of the PyTorch comparison (bench/compare.sh):
 //
 //   bench_sampling --compare <dir> [--dim 2] [--train 1024] [--batch 4096] [--steps 100]
-//                  [--scalar float|double] [--threads 0] [--reps 5] [--seed 1]
+//                  [--scalar float|double] [--threads 0] [--reps 5] [--seed 1] [--tile 0]
 //
 // writes <dir>/train.csv (N rows of d values) and <dir>/noise.csv (B rows), samples them
 // with kinflow `--reps` times, and writes <dir>/kinflow_samples.csv (B rows of d values),
 // <dir>/kinflow_energy.csv (B rows: total, early, late) and <dir>/kinflow_time.txt (median
-// seconds of one sampling run). bench/pytorch_sampler.py then runs the PyTorch sampler on the
-// same CSV inputs and compares.
+// seconds of one sampling run); `--tile` sets fixed_step_options::tile_columns (0: the
+// default). bench/pytorch_sampler.py then runs the PyTorch sampler on the same CSV inputs
+// and compares.
 //
 // smoke-filter: ^smoke/
 
@@ -109,8 +110,9 @@ const kinflow::kts_gain& balanced_gain() {
 template <class Scalar, int Dim>
 kinflow::solve_result<Scalar> sample(const kinflow::empirical_field<Scalar, Dim>& field,
                                      kinflow::batch<Scalar, Dim>& X, std::size_t steps,
-                                     bool shaped_kpe) {
+                                     bool shaped_kpe, Eigen::Index tile_columns = 0) {
   kinflow::fixed_step_options opt;
+  opt.tile_columns = tile_columns;
   opt.kpe.enabled = shaped_kpe;
   opt.kpe.quadrature = kinflow::kpe_quadrature::left_riemann;
   const auto grid = kinflow::time_grid<>::uniform(steps);
@@ -174,6 +176,7 @@ struct compare_args {
   unsigned threads = 0;
   int reps = 5;
   std::uint64_t seed = 1;
+  Eigen::Index tile = 0;
 };
 
 // Rows of the CSV are points: writes M (d x n) transposed.
@@ -213,7 +216,7 @@ int run_compare(const compare_args& a) {
   for (int rep = 0; rep < std::max(a.reps, 1); ++rep) {
     X = x0;
     const auto start = std::chrono::steady_clock::now();
-    r = sample(field, X, a.steps, true);
+    r = sample(field, X, a.steps, true, a.tile);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(seconds.begin(), seconds.end());
@@ -249,6 +252,7 @@ int compare_main(int argc, char** argv) {
     else if (key == "--threads") a.threads = static_cast<unsigned>(std::stoul(value()));
     else if (key == "--reps") a.reps = std::stoi(value());
     else if (key == "--seed") a.seed = std::stoull(value());
+    else if (key == "--tile") a.tile = std::stol(value());
     else throw std::invalid_argument("unknown option " + key);
   }
   if (a.d < 1 || a.N < 1 || a.B < 1 || a.steps < 1) throw std::invalid_argument("sizes must be >= 1");
