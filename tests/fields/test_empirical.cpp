@@ -369,6 +369,25 @@ TEST_CASE("empirical field: V may be X itself; repeated calls give the same bits
   }
 }
 
+TEST_CASE("empirical field: a NaN sample does not affect the others", "[empirical]") {
+  test_rng rng(18);
+  kinflow::batch<double> Y(6, 200), X(6, 40);
+  rng.fill_normal(Y);
+  rng.fill_normal(X);
+  for (const auto method : {kinflow::distance_method::direct, kinflow::distance_method::expanded}) {
+    kinflow::empirical_options<double> opt;
+    opt.distances = method;
+    const kinflow::empirical_field<double> field(Y, opt);
+    kinflow::batch<double> V, Vn, Xn = X;
+    Xn(2, 17) = std::numeric_limits<double>::quiet_NaN();
+    field(0.6, X, V);
+    field(0.6, Xn, Vn);
+    CHECK(std::isnan(Vn(2, 17)));
+    Vn.col(17) = V.col(17);
+    CHECK(max_abs_diff(V, Vn) == 0);
+  }
+}
+
 TEST_CASE("empirical field: keeps a copy or a reference, as the caller asks", "[empirical]") {
   test_rng rng(19);
   kinflow::batch<double, 2> Y(2, 10), X(2, 3);

@@ -38,12 +38,14 @@
 /// `N x B` weight matrix never exists (memory stays within empirical_options::memory_budget);
 /// squared distances are formed directly for small d and from a matrix product for large d,
 /// with the weight-carrying pairs recomputed directly when the expansion could cancel (see
-/// kinflow::distance_method). Samples are spread over threads; each sample's result does not
-/// depend on the number of threads, and on the block sizes only through rounding.
+/// kinflow::distance_method). Samples are spread over threads; a sample's result is the same
+/// bits whatever the number of threads, and depends on the block sizes (memory budget) only
+/// through rounding.
 ///
 /// **Range.** Finite inputs of magnitude up to about 1e100 (double) or 1e12 (float), at any
-/// `t ∈ [0, 1]`, give finite results. Inputs are not checked for NaN at evaluation time (a
-/// NaN sample gives a NaN column, never a crash); training data are checked once.
+/// `t ∈ [0, 1]`, give finite results. Samples are not checked for NaN at evaluation time: a
+/// NaN in a sample makes that sample's results unspecified (its NaN coordinates stay NaN),
+/// never affects other samples and never crashes. Training data are checked once.
 
 #include <Eigen/Core>
 #include <cmath>
@@ -82,8 +84,8 @@ template <class Scalar>
 struct empirical_options {
   /// σ_min ∈ [0, 1): noise level left at t = 1 (`σ_t = 1 - (1 - σ_min) t`). Default 0.
   Scalar sigma_min = 0;
-  /// ε ∈ (0, 1): `σ_t` is clamped to `max(σ_t, ε)`, which defines the field at t = 1.
-  /// See kinflow::default_time_clamp for the default and why.
+  /// ε ∈ (0, 1): `σ_t` is clamped to `max(σ_t, ε)` as t → 1; it is also the noise level of
+  /// the posterior at t = 1. See kinflow::default_time_clamp for the default and why.
   Scalar eps = default_time_clamp<Scalar>();
   /// Scratch memory one evaluation may allocate beyond its inputs and outputs, in bytes
   /// (at least 64 KiB). Default 32 MiB. Matrix-product packing buffers of Eigen (used for
