@@ -28,26 +28,30 @@ struct timed_functor : batched_functor {
   }
   [[nodiscard]] Eigen::Index dim() const { return 2; }
 };
-auto generic_sample = [](auto t, const auto& x) { return (t * x).eval(); };
-auto generic_batched = [](auto t, const auto& x, auto& v) { v = t * x; };
-auto returns_scalar = [](double t, const point<double, 2>& x) { return t * x.sum(); };
-auto missing_time = [](const point<double, 2>& x) { return x; };
 }  // namespace
+
+// Probed only through decltype: types of lambdas, declared without defining variables.
+namespace concept_probes {
+using generic_sample = decltype([](auto t, const auto& x) { return (t * x).eval(); });
+using generic_batched = decltype([](auto t, const auto& x, auto& v) { v = t * x; });
+using returns_scalar = decltype([](double t, const point<double, 2>& x) { return t * x.sum(); });
+using missing_time = decltype([](const point<double, 2>& x) { return x; });
+}  // namespace concept_probes
 
 TEST_CASE("velocity-field concepts accept both forms and reject the rest", "[concepts]") {
   STATIC_REQUIRE(kinflow::sample_velocity_field<sample_functor, double, 2>);
   STATIC_REQUIRE(kinflow::velocity_field<sample_functor, double, 2>);
   STATIC_REQUIRE(kinflow::batched_velocity_field<batched_functor, double, 2>);
   STATIC_REQUIRE(kinflow::batched_velocity_field<eigen_ref_functor, double, 2>);
-  STATIC_REQUIRE(kinflow::velocity_field<decltype(generic_sample), float, 3>);
-  STATIC_REQUIRE(kinflow::velocity_field<decltype(generic_sample), double, Eigen::Dynamic>);
-  STATIC_REQUIRE(kinflow::batched_velocity_field<decltype(generic_batched), double, Eigen::Dynamic>);
-  STATIC_REQUIRE_FALSE(kinflow::velocity_field<decltype(returns_scalar), double, 2>);
-  STATIC_REQUIRE_FALSE(kinflow::velocity_field<decltype(missing_time), double, 2>);
+  STATIC_REQUIRE(kinflow::velocity_field<concept_probes::generic_sample, float, 3>);
+  STATIC_REQUIRE(kinflow::velocity_field<concept_probes::generic_sample, double, Eigen::Dynamic>);
+  STATIC_REQUIRE(kinflow::batched_velocity_field<concept_probes::generic_batched, double, Eigen::Dynamic>);
+  STATIC_REQUIRE_FALSE(kinflow::velocity_field<concept_probes::returns_scalar, double, 2>);
+  STATIC_REQUIRE_FALSE(kinflow::velocity_field<concept_probes::missing_time, double, 2>);
   STATIC_REQUIRE_FALSE(kinflow::velocity_field<int, double, 2>);
   // Extras are detected by name only, never by probing call operators.
   STATIC_REQUIRE(kinflow::per_column_time_field<timed_functor, double, 2>);
-  STATIC_REQUIRE_FALSE(kinflow::per_column_time_field<decltype(generic_batched), double, 2>);
+  STATIC_REQUIRE_FALSE(kinflow::per_column_time_field<concept_probes::generic_batched, double, 2>);
   STATIC_REQUIRE(kinflow::field_with_dim<timed_functor>);
   STATIC_REQUIRE_FALSE(kinflow::field_with_dim<batched_functor>);
 }

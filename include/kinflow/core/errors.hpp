@@ -7,10 +7,13 @@
 /// received and the valid range. Trouble during a solve (step underflow,
 /// non-finite state, ...) is never an exception: it is a per-sample status.
 
+#include <charconv>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 
 namespace kinflow {
 
@@ -33,19 +36,27 @@ namespace detail {
 /// Builds "kinflow: <param> = <value> is invalid; <expected>".
 template <class Value>
 [[nodiscard]] std::string invalid_message(std::string_view param, const Value& value,
-                                          std::string_view expected) {
-  std::ostringstream os;
-  os.precision(17);
-  os << "kinflow: " << param << " = " << value << " is invalid; " << expected;
-  return os.str();
-}
+                                          std::string_view expected);
 
-/// Formats a value for an error message (17 significant digits for reals).
+/// Formats a value for an error message: reals in their shortest round-trip form
+/// (0.06, not 0.059999999999999998), everything else as streamed.
 template <class Value>
 [[nodiscard]] std::string to_text(const Value& value) {
+  if constexpr (std::is_floating_point_v<Value>) {
+    char buf[64];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    if (ec == std::errc()) return std::string(buf, end);
+  }
   std::ostringstream os;
   os.precision(17);
   os << value;
+  return os.str();
+}
+
+template <class Value>
+std::string invalid_message(std::string_view param, const Value& value, std::string_view expected) {
+  std::ostringstream os;
+  os << "kinflow: " << param << " = " << to_text(value) << " is invalid; " << expected;
   return os.str();
 }
 
