@@ -39,6 +39,7 @@ namespace kinflow {
 /// position (0 when the error is not tied to one, e.g. a missing or empty file).
 class csv_error : public invalid_argument {
 public:
+  /// An error with its full @p message and its 1-based @p line and @p column (0: none).
   csv_error(const std::string& message, std::size_t line, std::size_t column)
       : invalid_argument(message), line_(line), column_(column) {}
   /// 1-based line of the error (0: the whole file).

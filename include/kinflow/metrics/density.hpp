@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <numbers>
+#include <string>
 
 namespace kinflow {
 
