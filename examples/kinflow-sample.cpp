@@ -2,7 +2,8 @@
 // training set), measure every sample's kinetic path energy, optionally shape the velocity
 // with Kinetic Trajectory Shaping, and report memorization and distribution metrics.
 //
-// Writes DIR/samples.csv, DIR/summary.json and, with --trajectories K, DIR/trajectories.csv.
+// Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used) and, with
+// --trajectories K, DIR/trajectories.csv.
 // Run with --help for every option.
 
 #include <kinflow/kinflow.hpp>
@@ -90,7 +91,8 @@ const char* const kHelp =
     "Kinetic path energy and output\n"
     "  --kpe stage|left     quadrature: the integrator's stages, or the paper's left Riemann sum\n"
     "  --trajectories K     also write the paths of the first K samples\n"
-    "  --out DIR            output directory (default kinflow-out)\n"
+    "  --out DIR            output directory (default kinflow-out): samples.csv, summary.json,\n"
+    "                       train.csv, and trajectories.csv with --trajectories\n"
     "  --quiet              no progress on stderr\n"
     "  --help               this text\n";
 
@@ -639,9 +641,14 @@ int run(const settings& s) {
   const std::filesystem::path dir(s.out);
   write_samples(dir / "samples.csv", X, out.result, &m);
   write_summary(dir / "summary.json", s, in, out, &m, seconds);
+  {  // the training set used, so that every run can be reproduced and plotted
+    std::vector<std::string> names;
+    for (Eigen::Index k = 0; k < in.train.rows(); ++k) names.push_back("x_" + std::to_string(k));
+    kinflow::write_csv(dir / "train.csv", in.train, names);
+  }
   if (s.trajectories > 0) write_paths(dir / "trajectories.csv", out.paths, X.rows());
 
-  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json%s\n", static_cast<long>(X.cols()),
+  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s\n", static_cast<long>(X.cols()),
               s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "");
   std::printf("  KPE mean %.4f (early %.4f, late %.4f), NFE %.1f per sample, %zu/%ld succeeded\n",
               static_cast<double>(out.result.kpe.total.mean()), static_cast<double>(out.result.kpe.early.mean()),

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Reproduces the paper's toy findings (SPEC §8) with kinflow's programs and plots them.
+
+Runs kinflow-sample and kinflow-shootout (built by scripts/run-example.sh), writes their CSV
+and JSON under OUT, and draws four figures with matplotlib:
+
+  fig_a_trajectories.png  trajectories coloured by KPE over the training data
+  fig_b_kpe_density.png   KPE against the log density at the landing point (Spearman rho)
+  fig_c_goldilocks.png    F_mem, distance to held-out data and mean KPE against alpha0, beta0, tau
+  fig_d_shootout.png      error against NFE for every integrator
+  figures.json            the numbers behind the figures
+
+Usage: python3 examples/figures.py --bin BUILD_DIR/examples [--out DIR] [--quick]
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def run_sample(binary, out, *args):
+    cmd = [binary, "--quiet", "--out", out, *[str(a) for a in args]]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(out, "samples.csv")) as f:
+        rows = list(csv.DictReader(f))
+    return summary, rows
+
+
+def read_csv_points(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def figure_a(binary, out, n_train, samples):
+    """Trajectories coloured by KPE, over the training points (empirical field, 8gaussians)."""
+    d = os.path.join(out, "a_trajectories")
+    summary, rows = run_sample(binary, d, "--dataset", "8gaussians", "--n-train", n_train, "--samples",
+                               samples, "--steps", 100, "--trajectories", 150)
+    paths = read_csv_points(os.path.join(d, "trajectories.csv"))
+    kpe = [float(r["kpe"]) for r in rows]
+    by_sample = {}
+    for p in paths:
+        by_sample.setdefault(int(p["sample"]), []).append((float(p["x_0"]), float(p["x_1"])))
+    train = read_csv_points(os.path.join(d, "train.csv"))
+    fig, ax = plt.subplots(figsize=(6.4, 6))
+    ax.scatter([float(r["x_0"]) for r in train], [float(r["x_1"]) for r in train], s=6, c="0.55",
+               label="training points", zorder=0)
+    lo, hi = min(kpe), max(kpe)
+    cmap = plt.get_cmap("plasma")
+    for i, pts in sorted(by_sample.items()):
+        c = cmap((kpe[i] - lo) / (hi - lo + 1e-300))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, lw=0.7, alpha=0.8)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
+    fig.colorbar(sm, ax=ax, label="kinetic path energy")
+    ax.scatter([float(r["x_0"]) for r in rows[:150]], [float(r["x_1"]) for r in rows[:150]], s=10,
+               c=[kpe[i] for i in range(min(150, len(rows)))], cmap=cmap, vmin=lo, vmax=hi, zorder=3,
+               edgecolors="k", linewidths=0.3)
+    ax.set_title("Empirical field, 8gaussians: paths coloured by KPE\n(grey: training points)")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig_a_trajectories.png"), dpi=110)
+    plt.close(fig)
+    return {"kpe_mean": summary["kpe"]["mean"], "f_mem": summary["memorization"]["f_mem"]}
+
+
+def figure_b(binary, out, n_train, samples):
+    """KPE against the log density at the landing point, exact (mixture) and kNN (empirical)."""
+    cases = [
+        ("gmm", "8gaussians", ["--field", "gmm"], "exact mixture field, exact log p"),
+        ("smoothed", "moons", ["--field", "smoothed:0.05"], "smoothed field (s = 0.05), exact log p"),
+        ("empirical", "moons", ["--field", "empirical"], "empirical field, kNN log density"),
+    ]
+    fig, axes = plt.subplots(1, len(cases), figsize=(15, 4.6))
+    result = {}
+    for ax, (name, dataset, extra, title) in zip(axes, cases):
+        d = os.path.join(out, "b_" + name)
+        summary, rows = run_sample(binary, d, "--dataset", dataset, "--n-train", n_train, "--samples", samples,
+                                   "--solver", "rk4", "--steps", 50, *extra)
+        kpe = [float(r["kpe"]) for r in rows]
+        ld = [float(r["log_density"]) for r in rows]
+        rho = summary["log_density"]["spearman_with_kpe"]
+        ax.scatter(ld, kpe, s=3, alpha=0.4)
+        ax.set_xlabel("log density at the landing point")
+        ax.set_ylabel("KPE")
+        ax.set_title(f"{dataset}: {title}\nSpearman rho = {rho:+.3f}", fontsize=10)
+        result[name] = {"dataset": dataset, "spearman": rho, "kpe_mean": summary["kpe"]["mean"]}
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig_b_kpe_density.png"), dpi=110)
+    plt.close(fig)
+    return result
+
+
+def figure_c(binary, out, n_train, samples, quick):
+    """The Goldilocks sweep: memorization, distance to held-out data and KPE under KTS."""
+    alphas = [0, 0.01, 0.02, 0.05] if quick else [0, 0.005, 0.01, 0.02, 0.05, 0.1]
+    betas = [0, 0.01, 0.03, 0.05] if quick else [0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05]
+    taus = [0.2, 0.6, 0.8] if quick else [0.2, 0.4, 0.6, 0.8]
+    fields = [("empirical", ["--field", "empirical"]), ("smoothed:0.05", ["--field", "smoothed:0.05"])]
+    sweeps = [("alpha0", alphas, lambda v: ["--alpha0", v]),
+              ("beta0", betas, lambda v: ["--beta0", v]),
+              ("tau", taus, lambda v: ["--alpha0", 0.01, "--beta0", 0.01, "--tau", v])]
+    metrics = [("F_mem", lambda s: s["memorization"]["f_mem"]),
+               ("distance to held-out", lambda s: s["heldout"]["nn_dist_mean"]),
+               ("mean KPE", lambda s: s["kpe"]["mean"])]
+    data = {}
+    for fname, fargs in fields:
+        for pname, values, make in sweeps:
+            for v in values:
+                d = os.path.join(out, "c_sweep", f"{fname.replace(':', '_')}_{pname}_{v}")
+                summary, _ = run_sample(binary, d, "--dataset", "8gaussians", "--n-train", n_train, "--samples",
+                                        samples, "--steps", 100, *fargs, *make(v))
+                data.setdefault(fname, {}).setdefault(pname, []).append(
+                    {"value": v, **{m: f(summary) for m, f in metrics}})
+    fig, axes = plt.subplots(len(metrics), len(sweeps), figsize=(13, 9.5))
+    for row, (mname, _) in enumerate(metrics):
+        for col, (pname, _, _) in enumerate(sweeps):
+            ax = axes[row][col]
+            for fname, _ in fields:
+                pts = data[fname][pname]
+                ax.plot([p["value"] for p in pts], [p[mname] for p in pts], "o-", label=fname)
+            ax.set_xlabel(pname + (" (alpha0 = beta0 = 0.01)" if pname == "tau" else ""))
+            ax.set_ylabel(mname)
+            if row == 0 and col == 0:
+                ax.legend()
+    fig.suptitle("Goldilocks sweep on 8gaussians (Euler, 100 steps): KTS launch alpha0, landing beta0, switch tau")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig_c_goldilocks.png"), dpi=110)
+    plt.close(fig)
+    return data
+
+
+def figure_d(shootout, out, samples):
+    """Error against NFE for every integrator on the exact 8gaussians mixture field."""
+    path = os.path.join(out, "shootout.csv")
+    subprocess.run([shootout, "--samples", str(samples), "--out", path], check=True, stdout=subprocess.DEVNULL)
+    rows = read_csv_points(path)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    methods = []
+    for r in rows:
+        if r["method"] not in methods:
+            methods.append(r["method"])
+    for m in methods:
+        pts = [r for r in rows if r["method"] == m]
+        nfe = [float(p["nfe"]) for p in pts]
+        axes[0].loglog(nfe, [max(float(p["state_rms_error"]), 1e-16) for p in pts], "o-", label=m)
+        axes[1].loglog(nfe, [max(float(p["kpe_mean_error"]), 1e-16) for p in pts], "o-", label=m)
+    axes[0].set_title("sample error (RMS over samples)")
+    axes[1].set_title("KPE error (mean over samples)")
+    for ax in axes:
+        ax.set_xlabel("NFE per sample")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Integrators on the exact 8gaussians mixture field, against Dormand-Prince at 1e-12")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig_d_shootout.png"), dpi=110)
+    plt.close(fig)
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bin", required=True, help="directory holding kinflow-sample and kinflow-shootout")
+    p.add_argument("--out", default="kinflow-figures", help="output directory (default kinflow-figures)")
+    p.add_argument("--quick", action="store_true", help="smaller runs and sweeps")
+    a = p.parse_args()
+    sample = os.path.join(a.bin, "kinflow-sample")
+    shootout = os.path.join(a.bin, "kinflow-shootout")
+    for b in (sample, shootout):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"figures.py: --bin: no executable {b} (build the examples first)")
+    os.makedirs(a.out, exist_ok=True)
+    n_train, samples = (200, 600) if a.quick else (300, 2000)
+    numbers = {
+        "a": figure_a(sample, a.out, n_train, samples),
+        "b": figure_b(sample, a.out, n_train, samples),
+        "c": figure_c(sample, a.out, n_train, samples, a.quick),
+        "d": figure_d(shootout, a.out, 128 if a.quick else 512),
+    }
+    with open(os.path.join(a.out, "figures.json"), "w") as f:
+        json.dump(numbers, f, indent=1)
+    print(f"figures.py: wrote fig_a..fig_d PNGs and figures.json to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
