@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
-# Builds and runs kinflow's main example; extra arguments are passed to it.
+# Builds and runs kinflow's main example: kinflow-sample on a toy dataset (extra arguments
+# are passed to it), then the figures that reproduce the paper's toy findings.
 #
-#   bash scripts/run-example.sh [example arguments...]
+#   bash scripts/run-example.sh [kinflow-sample arguments...]
 #
-# The build lives in build/examples (Release). The example runs in the current directory.
+# The build lives in build/examples (Release). Outputs go to the current directory:
+# kinflow-out/ (samples.csv, summary.json, train.csv, trajectories.csv) and
+# kinflow-figures/ (fig_a..fig_d PNGs, figures.json, and the runs behind them).
+# KINFLOW_FIGURES=quick makes the figure runs smaller; KINFLOW_FIGURES=off skips them.
 set -euo pipefail
-
-# The example target to build and run (examples/<name>.cpp).
-example="kinflow-quickstart"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 bash "$root/scripts/install-deps.sh" --plots
-
-if [ ! -f "$root/examples/$example.cpp" ]; then
-  echo "run-example.sh: examples/$example.cpp does not exist" >&2
-  exit 1
-fi
 
 jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -25,6 +21,14 @@ cmake -S "$root" -B "$root/build/examples" \
   -DKINFLOW_BUILD_EXAMPLES=ON \
   -DKINFLOW_BUILD_TESTS=OFF \
   -DKINFLOW_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$root/build/examples" --target "$example" -j "$jobs"
+cmake --build "$root/build/examples" --target kinflow-sample kinflow-shootout -j "$jobs"
 
-exec "$root/build/examples/examples/$example" "$@"
+bin="$root/build/examples/examples"
+echo "== kinflow-sample $* =="
+"$bin/kinflow-sample" --trajectories 100 "$@"
+
+case "${KINFLOW_FIGURES:-full}" in
+  off) ;;
+  quick) /usr/bin/python3 "$root/examples/figures.py" --bin "$bin" --out kinflow-figures --quick ;;
+  *) /usr/bin/python3 "$root/examples/figures.py" --bin "$bin" --out kinflow-figures ;;
+esac
