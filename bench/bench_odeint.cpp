@@ -12,7 +12,9 @@
 //      batch-vector  the batch as one std::vector<double>, range_algebra
 //      per-sample    one odeint solve per sample (std::array / std::vector), the samples
 //                    split over as many std::threads as the field would use
-//    Pairs without the energy ("plain") are measured too.
+//    Pairs without the energy ("plain") are measured too. kinflow runs with its default
+//    column tiles (fixed_step_options::tile_columns = 0, sized for cheap fields) and with
+//    the whole batch as one tile ("kinflow-untiled": one field call per stage, as odeint).
 //
 // 2. Dormand–Prince NFE against accuracy, printed after the benchmarks: kinflow's dopri5
 //    (one step size per sample) and odeint's controlled runge_kutta_dopri5 on the whole batch
@@ -173,10 +175,11 @@ void per_pair_step(benchmark::State& state, problem p) {
 }
 
 template <int Dim>
-void bm_kinflow_rk4(benchmark::State& state, problem p, bool energy) {
+void bm_kinflow_rk4(benchmark::State& state, problem p, bool energy, bool whole_batch) {
   rk4_setup<Dim> s(p);
   kinflow::fixed_step_options opt;
   opt.kpe.enabled = energy;
+  if (whole_batch) opt.tile_columns = p.B;  // one field call per stage on the whole batch
   const auto grid = kinflow::time_grid<>::uniform(p.steps);
   batch<Dim> X;
   for (auto _ : state) {
@@ -332,7 +335,8 @@ void register_rk4(const std::string& prefix, problem p) {
         ->UseRealTime();
   };
   for (bool energy : {true, false}) {
-    reg("kinflow", bm_kinflow_rk4<Dim>, energy);
+    reg("kinflow", [](benchmark::State& st, problem q, bool e) { bm_kinflow_rk4<Dim>(st, q, e, false); }, energy);
+    reg("kinflow-untiled", [](benchmark::State& st, problem q, bool e) { bm_kinflow_rk4<Dim>(st, q, e, true); }, energy);
 #if KINFLOW_BENCH_HAVE_BOOST
     reg("odeint-batch-eigen", bm_odeint_batch_eigen<Dim>, energy);
     reg("odeint-batch-vector", bm_odeint_batch_vector<Dim>, energy);
@@ -529,7 +533,9 @@ int main(int argc, char** argv) {
          {"/kinflow:energy", "/odeint-batch-vector:energy", "kinflow/odeint-batch-vector"},
          {"/kinflow:energy", "/odeint-per-sample:energy", "kinflow/odeint-per-sample"},
          {"/kinflow:plain", "/odeint-batch-eigen:plain", "kinflow/odeint-batch-eigen"},
-         {"/kinflow:plain", "/odeint-batch-vector:plain", "kinflow/odeint-batch-vector"}});
+         {"/kinflow:plain", "/odeint-batch-vector:plain", "kinflow/odeint-batch-vector"},
+         {"/kinflow-untiled:energy", "/odeint-batch-eigen:energy", "untiled/odeint-batch-eigen"},
+         {"/kinflow-untiled:plain", "/odeint-batch-eigen:plain", "untiled/odeint-batch-eigen"}});
     if (rc != 0) return rc;
   }
   run_nfe_tables(nfe_small);
