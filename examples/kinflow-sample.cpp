@@ -381,8 +381,15 @@ struct inputs {
 inputs load_inputs(const settings& s) {
   inputs in;
   const auto seed = static_cast<std::uint64_t>(s.seed);
+  auto read = [](const char* flag, const std::string& file) {
+    try {
+      return kinflow::read_csv(file).points;
+    } catch (const kinflow::invalid_argument& e) {
+      usage_error(std::string(flag) + ": " + e.what());
+    }
+  };
   if (!s.train_file.empty()) {
-    in.train = kinflow::read_csv(s.train_file).points;
+    in.train = read("--train", s.train_file);
   } else {
     if (!kinflow::is_dataset_name(s.dataset)) {
       std::string names;
@@ -394,7 +401,7 @@ inputs load_inputs(const settings& s) {
     in.heldout = kinflow::make_dataset(s.dataset, std::max<long>(s.samples, 1000), seed ^ 0x9e3779b97f4a7c15ULL);
   }
   if (!s.noise_file.empty()) {
-    in.noise = kinflow::read_csv(s.noise_file).points;
+    in.noise = read("--noise", s.noise_file);
     if (in.noise.rows() != in.train.rows())
       usage_error("--noise has " + std::to_string(in.noise.rows()) + " numbers per row, the training set " +
                   std::to_string(in.train.rows()));
