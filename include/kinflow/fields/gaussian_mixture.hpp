@@ -57,6 +57,10 @@ struct gaussian_mixture_options {
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
 /// into every integrator. Evaluation is const and may run concurrently.
 ///
+/// Each evaluation allocates its scratch (within the memory budget, with operator new) and,
+/// when the work is large enough (N·B·(d + 16) beyond 4e5) and threads allow, runs on worker
+/// threads started for the call; small evaluations stay on the calling thread.
+///
 /// @tparam Scalar float or double
 /// @tparam Dim    d fixed at compile time (e.g. 2) or Eigen::Dynamic
 template <class Scalar, int Dim = Eigen::Dynamic>
