@@ -37,8 +37,8 @@ struct fixed_step_options {
   /// columns, each tile over all steps before the next, so that the state and stage
   /// buffers stay in cache. Every column's arithmetic is the same whatever the tiling;
   /// only the field sees smaller batches. 0 (default) picks tiles whose buffers take
-  /// about 128 KiB (at least 64 columns); a value >= B (or any observer) walks the whole
-  /// batch step by step. (Per-sample fields of fixed dimension are moreover integrated
+  /// about 128 KiB but at least 4096 columns (so expensive fields still get large calls);
+  /// a value >= B (or any observer) walks the whole batch step by step. (Per-sample fields of fixed dimension are moreover integrated
   /// column by column in one fused pass per step, all stages in registers.)
   Eigen::Index tile_columns = 0;
 };
@@ -126,10 +126,13 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   constexpr bool fused = Dim != Eigen::Dynamic && !batched_velocity_field<field_type, Scalar, Dim> &&
                          !detail::is_active_observer<Observer, void>;
   Eigen::Index cols = options.tile_columns;
-  if (cols == 0) {  // buffers of about 128 KiB: measured fastest for cheap fields
+  if (cols == 0) {
+    // Buffers of about 128 KiB keep a cheap field's stages in cache, but never fewer than
+    // 4096 columns per call: expensive batched fields (GEMM-based, threaded) lose more to
+    // small calls than they gain from cache (measured: bench_integrators, bench_odeint).
     const auto bytes_per_column =
         static_cast<Eigen::Index>((S + 2) * sizeof(Scalar)) * std::max<Eigen::Index>(d, 1);
-    cols = std::max<Eigen::Index>(64, (Eigen::Index(128) << 10) / bytes_per_column);
+    cols = std::max<Eigen::Index>(4096, (Eigen::Index(128) << 10) / bytes_per_column);
   }
   if constexpr (fused) {
     using point_type = point<Scalar, Dim>;
