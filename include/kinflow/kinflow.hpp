@@ -38,6 +38,8 @@
 #include "kinflow/metrics/rank_correlation.hpp"
 #include "kinflow/metrics/wasserstein.hpp"
 
+#include "kinflow/models/npz.hpp"
+
 #include "kinflow/schedules/energy_grid.hpp"
 #include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"
