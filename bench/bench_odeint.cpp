@@ -60,6 +60,8 @@ struct copy_impl<Eigen::Matrix<S, R, C, O, MR, MC>, Eigen::Matrix<S, R, C, O, MR
 #include <vector>
 
 #include "bench_ratios.hpp"
+#include "kinflow/data/random.hpp"
+#include "kinflow/data/toy2d.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/shaped.hpp"
@@ -71,51 +73,14 @@ namespace {
 
 // ---- data --------------------------------------------------------------------------
 
-// Standard normal numbers from a fixed engine and Box-Muller (portable across libraries).
-class normal_source {
-public:
-  explicit normal_source(std::uint64_t seed) : gen_(seed) {}
-  double operator()() {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_;
-    }
-    double u1 = 0;
-    while (u1 <= 0) u1 = uniform();
-    const double r = std::sqrt(-2 * std::log(u1)), a = 2 * std::numbers::pi * uniform();
-    spare_ = r * std::sin(a);
-    have_spare_ = true;
-    return r * std::cos(a);
-  }
-
-private:
-  double uniform() { return static_cast<double>(gen_() >> 11) * 0x1.0p-53; }
-  std::mt19937_64 gen_;
-  double spare_ = 0;
-  bool have_spare_ = false;
-};
-
 // 2-D: the "8 Gaussians" toy set; higher d: standard normal points.
 Eigen::MatrixXd training_set(Eigen::Index d, Eigen::Index N, std::uint64_t seed) {
-  normal_source nd(seed);
-  Eigen::MatrixXd Y(d, N);
-  for (Eigen::Index i = 0; i < N; ++i) {
-    if (d == 2) {
-      const double a = std::numbers::pi / 4 * static_cast<double>(i % 8);
-      Y(0, i) = (4 * std::cos(a) + 0.5 * nd()) / 1.414;
-      Y(1, i) = (4 * std::sin(a) + 0.5 * nd()) / 1.414;
-    } else {
-      for (Eigen::Index r = 0; r < d; ++r) Y(r, i) = nd();
-    }
-  }
-  return Y;
+  if (d == 2) return kinflow::toy::eight_gaussians(N, seed);
+  return kinflow::standard_normal(d, N, seed);
 }
 
 Eigen::MatrixXd noise(Eigen::Index d, Eigen::Index B, std::uint64_t seed, double scale = 1) {
-  normal_source nd(seed ^ 0x9e3779b97f4a7c15ULL);
-  Eigen::MatrixXd X(d, B);
-  for (Eigen::Index i = 0; i < X.size(); ++i) X.data()[i] = scale * nd();
-  return X;
+  return scale * kinflow::standard_normal(d, B, seed ^ 0x9e3779b97f4a7c15ULL);
 }
 
 template <int Dim>

@@ -40,6 +40,8 @@
 #include <vector>
 
 #include "bench_ratios.hpp"
+#include "kinflow/data/random.hpp"
+#include "kinflow/data/toy2d.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
@@ -47,56 +49,19 @@
 
 namespace {
 
-// Standard normal numbers from a fixed engine and Box-Muller, so that the data are the
-// same with every standard library (std::normal_distribution is not).
-class normal_source {
-public:
-  explicit normal_source(std::uint64_t seed) : gen_(seed) {}
-  double operator()() {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_;
-    }
-    double u1 = 0;
-    while (u1 <= 0) u1 = uniform();
-    const double r = std::sqrt(-2 * std::log(u1)), a = 2 * std::numbers::pi * uniform();
-    spare_ = r * std::sin(a);
-    have_spare_ = true;
-    return r * std::cos(a);
-  }
-
-private:
-  double uniform() { return static_cast<double>(gen_() >> 11) * 0x1.0p-53; }
-  std::mt19937_64 gen_;
-  double spare_ = 0;
-  bool have_spare_ = false;
-};
 
 using dmatrix = Eigen::MatrixXd;
 
 // Training set (d x N): in 2-D the "8 Gaussians" toy set (centres at radius 4 on the compass
 // directions, std 0.5, divided by 1.414); in higher dimensions standard normal points.
 dmatrix training_set(Eigen::Index d, Eigen::Index N, std::uint64_t seed) {
-  normal_source nd(seed);
-  dmatrix Y(d, N);
-  if (d == 2) {
-    for (Eigen::Index i = 0; i < N; ++i) {
-      const double a = std::numbers::pi / 4 * static_cast<double>(i % 8);
-      Y(0, i) = (4 * std::cos(a) + 0.5 * nd()) / 1.414;
-      Y(1, i) = (4 * std::sin(a) + 0.5 * nd()) / 1.414;
-    }
-  } else {
-    for (Eigen::Index i = 0; i < Y.size(); ++i) Y.data()[i] = nd();
-  }
-  return Y;
+  if (d == 2) return kinflow::toy::eight_gaussians(N, seed);
+  return kinflow::standard_normal(d, N, seed);
 }
 
 // Noise x0 ~ N(0, I), d x B.
 dmatrix noise(Eigen::Index d, Eigen::Index B, std::uint64_t seed) {
-  normal_source nd(seed ^ 0x9e3779b97f4a7c15ULL);
-  dmatrix X(d, B);
-  for (Eigen::Index i = 0; i < X.size(); ++i) X.data()[i] = nd();
-  return X;
+  return kinflow::standard_normal(d, B, seed ^ 0x9e3779b97f4a7c15ULL);
 }
 
 const kinflow::kts_gain& balanced_gain() {

@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 
 namespace {
@@ -40,20 +39,6 @@ double exact_energy(const Eigen::Vector2d& x0) {
   double sum = e(0) + e(1);
   for (int i = 1; i < n; ++i) sum += (i % 2 ? 4 : 2) * e(static_cast<double>(i) / n);
   return sum / (3.0 * n);
-}
-
-// Standard normal noise from a fixed engine and our own Box–Muller transform, so the
-// same seed gives the same samples with every compiler and standard library.
-kinflow::batch<double, 2> gaussian_noise(Eigen::Index B, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  auto uniform = [&] { return (static_cast<double>(engine() >> 11) + 0.5) * 0x1.0p-53; };
-  kinflow::batch<double, 2> X(2, B);
-  for (Eigen::Index i = 0; i < B; ++i) {
-    const double r = std::sqrt(-2 * std::log(uniform())), a = 2 * 3.14159265358979323846 * uniform();
-    X(0, i) = r * std::cos(a);
-    X(1, i) = r * std::sin(a);
-  }
-  return X;
 }
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -98,7 +83,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  const kinflow::batch<double, 2> x0 = gaussian_noise(samples, static_cast<std::uint64_t>(seed));
+  // Standard normal noise, the same for a given seed with every compiler and library.
+  const auto x0 = kinflow::standard_normal<double, 2>(2, samples, static_cast<std::uint64_t>(seed));
 
   // 1. Fixed grid: RK4 over a uniform grid, KPE accumulated from the RK4 stages.
   kinflow::batch<double, 2> x_rk4 = x0;
