@@ -38,6 +38,7 @@
 #include "kinflow/metrics/rank_correlation.hpp"
 #include "kinflow/metrics/wasserstein.hpp"
 
+#include "kinflow/models/mlp.hpp"
 #include "kinflow/models/npz.hpp"
 
 #include "kinflow/schedules/energy_grid.hpp"

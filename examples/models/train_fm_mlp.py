@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Train a small flow-matching MLP on 8gaussians and export it for kinflow.
+
+Linear path x_t = (1 - t) x0 + t x1, x0 ~ N(0, I), x1 ~ 8gaussians (FFJORD recipe:
+centres 4 * (cos 2pi k/8, sin 2pi k/8), noise std 0.5, divided by 1.414); the network
+regresses the conditional target x1 - x0. CPU only, well under a minute.
+
+Writes, next to this script unless --out says otherwise:
+  fm_mlp_8gaussians.npz       weights for kinflow::mlp_field (float32, a few KB)
+  fm_mlp_8gaussians.pt        the same model as TorchScript: forward(t[B], x[B, 2]) -> v[B, 2]
+  fm_mlp_8gaussians_fixture.csv
+                              inputs (t, x) and the velocities PyTorch computes for them in
+                              double precision, for kinflow's tests
+  gelu_raw_time.npz / gelu_raw_time_fixture.csv
+                              an untrained net with GELU and time as a raw input feature, same
+                              purpose (covers the other time mode and the exact GELU)
+
+Weight-file convention (read by kinflow::load_mlp_field, see include/kinflow/models/mlp.hpp):
+  layers.<i>.weight   (out_i, in_i)  float32 or float64, i = 0 .. L-1 (PyTorch's nn.Linear layout)
+  layers.<i>.bias     (out_i,)
+  activation          uint8 ASCII: "silu", "relu", "tanh" or "gelu" (exact, erf form); applied
+                      after every layer but the last
+  time_embedding      uint8 ASCII: "raw" (input = [x; t]) or "sinusoidal"
+                      (input = [x; sin(w_0 t) .. sin(w_{K-1} t); cos(w_0 t) .. cos(w_{K-1} t)])
+  time_frequencies    (K,) float64, the w_k above (only with "sinusoidal")
+Writing it for a PyTorch model whose nn.Linear layers sit in a ModuleList called `layers`
+takes two lines (numpy str values are read as well as uint8 ASCII bytes):
+  arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+  numpy.savez("model.npz", **arrays, activation="silu", time_embedding="raw")
+"""
+
+import argparse
+import math
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def eight_gaussians(n, gen):
+    k = torch.randint(0, 8, (n,), generator=gen).double()
+    theta = 2.0 * math.pi * k / 8.0
+    centres = 4.0 * torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
+    return (centres + 0.5 * torch.randn(n, 2, generator=gen, dtype=torch.float64)) / 1.414
+
+
+class FlowMLP(nn.Module):
+    """v(t, x) = MLP([x; time features(t)]); x is (B, d), t is (B,)."""
+
+    def __init__(self, dim, hidden, depth, activation, frequencies):
+        super().__init__()
+        self.activation_name = activation
+        self.register_buffer("frequencies", torch.tensor(frequencies, dtype=torch.float64))
+        self.sinusoidal = len(frequencies) > 0
+        n_time = 2 * len(frequencies) if self.sinusoidal else 1
+        sizes = [dim + n_time] + [hidden] * depth + [dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        acts = {"silu": nn.SiLU(), "relu": nn.ReLU(), "tanh": nn.Tanh(),
+                "gelu": nn.GELU(approximate="none")}
+        self.act = acts[activation]
+
+    def forward(self, t, x):
+        t = t.reshape(-1, 1).to(x.dtype)
+        if self.sinusoidal:
+            wt = t * self.frequencies.to(x.dtype).reshape(1, -1)
+            h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
+        else:
+            h = torch.cat([x, t], dim=1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i + 1 < len(self.layers):
+                h = self.act(h)
+        return h
+
+
+def ascii(s):
+    return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+
+
+def export_npz(model, path):
+    arrays = {k: v.detach().float().numpy() for k, v in model.state_dict().items()
+              if k.startswith("layers.")}
+    arrays["activation"] = ascii(model.activation_name)
+    if model.sinusoidal:
+        arrays["time_embedding"] = ascii("sinusoidal")
+        arrays["time_frequencies"] = model.frequencies.numpy().astype(np.float64)
+    else:
+        arrays["time_embedding"] = ascii("raw")
+    np.savez(path, **arrays)
+
+
+def export_fixture(model, path, gen, n=48):
+    # The float32 weights are exactly representable in double: evaluating the double copy
+    # gives the reference a double implementation must reproduce to rounding.
+    ref = model.double()
+    t = torch.rand(n, generator=gen, dtype=torch.float64)
+    t[0], t[1], t[2] = 0.0, 1.0, 0.5
+    x = 2.5 * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        v = ref(t, x)
+    with open(path, "w") as f:
+        f.write("t,x0,x1,v0,v1\n")
+        for i in range(n):
+            f.write(",".join(repr(float(a)) for a in (t[i], x[i, 0], x[i, 1], v[i, 0], v[i, 1])))
+            f.write("\n")
+    model.float()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--seed", type=int, default=7)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+
+    freqs = [math.pi * 2.0 ** k for k in range(4)]
+    model = FlowMLP(2, a.hidden, 2, "silu", freqs)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps)
+    for step in range(a.steps):
+        x1 = eight_gaussians(a.batch, gen).float()
+        x0 = torch.randn(a.batch, 2, generator=gen)
+        t = torch.rand(a.batch, generator=gen)
+        xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+        loss = ((model(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 500 == 0 or step + 1 == a.steps:
+            print(f"step {step:5d}  loss {loss.item():.4f}")
+    model.eval()
+
+    base = os.path.join(a.out, "fm_mlp_8gaussians")
+    export_npz(model, base + ".npz")
+    torch.jit.script(model).save(base + ".pt")
+    export_fixture(model, base + "_fixture.csv", gen)
+
+    torch.manual_seed(a.seed + 1)
+    gelu = FlowMLP(2, 8, 2, "gelu", [])
+    export_npz(gelu, os.path.join(a.out, "gelu_raw_time.npz"))
+    export_fixture(gelu, os.path.join(a.out, "gelu_raw_time_fixture.csv"), gen, n=16)
+    for name in ("fm_mlp_8gaussians.npz", "fm_mlp_8gaussians.pt", "gelu_raw_time.npz"):
+        print(f"{name}: {os.path.getsize(os.path.join(a.out, name))} bytes")
+
+
+if __name__ == "__main__":
+    main()

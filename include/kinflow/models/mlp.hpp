@@ -1,0 +1,366 @@
+#pragma once
+/// @file
+/// @brief A trained multilayer perceptron as a velocity field, evaluated with Eigen, and its
+/// loader from an `.npz` weight file.
+///
+/// The network (L dense layers, weights `W_l` of shape out_l × in_l as in PyTorch's
+/// `nn.Linear`, biases `b_l`):
+///
+///     h_0 = [x; φ(t)]
+///     h_l = σ(W_l h_{l-1} + b_l)      l = 1 … L-1
+///     v   = W_L h_{L-1} + b_L         (no activation after the last layer)
+///
+/// Activations σ: SiLU `x / (1 + e^{-x})`, ReLU `max(x, 0)`, tanh, and GELU in its exact
+/// form `½ x (1 + erf(x / √2))` (PyTorch's `nn.GELU()` default, `approximate="none"`; the
+/// tanh approximation is not offered).
+///
+/// Time features φ(t):
+///  - raw:        `φ(t) = t` (one feature);
+///  - sinusoidal: `φ(t) = [sin(ω_1 t), …, sin(ω_K t), cos(ω_1 t), …, cos(ω_K t)]` (2K
+///    features, all sines first), with the frequencies ω_k stored in the weight file.
+///
+/// Weight file (`.npz` written by `numpy.savez`, read by kinflow::npz_archive):
+///
+///     layers.<i>.weight   (out_i, in_i)   i = 0 … L-1, float32 or float64
+///     layers.<i>.bias     (out_i,)
+///     activation          "silu" | "relu" | "tanh" | "gelu"  (uint8 ASCII bytes or a numpy str)
+///     time_embedding      "raw" | "sinusoidal"               (same)
+///     time_frequencies    (K,) ω_1 … ω_K, only with "sinusoidal"
+///
+/// The dimension d is the output size of the last layer; the first layer must take d +
+/// (number of time features) inputs. Any other array is rejected, so that a misspelt name
+/// never goes unnoticed. `examples/models/train_fm_mlp.py` trains a model and writes such a
+/// file.
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/models/npz.hpp"
+
+namespace kinflow {
+
+/// Activation between the dense layers of kinflow::mlp_field.
+enum class mlp_activation {
+  silu,  ///< x / (1 + e^{-x})
+  relu,  ///< max(x, 0)
+  tanh,  ///< tanh x
+  gelu   ///< ½ x (1 + erf(x/√2)), the exact form
+};
+
+/// How time enters kinflow::mlp_field.
+enum class time_encoding {
+  raw,        ///< one input feature, t
+  sinusoidal  ///< sin(ω_k t) for every k, then cos(ω_k t) for every k
+};
+
+/// One dense layer: `y = W x + b`, W of shape out × in.
+template <class Scalar>
+struct dense_layer {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> weight;  ///< out × in
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> bias;                 ///< out
+};
+
+/// The time features of kinflow::mlp_field.
+template <class Scalar>
+struct time_features {
+  time_encoding encoding = time_encoding::raw;      ///< raw t or a sinusoidal embedding
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> frequencies;  ///< ω_1 … ω_K (sinusoidal only)
+
+  /// Number of input features time contributes: 1 (raw) or 2K (sinusoidal).
+  [[nodiscard]] Eigen::Index size() const {
+    return encoding == time_encoding::raw ? 1 : 2 * frequencies.size();
+  }
+};
+
+/// A multilayer perceptron velocity field `v(x, t) = MLP([x; φ(t)])` (see the file
+/// documentation for the exact network, activations and time features).
+///
+/// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
+/// into every integrator; a batch is evaluated as one matrix product per layer over all its
+/// columns. The hidden activations live in buffers owned by the field and reused while the
+/// batch size stays the same, so repeated calls do not allocate. Because of those buffers a
+/// field object must not be called from two threads at once; copy it per thread (a copy
+/// is as small as its weights).
+///
+/// @tparam Scalar float or double (weights are converted on loading)
+template <class Scalar = double>
+class mlp_field {
+public:
+  using scalar_type = Scalar;
+  using matrix_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using vector_type = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  /// Builds the field from its layers (applied in order), activation and time features.
+  /// Throws kinflow::invalid_argument when the layers are empty, a bias does not match its
+  /// weight, consecutive layers do not chain, the first layer does not take d + time
+  /// features inputs (d = rows of the last weight), a weight is not finite, or a sinusoidal
+  /// embedding has no frequencies.
+  mlp_field(std::vector<dense_layer<Scalar>> layers, mlp_activation activation,
+            time_features<Scalar> time = {})
+      : layers_(std::move(layers)), activation_(activation), time_(std::move(time)) {
+    detail::require(!layers_.empty(), "layers.size()", layers_.size(), "expected at least one layer");
+    detail::require(time_.encoding == time_encoding::raw || time_.frequencies.size() > 0,
+                    "time.frequencies.size()", time_.frequencies.size(),
+                    "expected at least one frequency for a sinusoidal time embedding");
+    detail::require(time_.frequencies.allFinite(), "time.frequencies", "(non-finite entry)",
+                    "expected finite frequencies");
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const auto& L = layers_[l];
+      const std::string name = "layers[" + std::to_string(l) + "]";
+      detail::require(L.weight.rows() > 0 && L.weight.cols() > 0, name + ".weight.rows() x cols()",
+                      std::to_string(L.weight.rows()) + " x " + std::to_string(L.weight.cols()),
+                      "expected a non-empty weight matrix");
+      detail::require(L.bias.size() == L.weight.rows(), name + ".bias.size()", L.bias.size(),
+                      "expected the number of rows of " + name + ".weight (" +
+                          std::to_string(L.weight.rows()) + ")");
+      detail::require(L.weight.allFinite() && L.bias.allFinite(), name, "(non-finite entry)",
+                      "expected finite weights and biases");
+      if (l > 0)
+        detail::require(L.weight.cols() == layers_[l - 1].weight.rows(), name + ".weight.cols()",
+                        L.weight.cols(),
+                        "expected the output size of the previous layer (" +
+                            std::to_string(layers_[l - 1].weight.rows()) + ")");
+    }
+    dim_ = layers_.back().weight.rows();
+    detail::require(layers_.front().weight.cols() == dim_ + time_.size(), "layers[0].weight.cols()",
+                    layers_.front().weight.cols(),
+                    "expected dim + time features = " + std::to_string(dim_) + " + " +
+                        std::to_string(time_.size()) + " (dim = rows of the last layer's weight)");
+    hidden_.resize(layers_.size());
+  }
+
+  /// The dimension d of x and v.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return dim_; }
+  /// The layers, in order.
+  [[nodiscard]] const std::vector<dense_layer<Scalar>>& layers() const noexcept { return layers_; }
+  /// The activation between layers.
+  [[nodiscard]] mlp_activation activation() const noexcept { return activation_; }
+  /// The time features.
+  [[nodiscard]] const time_features<Scalar>& time() const noexcept { return time_; }
+
+  /// Batched velocities at one time @p t: `V.col(j) = v(X.col(j), t)`. V must be d × B.
+  template <class DerivedX, class DerivedV>
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X,
+                  Eigen::MatrixBase<DerivedV>& V) const {
+    check_shapes(X, V);
+    fill_input(X);
+    time_rows_constant(t, X.cols());
+    forward(V);
+  }
+
+  /// Batched velocities with one time per column: `V.col(j) = v(X.col(j), T(j))`.
+  template <class DerivedX, class DerivedV>
+  void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                         Eigen::MatrixBase<DerivedV>& V) const {
+    check_shapes(X, V);
+    detail::require_dimension("number of times", T.size(), X.cols());
+    fill_input(X);
+    const Eigen::Index K = time_.frequencies.size();
+    if (time_.encoding == time_encoding::raw) {
+      input_.row(dim_) = T;
+    } else {
+      for (Eigen::Index k = 0; k < K; ++k) {
+        input_.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
+        input_.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
+      }
+    }
+    forward(V);
+  }
+
+  /// Per-sample convenience: the velocity of one point (allocates; for tests and tools).
+  [[nodiscard]] vector_type operator()(Scalar t, const vector_type& x) const {
+    matrix_type V(dim_, 1);
+    (*this)(t, x, V);
+    return V.col(0);
+  }
+
+private:
+  template <class DerivedX, class DerivedV>
+  void check_shapes(const Eigen::MatrixBase<DerivedX>& X, const Eigen::MatrixBase<DerivedV>& V) const {
+    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
+    detail::require_dimension("rows of V", V.rows(), dim_);
+    detail::require_dimension("columns of V", V.cols(), X.cols());
+  }
+
+  template <class DerivedX>
+  void fill_input(const Eigen::MatrixBase<DerivedX>& X) const {
+    const Eigen::Index rows = dim_ + time_.size();
+    if (input_.rows() != rows || input_.cols() != X.cols()) input_.resize(rows, X.cols());
+    input_.topRows(dim_) = X.template cast<Scalar>();
+  }
+
+  void time_rows_constant(Scalar t, Eigen::Index) const {
+    const Eigen::Index K = time_.frequencies.size();
+    if (time_.encoding == time_encoding::raw) {
+      input_.row(dim_).setConstant(t);
+    } else {
+      for (Eigen::Index k = 0; k < K; ++k) {
+        input_.row(dim_ + k).setConstant(std::sin(time_.frequencies(k) * t));
+        input_.row(dim_ + K + k).setConstant(std::cos(time_.frequencies(k) * t));
+      }
+    }
+  }
+
+  void activate(matrix_type& h) const {
+    auto a = h.array();
+    switch (activation_) {
+      case mlp_activation::silu:
+        a = a / (Scalar(1) + (-a).exp());
+        break;
+      case mlp_activation::relu:
+        a = a.max(Scalar(0));
+        break;
+      case mlp_activation::tanh:
+        a = a.tanh();
+        break;
+      case mlp_activation::gelu:
+        a = a.unaryExpr([](Scalar z) {
+          return Scalar(0.5) * z * (Scalar(1) + std::erf(z * Scalar(std::numbers::sqrt2 / 2)));
+        });
+        break;
+    }
+  }
+
+  template <class DerivedV>
+  void forward(Eigen::MatrixBase<DerivedV>& V) const {
+    const Eigen::Index B = input_.cols();
+    const matrix_type* prev = &input_;
+    const std::size_t L = layers_.size();
+    for (std::size_t l = 0; l + 1 < L; ++l) {
+      matrix_type& h = hidden_[l];
+      if (h.rows() != layers_[l].weight.rows() || h.cols() != B) h.resize(layers_[l].weight.rows(), B);
+      h.noalias() = layers_[l].weight * *prev;
+      h.colwise() += layers_[l].bias;
+      activate(h);
+      prev = &h;
+    }
+    V.derived().noalias() = (layers_.back().weight * *prev).template cast<typename DerivedV::Scalar>();
+    V.derived().colwise() += layers_.back().bias.template cast<typename DerivedV::Scalar>();
+  }
+
+  std::vector<dense_layer<Scalar>> layers_;
+  mlp_activation activation_;
+  time_features<Scalar> time_;
+  Eigen::Index dim_ = 0;
+  mutable matrix_type input_;
+  mutable std::vector<matrix_type> hidden_;
+};
+
+namespace detail {
+
+inline std::string npz_text(const npz_archive& npz, const std::string& name) {
+  const npy_array& a = npz.at(name);
+  const std::string s = a.text();
+  if (s.empty())
+    file_fail(npz.path(), name, "expected a string (uint8 ASCII bytes or a numpy str), got dtype " +
+                                    a.descr + " shape " + a.shape_text());
+  return s;
+}
+
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> npz_matrix(const npz_archive& npz,
+                                                                 const std::string& name) {
+  const npy_array& a = npz.at(name);
+  if (!a.numeric() || a.ndim() != 2)
+    file_fail(npz.path(), name, "expected a 2-D numeric array (out, in), got dtype " + a.descr +
+                                    " shape " + a.shape_text());
+  const Eigen::Index r = a.shape[0], c = a.shape[1];
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> m(r, c);
+  for (Eigen::Index i = 0; i < r; ++i)
+    for (Eigen::Index j = 0; j < c; ++j)
+      m(i, j) = static_cast<Scalar>(a.element(a.fortran_order ? j * r + i : i * c + j));
+  return m;
+}
+
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, 1> npz_vector(const npz_archive& npz, const std::string& name) {
+  const npy_array& a = npz.at(name);
+  if (!a.numeric() || a.ndim() != 1)
+    file_fail(npz.path(), name, "expected a 1-D numeric array, got dtype " + a.descr + " shape " +
+                                    a.shape_text());
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> v(a.shape[0]);
+  for (Eigen::Index i = 0; i < v.size(); ++i) v(i) = static_cast<Scalar>(a.element(i));
+  return v;
+}
+
+}  // namespace detail
+
+/// Reads an MLP velocity field from an `.npz` weight file (naming convention in the file
+/// documentation of kinflow/models/mlp.hpp). Throws kinflow::model_file_error naming the
+/// file and what is wrong: missing file, truncated or compressed archive, missing or
+/// unexpected array, wrong shape, unsupported dtype, unknown activation or time embedding.
+template <class Scalar = double>
+[[nodiscard]] mlp_field<Scalar> load_mlp_field(const std::string& path) {
+  const npz_archive npz(path);
+  std::set<std::string> used;
+  const auto take = [&](const std::string& name) -> const std::string& {
+    used.insert(name);
+    return name;
+  };
+
+  std::vector<dense_layer<Scalar>> layers;
+  for (std::size_t i = 0; npz.contains("layers." + std::to_string(i) + ".weight"); ++i) {
+    const std::string w = "layers." + std::to_string(i) + ".weight";
+    const std::string b = "layers." + std::to_string(i) + ".bias";
+    dense_layer<Scalar> L{detail::npz_matrix<Scalar>(npz, take(w)), detail::npz_vector<Scalar>(npz, take(b))};
+    if (L.bias.size() != L.weight.rows())
+      detail::file_fail(path, b, "shape (" + std::to_string(L.bias.size()) + ",) does not match " + w +
+                                     " of shape (" + std::to_string(L.weight.rows()) + ", " +
+                                     std::to_string(L.weight.cols()) + "); expected (" +
+                                     std::to_string(L.weight.rows()) + ",)");
+    if (!layers.empty() && L.weight.cols() != layers.back().weight.rows())
+      detail::file_fail(path, w, "has " + std::to_string(L.weight.cols()) +
+                                     " columns; expected the previous layer's output size " +
+                                     std::to_string(layers.back().weight.rows()));
+    layers.push_back(std::move(L));
+  }
+  if (layers.empty()) (void)npz.at("layers.0.weight");  // throws, listing what is there
+
+  const std::string act = detail::npz_text(npz, take("activation"));
+  mlp_activation activation{};
+  if (act == "silu") activation = mlp_activation::silu;
+  else if (act == "relu") activation = mlp_activation::relu;
+  else if (act == "tanh") activation = mlp_activation::tanh;
+  else if (act == "gelu") activation = mlp_activation::gelu;
+  else detail::file_fail(path, "activation", "unknown activation '" + act + "' (expected silu, relu, tanh or gelu)");
+
+  time_features<Scalar> time;
+  const std::string emb = detail::npz_text(npz, take("time_embedding"));
+  if (emb == "raw") {
+    time.encoding = time_encoding::raw;
+  } else if (emb == "sinusoidal") {
+    time.encoding = time_encoding::sinusoidal;
+    time.frequencies = detail::npz_vector<Scalar>(npz, take("time_frequencies"));
+    if (time.frequencies.size() == 0 || !time.frequencies.allFinite())
+      detail::file_fail(path, "time_frequencies", "expected at least one finite frequency");
+  } else {
+    detail::file_fail(path, "time_embedding", "unknown time embedding '" + emb + "' (expected raw or sinusoidal)");
+  }
+
+  for (const auto& [name, a] : npz.arrays())
+    if (!used.count(name))
+      detail::file_fail(path, name, "unexpected array (layers must be numbered 0 … L-1 without gaps; "
+                                    "time_frequencies goes only with a sinusoidal embedding)");
+
+  const Eigen::Index d = layers.back().weight.rows();
+  if (layers.front().weight.cols() != d + time.size())
+    detail::file_fail(path, "layers.0.weight",
+                      "has " + std::to_string(layers.front().weight.cols()) +
+                          " columns; expected dim + time features = " + std::to_string(d) + " + " +
+                          std::to_string(time.size()) + " (dim = rows of the last layer's weight)");
+  try {
+    return mlp_field<Scalar>(std::move(layers), activation, std::move(time));
+  } catch (const invalid_argument& e) {
+    detail::file_fail(path, {}, e.what());
+  }
+}
+
+}  // namespace kinflow
