@@ -32,6 +32,7 @@ takes two lines (numpy str values are read as well as uint8 ASCII bytes):
 import argparse
 import math
 import os
+import zipfile
 
 import numpy as np
 import torch
@@ -90,6 +91,22 @@ def export_npz(model, path):
     np.savez(path, **arrays)
 
 
+def save_torchscript(model, path):
+    # TorchScript's *.debug_pkl records hold the absolute path of this script; the archive is
+    # rewritten without them (they only serve tracebacks) so that it does not depend on where
+    # it was made. The module loads the same without them.
+    tmp = path + ".tmp"
+    torch.jit.script(model).save(tmp)
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                zout.writestr(info, zin.read(info.filename))
+    os.remove(tmp)
+    check = torch.jit.load(path)
+    t, x = torch.rand(4), torch.randn(4, 2)
+    assert torch.equal(check(t, x), model(t, x))
+
+
 def export_fixture(model, path, gen, n=48):
     # The float32 weights are exactly representable in double: evaluating the double copy
     # gives the reference a double implementation must reproduce to rounding.
@@ -139,7 +156,7 @@ def main():
 
     base = os.path.join(a.out, "fm_mlp_8gaussians")
     export_npz(model, base + ".npz")
-    torch.jit.script(model).save(base + ".pt")
+    save_torchscript(model, base + ".pt")
     export_fixture(model, base + "_fixture.csv", gen)
 
     torch.manual_seed(a.seed + 1)
