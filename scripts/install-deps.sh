@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kinflow's build needs, and only those that are missing.
 #
-#   bash scripts/install-deps.sh [--bench] [--plots] [--torch]
+#   bash scripts/install-deps.sh [--bench] [--plots] [--torch] [--torch-cpp]
 #
 #   (always)  cmake g++ make libeigen3-dev catch2
 #   --bench   libbenchmark-dev libboost-dev   (benchmarks and their peer comparisons)
 #   --plots   python3-matplotlib              (plotting scripts of the examples)
 #   --torch   python3-torch python3-numpy libopenblas0-pthread
+#   --torch-cpp  libtorch-dev                 (the TorchScript adapter and its tests)
 #                                             (the PyTorch peer of bench/compare.sh; large)
 #
 # Needs root when something is missing; otherwise it prints what to install and fails.
@@ -19,8 +20,9 @@ for arg in "$@"; do
     --bench) packages+=(libbenchmark-dev libboost-dev) ;;
     --plots) packages+=(python3-matplotlib) ;;
     --torch) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
+    --torch-cpp) packages+=(libtorch-dev) ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --plots or --torch)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --plots, --torch or --torch-cpp)" >&2; exit 2 ;;
   esac
 done
 

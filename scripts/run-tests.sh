@@ -23,7 +23,7 @@ if [ "${CI:-}" = "true" ]; then
   sanitize=1
 fi
 
-bash scripts/install-deps.sh --bench
+bash scripts/install-deps.sh --bench --torch-cpp
 
 jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -33,7 +33,8 @@ cmake -S . -B build/tests \
   -DKINFLOW_WARNINGS_AS_ERRORS=ON \
   -DKINFLOW_BUILD_TESTS=ON \
   -DKINFLOW_BUILD_EXAMPLES=ON \
-  -DKINFLOW_BUILD_BENCHMARKS=ON
+  -DKINFLOW_BUILD_BENCHMARKS=ON \
+  -DKINFLOW_WITH_TORCH=ON
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
@@ -47,7 +48,8 @@ if [ "$sanitize" -eq 1 ]; then
     -DKINFLOW_BUILD_TESTS=ON \
     -DKINFLOW_BUILD_EXAMPLES=OFF \
     -DKINFLOW_BUILD_BENCHMARKS=OFF \
-    -DKINFLOW_TEST_PACKAGE=OFF
+    -DKINFLOW_TEST_PACKAGE=OFF \
+    -DKINFLOW_WITH_TORCH=OFF
   cmake --build build/asan -j "$jobs"
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_init_order=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \

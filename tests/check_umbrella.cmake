@@ -8,7 +8,9 @@ file(GLOB_RECURSE _headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/kinflow/*.h
 list(SORT _headers)
 set(_missing "")
 foreach(_header IN LISTS _headers)
-  if(_header MATCHES "^kinflow/detail/" OR _header STREQUAL "kinflow/kinflow.hpp")
+  # detail/ is private; the TorchScript adapter needs libtorch and is included on its own.
+  if(_header MATCHES "^kinflow/detail/" OR _header STREQUAL "kinflow/kinflow.hpp" OR
+     _header STREQUAL "kinflow/models/torchscript.hpp")
     continue()
   endif()
   string(FIND "${_umbrella}" "#include \"${_header}\"" _quoted)

@@ -1,0 +1,155 @@
+#pragma once
+/// @file
+/// @brief A TorchScript module as a velocity field (needs libtorch; not part of the umbrella
+/// header and built only when Torch is found).
+///
+/// The module's `forward(t, x)` takes `t` of shape `[B]` and `x` of shape `[B, d]` and returns
+/// the velocities `[B, d]`, the layout `examples/models/train_fm_mlp.py` exports. A kinflow
+/// batch `d × B` (column-major, one sample per column) has exactly the memory layout of a
+/// row-major `[B, d]` tensor, so the state is handed to the module without a copy; only the
+/// output is copied back into `V`.
+///
+/// The module is converted to the field's scalar type on loading (`module.to(kFloat32 or
+/// kFloat64)`); evaluations run under `c10::InferenceMode` on the CPU.
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <Eigen/Core>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/models/npz.hpp"
+
+namespace kinflow {
+
+/// Options of kinflow::torchscript_field.
+struct torchscript_options {
+  /// Intra-op threads for libtorch; 0 leaves libtorch's setting alone. Note that libtorch's
+  /// thread count is global to the process (`at::set_num_threads`).
+  int threads = 0;
+};
+
+/// A velocity field wrapping a TorchScript module `forward(t[B], x[B, d]) -> v[B, d]`.
+///
+/// Batched (`field(t, X, V)`) and with a time per column (`field.velocity_at_times(T, X, V)`).
+/// Calls are not safe from two threads at once on one object (the module and the staging
+/// buffers are shared); copy the field per thread.
+///
+/// @tparam Scalar float or double
+template <class Scalar = double>
+class torchscript_field {
+  static_assert(std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>,
+                "torchscript_field supports float and double");
+
+public:
+  /// Loads the module in @p path for a field of dimension @p dim. Throws
+  /// kinflow::model_file_error naming the file when it is missing or not a TorchScript
+  /// archive, kinflow::invalid_argument for dim < 1 or threads < 0.
+  torchscript_field(const std::string& path, Eigen::Index dim, torchscript_options options = {})
+      : path_(path), dim_(dim) {
+    detail::require(dim >= 1, "dim", dim, "expected a dimension >= 1");
+    detail::require(options.threads >= 0, "torchscript_options::threads", options.threads,
+                    "expected 0 (leave libtorch's setting) or a positive thread count");
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) detail::file_fail(path, {}, "no such file");
+    try {
+      module_ = torch::jit::load(path, torch::kCPU);
+    } catch (const c10::Error& e) {
+      detail::file_fail(path, {}, std::string("not a loadable TorchScript module: ") + e.what_without_backtrace());
+    }
+    module_.eval();
+    module_.to(dtype());
+    if (options.threads > 0) at::set_num_threads(options.threads);
+  }
+
+  /// The dimension d of x and v.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return dim_; }
+
+  /// Batched velocities at one time @p t.
+  template <class DerivedX, class DerivedV>
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) {
+    times_.resize(static_cast<std::size_t>(X.cols()));
+    std::fill(times_.begin(), times_.end(), t);
+    evaluate(X, V);
+  }
+
+  /// Batched velocities with one time per column.
+  template <class DerivedX, class DerivedV>
+  void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                         Eigen::MatrixBase<DerivedV>& V) {
+    detail::require_dimension("number of times", T.size(), X.cols());
+    times_.assign(T.data(), T.data() + T.size());
+    evaluate(X, V);
+  }
+
+private:
+  static constexpr torch::Dtype dtype() {
+    return std::is_same_v<Scalar, float> ? torch::kFloat32 : torch::kFloat64;
+  }
+
+  template <class DerivedX, class DerivedV>
+  void evaluate(const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) {
+    static_assert(std::is_same_v<typename DerivedV::Scalar, Scalar>, "V must hold the field's scalar");
+    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
+    detail::require_dimension("rows of V", V.rows(), dim_);
+    detail::require_dimension("columns of V", V.cols(), X.cols());
+    const auto B = static_cast<std::int64_t>(X.cols());
+    const auto d = static_cast<std::int64_t>(dim_);
+    // A contiguous column-major d × B Scalar matrix is a row-major [B, d] tensor as it is.
+    const Scalar* xdata = nullptr;
+    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
+                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit) &&
+                  !bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::RowMajorBit)) {
+      if (X.derived().outerStride() == X.rows()) xdata = X.derived().data();
+    }
+    if (!xdata) {
+      staging_.resize(dim_, X.cols());
+      staging_ = X.template cast<Scalar>();
+      xdata = staging_.data();
+    }
+    const auto opts = torch::TensorOptions().dtype(dtype());
+    const torch::Tensor x = torch::from_blob(const_cast<Scalar*>(xdata), {B, d}, opts);
+    const torch::Tensor t = torch::from_blob(times_.data(), {B}, opts);
+    c10::InferenceMode guard;
+    torch::jit::IValue out;
+    try {
+      out = module_.forward({t, x});
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
+      detail::file_fail(path_, {}, "forward(t[B], x[B, d]) failed (expected the signature "
+                                   "forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]): " + what);
+    }
+    if (!out.isTensor())
+      detail::file_fail(path_, {}, "forward returned " + out.tagKind() + ", expected a Tensor[B, d]");
+    torch::Tensor v = out.toTensor();
+    if (v.dim() != 2 || v.size(0) != B || v.size(1) != d) {
+      std::string shape = "[";
+      for (std::int64_t k = 0; k < v.dim(); ++k) shape += (k ? ", " : "") + std::to_string(v.size(k));
+      throw dimension_mismatch("kinflow: " + path_ + ": forward returned a tensor of shape " + shape +
+                               "], expected [" + std::to_string(B) + ", " + std::to_string(d) + "]");
+    }
+    v = v.to(dtype()).contiguous();
+    if constexpr (bool(std::remove_cvref_t<DerivedV>::Flags & Eigen::DirectAccessBit) &&
+                  !bool(std::remove_cvref_t<DerivedV>::Flags & Eigen::RowMajorBit)) {
+      if (V.derived().outerStride() == V.rows()) {
+        std::memcpy(V.derived().data(), v.data_ptr<Scalar>(), sizeof(Scalar) * static_cast<std::size_t>(B * d));
+        return;
+      }
+    }
+    V = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>(v.data_ptr<Scalar>(), dim_, X.cols());
+  }
+
+  std::string path_;
+  Eigen::Index dim_;
+  torch::jit::script::Module module_;
+  std::vector<Scalar> times_;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> staging_;
+};
+
+}  // namespace kinflow
