@@ -363,7 +363,7 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
           else
             res.kpe.late(i) += de;
         }
-        if constexpr (detail::is_active_observer<Observer, void>)
+        if constexpr (detail::is_active_observer<Observer>)
           observer(adaptive_step_view<Scalar, Dim, S>{i, t_start, ha(m), X, k, m, method});
         Scalar factor = en == Scalar(0) ? Scalar(options.factor_max)
                                         : Scalar(options.safety) * std::pow(en, expo);

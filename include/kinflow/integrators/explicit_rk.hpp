@@ -38,8 +38,9 @@ struct fixed_step_options {
   /// buffers stay in cache. Every column's arithmetic is the same whatever the tiling;
   /// only the field sees smaller batches. 0 (default) picks tiles whose buffers take
   /// about 128 KiB but at least 4096 columns (so expensive fields still get large calls);
-  /// a value >= B (or any observer) walks the whole batch step by step. (Per-sample fields of fixed dimension are moreover integrated
-  /// column by column in one fused pass per step, all stages in registers.)
+  /// a value >= B (or any observer) walks the whole batch step by step. (Per-sample fields
+  /// of fixed dimension are moreover integrated column by column in one fused pass per
+  /// step, all stages in registers.)
   Eigen::Index tile_columns = 0;
 };
 
@@ -58,9 +59,9 @@ struct fixed_step_view {
 struct no_observer {};
 
 namespace detail {
-template <class Obs, class View>
-inline constexpr bool is_active_observer =
-    !std::is_same_v<std::remove_cvref_t<Obs>, no_observer>;
+/// True unless the observer is kinflow::no_observer (then observing costs nothing).
+template <class Obs>
+inline constexpr bool is_active_observer = !std::is_same_v<std::remove_cvref_t<Obs>, no_observer>;
 
 template <class Obs, class View>
 concept observer_of = std::is_same_v<std::remove_cvref_t<Obs>, no_observer> ||
@@ -124,7 +125,7 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   // Per-sample fields of fixed dimension: one fused pass per step, every stage of a
   // column in registers (what a hand-written loop does), energy accumulated alongside.
   constexpr bool fused = Dim != Eigen::Dynamic && !batched_velocity_field<field_type, Scalar, Dim> &&
-                         !detail::is_active_observer<Observer, void>;
+                         !detail::is_active_observer<Observer>;
   Eigen::Index cols = options.tile_columns;
   if (cols == 0) {
     // Buffers of about 128 KiB keep a cheap field's stages in cache, but never fewer than
@@ -192,7 +193,7 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
         if (kpe_on && !direct) kpe.commit(n, t, t_next, first, last - first);
       }
     }
-  } else if constexpr (detail::is_active_observer<Observer, void>) {
+  } else if constexpr (detail::is_active_observer<Observer>) {
     run_steps(X, 0, [&](std::size_t n, Scalar t, Scalar h) {
       observer(fixed_step_view<Scalar, Dim, S>{n, t, h, X, k, method});
     });
