@@ -16,6 +16,8 @@
 
 #include <kinflow/fields/empirical.hpp>
 
+#include "bench_ratios.hpp"
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdio>
@@ -43,23 +45,6 @@ matrix<Scalar> normal_matrix(Eigen::Index rows, Eigen::Index cols, unsigned seed
   matrix<Scalar> m(rows, cols);
   for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(nd(gen));
   return m;
-}
-
-// Runs body(c0, c1) on column ranges split over `threads` std::threads.
-template <class Body>
-void split_columns(Eigen::Index B, unsigned threads, const Body& body) {
-  if (threads <= 1) {
-    body(Eigen::Index(0), B);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const Eigen::Index chunk = (B + threads - 1) / threads;
-  for (unsigned w = 1; w < threads; ++w) {
-    const Eigen::Index c0 = std::min<Eigen::Index>(B, w * chunk), c1 = std::min<Eigen::Index>(B, c0 + chunk);
-    if (c0 < c1) pool.emplace_back([&body, c0, c1] { body(c0, c1); });
-  }
-  body(Eigen::Index(0), std::min(B, chunk));
-  for (auto& th : pool) th.join();
 }
 
 // The obvious Eigen version of the empirical velocity on columns [c0, c1): G = Yᵀ X (N x b),
@@ -129,7 +114,7 @@ void register_config(const std::string& prefix, const config& c) {
     }
     matrix<Scalar> V(c.d, c.B);
     for (auto _ : state) {
-      split_columns(c.B, c.threads, [&](Eigen::Index c0, Eigen::Index c1) {
+      kinflow_bench::split_columns(c.B, c.threads, [&](Eigen::Index c0, Eigen::Index c1) {
         const auto w = static_cast<std::size_t>(c0 / chunk);
         G[w].resize(c.N, c1 - c0);
         M[w].resize(c.d, c1 - c0);
@@ -145,7 +130,7 @@ void register_config(const std::string& prefix, const config& c) {
     const matrix<Scalar> Y = normal_matrix<Scalar>(c.d, c.N, 1), X = normal_matrix<Scalar>(c.d, c.B, 2);
     matrix<Scalar> C(c.N, c.B);
     for (auto _ : state) {
-      split_columns(c.B, c.threads, [&](Eigen::Index c0, Eigen::Index c1) {
+      kinflow_bench::split_columns(c.B, c.threads, [&](Eigen::Index c0, Eigen::Index c1) {
         C.middleCols(c0, c1 - c0).noalias() = Y.transpose() * X.middleCols(c0, c1 - c0);
       });
       benchmark::DoNotOptimize(C.data());

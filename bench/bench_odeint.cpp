@@ -95,19 +95,6 @@ constexpr int plus_one(int Dim) { return Dim == Eigen::Dynamic ? Eigen::Dynamic 
 
 unsigned hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-// Runs body(c0, c1) on column ranges split over `threads` std::threads.
-template <class Body>
-void split_columns(Eigen::Index B, unsigned threads, const Body& body) {
-  std::vector<std::thread> pool;
-  const Eigen::Index chunk = (B + threads - 1) / threads;
-  for (unsigned w = 1; w < threads; ++w) {
-    const Eigen::Index c0 = std::min<Eigen::Index>(B, w * chunk), c1 = std::min<Eigen::Index>(B, c0 + chunk);
-    if (c0 < c1) pool.emplace_back([&body, c0, c1] { body(c0, c1); });
-  }
-  body(Eigen::Index(0), std::min(B, chunk));
-  for (auto& th : pool) th.join();
-}
-
 // ---- fixed-step RK4 sampling -------------------------------------------------------
 
 struct problem {
@@ -263,7 +250,7 @@ void bm_odeint_per_sample(benchmark::State& state, problem p, bool energy) {
     state.PauseTiming();
     X = s.x0;
     state.ResumeTiming();
-    split_columns(p.B, threads, [&](Eigen::Index c0, Eigen::Index c1) {
+    kinflow_bench::split_columns(p.B, threads, [&](Eigen::Index c0, Eigen::Index c1) {
       odeint::runge_kutta4<state_type> stepper;
       batch<Dim> xi(p.d, 1), vi(p.d, 1);
       auto sys = [&](const state_type& x, state_type& dx, double t) {

@@ -7,13 +7,36 @@
 
 #include <benchmark/benchmark.h>
 
+#include <Eigen/Core>
+
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace kinflow_bench {
+
+/// Runs `body(c0, c1)` on contiguous column ranges of [0, B) split over `threads`
+/// std::threads (the calling thread takes the first range). For the hand-written peers,
+/// which must not depend on kinflow's own parallel machinery.
+template <class Body>
+void split_columns(Eigen::Index B, unsigned threads, const Body& body) {
+  if (threads <= 1) {
+    body(Eigen::Index(0), B);
+    return;
+  }
+  std::vector<std::thread> pool;
+  const Eigen::Index chunk = (B + threads - 1) / threads;
+  for (unsigned w = 1; w < threads; ++w) {
+    const Eigen::Index c0 = std::min<Eigen::Index>(B, w * chunk), c1 = std::min<Eigen::Index>(B, c0 + chunk);
+    if (c0 < c1) pool.emplace_back([&body, c0, c1] { body(c0, c1); });
+  }
+  body(Eigen::Index(0), std::min(B, chunk));
+  for (auto& th : pool) th.join();
+}
 
 /// Collects real time per benchmark (the median aggregate when repetitions are used).
 class collecting_reporter : public benchmark::ConsoleReporter {
