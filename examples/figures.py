@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Reproduces the paper's toy findings (SPEC §8) with kinflow's programs and plots them.
 
-Runs kinflow-sample and kinflow-shootout (built by scripts/run-example.sh), writes their CSV
-and JSON under OUT, and draws four figures with matplotlib:
+Runs kinflow-sample, kinflow-shootout and kinflow-trained (built by scripts/run-example.sh),
+writes their CSV and JSON under OUT, and draws five figures with matplotlib:
 
   fig_a_trajectories.png  trajectories coloured by KPE over the training data
   fig_b_kpe_density.png   KPE against the log density at the landing point (Spearman rho)
   fig_c_goldilocks.png    F_mem, distance to held-out data and mean KPE against alpha0, beta0, tau
   fig_d_shootout.png      error against NFE for every integrator
+  fig_e_trained.png       the trained 8gaussians MLP: samples coloured by KPE next to the exact
+                          empirical field, and the Goldilocks sweep (F_mem and sliced W2 to
+                          held-out data over alpha0 x beta0, for each tau)
   figures.json            the numbers behind the figures
 
 Usage: python3 examples/figures.py --bin BUILD_DIR/examples [--out DIR] [--quick]
@@ -167,15 +170,79 @@ def figure_d(shootout, out, samples):
     return rows
 
 
+def figure_e(trained, out, quick):
+    """The trained model: samples and energies, and the KTS sweep on it (kinflow-trained)."""
+    d = os.path.join(out, "e_trained")
+    subprocess.run([trained, "--out", d, *(["--quick"] if quick else [])], check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(d, "summary.json")) as f:
+        summary = json.load(f)
+    sweep = read_csv_points(os.path.join(d, "sweep.csv"))
+    train = read_csv_points(os.path.join(d, "train.csv"))
+    runs = [("trained MLP, no KTS", "samples_model.csv")]
+    best = summary.get("best_model_setting")
+    if best:
+        runs.append((f"trained MLP, KTS a0={best['alpha0']:g} b0={best['beta0']:g} tau={best['tau']:g}",
+                     "samples_model_best.csv"))
+    runs.append(("exact empirical field, no KTS", "samples_empirical.csv"))
+    taus = sorted({float(r["tau"]) for r in sweep})
+    alphas = sorted({float(r["alpha0"]) for r in sweep})
+    betas = sorted({float(r["beta0"]) for r in sweep})
+    ncol = max(len(runs), len(taus))
+    fig, axes = plt.subplots(3, ncol, figsize=(4.3 * ncol, 12.5), squeeze=False)
+    for col, (title, fname) in enumerate(runs):
+        rows = read_csv_points(os.path.join(d, fname))
+        ax = axes[0][col]
+        # Training points under the samples, as rings: the exact field's samples sit on them.
+        ax.scatter([float(r["x_0"]) for r in train], [float(r["x_1"]) for r in train], s=40, marker="o",
+                   facecolors="none", edgecolors="red", linewidths=0.8, label="training set", zorder=1)
+        sc = ax.scatter([float(r["x_0"]) for r in rows], [float(r["x_1"]) for r in rows],
+                        c=[float(r["kpe"]) for r in rows], s=4, cmap="viridis", zorder=2)
+        mem = sum(int(r["memorized"]) for r in rows) / len(rows)
+        ax.set_title(f"{title}\nF_mem {mem:.3f}", fontsize=9)
+        ax.set_aspect("equal")
+        fig.colorbar(sc, ax=ax, label="KPE")
+        if col == 0:
+            ax.legend(loc="lower left", fontsize=8)
+    for col in range(len(runs), ncol):
+        axes[0][col].axis("off")
+    for col, tau in enumerate(taus):
+        for row, (metric, label) in enumerate([("f_mem", "F_mem"), ("sliced_w2", "sliced W2 to held-out")]):
+            ax = axes[row + 1][col]
+            grid = [[next(float(r[metric]) for r in sweep if r["field"] == "model" and float(r["tau"]) == tau
+                          and float(r["alpha0"]) == a and float(r["beta0"]) == b) for b in betas] for a in alphas]
+            im = ax.imshow(grid, origin="lower", aspect="auto", cmap="magma_r")
+            for i, line in enumerate(grid):
+                for j, v in enumerate(line):
+                    ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white"
+                            if v > (min(map(min, grid)) + max(map(max, grid))) / 2 else "black")
+            ax.set_xticks(range(len(betas)), [f"{b:g}" for b in betas], fontsize=7)
+            ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas], fontsize=7)
+            ax.set_xlabel("beta0 (soft landing)")
+            ax.set_ylabel("alpha0 (launch boost)")
+            ax.set_title(f"trained MLP: {label}, tau = {tau:g}", fontsize=9)
+            fig.colorbar(im, ax=ax)
+    for col in range(len(taus), ncol):
+        axes[1][col].axis("off")
+        axes[2][col].axis("off")
+    fig.suptitle(f"Trained flow-matching MLP on {summary['settings']['n_train']} points of 8gaussians "
+                 f"(Euler, {summary['settings']['steps']} steps)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig_e_trained.png"), dpi=110)
+    plt.close(fig)
+    return {"summary": summary, "sweep": sweep}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bin", required=True, help="directory holding kinflow-sample and kinflow-shootout")
+    p.add_argument("--bin", required=True,
+                   help="directory holding kinflow-sample, kinflow-shootout and kinflow-trained")
     p.add_argument("--out", default="kinflow-figures", help="output directory (default kinflow-figures)")
     p.add_argument("--quick", action="store_true", help="smaller runs and sweeps")
     a = p.parse_args()
     sample = os.path.join(a.bin, "kinflow-sample")
     shootout = os.path.join(a.bin, "kinflow-shootout")
-    for b in (sample, shootout):
+    trained = os.path.join(a.bin, "kinflow-trained")
+    for b in (sample, shootout, trained):
         if not os.access(b, os.X_OK):
             sys.exit(f"figures.py: --bin: no executable {b} (build the examples first)")
     os.makedirs(a.out, exist_ok=True)
@@ -185,10 +252,11 @@ def main():
         "b": figure_b(sample, a.out, n_train, samples),
         "c": figure_c(sample, a.out, n_train, samples, a.quick),
         "d": figure_d(shootout, a.out, 128 if a.quick else 512),
+        "e": figure_e(trained, a.out, a.quick),
     }
     with open(os.path.join(a.out, "figures.json"), "w") as f:
         json.dump(numbers, f, indent=1)
-    print(f"figures.py: wrote fig_a..fig_d PNGs and figures.json to {a.out}")
+    print(f"figures.py: wrote fig_a..fig_e PNGs and figures.json to {a.out}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // kinflow-sample: sample a closed-form flow-matching field on a toy dataset (or a CSV
-// training set), measure every sample's kinetic path energy, optionally shape the velocity
-// with Kinetic Trajectory Shaping, and report memorization and distribution metrics.
+// training set), or a trained model (--model), measure every sample's kinetic path energy,
+// optionally shape the velocity with Kinetic Trajectory Shaping, and report memorization
+// and distribution metrics.
 //
 // Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used) and, with
 // --trajectories K, DIR/trajectories.csv.
@@ -15,6 +16,10 @@
 #include <kinflow/metrics/nearest_neighbors.hpp>
 #include <kinflow/metrics/rank_correlation.hpp>
 #include <kinflow/metrics/wasserstein.hpp>
+#include <kinflow/models/mlp.hpp>
+#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#include <kinflow/models/torchscript.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -45,7 +50,8 @@ struct settings {
   long samples = 2000;
   std::string noise_file;
   long seed = 0;
-  std::string field = "empirical";  // empirical | smoothed:S | gmm
+  std::string field = "empirical";  // empirical | smoothed:S | gmm | model (with --model)
+  std::string model;                // --model FILE (.npz, or .pt with TorchScript support)
   double smoothing = 0;             // S of smoothed:S
   double sigma_min = 0;
   std::string solver = "euler";
@@ -62,9 +68,9 @@ struct settings {
 };
 
 const char* const kHelp =
-    "kinflow-sample: sample a closed-form flow-matching field, measure each sample's kinetic\n"
-    "path energy (KPE), optionally apply Kinetic Trajectory Shaping (KTS), and report\n"
-    "memorization and distribution metrics.\n"
+    "kinflow-sample: sample a closed-form flow-matching field or a trained model, measure each\n"
+    "sample's kinetic path energy (KPE), optionally apply Kinetic Trajectory Shaping (KTS),\n"
+    "and report memorization and distribution metrics.\n"
     "\n"
     "Input\n"
     "  --dataset NAME       toy training set: 8gaussians moons checkerboard 2spirals pinwheel\n"
@@ -78,6 +84,16 @@ const char* const kHelp =
     "  --field F            empirical (memorizes), smoothed:S (Gaussian of std S at every\n"
     "                       training point), gmm (exact mixture of 8gaussians/25gaussians)\n"
     "  --sigma-min V        sigma_min of the empirical field, in [0, 1) (default 0)\n"
+    "  --model FILE         a trained velocity field instead of --field: MLP weights (.npz,\n"
+    "                       see examples/models/README.md)"
+#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+    " or a TorchScript module\n"
+    "                       (.pt, forward(t[B], x[B, d]) -> v[B, d])"
+#endif
+    ". The training set (--dataset,\n"
+    "                       --train) is then only the reference of the memorization metrics:\n"
+    "                       give the model's own, e.g. --train\n"
+    "                       examples/models/fm_mlp_8gaussians_train.csv\n"
     "Solver\n"
     "  --solver NAME        euler midpoint heun ralston rk4 dopri5 (default euler)\n"
     "  --steps N            fixed-grid steps (default 100)\n"
@@ -143,6 +159,7 @@ void require_one_of(const std::string& flag, const std::string& v, std::initiali
 
 settings parse(int argc, char** argv) {
   settings s;
+  bool field_set = false;
   const double inf = std::numeric_limits<double>::infinity();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -158,10 +175,11 @@ settings parse(int argc, char** argv) {
     static const char* const known[] = {"--dataset", "--train", "--n-train", "--samples", "--noise", "--seed",
                                         "--field", "--sigma-min", "--solver", "--steps", "--grid", "--rtol",
                                         "--atol", "--precision", "--alpha0", "--beta0", "--tau", "--k",
-                                        "--early", "--late", "--kpe", "--trajectories", "--out"};
+                                        "--early", "--late", "--kpe", "--trajectories", "--out", "--model"};
     if (std::find(std::begin(known), std::end(known), a) == std::end(known)) usage_error("unknown option '" + a + "'");
     if (i + 1 >= argc) usage_error(a + " needs a value");
     const std::string v = argv[++i];
+    if (a == "--field") field_set = true;
     if (a == "--dataset") s.dataset = v;
     else if (a == "--train") s.train_file = v;
     else if (a == "--n-train") s.n_train = to_long(a, v, 1, 10000000);
@@ -205,7 +223,15 @@ settings parse(int argc, char** argv) {
       s.kpe = v;
     } else if (a == "--trajectories") s.trajectories = to_long(a, v, 0, 100000000);
     else if (a == "--out") s.out = v;
-    else usage_error("unknown option '" + a + "'");
+    else if (a == "--model") {
+      if (v.empty()) usage_error("--model needs a file name");
+      s.model = v;
+    } else usage_error("unknown option '" + a + "'");
+  }
+  if (!s.model.empty()) {
+    if (field_set) usage_error("--field and --model exclude each other: --model is the field");
+    if (s.sigma_min != 0) usage_error("--sigma-min applies to the empirical field, not to --model");
+    s.field = "model";
   }
   if (!s.train_file.empty() && s.field == "gmm")
     usage_error("--field gmm needs a Gaussian-mixture --dataset (8gaussians or 25gaussians), not --train");
@@ -564,7 +590,7 @@ void write_summary(const std::filesystem::path& file, const settings& s, const i
   f << "    \"noise_file\": \"" << json_escape(s.noise_file) << "\",\n";
   f << "    \"n_train\": " << in.train.cols() << ",\n    \"samples\": " << in.noise.cols()
     << ",\n    \"dim\": " << in.train.rows() << ",\n    \"seed\": " << s.seed << ",\n";
-  f << "    \"field\": \"" << s.field << "\",\n    \"smoothing\": " << s.smoothing
+  f << "    \"field\": \"" << s.field << "\",\n    \"model\": \"" << json_escape(s.model) << "\",\n    \"smoothing\": " << s.smoothing
     << ",\n    \"sigma_min\": " << s.sigma_min << ",\n";
   f << "    \"solver\": \"" << s.solver << "\",\n    \"steps\": " << s.steps << ",\n    \"grid\": \"" << s.grid
     << "\",\n    \"shift\": " << s.shift << ",\n    \"rtol\": " << s.rtol << ",\n    \"atol\": " << s.atol
@@ -606,13 +632,50 @@ void write_summary(const std::filesystem::path& file, const settings& s, const i
 
 namespace {
 
+/// Samples the trained model of --model: MLP weights (.npz) or, in a build with the
+/// TorchScript adapter, a TorchScript module (.pt). Its dimension must be the data's.
+template <class Scalar>
+void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
+  auto report = [&] {
+    if (!s.quiet)
+      std::fprintf(stderr, "kinflow-sample: %ld samples in %ld-D from the model %s (memorization against %ld "
+                   "training points), %s\n", static_cast<long>(X.cols()), static_cast<long>(X.rows()),
+                   s.model.c_str(), static_cast<long>(n_train), s.solver.c_str());
+  };
+  const std::string ext = std::filesystem::path(s.model).extension().string();
+  auto load = [&](auto&& make) {  // file errors name the flag, like every argument error
+    try {
+      return make();
+    } catch (const kinflow::model_file_error& e) {
+      usage_error(std::string("--model: ") + e.what());
+    }
+  };
+  if (ext == ".pt") {
+#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+    auto field = load([&] { return kinflow::torchscript_field<Scalar>(s.model, X.rows()); });
+    report();
+    out = sample_with(field, s, X);
+    return;
+#else
+    usage_error("--model = '" + s.model + "': TorchScript modules need a build with "
+                "-DKINFLOW_WITH_TORCH=ON and libtorch-dev; use the model's .npz weights");
+#endif
+  }
+  auto field = load([&] { return kinflow::load_mlp_field<Scalar>(s.model); });
+  if (field.dim() != X.rows())
+    usage_error("--model = '" + s.model + "' is a " + std::to_string(field.dim()) + "-D field, the training set is " +
+                std::to_string(X.rows()) + "-D");
+  report();
+  out = sample_with(field, s, X);
+}
+
 template <class Scalar>
 int run(const settings& s) {
   const auto start = std::chrono::steady_clock::now();
   const inputs in = load_inputs(s);
   const dyn_batch<Scalar> train = in.train.template cast<Scalar>();
   dyn_batch<Scalar> X = in.noise.template cast<Scalar>();
-  if (!s.quiet)
+  if (!s.quiet && s.field != "model")  // (sample_model reports once the model is loaded)
     std::fprintf(stderr, "kinflow-sample: %ld samples in %ld-D, %s field on %ld training points, %s\n",
                  static_cast<long>(X.cols()), static_cast<long>(X.rows()), s.field.c_str(),
                  static_cast<long>(train.cols()), s.solver.c_str());
@@ -630,6 +693,8 @@ int run(const settings& s) {
     const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing));
     out = sample_with(field, s, X);
     landing_density(field);
+  } else if (s.field == "model") {
+    sample_model(s, train.cols(), X, out);
   } else {
     const mixture mix = dataset_mixture(s.dataset);
     const dyn_batch<Scalar> means = mix.means.cast<Scalar>();

@@ -6,7 +6,7 @@
 #
 # The build lives in build/examples (Release). Outputs go to the current directory:
 # kinflow-out/ (samples.csv, summary.json, train.csv, trajectories.csv) and
-# kinflow-figures/ (fig_a..fig_d PNGs, figures.json, and the runs behind them).
+# kinflow-figures/ (fig_a..fig_e PNGs, figures.json, and the runs behind them).
 # KINFLOW_FIGURES=quick makes the figure runs smaller; KINFLOW_FIGURES=off skips them.
 set -euo pipefail
 
@@ -21,7 +21,7 @@ cmake -S "$root" -B "$root/build/examples" \
   -DKINFLOW_BUILD_EXAMPLES=ON \
   -DKINFLOW_BUILD_TESTS=OFF \
   -DKINFLOW_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$root/build/examples" --target kinflow-sample kinflow-shootout -j "$jobs"
+cmake --build "$root/build/examples" --target kinflow-sample kinflow-shootout kinflow-trained -j "$jobs"
 
 bin="$root/build/examples/examples"
 echo "== kinflow-sample $* =="

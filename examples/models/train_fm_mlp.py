@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Train a small flow-matching MLP on 8gaussians and export it for kinflow.
 
-Linear path x_t = (1 - t) x0 + t x1, x0 ~ N(0, I), x1 ~ 8gaussians (FFJORD recipe:
-centres 4 * (cos 2pi k/8, sin 2pi k/8), noise std 0.5, divided by 1.414); the network
-regresses the conditional target x1 - x0. CPU only, well under a minute.
+Linear path x_t = (1 - t) x0 + t x1, x0 ~ N(0, I), x1 drawn from a fixed training set of
+--n-train points of 8gaussians (FFJORD recipe: centres 4 * (cos 2pi k/8, sin 2pi k/8),
+noise std 0.5, divided by 1.414); the network regresses the conditional target x1 - x0.
+A finite training set, as in the paper, so that memorization can be measured against it.
+CPU only, well under a minute.
 
 Writes, next to this script unless --out says otherwise:
+  fm_mlp_8gaussians_train.csv the training set (x_0, x_1), for memorization metrics and
+                              the exact empirical field of the same data
   fm_mlp_8gaussians.npz       weights for kinflow::mlp_field (float32, a few KB)
   fm_mlp_8gaussians.pt        the same model as TorchScript: forward(t[B], x[B, 2]) -> v[B, 2]
   fm_mlp_8gaussians_fixture.csv
@@ -127,21 +131,30 @@ def export_fixture(model, path, gen, n=48):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--n-train", type=int, default=32)
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
 
+    train = eight_gaussians(a.n_train, gen)
+    base = os.path.join(a.out, "fm_mlp_8gaussians")
+    with open(base + "_train.csv", "w") as f:
+        f.write("x_0,x_1\n")
+        for row in train.tolist():
+            f.write(f"{row[0]!r},{row[1]!r}\n")
+    train = train.float()
+
     freqs = [math.pi * 2.0 ** k for k in range(4)]
     model = FlowMLP(2, a.hidden, 2, "silu", freqs)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps)
     for step in range(a.steps):
-        x1 = eight_gaussians(a.batch, gen).float()
+        x1 = train[torch.randint(0, a.n_train, (a.batch,), generator=gen)]
         x0 = torch.randn(a.batch, 2, generator=gen)
         t = torch.rand(a.batch, generator=gen)
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
@@ -154,7 +167,6 @@ def main():
             print(f"step {step:5d}  loss {loss.item():.4f}")
     model.eval()
 
-    base = os.path.join(a.out, "fm_mlp_8gaussians")
     export_npz(model, base + ".npz")
     save_torchscript(model, base + ".pt")
     export_fixture(model, base + "_fixture.csv", gen)

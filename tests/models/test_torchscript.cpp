@@ -10,6 +10,11 @@
 #include "kinflow_catch.hpp"
 #include "npz_writer.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
 using kinflow_test::models_dir;
 
 namespace {
@@ -78,4 +83,89 @@ TEST_CASE("torchscript_field errors name the file and the problem", "[torchscrip
   kinflow::torchscript_field<double> ts(model(".pt"), 2);
   Eigen::MatrixXd X2 = Eigen::MatrixXd::Zero(2, 4), V3(3, 4);
   CHECK_THROWS_AS(ts(0.1, X2, V3), kinflow::dimension_mismatch);
+}
+
+namespace {
+
+// A TorchScript module compiled here from source and saved to a temporary file, so that
+// modules with deliberately wrong signatures or outputs need no committed fixtures.
+struct scripted_module {
+  std::filesystem::path path;
+  explicit scripted_module(const std::string& name, const std::string& source) {
+    torch::jit::Module m("kinflow_test_" + name);
+    m.define(source);
+    path = std::filesystem::temp_directory_path() /
+           ("kinflow_test_" + name + "_" + std::to_string(::getpid()) + ".pt");
+    m.save(path.string());
+  }
+  ~scripted_module() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  scripted_module(const scripted_module&) = delete;
+  scripted_module& operator=(const scripted_module&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("torchscript_field maps [B, d] tensors to kinflow's d x B layout", "[torchscript]") {
+  // v_0 = t * x_1, v_1 = x_0 + 1, v_2 = -x_2: mixes the coordinates, so a transposed or
+  // shifted layout on either side would give other numbers.
+  const scripted_module mod("layout", R"(
+def forward(self, t, x):
+    return torch.stack([t * x[:, 1], x[:, 0] + 1.0, -x[:, 2]], dim=1)
+)");
+  const auto X = kinflow::standard_normal<double>(3, 7, 21);
+  const kinflow::sample_times<double> T = kinflow::sample_times<double>::LinSpaced(7, 0.1, 0.7);
+  auto check = [&](auto scalar) {
+    using S = decltype(scalar);
+    kinflow::torchscript_field<S> field(mod.path.string(), 3);
+    const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic> Xs = X.cast<S>();
+    Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic> V(3, 7);
+    field.velocity_at_times(T.cast<S>(), Xs, V);
+    for (Eigen::Index j = 0; j < 7; ++j) {
+      CHECK(V(0, j) == Approx(static_cast<double>(static_cast<S>(T(j)) * Xs(1, j))).epsilon(1e-6));
+      CHECK(V(1, j) == Approx(static_cast<double>(Xs(0, j)) + 1).epsilon(1e-6));
+      CHECK(V(2, j) == -Xs(2, j));
+    }
+    field(S(0.5), Xs, V);
+    CHECK(V.row(0).isApprox(S(0.5) * Xs.row(1)));
+  };
+  check(0.0);
+  check(0.0f);
+}
+
+TEST_CASE("torchscript_field rejects modules whose output does not fit", "[torchscript][errors]") {
+  using kinflow_test::contains;
+  Eigen::MatrixXd X = Eigen::MatrixXd::Ones(2, 4), V(2, 4);
+
+  const scripted_module column("column", "def forward(self, t, x):\n    return x[:, 0]\n");
+  kinflow::torchscript_field<double> f1(column.path.string(), 2);
+  CHECK_THROWS_AS(f1(0.5, X, V), kinflow::dimension_mismatch);
+  CHECK_THROWS_WITH(f1(0.5, X, V), contains(column.path.string()) && contains("shape [4]") &&
+                                       contains("expected [4, 2]"));
+
+  const scripted_module transposed("transposed", "def forward(self, t, x):\n    return x.t()\n");
+  kinflow::torchscript_field<double> f2(transposed.path.string(), 2);
+  CHECK_THROWS_WITH(f2(0.5, X, V), contains("shape [2, 4]") && contains("expected [4, 2]"));
+
+  const scripted_module wider("wider", "def forward(self, t, x):\n    return torch.cat([x, x], dim=1)\n");
+  kinflow::torchscript_field<double> f3(wider.path.string(), 2);
+  CHECK_THROWS_WITH(f3(0.5, X, V), contains("shape [4, 4]") && contains("expected [4, 2]"));
+
+  const scripted_module tuple("tuple", "def forward(self, t, x):\n    return (x, t)\n");
+  kinflow::torchscript_field<double> f4(tuple.path.string(), 2);
+  CHECK_THROWS_WITH(f4(0.5, X, V), contains(tuple.path.string()) && contains("forward returned Tuple") &&
+                                       contains("expected a Tensor[B, d]"));
+
+  const scripted_module one_arg("one_arg", "def forward(self, x):\n    return x\n");
+  kinflow::torchscript_field<double> f5(one_arg.path.string(), 2);
+  CHECK_THROWS_WITH(f5(0.5, X, V), contains(one_arg.path.string()) &&
+                                       contains("forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]"));
+
+  // A module computing in another dtype is converted to the field's scalar.
+  const scripted_module half("as_float", "def forward(self, t, x):\n    return (2.0 * x).float()\n");
+  kinflow::torchscript_field<double> f6(half.path.string(), 2);
+  f6(0.5, X, V);
+  CHECK(V.isApprox(2.0 * X));
 }
