@@ -42,7 +42,10 @@ inline bytes f4(const std::vector<float>& v) {
 inline bytes ascii(const std::string& s) { return bytes(s.begin(), s.end()); }
 
 inline npz_entry text_entry(const std::string& name, const std::string& s) {
-  return {name, "|u1", "(" + std::to_string(s.size()) + ",)", ascii(s)};
+  // (Built by append: GCC 12 reports a false -Wrestrict for "literal" + std::string&&.)
+  std::string shape = "(";
+  shape.append(std::to_string(s.size())).append(",)");
+  return {name, "|u1", shape, ascii(s)};
 }
 
 inline bytes npy_bytes(const npz_entry& e) {

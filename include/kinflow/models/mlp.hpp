@@ -33,11 +33,13 @@
 /// file.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <numbers>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -135,6 +137,12 @@ public:
                     "expected dim + time features = " + std::to_string(dim_) + " + " +
                         std::to_string(time_.size()) + " (dim = rows of the last layer's weight)");
     hidden_.resize(layers_.size());
+    phi_.resize(time_.size());
+    folded_bias_.resize(layers_.front().weight.rows());
+    Eigen::Index widest = 1;
+    for (std::size_t l = 0; l + 1 < layers_.size(); ++l) widest = std::max(widest, layers_[l].weight.rows());
+    const auto per_column = static_cast<Eigen::Index>(sizeof(Scalar)) * widest;
+    tile_ = std::clamp<Eigen::Index>(Eigen::Index{256 * 1024} / per_column, 64, 1 << 20);
   }
 
   /// The dimension d of x and v.
@@ -147,13 +155,36 @@ public:
   [[nodiscard]] const time_features<Scalar>& time() const noexcept { return time_; }
 
   /// Batched velocities at one time @p t: `V.col(j) = v(X.col(j), t)`. V must be d × B.
+  ///
+  /// The time features are then the same in every column, so their share of the first
+  /// layer is folded into its bias, `W·[x; φ(t)] + b = W_x·x + (W_φ·φ(t) + b)`, and the
+  /// first product runs over the d state rows only (when X holds the field's scalar in
+  /// memory Eigen can read directly, as the integrators' batches do). The result equals
+  /// velocity_at_times() with a constant T up to rounding (the sums are ordered
+  /// differently).
   template <class DerivedX, class DerivedV>
   void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X,
                   Eigen::MatrixBase<DerivedV>& V) const {
     check_shapes(X, V);
-    fill_input(X);
-    time_rows_constant(t, X.cols());
-    forward(V);
+    reserve(X.cols());
+    time_rows_constant(t);
+    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
+                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
+      const auto& first = layers_.front();
+      folded_bias_.noalias() = first.weight.rightCols(time_.size()) * phi_;
+      folded_bias_ += first.bias;
+      for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+        tile_from_input(first.weight.leftCols(dim_), folded_bias_, X.derived().middleCols(c0, n),
+                        V.derived().middleCols(c0, n), n);
+      });
+    } else {
+      auto in = input_.leftCols(X.cols());
+      in.topRows(dim_) = X.template cast<Scalar>();
+      in.bottomRows(time_.size()).colwise() = phi_;
+      for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+        tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
+      });
+    }
   }
 
   /// Batched velocities with one time per column: `V.col(j) = v(X.col(j), T(j))`.
@@ -162,18 +193,26 @@ public:
                          Eigen::MatrixBase<DerivedV>& V) const {
     check_shapes(X, V);
     detail::require_dimension("number of times", T.size(), X.cols());
-    fill_input(X);
+    reserve(X.cols());
+    auto in = input_.leftCols(X.cols());
+    in.topRows(dim_) = X.template cast<Scalar>();
     const Eigen::Index K = time_.frequencies.size();
     if (time_.encoding == time_encoding::raw) {
-      input_.row(dim_) = T;
+      in.row(dim_) = T;
     } else {
       for (Eigen::Index k = 0; k < K; ++k) {
-        input_.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
-        input_.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
+        in.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
+        in.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
       }
     }
-    forward(V);
+    for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+      tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
+    });
   }
+
+  /// Columns evaluated together: the batch is processed in tiles of this many columns so
+  /// that the hidden activations of a tile (about 256 KiB) stay in cache between layers.
+  [[nodiscard]] Eigen::Index tile_columns() const noexcept { return tile_; }
 
   /// Per-sample convenience: the velocity of one point (allocates; for tests and tools).
   [[nodiscard]] vector_type operator()(Scalar t, const vector_type& x) const {
@@ -190,26 +229,63 @@ private:
     detail::require_dimension("columns of V", V.cols(), X.cols());
   }
 
-  template <class DerivedX>
-  void fill_input(const Eigen::MatrixBase<DerivedX>& X) const {
+  // Buffers for a batch of B columns: the input (all columns) and one tile of every hidden
+  // layer. They only grow, so smaller batches (e.g. an integrator's last tile) reuse them.
+  void reserve(Eigen::Index B) const {
     const Eigen::Index rows = dim_ + time_.size();
-    if (input_.rows() != rows || input_.cols() != X.cols()) input_.resize(rows, X.cols());
-    input_.topRows(dim_) = X.template cast<Scalar>();
+    if (input_.rows() != rows || input_.cols() < B) input_.resize(rows, B);
+    const Eigen::Index width = std::min(B, tile_);
+    for (std::size_t l = 0; l + 1 < layers_.size(); ++l)
+      if (hidden_[l].rows() != layers_[l].weight.rows() || hidden_[l].cols() < width)
+        hidden_[l].resize(layers_[l].weight.rows(), width);
   }
 
-  void time_rows_constant(Scalar t, Eigen::Index) const {
+  template <class Body>
+  void for_each_tile(Eigen::Index B, const Body& body) const {
+    for (Eigen::Index c0 = 0; c0 < B; c0 += tile_) body(c0, std::min(tile_, B - c0));
+  }
+
+  // One tile of n columns: the first layer `W·x + b` (W and b possibly with the time
+  // features folded in), then the rest of the net, into `out`.
+  template <class W, class Bias, class In, class Out>
+  void tile_from_input(const W& w, const Bias& b, const In& x, Out&& out, Eigen::Index n) const {
+    using T = typename std::remove_cvref_t<Out>::Scalar;
+    if (layers_.size() == 1) {
+      out.noalias() = (w * x).template cast<T>();
+      out.colwise() += b.template cast<T>();
+      return;
+    }
+    auto h = hidden_[0].leftCols(n);
+    h.noalias() = w * x;
+    h.colwise() += b;
+    activate(h);
+    // Layers 1 … L-1 on the tile's hidden activations.
+    const std::size_t L = layers_.size();
+    for (std::size_t l = 1; l + 1 < L; ++l) {
+      auto hl = hidden_[l].leftCols(n);
+      hl.noalias() = layers_[l].weight * hidden_[l - 1].leftCols(n);
+      hl.colwise() += layers_[l].bias;
+      activate(hl);
+    }
+    out.noalias() = (layers_.back().weight * hidden_[L - 2].leftCols(n)).template cast<T>();
+    out.colwise() += layers_.back().bias.template cast<T>();
+  }
+
+  // φ(t) into phi_.
+  void time_rows_constant(Scalar t) const {
     const Eigen::Index K = time_.frequencies.size();
     if (time_.encoding == time_encoding::raw) {
-      input_.row(dim_).setConstant(t);
+      phi_(0) = t;
     } else {
       for (Eigen::Index k = 0; k < K; ++k) {
-        input_.row(dim_ + k).setConstant(std::sin(time_.frequencies(k) * t));
-        input_.row(dim_ + K + k).setConstant(std::cos(time_.frequencies(k) * t));
+        phi_(k) = std::sin(time_.frequencies(k) * t);
+        phi_(K + k) = std::cos(time_.frequencies(k) * t);
       }
     }
   }
 
-  void activate(matrix_type& h) const {
+  template <class H>
+  void activate(H& h) const {
     auto a = h.array();
     switch (activation_) {
       case mlp_activation::silu:
@@ -229,29 +305,15 @@ private:
     }
   }
 
-  template <class DerivedV>
-  void forward(Eigen::MatrixBase<DerivedV>& V) const {
-    const Eigen::Index B = input_.cols();
-    const matrix_type* prev = &input_;
-    const std::size_t L = layers_.size();
-    for (std::size_t l = 0; l + 1 < L; ++l) {
-      matrix_type& h = hidden_[l];
-      if (h.rows() != layers_[l].weight.rows() || h.cols() != B) h.resize(layers_[l].weight.rows(), B);
-      h.noalias() = layers_[l].weight * *prev;
-      h.colwise() += layers_[l].bias;
-      activate(h);
-      prev = &h;
-    }
-    V.derived().noalias() = (layers_.back().weight * *prev).template cast<typename DerivedV::Scalar>();
-    V.derived().colwise() += layers_.back().bias.template cast<typename DerivedV::Scalar>();
-  }
-
   std::vector<dense_layer<Scalar>> layers_;
   mlp_activation activation_;
   time_features<Scalar> time_;
   Eigen::Index dim_ = 0;
   mutable matrix_type input_;
   mutable std::vector<matrix_type> hidden_;
+  mutable vector_type phi_;          // φ(t) for a shared time
+  mutable vector_type folded_bias_;  // W_φ·φ(t) + b of the first layer
+  Eigen::Index tile_ = 0;            // columns per tile (see tile_columns())
 };
 
 namespace detail {
