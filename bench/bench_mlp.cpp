@@ -23,15 +23,15 @@
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/models/mlp.hpp"
 #include "kinflow/schedules/kts.hpp"
-#ifdef KINFLOW_BENCH_HAVE_TORCHSCRIPT
+#ifdef KINFLOW_HAVE_TORCHSCRIPT
 #include <filesystem>
 #include <unistd.h>
 
 #include "kinflow/models/torchscript.hpp"
 #endif
 
-#ifndef KINFLOW_BENCH_MODELS_DIR
-#define KINFLOW_BENCH_MODELS_DIR "examples/models"
+#ifndef KINFLOW_MODELS_DIR
+#define KINFLOW_MODELS_DIR "examples/models"
 #endif
 
 namespace {
@@ -46,7 +46,7 @@ const kinflow::kts_options kKts{.alpha0 = 0.1, .beta0 = 0.03, .tau = 0.6};
 
 template <class S>
 kinflow::mlp_field<S> make_model(bool wide) {
-  const auto small = kinflow::load_mlp_field<S>(KINFLOW_BENCH_MODELS_DIR "/fm_mlp_8gaussians.npz");
+  const auto small = kinflow::load_mlp_field<S>(KINFLOW_MODELS_DIR "/fm_mlp_8gaussians.npz");
   if (!wide) return small;
   std::vector<kinflow::dense_layer<S>> layers;
   const std::vector<Eigen::Index> sizes{10, 256, 256, 256, 2};
@@ -99,10 +99,10 @@ matrix<S> noise(Eigen::Index B) {
 
 // --- one batched evaluation ---------------------------------------------------------
 
-template <class S>
-void eval_kinflow(benchmark::State& state, bool wide) {
+/// Batched evaluations of a kinflow field at a time that moves between calls.
+template <class S, class Field>
+void eval_field(benchmark::State& state, Field& f) {
   const auto B = static_cast<Eigen::Index>(state.range(0));
-  auto f = make_model<S>(wide);
   const matrix<S> X = noise<S>(B);
   matrix<S> V(2, B);
   S t = S(0.3);
@@ -112,6 +112,12 @@ void eval_kinflow(benchmark::State& state, bool wide) {
     t = t < S(0.9) ? t + S(0.01) : S(0.1);
   }
   per_sample_eval(state, static_cast<double>(B));
+}
+
+template <class S>
+void eval_kinflow(benchmark::State& state, bool wide) {
+  auto f = make_model<S>(wide);
+  eval_field<S>(state, f);
 }
 
 template <class S>
@@ -130,9 +136,10 @@ void eval_handwritten(benchmark::State& state, bool wide) {
 
 // --- a sampling run: Euler + KTS + KPE -----------------------------------------------
 
-void sample_kinflow(benchmark::State& state, bool wide) {
+/// Whole sampling runs of a kinflow field through kinflow's integrator.
+template <class Field>
+void sample_field(benchmark::State& state, Field& f) {
   const auto B = static_cast<Eigen::Index>(state.range(0));
-  auto f = make_model<float>(wide);
   const matrix<float> X0 = noise<float>(B);
   const auto grid = kinflow::time_grid<>::uniform(kSteps);
   kinflow::fixed_step_options opt;
@@ -144,6 +151,11 @@ void sample_kinflow(benchmark::State& state, bool wide) {
     benchmark::DoNotOptimize(r.kpe.total.data());
   }
   per_sample_eval(state, static_cast<double>(B) * kSteps);
+}
+
+void sample_kinflow(benchmark::State& state, bool wide) {
+  auto f = make_model<float>(wide);
+  sample_field(state, f);
 }
 
 void sample_handwritten(benchmark::State& state, bool wide) {
@@ -167,10 +179,9 @@ void sample_handwritten(benchmark::State& state, bool wide) {
   per_sample_eval(state, static_cast<double>(B) * kSteps);
 }
 
-#ifdef KINFLOW_BENCH_HAVE_TORCHSCRIPT
+#ifdef KINFLOW_HAVE_TORCHSCRIPT
 /// The network as a TorchScript module (what nn.Linear and nn.SiLU run: aten::linear, aten::silu), saved
 /// to a temporary file and loaded by kinflow::torchscript_field on one libtorch thread.
-template <class S>
 std::string torchscript_file(bool wide) {
   const auto f = make_model<double>(wide);
   torch::jit::Module m("kinflow_bench_mlp");
@@ -195,43 +206,26 @@ std::string torchscript_file(bool wide) {
                     ("kinflow_bench_mlp_" + std::string(wide ? "wide" : "small") + "_" +
                      std::to_string(::getpid()) + ".pt");
   m.save(path.string());
-  (void)sizeof(S);
   return path.string();
 }
 
 template <class S>
-void eval_torchscript(benchmark::State& state, bool wide) {
-  const auto B = static_cast<Eigen::Index>(state.range(0));
-  const std::string path = torchscript_file<S>(wide);
+kinflow::torchscript_field<S> torchscript_model(bool wide) {
+  const std::string path = torchscript_file(wide);
   kinflow::torchscript_field<S> f(path, 2, {.threads = 1});
   std::filesystem::remove(path);
-  const matrix<S> X = noise<S>(B);
-  matrix<S> V(2, B);
-  S t = S(0.3);
-  for (auto _ : state) {
-    f(t, X, V);
-    benchmark::DoNotOptimize(V.data());
-    t = t < S(0.9) ? t + S(0.01) : S(0.1);
-  }
-  per_sample_eval(state, static_cast<double>(B));
+  return f;
+}
+
+template <class S>
+void eval_torchscript(benchmark::State& state, bool wide) {
+  auto f = torchscript_model<S>(wide);
+  eval_field<S>(state, f);
 }
 
 void sample_torchscript(benchmark::State& state, bool wide) {
-  const auto B = static_cast<Eigen::Index>(state.range(0));
-  const std::string path = torchscript_file<float>(wide);
-  kinflow::torchscript_field<float> f(path, 2, {.threads = 1});
-  std::filesystem::remove(path);
-  const matrix<float> X0 = noise<float>(B);
-  const auto grid = kinflow::time_grid<>::uniform(kSteps);
-  kinflow::fixed_step_options opt;
-  opt.kpe.tau = kKts.tau;
-  for (auto _ : state) {
-    matrix<float> X = X0;
-    auto r = kinflow::integrate(kinflow::shaped(f, kKts), kinflow::euler, grid, X, opt);
-    benchmark::DoNotOptimize(X.data());
-    benchmark::DoNotOptimize(r.kpe.total.data());
-  }
-  per_sample_eval(state, static_cast<double>(B) * kSteps);
+  auto f = torchscript_model<float>(wide);
+  sample_field(state, f);
 }
 #endif
 
@@ -249,7 +243,7 @@ void register_all() {
     reg("eval/double/" + net + "/handwritten", eval_handwritten<double>);
     reg("sample/float/" + net + "/kinflow", sample_kinflow);
     reg("sample/float/" + net + "/handwritten", sample_handwritten);
-#ifdef KINFLOW_BENCH_HAVE_TORCHSCRIPT
+#ifdef KINFLOW_HAVE_TORCHSCRIPT
     reg("eval/float/" + net + "/torchscript", eval_torchscript<float>);
     reg("eval/double/" + net + "/torchscript", eval_torchscript<double>);
     reg("sample/float/" + net + "/torchscript", sample_torchscript);

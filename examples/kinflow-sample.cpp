@@ -17,7 +17,7 @@
 #include <kinflow/metrics/rank_correlation.hpp>
 #include <kinflow/metrics/wasserstein.hpp>
 #include <kinflow/models/mlp.hpp>
-#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#if KINFLOW_HAVE_TORCHSCRIPT
 #include <kinflow/models/torchscript.hpp>
 #endif
 
@@ -38,7 +38,14 @@
 #include <string>
 #include <vector>
 
+#include "example_cli.hpp"
+
 namespace {
+
+using kinflow_examples::json_escape;
+using kinflow_examples::to_double;
+using kinflow_examples::to_long;
+using kinflow_examples::usage_error;
 
 // ---------------------------------------------------------------------------------------
 // Command line
@@ -86,7 +93,7 @@ const char* const kHelp =
     "  --sigma-min V        sigma_min of the empirical field, in [0, 1) (default 0)\n"
     "  --model FILE         a trained velocity field instead of --field: MLP weights (.npz,\n"
     "                       see examples/models/README.md)"
-#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#if KINFLOW_HAVE_TORCHSCRIPT
     " or a TorchScript module\n"
     "                       (.pt, forward(t[B], x[B, d]) -> v[B, d])"
 #endif
@@ -111,35 +118,6 @@ const char* const kHelp =
     "                       train.csv, and trajectories.csv with --trajectories\n"
     "  --quiet              no progress on stderr\n"
     "  --help               this text\n";
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "kinflow-sample: %s\n", msg.c_str());
-  std::exit(2);
-}
-
-long to_long(const std::string& flag, const std::string& v, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage_error(flag + " = '" + v + "' is invalid; expected an integer in [" + std::to_string(lo) +
-                ", " + std::to_string(hi) + "]");
-  return x;
-}
-
-double to_double(const std::string& flag, const std::string& v, double lo, double hi,
-                 bool open_hi = false) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  const bool ok = !v.empty() && *end == '\0' && std::isfinite(x) && x >= lo && (open_hi ? x < hi : x <= hi);
-  if (!ok) {
-    std::ostringstream os;
-    os << flag << " = '" << v << "' is invalid; expected a number in [" << lo << ", " << hi
-       << (open_hi ? ")" : "]");
-    usage_error(os.str());
-  }
-  return x;
-}
 
 kinflow::kts_form to_form(const std::string& flag, const std::string& v) {
   if (v == "linear") return kinflow::kts_form::linear;
@@ -513,21 +491,6 @@ sample_metrics compute_metrics(const inputs& in, const dyn_batch<double>& X, con
   return m;
 }
 
-std::string json_escape(const std::string& v) {
-  std::string o;
-  for (char c : v) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-      continue;
-    }
-    o += c;
-  }
-  return o;
-}
-
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -651,7 +614,7 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
     }
   };
   if (ext == ".pt") {
-#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#if KINFLOW_HAVE_TORCHSCRIPT
     auto field = load([&] { return kinflow::torchscript_field<Scalar>(s.model, X.rows()); });
     report();
     out = sample_with(field, s, X);
@@ -737,6 +700,7 @@ int run(const settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kinflow_examples::program_name = "kinflow-sample";
   const settings s = parse(argc, argv);
   try {
     return s.precision == "float" ? run<float>(s) : run<double>(s);

@@ -21,7 +21,7 @@
 #include <kinflow/metrics/nearest_neighbors.hpp>
 #include <kinflow/metrics/wasserstein.hpp>
 #include <kinflow/models/mlp.hpp>
-#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#if KINFLOW_HAVE_TORCHSCRIPT
 #include <kinflow/models/torchscript.hpp>
 #endif
 
@@ -41,21 +41,26 @@
 #include <thread>
 #include <vector>
 
-#ifndef KINFLOW_EXAMPLE_MODELS_DIR
-#define KINFLOW_EXAMPLE_MODELS_DIR "examples/models"
+#include "example_cli.hpp"
+
+#ifndef KINFLOW_MODELS_DIR
+#define KINFLOW_MODELS_DIR "examples/models"
 #endif
 
 namespace {
 
 namespace fs = std::filesystem;
+using kinflow_examples::to_double;
+using kinflow_examples::to_long;
+using kinflow_examples::usage_error;
 
 // ---------------------------------------------------------------------------------------
 // Command line
 
 struct settings {
-  std::string model = std::string(KINFLOW_EXAMPLE_MODELS_DIR) + "/fm_mlp_8gaussians.npz";
+  std::string model = std::string(KINFLOW_MODELS_DIR) + "/fm_mlp_8gaussians.npz";
   std::string torchscript;  // empty: the model path with .pt, when that file exists
-  std::string train = std::string(KINFLOW_EXAMPLE_MODELS_DIR) + "/fm_mlp_8gaussians_train.csv";
+  std::string train = std::string(KINFLOW_MODELS_DIR) + "/fm_mlp_8gaussians_train.csv";
   std::string dataset = "8gaussians";  // held-out data; "none" for no distribution metrics
   long samples = 2000;
   long steps = 100;
@@ -96,32 +101,6 @@ const char* const kHelp =
     "  --quick                500 samples, 40 steps, a 2 x 2 x 2 sweep (a smoke run)\n"
     "  --out DIR              output directory (default kinflow-trained-out)\n"
     "  --help                 this text\n";
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "kinflow-trained: %s\n", msg.c_str());
-  std::exit(2);
-}
-
-long to_long(const std::string& flag, const std::string& v, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage_error(flag + " = '" + v + "' is invalid; expected an integer in [" + std::to_string(lo) + ", " +
-                std::to_string(hi) + "]");
-  return x;
-}
-
-double to_double(const std::string& flag, const std::string& v, double lo, double hi) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(x) || x < lo || x > hi) {
-    std::ostringstream os;
-    os << flag << " = '" << v << "' is invalid; expected a number in [" << lo << ", " << hi << "]";
-    usage_error(os.str());
-  }
-  return x;
-}
 
 std::vector<double> to_list(const std::string& flag, const std::string& v, double lo, double hi) {
   std::vector<double> list;
@@ -310,14 +289,7 @@ std::string json_number(double v) {
   return os.str();
 }
 
-std::string json_string(const std::string& v) {
-  std::string o = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
+std::string json_string(const std::string& v) { return "\"" + kinflow_examples::json_escape(v) + "\""; }
 
 std::string json_metrics(const run_metrics& m) {
   std::ostringstream os;
@@ -389,7 +361,7 @@ int run(const settings& s) {
   }
   std::string adapters_json = "{\"torchscript\": null}";
   bool adapters_ok = true;
-#if KINFLOW_EXAMPLE_WITH_TORCHSCRIPT
+#if KINFLOW_HAVE_TORCHSCRIPT
   if (!torchscript.empty()) {
     const kinflow::kts_options kts = kts_of(s, 0.2, 0.04, 0.6);
     const double tolerance_f = 1e-5, tolerance_d = 1e-12;  // measured: ~2e-6 and ~5e-15
@@ -573,6 +545,7 @@ int run(const settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kinflow_examples::program_name = "kinflow-trained";
   const settings s = parse(argc, argv);
   try {
     return run(s);
