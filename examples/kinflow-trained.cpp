@@ -325,8 +325,16 @@ int run(const settings& s) {
   const auto seed = static_cast<std::uint64_t>(s.seed);
 
   // The model, in float (the precision it was trained in) and double.
-  const auto model_f = kinflow::load_mlp_field<float>(s.model);
-  const auto model_d = kinflow::load_mlp_field<double>(s.model);
+  // File errors name the flag, like every argument error.
+  auto load = [](const char* flag, auto&& make) {
+    try {
+      return make();
+    } catch (const kinflow::model_file_error& e) {
+      usage_error(std::string(flag) + ": " + e.what());
+    }
+  };
+  const auto model_f = load("--model", [&] { return kinflow::load_mlp_field<float>(s.model); });
+  const auto model_d = load("--model", [&] { return kinflow::load_mlp_field<double>(s.model); });
   const Eigen::Index d = model_d.dim();
 
   references ref;
@@ -363,14 +371,16 @@ int run(const settings& s) {
   bool adapters_ok = true;
 #if KINFLOW_HAVE_TORCHSCRIPT
   if (!torchscript.empty()) {
-    const kinflow::kts_options kts = kts_of(s, 0.2, 0.04, 0.6);
+    // A fixed shaped setting (k = 3 whatever --k says, so that beta0 = 0.04 stays valid).
+    const kinflow::kts_options kts{.alpha0 = 0.2, .beta0 = 0.04, .tau = 0.6, .k = 3};
     const double tolerance_f = 1e-5, tolerance_d = 1e-12;  // measured: ~2e-6 and ~5e-15
     std::ostringstream js;
-    js << "{\"torchscript\": " << json_string(torchscript) << ", \"kts\": {\"alpha0\": 0.2, \"beta0\": 0.04, \"tau\": 0.6}";
+    js << "{\"torchscript\": " << json_string(torchscript)
+       << ", \"kts\": {\"alpha0\": 0.2, \"beta0\": 0.04, \"tau\": 0.6, \"k\": 3}";
     auto check = [&](auto scalar, const auto& mlp, double tolerance) {
       using S = decltype(scalar);
       auto a = mlp;
-      kinflow::torchscript_field<S> b(torchscript, d);
+      auto b = load("--torchscript", [&] { return kinflow::torchscript_field<S>(torchscript, d); });
       dyn_batch<S> Xa = noise.cast<S>(), Xb = Xa;
       const auto ra = sample(a, kts, s.steps, Xa);
       const auto rb = sample(b, kts, s.steps, Xb);
@@ -393,6 +403,8 @@ int run(const settings& s) {
 #else
   std::printf("  adapters: this build has no TorchScript support (configure with -DKINFLOW_WITH_TORCH=ON and\n"
               "            libtorch-dev); mlp_field only\n");
+  if (!s.torchscript.empty())
+    usage_error("--torchscript needs a build with TorchScript support (-DKINFLOW_WITH_TORCH=ON and libtorch-dev)");
   (void)torchscript;
 #endif
 
