@@ -5,9 +5,9 @@
 // Two networks, both with the sinusoidal time embedding of the committed model (K = 4):
 //   small: the committed 8gaussians model, 2 + 8 → 32 → 32 → 2, SiLU
 //   wide:  random weights, 2 + 8 → 256 → 256 → 256 → 2, SiLU
-// Benchmarks: one batched evaluation (B = 4096, float and double) and a whole sampling run
-// (Euler, 100 steps, KTS gain and kinetic path energy on, B = 4096, float). Reported as time
-// per sample-evaluation, with ratios in the same run.
+// Benchmarks, for batches of B = 256 and 4096: one batched evaluation (float and double) and
+// a whole sampling run (Euler, 100 steps, KTS gain and kinetic path energy on, float).
+// Reported as time per sample-evaluation, with ratios in the same run.
 //
 // smoke-filter: small/.*/B:256
 

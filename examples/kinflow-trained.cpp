@@ -34,10 +34,12 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -201,7 +203,8 @@ struct run_metrics {
   double nn_heldout = 0;  // mean distance to the nearest held-out point (NaN without)
   double sliced_w2 = 0;   // to held-out data (NaN without)
   long not_finite = 0;    // samples that left the finite numbers (left out of the metrics)
-  kinflow::memorization_result mem;  // per sample, over the finite samples
+  std::vector<Eigen::Index> finite;  // the columns the metrics are over
+  kinflow::memorization_result mem;  // per sample of `finite`, in that order
 };
 
 template <class Scalar>
@@ -212,9 +215,14 @@ run_metrics measure(const dyn_batch<Scalar>& X, const kinflow::solve_result<Scal
   for (Eigen::Index i = 0; i < X.cols(); ++i)
     if (X.col(i).allFinite() && std::isfinite(static_cast<double>(r.kpe.total(i)))) ok.push_back(i);
   m.not_finite = static_cast<long>(X.cols()) - static_cast<long>(ok.size());
+  m.finite = ok;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  m.kpe = m.kpe_early = m.kpe_late = m.f_mem = m.nn_train = m.nn_heldout = m.sliced_w2 = nan;
-  if (ok.size() < 2) return m;
+  m.kpe = m.kpe_early = m.kpe_late = m.f_mem = m.f_mem_lo = m.f_mem_hi = nan;
+  m.nn_train = m.nn_heldout = m.sliced_w2 = nan;
+  if (ok.size() < 2) {
+    m.finite.clear();  // too few for metrics: none computed
+    return m;
+  }
   matrix Xd(X.rows(), static_cast<Eigen::Index>(ok.size()));
   Eigen::VectorXd e(Xd.cols()), ee(Xd.cols()), el(Xd.cols());
   for (std::size_t j = 0; j < ok.size(); ++j) {
@@ -322,6 +330,11 @@ agreement compare_runs(const dyn_batch<Scalar>& Xa, const kinflow::solve_result<
 
 int run(const settings& s) {
   const auto start = std::chrono::steady_clock::now();
+  {  // Before any work, so that a bad --out does not cost a whole sweep.
+    std::error_code ec;
+    fs::create_directories(s.out, ec);
+    if (ec || !fs::is_directory(s.out)) usage_error("--out = '" + s.out + "': cannot create the directory");
+  }
   const auto seed = static_cast<std::uint64_t>(s.seed);
 
   // The model, in float (the precision it was trained in) and double.
@@ -380,7 +393,18 @@ int run(const settings& s) {
     auto check = [&](auto scalar, const auto& mlp, double tolerance) {
       using S = decltype(scalar);
       auto a = mlp;
-      auto b = load("--torchscript", [&] { return kinflow::torchscript_field<S>(torchscript, d); });
+      auto b = load("--torchscript", [&] {
+        kinflow::torchscript_field<S> f(torchscript, d);
+        // One probe evaluation: a module whose signature or output does not fit is
+        // reported here, naming the flag, rather than in the middle of a run.
+        dyn_batch<S> x = noise.leftCols(1).template cast<S>(), v(d, 1);
+        try {
+          f(S(0), x, v);
+        } catch (const kinflow::invalid_argument& e) {
+          throw kinflow::model_file_error(e.what());
+        }
+        return f;
+      });
       dyn_batch<S> Xa = noise.cast<S>(), Xb = Xa;
       const auto ra = sample(a, kts, s.steps, Xa);
       const auto rb = sample(b, kts, s.steps, Xb);
@@ -420,20 +444,19 @@ int run(const settings& s) {
   const run_metrics base_emp = measure(X_emp, r_emp, ref, s);
 
   // KPE of memorized samples against the others (the paper: copies carry extreme late energy).
-  auto split_energy = [&](const dyn_batch<float>& X, const kinflow::solve_result<float>& r, const run_metrics& m) {
+  auto split_energy = [&](const kinflow::solve_result<float>& r, const run_metrics& m) {
     double sum_mem = 0, sum_gen = 0;
     long n_mem = 0, n_gen = 0;
-    Eigen::Index j = 0;
-    for (Eigen::Index i = 0; i < X.cols(); ++i) {
-      if (!X.col(i).allFinite() || !std::isfinite(r.kpe.late(i))) continue;
-      if (m.mem.memorized(j++)) sum_mem += r.kpe.late(i), ++n_mem;
-      else sum_gen += r.kpe.late(i), ++n_gen;
+    for (std::size_t j = 0; j < m.finite.size(); ++j) {
+      const double late = r.kpe.late(m.finite[j]);
+      if (m.mem.memorized(static_cast<Eigen::Index>(j))) sum_mem += late, ++n_mem;
+      else sum_gen += late, ++n_gen;
     }
     const double nan = std::numeric_limits<double>::quiet_NaN();
     return std::pair{n_mem ? sum_mem / n_mem : nan, n_gen ? sum_gen / n_gen : nan};
   };
-  const auto [late_mem_model, late_gen_model] = split_energy(X_model, r_model, base_model);
-  const auto [late_mem_emp, late_gen_emp] = split_energy(X_emp, r_emp, base_emp);
+  const auto [late_mem_model, late_gen_model] = split_energy(r_model, base_model);
+  const auto [late_mem_emp, late_gen_emp] = split_energy(r_emp, base_emp);
 
   std::printf("\n  unshaped      KPE mean (early, late)       F_mem [95%% CI]          nn train  nn held-out  sliced W2\n");
   auto print_row = [](const char* name, const run_metrics& m) {
@@ -456,32 +479,45 @@ int run(const settings& s) {
                                               static_cast<unsigned>(rows.size()));
   std::size_t next = 0;
   std::mutex lock;
-  auto work = [&] {
-    auto model = model_f;  // per-thread copies: the fields own scratch buffers
-    kinflow::empirical_options<float> eo;
-    eo.threads = 1;
-    auto emp = kinflow::empirical_field<float>(kinflow::keep_reference, train_f, eo);
-    for (;;) {
-      std::size_t i;
-      {
-        const std::lock_guard<std::mutex> g(lock);
-        if (next == rows.size()) return;
-        i = next++;
+  std::exception_ptr failure;  // the first error of any worker, rethrown after joining
+  auto work = [&]() noexcept {
+    try {
+      auto model = model_f;  // per-thread copies: the fields own scratch buffers
+      kinflow::empirical_options<float> eo;
+      eo.threads = 1;
+      auto emp = kinflow::empirical_field<float>(kinflow::keep_reference, train_f, eo);
+      for (;;) {
+        std::size_t i;
+        {
+          const std::lock_guard<std::mutex> g(lock);
+          if (next == rows.size() || failure) return;
+          i = next++;
+        }
+        sweep_row& row = rows[i];
+        dyn_batch<float> X = noise.cast<float>();
+        const auto kts = kts_of(s, row.alpha0, row.beta0, row.tau);
+        const auto r =
+            row.field == std::string("model") ? sample(model, kts, s.steps, X) : sample(emp, kts, s.steps, X);
+        row.m = measure(X, r, ref, s);
+        row.m.mem = {};  // per-sample data not kept for the sweep
+        row.m.finite.clear();
       }
-      sweep_row& row = rows[i];
-      dyn_batch<float> X = noise.cast<float>();
-      const auto kts = kts_of(s, row.alpha0, row.beta0, row.tau);
-      const auto r = row.field == std::string("model") ? sample(model, kts, s.steps, X) : sample(emp, kts, s.steps, X);
-      row.m = measure(X, r, ref, s);
-      row.m.mem = {};  // per-sample data not kept for the sweep
+    } catch (...) {
+      const std::lock_guard<std::mutex> g(lock);
+      if (!failure) failure = std::current_exception();
     }
   };
   {
     std::vector<std::thread> pool;
-    for (unsigned w = 1; w < workers; ++w) pool.emplace_back(work);
+    try {
+      for (unsigned w = 1; w < workers; ++w) pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      // Fewer threads than asked for: the ones running (and this one) share the work.
+    }
     work();
     for (auto& th : pool) th.join();
   }
+  if (failure) std::rethrow_exception(failure);
 
   // The model's setting closest to held-out data (smallest sliced W2), for the figures.
   const sweep_row* best = nullptr;
@@ -511,8 +547,7 @@ int run(const settings& s) {
                 best->alpha0, best->beta0, best->tau, best->m.sliced_w2, base_model.sliced_w2, best->m.f_mem,
                 base_model.f_mem);
 
-  // 4. Files.
-  fs::create_directories(s.out);
+  // 4. Files (the directory was made at the start).
   const fs::path dir(s.out);
   write_samples(dir / "samples_model.csv", X_model, r_model, ref);
   write_samples(dir / "samples_empirical.csv", X_emp, r_emp, ref);
@@ -523,7 +558,9 @@ int run(const settings& s) {
     write_samples(dir / "samples_model_best.csv", X, r, ref);
   }
   write_sweep(dir / "sweep.csv", rows);
-  kinflow::write_csv(dir / "train.csv", ref.train, {"x_0", "x_1"});
+  std::vector<std::string> names;
+  for (Eigen::Index k = 0; k < d; ++k) names.push_back("x_" + std::to_string(k));
+  kinflow::write_csv(dir / "train.csv", ref.train, names);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   {
     std::ofstream f(dir / "summary.json");

@@ -79,6 +79,14 @@ TEST_CASE("torchscript_field errors name the file and the problem", "[torchscrip
   kinflow::torchscript_field<double> wrong(model(".pt"), 3);
   Eigen::MatrixXd X = Eigen::MatrixXd::Zero(3, 4), V(3, 4);
   CHECK_THROWS_WITH(wrong(0.1, X, V), contains("fm_mlp_8gaussians.pt") && contains("forward(t[B], x[B, d]) failed"));
+  // The interpreter's own error, on one line (its traceback through the module is dropped).
+  try {
+    wrong(0.1, X, V);
+  } catch (const kinflow::invalid_argument& e) {
+    const std::string what = e.what();
+    CHECK(what.find("cannot be multiplied") != std::string::npos);
+    CHECK(what.find('\n') == std::string::npos);
+  }
 
   kinflow::torchscript_field<double> ts(model(".pt"), 2);
   Eigen::MatrixXd X2 = Eigen::MatrixXd::Zero(2, 4), V3(3, 4);

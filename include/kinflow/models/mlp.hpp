@@ -86,11 +86,13 @@ struct time_features {
 /// documentation for the exact network, activations and time features).
 ///
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
-/// into every integrator; a batch is evaluated as one matrix product per layer over all its
-/// columns. The hidden activations live in buffers owned by the field and reused while the
-/// batch size stays the same, so repeated calls do not allocate. Because of those buffers a
-/// field object must not be called from two threads at once; copy it per thread (a copy
-/// is as small as its weights).
+/// into every integrator. A batch is evaluated in tiles of tile_columns() columns, one
+/// matrix product per layer and tile, so that a tile's activations stay in cache. The
+/// input and the activations live in buffers owned by the field; they grow to the largest
+/// batch seen and are then reused, so calls with that batch size or smaller do not
+/// allocate. Because of those buffers a field object must not be called from two threads
+/// at once; copy it per thread (a copy holds the weights and the buffers as they are, so
+/// copy before a first large call to keep it small).
 ///
 /// @tparam Scalar float or double (weights are converted on loading)
 template <class Scalar = double>
@@ -211,7 +213,8 @@ public:
   }
 
   /// Columns evaluated together: the batch is processed in tiles of this many columns so
-  /// that the hidden activations of a tile (about 256 KiB) stay in cache between layers.
+  /// that a tile's activations (about 256 KiB per hidden layer) stay in cache between
+  /// layers.
   [[nodiscard]] Eigen::Index tile_columns() const noexcept { return tile_; }
 
   /// Per-sample convenience: the velocity of one point (allocates; for tests and tools).
@@ -250,8 +253,8 @@ private:
   template <class W, class Bias, class In, class Out>
   void tile_from_input(const W& w, const Bias& b, const In& x, Out&& out, Eigen::Index n) const {
     using T = typename std::remove_cvref_t<Out>::Scalar;
-    if (layers_.size() == 1) {
-      out.noalias() = (w * x).template cast<T>();
+    if (layers_.size() == 1) {  // (no noalias: on the folded path x is the caller's X, which may be V)
+      out = (w * x).template cast<T>();
       out.colwise() += b.template cast<T>();
       return;
     }

@@ -123,7 +123,8 @@ private:
       std::string what = e.what();
       if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
       detail::file_fail(path_, {}, "forward(t[B], x[B, d]) failed (expected the signature "
-                                   "forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]): " + what);
+                                   "forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]): " +
+                                       last_line(what));
     }
     if (!out.isTensor())
       detail::file_fail(path_, {}, "forward returned " + out.tagKind() + ", expected a Tensor[B, d]");
@@ -143,6 +144,16 @@ private:
       }
     }
     V = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>(v.data_ptr<Scalar>(), dim_, X.cols());
+  }
+
+  // The TorchScript interpreter puts a traceback through the module's code before the error
+  // itself; the error is its last non-empty line, and the message stays one line.
+  static std::string last_line(const std::string& what) {
+    const std::size_t end = what.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos) return what;
+    const std::size_t newline = what.find_last_of('\n', end);
+    const std::size_t begin = newline == std::string::npos ? 0 : newline + 1;
+    return what.substr(begin, end + 1 - begin);
   }
 
   std::string path_;
