@@ -9,6 +9,10 @@
 #include <sstream>
 #include <string>
 
+#if KINFLOW_HAVE_TORCHSCRIPT
+#include <kinflow/models/torchscript.hpp>
+#endif
+
 namespace kinflow_examples {
 
 /// The name error messages start with; each program sets it first thing in main().
@@ -59,5 +63,23 @@ inline std::string json_escape(const std::string& v) {
   }
   return o;
 }
+
+#if KINFLOW_HAVE_TORCHSCRIPT
+/// Loads a TorchScript module as a field of dimension X.rows() and evaluates it once on the
+/// first column of @p X, so that a module of another dimension, signature or output shape
+/// is reported at once (as kinflow::model_file_error) rather than in the middle of a run.
+template <class Scalar, class Derived>
+kinflow::torchscript_field<Scalar> load_torchscript_checked(const std::string& path,
+                                                            const Eigen::MatrixBase<Derived>& X) {
+  kinflow::torchscript_field<Scalar> f(path, X.rows());
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> x = X.leftCols(1).template cast<Scalar>(), v(X.rows(), 1);
+  try {
+    f(Scalar(0), x, v);
+  } catch (const kinflow::invalid_argument& e) {
+    throw kinflow::model_file_error(e.what());
+  }
+  return f;
+}
+#endif
 
 }  // namespace kinflow_examples

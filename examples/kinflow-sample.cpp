@@ -615,18 +615,7 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
   };
   if (ext == ".pt") {
 #if KINFLOW_HAVE_TORCHSCRIPT
-    auto field = load([&] {
-      kinflow::torchscript_field<Scalar> f(s.model, X.rows());
-      // One probe evaluation: a module of another dimension, signature or output shape is
-      // reported here, naming --model, rather than in the middle of the run.
-      dyn_batch<Scalar> x = X.leftCols(1), v(X.rows(), 1);
-      try {
-        f(Scalar(0), x, v);
-      } catch (const kinflow::invalid_argument& e) {
-        throw kinflow::model_file_error(e.what());
-      }
-      return f;
-    });
+    auto field = load([&] { return kinflow_examples::load_torchscript_checked<Scalar>(s.model, X); });
     report();
     out = sample_with(field, s, X);
     return;

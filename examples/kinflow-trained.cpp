@@ -393,18 +393,7 @@ int run(const settings& s) {
     auto check = [&](auto scalar, const auto& mlp, double tolerance) {
       using S = decltype(scalar);
       auto a = mlp;
-      auto b = load("--torchscript", [&] {
-        kinflow::torchscript_field<S> f(torchscript, d);
-        // One probe evaluation: a module whose signature or output does not fit is
-        // reported here, naming the flag, rather than in the middle of a run.
-        dyn_batch<S> x = noise.leftCols(1).template cast<S>(), v(d, 1);
-        try {
-          f(S(0), x, v);
-        } catch (const kinflow::invalid_argument& e) {
-          throw kinflow::model_file_error(e.what());
-        }
-        return f;
-      });
+      auto b = load("--torchscript", [&] { return kinflow_examples::load_torchscript_checked<S>(torchscript, noise); });
       dyn_batch<S> Xa = noise.cast<S>(), Xb = Xa;
       const auto ra = sample(a, kts, s.steps, Xa);
       const auto rb = sample(b, kts, s.steps, Xb);
