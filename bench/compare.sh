@@ -1,41 +1,48 @@
 #!/usr/bin/env bash
 # Runs kinflow's whole peer comparison and prints one table:
 #   - full sampling runs (empirical field, Euler + KTS + KPE), float and double;
-#   - kinflow against PyTorch on the same inputs and thread count (bench/pytorch_sampler.py);
+#   - kinflow against PyTorch on the same inputs and thread count (bench/pytorch_sampler.py),
+#     for each build of kinflow: the default one (what `cmake -DCMAKE_BUILD_TYPE=Release`
+#     gives a user: host vector instructions), the portable one (-DKINFLOW_NATIVE=OFF) and
+#     the portable one with BLAS products (-DKINFLOW_NATIVE=OFF -DKINFLOW_USE_BLAS=ON);
 #   - kinflow against Boost.Odeint: RK4 batch sampling time, Dormand-Prince NFE at equal error.
 #
 #   bash bench/compare.sh [--quick] [--no-install] [--no-torch] [--threads T]
-#                         [--out DIR] [--build-dir DIR] [--bin-dir DIR] [--portable]
+#                         [--out DIR] [--build-dir DIR] [--builds LIST] [--bin-dir DIR]
 #
 #   --quick       tiny sizes and short runs (a smoke run: checks that everything works)
 #   --no-install  do not call scripts/install-deps.sh
 #   --no-torch    leave PyTorch out (it is also left out, with a message, when missing)
+#   --torch-only  only the PyTorch comparison (no Google Benchmark tables, no odeint)
 #   --threads T   threads for both sides (default: all hardware threads)
 #   --out DIR     where CSV files, raw outputs and results.md go (default: <build-dir>/compare)
-#   --build-dir   build directory (default: build/bench-compare)
+#   --build-dir   where the builds go, one folder each (default: build/bench-compare)
+#   --builds LIST which builds to make and compare, comma-separated, the first one also runs
+#                 the Google Benchmark tables (default: default,portable,portable-blas)
 #   --bin-dir     use the bench_sampling and bench_odeint already built there; no build
-#   --portable    build without -march=native (default: native, as OpenBLAS also uses the
-#                 widest vector instructions of the machine)
+#                 (its build is named from its CMakeCache.txt)
 #
 # Needs root to install missing Debian packages (--bench: Google Benchmark and Boost;
-# --torch: python3-torch and the OpenBLAS BLAS); otherwise install them first.
+# --blas: OpenBLAS; --torch: python3-torch); otherwise install them first.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-quick=0 install=1 torch=1 threads="" out="" build="build/bench-compare" bin="" native=ON
+quick=0 install=1 torch=1 gbench=1 threads="" out="" build="build/bench-compare" bin=""
+builds="default,portable,portable-blas"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-install) install=0 ;;
     --no-torch) torch=0 ;;
+    --torch-only) gbench=0 ;;
     --threads) threads="$2"; shift ;;
     --out) out="$2"; shift ;;
     --build-dir) build="$2"; shift ;;
+    --builds) builds="$2"; shift ;;
     --bin-dir) bin="$2"; shift ;;
-    --portable) native=OFF ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,35 +52,94 @@ out="${out:-$build/compare}"
 py=/usr/bin/python3
 [ -x "$py" ] || py="$(command -v python3)"
 
+# The CMake flags of each build, on top of -DCMAKE_BUILD_TYPE=Release. "default" resets
+# kinflow's options to their defaults, as in a fresh clone.
+build_flags() {
+  case "$1" in
+    default) echo "-UKINFLOW_NATIVE -UKINFLOW_USE_BLAS" ;;
+    portable) echo "-DKINFLOW_NATIVE=OFF -DKINFLOW_USE_BLAS=OFF" ;;
+    portable-blas) echo "-DKINFLOW_NATIVE=OFF -DKINFLOW_USE_BLAS=ON" ;;
+    native-blas) echo "-DKINFLOW_NATIVE=ON -DKINFLOW_USE_BLAS=ON" ;;
+    *) echo "compare.sh: unknown build '$1' (expected default, portable, portable-blas or native-blas)" >&2
+       return 1 ;;
+  esac
+}
+
+# The name of the build in a build tree, from its cache.
+build_name() {
+  local cache="$1/CMakeCache.txt" native blas
+  native="$(sed -n 's/^KINFLOW_NATIVE:[A-Z]*=//p' "$cache" 2>/dev/null | head -n1)"
+  blas="$(sed -n 's/^KINFLOW_USE_BLAS:[A-Z]*=//p' "$cache" 2>/dev/null | head -n1)"
+  case "${native:-OFF}/${blas:-OFF}" in
+    ON/OFF) echo default ;;
+    OFF/OFF) echo portable ;;
+    OFF/ON) echo portable-blas ;;
+    *) echo native-blas ;;
+  esac
+}
+
+# What a build's compiler flags are, for the table.
+build_description() {
+  local cache="$1/CMakeCache.txt" native blas lib
+  native="$(sed -n 's/^KINFLOW_NATIVE:[A-Z]*=//p' "$cache" 2>/dev/null | head -n1)"
+  blas="$(sed -n 's/^KINFLOW_USE_BLAS:[A-Z]*=//p' "$cache" 2>/dev/null | head -n1)"
+  local text="-O3"
+  [ "${native:-OFF}" = ON ] && text="$text -march=native"
+  if [ "${blas:-OFF}" = ON ]; then
+    lib="$(sed -n 's/^BLAS_openblas_LIBRARY:[A-Z]*=//p' "$cache" 2>/dev/null | head -n1)"
+    text="$text, BLAS products (${lib:-BLAS})"
+  else
+    text="$text, Eigen products"
+  fi
+  echo "$text"
+}
+
+IFS=',' read -r -a build_list <<<"$builds"
+[ "${#build_list[@]}" -gt 0 ] || { echo "compare.sh: --builds is empty" >&2; exit 2; }
+for b in "${build_list[@]}"; do build_flags "$b" >/dev/null || exit 2; done
+
 if [ "$install" -eq 1 ]; then
   flags=(--bench)
   [ "$torch" -eq 1 ] && flags+=(--torch)
+  case ",$builds," in *blas*) flags+=(--blas) ;; esac
   if ! bash scripts/install-deps.sh "${flags[@]}"; then
     echo "compare.sh: could not install every package; going on with what is there" >&2
   fi
 fi
 
-if [ -z "$bin" ]; then
+# bins[i] holds the bench/ folder of build_list[i].
+bins=()
+if [ -n "$bin" ]; then
+  build_list=("$(build_name "$(dirname "$bin")")")
+  bins=("$bin")
+else
   jobs="${KINFLOW_JOBS:-2}"
-  # Warnings are not errors here: GCC 12 reports false maybe-uninitialized warnings inside
-  # its own AVX-512 intrinsics under -march=native.
   mkdir -p "$build"
-  echo "== building bench_sampling and bench_odeint in $build (log: $build/compare-build.log) =="
-  if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DKINFLOW_NATIVE="$native" \
-           -DKINFLOW_WARNINGS_AS_ERRORS=OFF -DKINFLOW_BUILD_BENCHMARKS=ON \
-           -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF &&
-         cmake --build "$build" -j "$jobs" --target bench_sampling bench_odeint; } \
-       > "$build/compare-build.log" 2>&1; then
-    tail -n 40 "$build/compare-build.log" >&2
-    echo "compare.sh: build failed (full log: $build/compare-build.log)" >&2
-    exit 1
-  fi
-  bin="$build/bench"
+  for b in "${build_list[@]}"; do
+    dir="$build/$b"
+    read -r -a extra <<<"$(build_flags "$b")"
+    echo "== building bench_sampling and bench_odeint ($b) in $dir (log: $dir.log) =="
+    if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" \
+             -DKINFLOW_BUILD_BENCHMARKS=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF &&
+           cmake --build "$dir" -j "$jobs" --target bench_sampling bench_odeint; } > "$dir.log" 2>&1; then
+      tail -n 40 "$dir.log" >&2
+      echo "compare.sh: build $b failed (full log: $dir.log)" >&2
+      exit 1
+    fi
+    bins+=("$dir/bench")
+  done
 fi
-for b in bench_sampling bench_odeint; do
-  [ -x "$bin/$b" ] || { echo "compare.sh: $bin/$b not found" >&2; exit 1; }
+for b in "${bins[@]}"; do
+  for p in bench_sampling bench_odeint; do
+    [ -x "$b/$p" ] || { echo "compare.sh: $b/$p not found" >&2; exit 1; }
+  done
 done
+bin="${bins[0]}"
 mkdir -p "$out"
+: > "$out/builds.txt"
+for i in "${!build_list[@]}"; do
+  echo "${build_list[$i]}|$(build_description "$(dirname "${bins[$i]}")")" >> "$out/builds.txt"
+done
 
 # Both sides get the same threads: kinflow's fields (all hardware threads unless told),
 # PyTorch's intra-op pool and OpenBLAS.
@@ -90,13 +156,17 @@ else
               "1024 1024 1024 20 float" "1024 1024 1024 20 double")
 fi
 
-echo "== kinflow sampling runs =="
-"$bin/bench_sampling" --benchmark_filter="$sampling_filter" "${gb[@]}" \
-  --benchmark_out="$out/sampling.json" --benchmark_out_format=json | tee "$out/sampling.txt"
+rm -f "$out/sampling.json" "$out/odeint.json"
+: > "$out/odeint.txt"
+if [ "$gbench" -eq 1 ]; then
+  echo "== kinflow sampling runs =="
+  "$bin/bench_sampling" --benchmark_filter="$sampling_filter" "${gb[@]}" \
+    --benchmark_out="$out/sampling.json" --benchmark_out_format=json | tee "$out/sampling.txt"
 
-echo "== kinflow vs Boost.Odeint =="
-"$bin/bench_odeint" --benchmark_filter="$odeint_filter" "${gb[@]}" "${nfe[@]}" \
-  --benchmark_out="$out/odeint.json" --benchmark_out_format=json | tee "$out/odeint.txt"
+  echo "== kinflow vs Boost.Odeint =="
+  "$bin/bench_odeint" --benchmark_filter="$odeint_filter" "${gb[@]}" "${nfe[@]}" \
+    --benchmark_out="$out/odeint.json" --benchmark_out_format=json | tee "$out/odeint.txt"
+fi
 
 : > "$out/torch.txt"
 torch_note=""
@@ -109,10 +179,19 @@ else
   for run in "${torch_runs[@]}"; do
     read -r d n b steps scalar <<<"$run"
     dir="$out/torch-d$d-$scalar"
-    "$bin/bench_sampling" --compare "$dir" --dim "$d" --train "$n" --batch "$b" --steps "$steps" \
-      --scalar "$scalar" --threads "$threads" --reps "$reps"
+    also=()
+    for i in "${!build_list[@]}"; do
+      kdir="$dir"
+      if [ "$i" -gt 0 ]; then
+        kdir="$dir/${build_list[$i]}"
+        also+=(--also "${build_list[$i]}=$kdir")
+      fi
+      "${bins[$i]}/bench_sampling" --compare "$kdir" --dim "$d" --train "$n" --batch "$b" \
+        --steps "$steps" --scalar "$scalar" --threads "$threads" --reps "$reps"
+    done
     "$py" bench/pytorch_sampler.py --dir "$dir" --steps "$steps" --scalar "$scalar" \
-      --threads "$threads" --reps "$reps" --label "d$d" | tee -a "$out/torch.txt"
+      --threads "$threads" --reps "$reps" --label "d$d" --build "${build_list[0]}" "${also[@]}" \
+      | tee -a "$out/torch.txt"
   done
 fi
 [ -n "$torch_note" ] && echo "$torch_note"
@@ -122,13 +201,18 @@ cpu="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)"
 cores="$(nproc 2>/dev/null || echo '?')"
 cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$(dirname "$bin")/CMakeCache.txt" 2>/dev/null | head -n1)"
 cxx_version="$(${cxx:-c++} --version 2>/dev/null | head -n1)"
-native_used="$(sed -n 's/^KINFLOW_NATIVE:[A-Z]*=//p' "$(dirname "$bin")/CMakeCache.txt" 2>/dev/null | head -n1)"
 
 "$py" - "$out" "$threads" "$quick" "${cpu:-unknown CPU}" "$cores" "${cxx_version:-unknown compiler}" \
-  "${native_used:-OFF}" "$torch_note" <<'PY' | tee "$out/results.md"
+  "$torch_note" <<'PY' | tee "$out/results.md"
 import json, os, re, sys
 
-out, threads, quick, cpu, cores, cxx, native, torch_note = sys.argv[1:9]
+out, threads, quick, cpu, cores, cxx, torch_note = sys.argv[1:8]
+builds = []
+with open(os.path.join(out, "builds.txt")) as f:
+    for line in f:
+        if line.strip():
+            name, desc = line.rstrip("\n").split("|", 1)
+            builds.append((name, desc))
 
 def times(name):
     """Benchmark name (without /real_time) -> median real time in ms."""
@@ -148,8 +232,18 @@ def times(name):
             res[key] = b["real_time"] * scale
     return res
 
-print(f"Machine: {cpu}, {cores} cores; {cxx}; -O3{' -march=native' if native == 'ON' else ''}; "
-      f"{threads} threads for every side{' (quick smoke sizes)' if quick == '1' else ''}.")
+print(f"Machine: {cpu}, {cores} cores; {cxx}; {threads} threads for every side"
+      f"{' (quick smoke sizes)' if quick == '1' else ''}.")
+print()
+print("Builds (CMake, -DCMAKE_BUILD_TYPE=Release and):")
+print()
+for name, desc in builds:
+    flags = {"default": "nothing else, as a fresh clone builds", "portable": "-DKINFLOW_NATIVE=OFF",
+             "portable-blas": "-DKINFLOW_NATIVE=OFF -DKINFLOW_USE_BLAS=ON",
+             "native-blas": "-DKINFLOW_USE_BLAS=ON"}.get(name, "?")
+    print(f"- {name}: {flags} ({desc})")
+print()
+print(f"The Google Benchmark tables below come from the {builds[0][0]} build.")
 print()
 
 s = times("sampling.json")
@@ -171,21 +265,46 @@ with open(os.path.join(out, "torch.txt")) as f:
     for line in f:
         if line.startswith("RESULT "):
             rows.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+# Targets: (build, d, scalar) -> least speed-up over PyTorch.
+targets = {} if quick == "1" else {("default", "2", "double"): 20.0, ("default", "1024", "float"): 2.5,
+                                   ("portable-blas", "1024", "float"): 1.5}
 if rows:
-    print("kinflow vs PyTorch (same CSV inputs, Euler + KTS + KPE, median of the runs):")
+    names = [n for n, _ in builds]
+    print("kinflow vs PyTorch (same CSV inputs, Euler + KTS + KPE, median of the runs; "
+          "speed-up = PyTorch time / kinflow time):")
     print()
-    print("| problem | scalar | kinflow | PyTorch | speed-up | target | max abs diff x | samples off | max rel diff E |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    head = "| problem | scalar | PyTorch |" + "".join(f" {n} |" for n in names)
+    head += " targets | max abs diff x | samples off | max rel diff E |"
+    print(head)
+    print("|---|---|---:|" + "---:|" * len(names) + "---|---:|---:|---:|")
+    problems = []
     for r in rows:
-        target = None if quick == "1" else (10.0 if r["d"] == "2" else (1.5 if r["scalar"] == "float" else None))
-        sp = float(r["speedup"])
-        tgt = f"≥ {target:g}× {'met' if sp >= target else 'NOT met'}" if target else "-"
-        print(f"| d={r['d']} N={r['N']} B={r['B']} {r['steps']} steps | {r['scalar']} | "
-              f"{float(r['kinflow_s']) * 1e3:.4g} ms | {float(r['torch_s']) * 1e3:.4g} ms | "
-              f"{sp:.1f}× | {tgt} | {r['max_sample_diff']} | {r['samples_off']}/{r['B']} | "
-              f"{r['max_energy_reldiff']} |")
+        key = (r["d"], r["N"], r["B"], r["steps"], r["scalar"])
+        if key not in problems:
+            problems.append(key)
+    for key in problems:
+        d, n, b, steps, scalar = key
+        by_build = {r.get("build", "default"): r for r in rows
+                    if (r["d"], r["N"], r["B"], r["steps"], r["scalar"]) == key}
+        first = by_build.get(names[0]) or next(iter(by_build.values()))
+        cells = []
+        for nm in names:
+            r = by_build.get(nm)
+            cells.append(f"{float(r['kinflow_s']) * 1e3:.4g} ms, {float(r['speedup']):.1f}×" if r else "-")
+        marks = []
+        for (tb, td, ts), want in targets.items():
+            if td == d and ts == scalar and tb in by_build:
+                got = float(by_build[tb]["speedup"])
+                marks.append(f"{tb} ≥ {want:g}× {'met' if got >= want else 'NOT met'}")
+        # Agreement with PyTorch: the worst over the builds.
+        diff = max(float(r["max_sample_diff"]) for r in by_build.values())
+        off = max(int(r["samples_off"]) for r in by_build.values())
+        ediff = max(float(r["max_energy_reldiff"]) for r in by_build.values())
+        print(f"| d={d} N={n} B={b} {steps} steps | {scalar} | {float(first['torch_s']) * 1e3:.4g} ms | "
+              + " | ".join(cells) + f" | {'; '.join(marks) or '-'} | {diff:.3g} | {off}/{b} | {ediff:.3g} |")
     print()
-    print(f"PyTorch {rows[0].get('torch', '?')}, BLAS: {rows[0].get('blas', '?')}.")
+    print(f"PyTorch {rows[0].get('torch', '?')}, BLAS: {rows[0].get('blas', '?')}. The agreement "
+          "columns are the worst over the builds.")
     print()
 if torch_note:
     print(torch_note)

@@ -8,12 +8,16 @@ does): a softmax over the whole training set at every step, a Python loop over t
 
     python3 bench/pytorch_sampler.py --dir <dir> [--steps 100] [--scalar float]
                                      [--threads 0] [--reps 5] [--label text]
+                                     [--build name] [--also name=<dir2>]...
 
 reads <dir>/train.csv and <dir>/noise.csv (one point per row, written by
 `bench_sampling --compare <dir>`), samples them `--reps` times, and compares with
 <dir>/kinflow_samples.csv, <dir>/kinflow_energy.csv and <dir>/kinflow_time.txt. Prints one
 line "RESULT key=value ..." with both median times, their ratio and the largest differences
-between the two results. Exits with status 3 (and a message) when PyTorch is not installed.
+between the two results. Each `--also name=<dir2>` compares the same PyTorch run with the
+kinflow results in <dir2> too (another build of kinflow on the same inputs), one more
+RESULT line each, `build=name`. Exits with status 3 (and a message) when PyTorch is not
+installed.
 """
 
 import argparse
@@ -36,6 +40,9 @@ def parse_args():
     p.add_argument("--tau", type=float, default=0.6)
     p.add_argument("--k", type=float, default=3.0)
     p.add_argument("--label", default="", help="name of the configuration in the output")
+    p.add_argument("--build", default="default", help="name of the kinflow build of --dir")
+    p.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
+                   help="kinflow results of another build on the same inputs")
     return p.parse_args()
 
 
@@ -107,20 +114,6 @@ def main():
             seconds.append(time.perf_counter() - start)
     torch_time = statistics.median(seconds)
 
-    kx = torch.from_numpy(load("kinflow_samples.csv")).to(torch.float64)
-    ke = torch.from_numpy(load("kinflow_energy.csv")).to(torch.float64)
-    with open(os.path.join(args.dir, "kinflow_time.txt")) as f:
-        kinflow_time = float(f.read().split()[0])
-
-    x = x.to(torch.float64)
-    energies = torch.stack([total, early, late], dim=1).to(torch.float64)
-    sample_diff = (x - kx).abs().amax(dim=1)                   # per sample, max over coordinates
-    energy_diff = (energies - ke).abs() / ke.abs().clamp(min=1.0)  # relative (absolute below 1)
-    scale = y.abs().max().item()
-    # Samples whose result differs by more than 1e-3 of the data scale: those that a rounding
-    # difference sent to another training point (or not yet), not merely rounded differently.
-    far = int((sample_diff > 1e-3 * scale).sum().item())
-
     blas = "unknown"
     try:  # which BLAS the process loaded (Debian's alternatives decide it)
         with open("/proc/self/maps") as f:
@@ -129,20 +122,46 @@ def main():
     except OSError:
         pass
 
-    print("RESULT " + " ".join([
-        f"label={args.label or 'run'}",
-        f"scalar={args.scalar}",
-        f"B={x0.shape[0]}", f"N={y.shape[0]}", f"d={y.shape[1]}", f"steps={args.steps}",
-        f"threads={threads}", f"blas={blas}", f"torch={torch.__version__}",
-        f"kinflow_s={kinflow_time:.6g}",
-        f"torch_s={torch_time:.6g}",
-        f"speedup={torch_time / kinflow_time:.4g}",
-        f"max_sample_diff={sample_diff.max().item():.3g}",
-        f"median_sample_diff={sample_diff.median().item():.3g}",
-        f"samples_off={far}",
-        f"max_energy_reldiff={energy_diff.max().item():.3g}",
-        f"median_energy_reldiff={energy_diff[:, 0].median().item():.3g}",
-    ]))
+    x = x.to(torch.float64)
+    energies = torch.stack([total, early, late], dim=1).to(torch.float64)
+    scale = y.abs().max().item()
+
+    def report(build, kdir):
+        def kload(name):
+            return np.loadtxt(os.path.join(kdir, name), delimiter=",", ndmin=2)
+        kx = torch.from_numpy(kload("kinflow_samples.csv")).to(torch.float64)
+        ke = torch.from_numpy(kload("kinflow_energy.csv")).to(torch.float64)
+        with open(os.path.join(kdir, "kinflow_time.txt")) as f:
+            kinflow_time = float(f.read().split()[0])
+        sample_diff = (x - kx).abs().amax(dim=1)                   # per sample, max over coordinates
+        energy_diff = (energies - ke).abs() / ke.abs().clamp(min=1.0)  # relative (absolute below 1)
+        # Samples whose result differs by more than 1e-3 of the data scale: those that a
+        # rounding difference sent to another training point (or not yet), not merely
+        # rounded differently.
+        far = int((sample_diff > 1e-3 * scale).sum().item())
+        print("RESULT " + " ".join([
+            f"label={args.label or 'run'}",
+            f"build={build}",
+            f"scalar={args.scalar}",
+            f"B={x0.shape[0]}", f"N={y.shape[0]}", f"d={y.shape[1]}", f"steps={args.steps}",
+            f"threads={threads}", f"blas={blas}", f"torch={torch.__version__}",
+            f"kinflow_s={kinflow_time:.6g}",
+            f"torch_s={torch_time:.6g}",
+            f"speedup={torch_time / kinflow_time:.4g}",
+            f"max_sample_diff={sample_diff.max().item():.3g}",
+            f"median_sample_diff={sample_diff.median().item():.3g}",
+            f"samples_off={far}",
+            f"max_energy_reldiff={energy_diff.max().item():.3g}",
+            f"median_energy_reldiff={energy_diff[:, 0].median().item():.3g}",
+        ]), flush=True)
+
+    report(args.build, args.dir)
+    for item in args.also:
+        name, sep, kdir = item.partition("=")
+        if not sep or not name or not kdir:
+            print(f"pytorch_sampler.py: --also expects NAME=DIR, got '{item}'", file=sys.stderr)
+            return 2
+        report(name, kdir)
     return 0
 
 

@@ -4,9 +4,11 @@
 #   bash scripts/run-tests.sh [--sanitize]
 #
 # build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
-# cannot rot; benchmarks that declare a smoke filter also run briefly under CTest).
+# cannot rot; benchmarks that declare a smoke filter also run briefly under CTest), for the
+# host CPU as a default build is.
 # With --sanitize, or when CI=true, a second build in build/asan runs the tests under
-# AddressSanitizer and UBSan (Debug, -O1).
+# AddressSanitizer and UBSan (Debug, -O1), in the other configuration: portable
+# (-DKINFLOW_NATIVE=OFF) with BLAS products (-DKINFLOW_USE_BLAS=ON, OpenBLAS).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +25,7 @@ if [ "${CI:-}" = "true" ]; then
   sanitize=1
 fi
 
-bash scripts/install-deps.sh --bench --torch-cpp
+bash scripts/install-deps.sh --bench --blas --torch-cpp
 
 jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -39,11 +41,13 @@ cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
 if [ "$sanitize" -eq 1 ]; then
-  echo "== build/asan (Debug -O1, AddressSanitizer + UBSan) =="
+  echo "== build/asan (Debug -O1, AddressSanitizer + UBSan; portable, BLAS products) =="
   cmake -S . -B build/asan \
     -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
     -DKINFLOW_SANITIZE=ON \
+    -DKINFLOW_NATIVE=OFF \
+    -DKINFLOW_USE_BLAS=ON \
     -DKINFLOW_WARNINGS_AS_ERRORS=ON \
     -DKINFLOW_BUILD_TESTS=ON \
     -DKINFLOW_BUILD_EXAMPLES=OFF \

@@ -15,6 +15,7 @@
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
+#include "kinflow/core/products.hpp"
 
 #include "kinflow/data/csv.hpp"
 #include "kinflow/data/random.hpp"

@@ -4,6 +4,7 @@
 // gain changes nothing, bit for bit.
 
 #include <cmath>
+#include <limits>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -182,9 +183,18 @@ TEST_CASE("shaped: per-sample and batched inner fields give the same result", "[
     const auto grid = time_grid<double>::cosine(17);
     const auto a = kinflow::integrate(kinflow::shaped(decay{}, *g), kinflow::rk4, grid, X);
     const auto b = kinflow::integrate(kinflow::shaped(decay_sample, *g), kinflow::rk4, grid, Y);
-    // Same arithmetic per column: identical results.
+    // Same arithmetic per column: identical results. The energy is summed by the fused
+    // per-sample kernel and by the batched quadrature in two expressions, which a compiler
+    // with FMA (-march=native) may contract differently: then they agree to a rounding of
+    // each of the 4 stage terms per step.
     CHECK(X == Y);
+#if defined(__FMA__)
+    CHECK(((a.kpe.total - b.kpe.total).array().abs() <=
+           (4.0 * 4 * grid.steps() * std::numeric_limits<double>::epsilon()) * a.kpe.total.array().abs())
+              .all());
+#else
     CHECK(a.kpe.total == b.kpe.total);
+#endif
     CHECK(a.nfe == b.nfe);
   }
 }

@@ -6,7 +6,8 @@
 #       configures, builds and runs a consumer project from scratch and checks that it
 #       prints "kinflow consumer: version <EXPECT_VERSION>".
 #
-# Common: KINFLOW_CMAKE_GENERATOR, KINFLOW_CXX_COMPILER, KINFLOW_CONFIG, KINFLOW_EIGEN_DIR.
+# Common: KINFLOW_CMAKE_GENERATOR, KINFLOW_CXX_COMPILER, KINFLOW_CONFIG, KINFLOW_EIGEN_DIR,
+# KINFLOW_EXPECT_BLAS (the consumer must then get kinflow::blas).
 
 function(run_step what)
   list(JOIN ARGN " " _line)
@@ -51,6 +52,9 @@ elseif(MODE STREQUAL "consumer")
   endif()
   if(KINFLOW_SOURCE_DIR)
     list(APPEND _configure "-DKINFLOW_SOURCE_DIR=${KINFLOW_SOURCE_DIR}")
+  endif()
+  if(KINFLOW_EXPECT_BLAS)
+    list(APPEND _configure "-DKINFLOW_EXPECT_BLAS=${KINFLOW_EXPECT_BLAS}")
   endif()
   run_step("configure" ${_configure})
   run_step("build" "${CMAKE_COMMAND}" --build "${BINARY}" ${_config_args})

@@ -29,6 +29,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/detail/field_parallel.hpp"
+#include "kinflow/detail/gemm.hpp"
 #include "kinflow/detail/logsumexp.hpp"
 
 namespace kinflow {
@@ -118,6 +119,7 @@ struct posterior_plan {
   field_index cols_block = 1;  ///< samples per tile (and per task)
   unsigned workers = 1;
   bool expanded = false;
+  bool blas = false;  ///< the expanded path's products through BLAS (detail::product_into)
   std::size_t worker_scalars = 0;  ///< scratch per worker, in scalars
   [[nodiscard]] std::size_t scratch_bytes(std::size_t scalar_size) const noexcept {
     return static_cast<std::size_t>(workers) * worker_scalars * scalar_size;
@@ -441,7 +443,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
     // Expanded distances: one product for the whole tile, then per sample.
     tile_map T(tile, m, nc, Eigen::OuterStride<>(ld));
     const auto yb = pts.y.middleCols(i0, m);
-    T.noalias() = yb.transpose() * X.middleCols(j0, nc);
+    product_into(yb.transpose(), X.middleCols(j0, nc), T, false, plan.blas);
     const const_array_map yy(pts.sq_norm + i0, m);
     for (field_index j = 0; j < nc; ++j) {
       array_map L(tile + j * ld, m);
@@ -476,7 +478,7 @@ void posterior_block(const posterior_points<Scalar, Dim>& pts, const batch<Scala
     }
     if (req.mean) {
       Eigen::Map<Eigen::Matrix<Scalar, Dim, Eigen::Dynamic>> A(acc, d, nc);
-      A.noalias() += yb * T;
+      product_into(yb, T, A, true, plan.blas);
     }
   }
 
@@ -506,6 +508,7 @@ void posterior_stream(const posterior_points<Scalar, Dim>& pts, const batch<Scal
   if (b == 0) return;
   field_scratch<Scalar> mem(static_cast<std::size_t>(plan.workers) * plan.worker_scalars);
   const auto tasks = static_cast<std::size_t>((b + plan.cols_block - 1) / plan.cols_block);
+  const blas_single_thread_scope single_threaded_blas(plan.blas && plan.expanded);
   field_parallel_for(plan.workers, tasks, [&](unsigned w, std::size_t task) {
     const field_index j0 = static_cast<field_index>(task) * plan.cols_block;
     const field_index nc = std::min(plan.cols_block, b - j0);

@@ -56,6 +56,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_posterior.hpp"
 #include "kinflow/detail/field_storage.hpp"
 
@@ -95,6 +96,9 @@ struct empirical_options {
   unsigned threads = 0;
   /// How squared distances are formed; see kinflow::distance_method.
   distance_method distances = distance_method::automatic;
+  /// Which library computes the matrix products of the product-based distances (d ≥ 5);
+  /// see kinflow::matrix_products.
+  matrix_products products = matrix_products::automatic;
 };
 
 /// The exact flow-matching velocity field of a training set `Y = [y_1 … y_N]` (d x N, one
@@ -288,6 +292,7 @@ private:
                     "expected 0 < eps < 1 (lower clamp of sigma_t = 1 - (1 - sigma_min) t)");
     detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
                     opt_.memory_budget, "expected at least 65536 bytes");
+    blas_ = detail::resolve_products(opt_.products, "products");
     const auto Y = y_.view();
     sq_norm_ = detail::column_sq_norms<Scalar, Dim>(Y);
     max_norm_ = std::sqrt(sq_norm_.maxCoeff());
@@ -314,9 +319,10 @@ private:
   template <class Params, class Finish>
   void stream(const Params& par, const batch_type& X, detail::posterior_request req,
               const Finish& finish) const {
-    const auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
+    auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
                                                           opt_.memory_budget, opt_.threads,
                                                           opt_.distances, req.trace);
+    plan.blas = blas_;
     detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
   }
 
@@ -341,6 +347,7 @@ private:
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sq_norm_;
   Scalar max_norm_ = 0;
   options_type opt_;
+  bool blas_ = false;  // products through BLAS (resolved from opt_.products)
 };
 
 /// Deduces `empirical_field<Scalar, Rows>` from the training matrix.

@@ -30,6 +30,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_posterior.hpp"
 #include "kinflow/detail/field_storage.hpp"
 
@@ -49,6 +50,9 @@ struct gaussian_mixture_options {
   unsigned threads = 0;
   /// How squared distances are formed; see kinflow::distance_method.
   distance_method distances = distance_method::automatic;
+  /// Which library computes the matrix products of the product-based distances (d ≥ 5);
+  /// see kinflow::matrix_products.
+  matrix_products products = matrix_products::automatic;
 };
 
 /// The exact velocity field of the Gaussian mixture `Σ_k π_k N(μ_k, s_k² I)` (K
@@ -186,6 +190,7 @@ private:
                     "expected >= 0");
     detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
                     opt_.memory_budget, "expected at least 65536 bytes");
+    blas_ = detail::resolve_products(opt_.products, "products");
     const Eigen::Index K = size();
     detail::require(weights.rows() == 1 || weights.cols() == 1, "weights shape (rows)",
                     weights.rows(), "expected a vector of K entries");
@@ -259,9 +264,10 @@ private:
   template <class Params, class Finish>
   void stream(const Params& par, const batch_type& X, detail::posterior_request req,
               const Finish& finish) const {
-    const auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
+    auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
                                                           opt_.memory_budget, opt_.threads,
                                                           opt_.distances, false);
+    plan.blas = blas_;
     detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
   }
 
@@ -290,6 +296,7 @@ private:
 
   detail::field_points<Scalar, Dim> mu_;
   options_type opt_;
+  bool blas_ = false;  // products through BLAS (resolved from opt_.products)
   vector_type pi_, s_;
   vector_type log_pi_;  // empty when all weights are equal
   vector_type var_;     // s_k², empty when all stds are equal

@@ -45,6 +45,8 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/core/products.hpp"
+#include "kinflow/detail/gemm.hpp"
 #include "kinflow/models/npz.hpp"
 
 namespace kinflow {
@@ -94,6 +96,9 @@ struct time_features {
 /// at once; copy it per thread (a copy holds the weights and the buffers as they are, so
 /// copy before a first large call to keep it small).
 ///
+/// The products run on the calling thread, through Eigen or BLAS (see
+/// kinflow::matrix_products; the constructor's @p products).
+///
 /// @tparam Scalar float or double (weights are converted on loading)
 template <class Scalar = double>
 class mlp_field {
@@ -105,11 +110,13 @@ public:
   /// Builds the field from its layers (applied in order), activation and time features.
   /// Throws kinflow::invalid_argument when the layers are empty, a bias does not match its
   /// weight, consecutive layers do not chain, the first layer does not take d + time
-  /// features inputs (d = rows of the last weight), a weight is not finite, or a sinusoidal
-  /// embedding has no frequencies.
+  /// features inputs (d = rows of the last weight), a weight is not finite, a sinusoidal
+  /// embedding has no frequencies, or @p products is matrix_products::blas in a build
+  /// without BLAS.
   mlp_field(std::vector<dense_layer<Scalar>> layers, mlp_activation activation,
-            time_features<Scalar> time = {})
-      : layers_(std::move(layers)), activation_(activation), time_(std::move(time)) {
+            time_features<Scalar> time = {}, matrix_products products = matrix_products::automatic)
+      : layers_(std::move(layers)), activation_(activation), time_(std::move(time)),
+        products_(products), blas_(detail::resolve_products(products, "products")) {
     detail::require(!layers_.empty(), "layers.size()", layers_.size(), "expected at least one layer");
     detail::require(time_.encoding == time_encoding::raw || time_.frequencies.size() > 0,
                     "time.frequencies.size()", time_.frequencies.size(),
@@ -155,6 +162,8 @@ public:
   [[nodiscard]] mlp_activation activation() const noexcept { return activation_; }
   /// The time features.
   [[nodiscard]] const time_features<Scalar>& time() const noexcept { return time_; }
+  /// Which library computes the products (as given to the constructor).
+  [[nodiscard]] matrix_products products() const noexcept { return products_; }
 
   /// Batched velocities at one time @p t: `V.col(j) = v(X.col(j), t)`. V must be d × B.
   ///
@@ -170,6 +179,7 @@ public:
     check_shapes(X, V);
     reserve(X.cols());
     time_rows_constant(t);
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
     if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
                   bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
       const auto& first = layers_.front();
@@ -196,6 +206,7 @@ public:
     check_shapes(X, V);
     detail::require_dimension("number of times", T.size(), X.cols());
     reserve(X.cols());
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
     auto in = input_.leftCols(X.cols());
     in.topRows(dim_) = X.template cast<Scalar>();
     const Eigen::Index K = time_.frequencies.size();
@@ -259,18 +270,21 @@ private:
       return;
     }
     auto h = hidden_[0].leftCols(n);
-    h.noalias() = w * x;
+    detail::product_into(w, x, h, false, blas_);
     h.colwise() += b;
     activate(h);
     // Layers 1 … L-1 on the tile's hidden activations.
     const std::size_t L = layers_.size();
     for (std::size_t l = 1; l + 1 < L; ++l) {
       auto hl = hidden_[l].leftCols(n);
-      hl.noalias() = layers_[l].weight * hidden_[l - 1].leftCols(n);
+      detail::product_into(layers_[l].weight, hidden_[l - 1].leftCols(n), hl, false, blas_);
       hl.colwise() += layers_[l].bias;
       activate(hl);
     }
-    out.noalias() = (layers_.back().weight * hidden_[L - 2].leftCols(n)).template cast<T>();
+    if constexpr (std::is_same_v<T, Scalar>)
+      detail::product_into(layers_.back().weight, hidden_[L - 2].leftCols(n), out, false, blas_);
+    else
+      out.noalias() = (layers_.back().weight * hidden_[L - 2].leftCols(n)).template cast<T>();
     out.colwise() += layers_.back().bias.template cast<T>();
   }
 
@@ -311,6 +325,8 @@ private:
   std::vector<dense_layer<Scalar>> layers_;
   mlp_activation activation_;
   time_features<Scalar> time_;
+  matrix_products products_;
+  bool blas_;  // products through BLAS (resolved from products_)
   Eigen::Index dim_ = 0;
   mutable matrix_type input_;
   mutable std::vector<matrix_type> hidden_;
@@ -362,8 +378,11 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, 1> npz_vector(const npz_archive& npz, cons
 /// documentation of kinflow/models/mlp.hpp). Throws kinflow::model_file_error naming the
 /// file and what is wrong: missing file, truncated or compressed archive, missing or
 /// unexpected array, wrong shape, unsupported dtype, unknown activation or time embedding.
+/// @p products as in the mlp_field constructor.
 template <class Scalar = double>
-[[nodiscard]] mlp_field<Scalar> load_mlp_field(const std::string& path) {
+[[nodiscard]] mlp_field<Scalar> load_mlp_field(const std::string& path,
+                                               matrix_products products = matrix_products::automatic) {
+  (void)detail::resolve_products(products, "products");  // before the file, so the error names it
   const npz_archive npz(path);
   std::set<std::string> used;
   const auto take = [&](const std::string& name) -> const std::string& {
@@ -422,7 +441,7 @@ template <class Scalar = double>
                           " columns; expected dim + time features = " + std::to_string(d) + " + " +
                           std::to_string(time.size()) + " (dim = rows of the last layer's weight)");
   try {
-    return mlp_field<Scalar>(std::move(layers), activation, std::move(time));
+    return mlp_field<Scalar>(std::move(layers), activation, std::move(time), products);
   } catch (const invalid_argument& e) {
     detail::file_fail(path, {}, e.what());
   }
