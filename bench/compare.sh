@@ -21,6 +21,9 @@
 #                 the Google Benchmark tables (default: default,portable,portable-blas)
 #   --bin-dir     use the bench_sampling and bench_odeint already built there; no build
 #                 (its build is named from its CMakeCache.txt)
+#   --openblas-core NAME  run every side with OPENBLAS_CORETYPE=NAME (a run-time setting of
+#                 OpenBLAS, for CPUs its version does not recognise; the table says which
+#                 kernels OpenBLAS used either way)
 #
 # Needs root to install missing Debian packages (--bench: Google Benchmark and Boost;
 # --blas: OpenBLAS; --torch: python3-torch); otherwise install them first.
@@ -42,7 +45,8 @@ while [ $# -gt 0 ]; do
     --build-dir) build="$2"; shift ;;
     --builds) builds="$2"; shift ;;
     --bin-dir) bin="$2"; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --openblas-core) export OPENBLAS_CORETYPE="$2"; shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -201,12 +205,16 @@ cpu="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)"
 cores="$(nproc 2>/dev/null || echo '?')"
 cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$(dirname "$bin")/CMakeCache.txt" 2>/dev/null | head -n1)"
 cxx_version="$(${cxx:-c++} --version 2>/dev/null | head -n1)"
+# The kernels OpenBLAS chose on this CPU (PyTorch's and kinflow::blas's products).
+openblas_core="$("$py" -c 'import ctypes
+l = ctypes.CDLL("libopenblas.so.0"); l.openblas_get_corename.restype = ctypes.c_char_p
+print(l.openblas_get_corename().decode())' 2>/dev/null || echo "not loaded")"
 
 "$py" - "$out" "$threads" "$quick" "${cpu:-unknown CPU}" "$cores" "${cxx_version:-unknown compiler}" \
-  "$torch_note" <<'PY' | tee "$out/results.md"
+  "$torch_note" "$openblas_core" "${OPENBLAS_CORETYPE:-}" <<'PY' | tee "$out/results.md"
 import json, os, re, sys
 
-out, threads, quick, cpu, cores, cxx, torch_note = sys.argv[1:8]
+out, threads, quick, cpu, cores, cxx, torch_note, ob_core, ob_forced = sys.argv[1:10]
 builds = []
 with open(os.path.join(out, "builds.txt")) as f:
     for line in f:
@@ -233,7 +241,8 @@ def times(name):
     return res
 
 print(f"Machine: {cpu}, {cores} cores; {cxx}; {threads} threads for every side"
-      f"{' (quick smoke sizes)' if quick == '1' else ''}.")
+      f"{' (quick smoke sizes)' if quick == '1' else ''}. OpenBLAS kernels: {ob_core}"
+      f"{' (OPENBLAS_CORETYPE=' + ob_forced + ')' if ob_forced else ' (its own choice)'}.")
 print()
 print("Builds (CMake, -DCMAKE_BUILD_TYPE=Release and):")
 print()

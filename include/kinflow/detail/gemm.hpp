@@ -92,7 +92,7 @@ template <class Derived>
 blas_operand blas_view(const Eigen::MatrixBase<Derived>& m) {
   blas_operand op;
   if (m.innerStride() != 1) return op;
-  op.transposed = bool(Derived::Flags & Eigen::RowMajorBit);
+  op.transposed = bool(static_cast<unsigned>(Derived::Flags) & Eigen::RowMajorBit);
   const Eigen::Index stored_rows = op.transposed ? m.cols() : m.rows();
   const Eigen::Index ld = m.outerStride();
   if (ld < stored_rows || ld < 1 || ld > INT_MAX) return op;
@@ -126,8 +126,10 @@ void product_into(const Eigen::MatrixBase<DA>& A, const Eigen::MatrixBase<DB>& B
   constexpr bool same_scalar =
       std::is_same_v<S, typename DA::Scalar> && std::is_same_v<S, typename DB::Scalar>;
   constexpr bool blas_scalar = std::is_same_v<S, float> || std::is_same_v<S, double>;
-  constexpr bool in_memory = bool(DA::Flags & DC::Flags & DB::Flags & Eigen::DirectAccessBit);
-  if constexpr (same_scalar && blas_scalar && in_memory && !bool(DC::Flags & Eigen::RowMajorBit)) {
+  constexpr auto flags = [](unsigned f) { return f; };  // (Eigen's flags are enums of different types)
+  constexpr bool in_memory = bool(flags(DA::Flags) & flags(DB::Flags) & flags(DC::Flags) &
+                                  Eigen::DirectAccessBit);
+  if constexpr (same_scalar && blas_scalar && in_memory && !bool(flags(DC::Flags) & Eigen::RowMajorBit)) {
     if (use_blas) {
       const Eigen::Index m = C.rows(), n = C.cols(), k = A.cols();
       if (m == 0 || n == 0) return;
