@@ -36,6 +36,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "example_cli.hpp"
@@ -72,6 +73,8 @@ struct settings {
   long trajectories = 0;
   std::string out = "kinflow-out";
   bool quiet = false;
+  bool likelihood = false;  // --likelihood: per-sample log-likelihood beside the KPE
+  long probes = 1;          // Hutchinson probes when the field has no exact divergence
 };
 
 const char* const kHelp =
@@ -102,10 +105,11 @@ const char* const kHelp =
     "                       give the model's own, e.g. --train\n"
     "                       examples/models/fm_mlp_8gaussians_train.csv\n"
     "Solver\n"
-    "  --solver NAME        euler midpoint heun ralston rk4 dopri5 (default euler)\n"
+    "  --solver NAME        euler midpoint heun ralston rk4 (fixed grid), dopri5 tsit5 bs32\n"
+    "                       (adaptive) (default euler)\n"
     "  --steps N            fixed-grid steps (default 100)\n"
     "  --grid G             uniform cosine edm shift:S energy (default uniform)\n"
-    "  --rtol V --atol V    dopri5 tolerances (default 1e-5 both)\n"
+    "  --rtol V --atol V    adaptive tolerances (default 1e-5 both)\n"
     "  --precision P        float or double (default double)\n"
     "Kinetic Trajectory Shaping (eta = 1 + alpha before tau, 1 - beta after)\n"
     "  --alpha0 V --beta0 V --tau V --k V       (defaults 0 0 0.6 3: KTS off)\n"
@@ -113,11 +117,20 @@ const char* const kHelp =
     "  --late exponential|linear|constant       (default exponential)\n"
     "Kinetic path energy and output\n"
     "  --kpe stage|left     quadrature: the integrator's stages, or the paper's left Riemann sum\n"
+    "  --likelihood         also the model log-likelihood of every sample (natural log, column\n"
+    "                       log_likelihood; its mean in summary.json), from the same solve:\n"
+    "                       log N(x0) - integral of div v, with the field's exact divergence\n"
+    "                       (empirical, smoothed, gmm, .npz models) or Hutchinson's estimate\n"
+    "  --probes P           Hutchinson probes per stage and sample (default 1; fields without\n"
+    "                       an exact divergence, e.g. TorchScript models)\n"
     "  --trajectories K     also write the paths of the first K samples\n"
     "  --out DIR            output directory (default kinflow-out): samples.csv, summary.json,\n"
     "                       train.csv, and trajectories.csv with --trajectories\n"
     "  --quiet              no progress on stderr\n"
     "  --help               this text\n";
+
+/// The embedded pairs, which choose their own steps.
+bool is_adaptive(const std::string& solver) { return solver == "dopri5" || solver == "tsit5" || solver == "bs32"; }
 
 kinflow::kts_form to_form(const std::string& flag, const std::string& v) {
   if (v == "linear") return kinflow::kts_form::linear;
@@ -149,11 +162,16 @@ settings parse(int argc, char** argv) {
       s.quiet = true;
       continue;
     }
+    if (a == "--likelihood") {
+      s.likelihood = true;
+      continue;
+    }
     if (a.rfind("--", 0) != 0) usage_error("unexpected argument '" + a + "' (options start with --)");
     static const char* const known[] = {"--dataset", "--train", "--n-train", "--samples", "--noise", "--seed",
                                         "--field", "--sigma-min", "--solver", "--steps", "--grid", "--rtol",
                                         "--atol", "--precision", "--alpha0", "--beta0", "--tau", "--k",
-                                        "--early", "--late", "--kpe", "--trajectories", "--out", "--model"};
+                                        "--early", "--late", "--kpe", "--trajectories", "--out", "--model",
+                                        "--probes"};
     if (std::find(std::begin(known), std::end(known), a) == std::end(known)) usage_error("unknown option '" + a + "'");
     if (i + 1 >= argc) usage_error(a + " needs a value");
     const std::string v = argv[++i];
@@ -174,7 +192,7 @@ settings parse(int argc, char** argv) {
       }
     } else if (a == "--sigma-min") s.sigma_min = to_double(a, v, 0, 1, true);
     else if (a == "--solver") {
-      require_one_of(a, v, {"euler", "midpoint", "heun", "ralston", "rk4", "dopri5"});
+      require_one_of(a, v, {"euler", "midpoint", "heun", "ralston", "rk4", "dopri5", "tsit5", "bs32"});
       s.solver = v;
     } else if (a == "--steps") s.steps = to_long(a, v, 1, 10000000);
     else if (a == "--grid") {
@@ -199,7 +217,8 @@ settings parse(int argc, char** argv) {
     else if (a == "--kpe") {
       require_one_of(a, v, {"stage", "left"});
       s.kpe = v;
-    } else if (a == "--trajectories") s.trajectories = to_long(a, v, 0, 100000000);
+    } else if (a == "--probes") s.probes = to_long(a, v, 1, 1000);
+    else if (a == "--trajectories") s.trajectories = to_long(a, v, 0, 100000000);
     else if (a == "--out") s.out = v;
     else if (a == "--model") {
       if (v.empty()) usage_error("--model needs a file name");
@@ -221,8 +240,8 @@ settings parse(int argc, char** argv) {
   } catch (const kinflow::invalid_argument& e) {
     usage_error(std::string("--alpha0/--beta0/--tau/--k/--early/--late: ") + e.what());
   }
-  if (s.solver == "dopri5" && s.grid != "uniform")
-    usage_error("--grid applies to fixed-step solvers; dopri5 chooses its own steps");
+  if (is_adaptive(s.solver) && s.grid != "uniform")
+    usage_error("--grid applies to fixed-step solvers; " + s.solver + " chooses its own steps");
   return s;
 }
 
@@ -242,6 +261,7 @@ struct run_output {
   kinflow::solve_result<Scalar> result;
   std::vector<double> grid;                 // fixed-step grid actually used (empty for dopri5)
   std::vector<std::vector<double>> paths;   // rows: sample, step, t, x...
+  std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
 };
 
 /// Prints progress on stderr every 10% of a long run.
@@ -260,6 +280,18 @@ struct progress_meter {
   }
 };
 
+/// The options every solve shares: the KPE quadrature, its split and the likelihood.
+/// A shaped field names its own τ (the adaptive solves break there and the energy is split
+/// there); with KTS off the split is still --tau's.
+template <class Options>
+void set_path_options(Options& opt, const settings& s) {
+  if (kinflow::kts_gain(s.kts).is_identity()) opt.kpe.tau = s.kts.tau;
+  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
+  opt.likelihood.enabled = s.likelihood;
+  opt.likelihood.divergence.hutchinson.probes = static_cast<int>(s.probes);
+  opt.likelihood.divergence.hutchinson.seed = static_cast<std::uint64_t>(s.seed);
+}
+
 template <class Scalar, class Field, std::size_t S>
 void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const settings& s,
                dyn_batch<Scalar>& X, run_output<Scalar>& out) {
@@ -276,8 +308,7 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
   }();
   out.grid = grid.times();
   kinflow::fixed_step_options opt;
-  opt.kpe.tau = s.kts.tau;
-  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
+  set_path_options(opt, s);
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   auto record = [&](std::size_t step, double t, const dyn_batch<Scalar>& x) {
     for (Eigen::Index i = 0; i < K; ++i) {
@@ -299,14 +330,13 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
   });
 }
 
-template <class Scalar, class Field>
-void run_adaptive(Field& field, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
+template <class Scalar, class Field, std::size_t S>
+void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, const settings& s,
+                  dyn_batch<Scalar>& X, run_output<Scalar>& out) {
   kinflow::adaptive_options opt;
   opt.rtol = s.rtol;
   opt.atol = s.atol;
-  opt.kpe.tau = s.kts.tau;
-  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
-  if (s.kts.tau > 0 && s.kts.tau < 1) opt.breakpoints = {s.kts.tau};  // η' jumps at τ
+  set_path_options(opt, s);
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   std::vector<long> steps_of(static_cast<std::size_t>(K), 0);
   for (Eigen::Index i = 0; i < K; ++i) {
@@ -314,7 +344,7 @@ void run_adaptive(Field& field, const settings& s, dyn_batch<Scalar>& X, run_out
     for (Eigen::Index r = 0; r < X.rows(); ++r) row.push_back(static_cast<double>(X(r, i)));
     out.paths.push_back(std::move(row));
   }
-  out.result = kinflow::integrate_adaptive(field, kinflow::dopri5, 0.0, 1.0, X, opt, [&](const auto& v) {
+  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, [&](const auto& v) {
     if (v.sample >= K) return;
     auto& n = steps_of[static_cast<std::size_t>(v.sample)];
     std::vector<double> row{static_cast<double>(v.sample), static_cast<double>(++n), static_cast<double>(v.t + v.dt)};
@@ -329,12 +359,17 @@ run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scala
   // results are bit-identical to the unshaped field's.
   auto field = kinflow::shaped(std::forward<Field>(inner), kinflow::kts_gain(s.kts));
   run_output<Scalar> out;
+  out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
+                       ? "exact"
+                       : "hutchinson";
   if (s.solver == "euler") run_fixed(field, kinflow::euler, s, X, out);
   else if (s.solver == "midpoint") run_fixed(field, kinflow::midpoint, s, X, out);
   else if (s.solver == "heun") run_fixed(field, kinflow::heun, s, X, out);
   else if (s.solver == "ralston") run_fixed(field, kinflow::ralston, s, X, out);
   else if (s.solver == "rk4") run_fixed(field, kinflow::rk4, s, X, out);
-  else run_adaptive(field, s, X, out);
+  else if (s.solver == "tsit5") run_adaptive(field, kinflow::tsit5, s, X, out);
+  else if (s.solver == "bs32") run_adaptive(field, kinflow::bs32, s, X, out);
+  else run_adaptive(field, kinflow::dopri5, s, X, out);
   return out;
 }
 
@@ -500,6 +535,20 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
+/// Mean log-likelihood over the samples whose solve succeeded (the others' values are
+/// not finite), and their number.
+template <class Scalar>
+std::pair<double, long> mean_log_likelihood(const kinflow::solve_result<Scalar>& r) {
+  double sum = 0;
+  long n = 0;
+  for (Eigen::Index i = 0; i < r.log_likelihood.size(); ++i)
+    if (r.status[static_cast<std::size_t>(i)] == kinflow::solve_status::success) {
+      sum += static_cast<double>(r.log_likelihood(i));
+      ++n;
+    }
+  return {n > 0 ? sum / static_cast<double>(n) : 0.0, n};
+}
+
 template <class Scalar>
 void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X,
                    const kinflow::solve_result<Scalar>& r, const sample_metrics* m) {
@@ -510,6 +559,8 @@ void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X
   f << "kpe,kpe_early,kpe_late,nfe,status";
   if (m && m->has_memorization) f << ",nn_dist,nn_ratio,memorized";
   if (m && !m->log_density_kind.empty()) f << ",log_density";
+  const bool lik = r.log_likelihood.size() == X.cols();
+  if (lik) f << ",log_likelihood";
   f << '\n';
   for (Eigen::Index i = 0; i < X.cols(); ++i) {
     for (Eigen::Index k = 0; k < X.rows(); ++k) f << X(k, i) << ',';
@@ -519,6 +570,7 @@ void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X
       f << ',' << m->nn_dist(i) << ',' << m->nn_ratio(i) << ','
         << (m->memorized[static_cast<std::size_t>(i)] ? 1 : 0);
     if (m && !m->log_density_kind.empty()) f << ',' << m->log_density(i);
+    if (lik) f << ',' << r.log_likelihood(i);
     f << '\n';
   }
 }
@@ -561,12 +613,18 @@ void write_summary(const std::filesystem::path& file, const settings& s, const i
   f << "    \"kts\": {\"alpha0\": " << s.kts.alpha0 << ", \"beta0\": " << s.kts.beta0 << ", \"tau\": " << s.kts.tau
     << ", \"k\": " << s.kts.k << ", \"early\": \"" << kinflow::to_string(s.kts.early_form) << "\", \"late\": \""
     << kinflow::to_string(s.kts.late_form) << "\", \"integral_of_eta\": " << kinflow::kts_gain(s.kts).integral() << "},\n";
-  f << "    \"kpe_quadrature\": \"" << s.kpe << "\"\n  },\n";
+  f << "    \"kpe_quadrature\": \"" << s.kpe << "\",\n    \"likelihood\": " << (s.likelihood ? "true" : "false")
+    << ",\n    \"probes\": " << s.probes << "\n  },\n";
   f << "  \"kpe\": {\"mean\": " << r.kpe.total.template cast<double>().mean() << ", \"early_mean\": "
     << r.kpe.early.template cast<double>().mean() << ", \"late_mean\": " << r.kpe.late.template cast<double>().mean()
     << ", \"q05\": " << q(0.05) << ", \"q25\": " << q(0.25) << ", \"median\": " << q(0.5) << ", \"q75\": " << q(0.75)
     << ", \"q95\": " << q(0.95) << ", \"max\": " << q(1.0) << "},\n";
   f << "  \"nfe_mean\": " << r.nfe.template cast<double>().mean() << ",\n";
+  if (r.log_likelihood.size() > 0) {
+    const auto [mean, n] = mean_log_likelihood(r);
+    f << "  \"log_likelihood\": {\"mean\": " << mean << ", \"samples\": " << n << ", \"divergence\": \""
+      << out.divergence << "\"},\n";
+  }
   f << "  \"status\": {";
   bool first = true;
   for (auto st : {kinflow::solve_status::success, kinflow::solve_status::max_steps_reached,
@@ -689,6 +747,9 @@ int run(const settings& s) {
               static_cast<double>(out.result.kpe.total.mean()), static_cast<double>(out.result.kpe.early.mean()),
               static_cast<double>(out.result.kpe.late.mean()), out.result.nfe.template cast<double>().mean(),
               out.result.count(kinflow::solve_status::success), static_cast<long>(X.cols()));
+  if (out.result.log_likelihood.size() > 0)
+    std::printf("  log-likelihood mean %.4f (%s divergence)\n", mean_log_likelihood(out.result).first,
+                out.divergence.c_str());
   if (m.has_memorization) std::printf("  F_mem %.4f [%.4f, %.4f] (d1/d2 < 1/3)", m.f_mem, m.f_mem_lo, m.f_mem_hi);
   if (!m.log_density_kind.empty())
     std::printf(", Spearman(KPE, %s log density) %+.3f", m.log_density_kind.c_str(), m.spearman_kpe_log_density);

@@ -23,13 +23,21 @@
 
 #include "kinflow/energy/kpe.hpp"
 
+#include "kinflow/fields/divergence.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/shaped.hpp"
 
 #include "kinflow/integrators/adaptive.hpp"
+#include "kinflow/integrators/controller.hpp"
+#include "kinflow/integrators/energy_grid.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/likelihood.hpp"
+#include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
+#include "kinflow/integrators/rk_step.hpp"
+#include "kinflow/integrators/soa_rk.hpp"
+#include "kinflow/integrators/solve_extras.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
 #include "kinflow/metrics/density.hpp"
@@ -42,6 +50,5 @@
 #include "kinflow/models/mlp.hpp"
 #include "kinflow/models/npz.hpp"
 
-#include "kinflow/schedules/energy_grid.hpp"
 #include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"

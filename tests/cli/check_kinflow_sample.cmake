@@ -70,6 +70,16 @@ run_ok(dopri --dataset moons --n-train 60 --samples 25 --solver dopri5 --field s
 expect_lines("${WORK}/dopri/samples.csv" 26)
 expect_contains("${WORK}/dopri/summary.json" "\"alpha0\": 0.01")
 
+# 2b. The log-likelihood beside the KPE, with the new embedded pair; and on the exact
+# mixture field, where the log-likelihood of a sample is the mixture's log density there.
+run_ok(lik --dataset 8gaussians --n-train 50 --samples 20 --solver tsit5 --field smoothed:0.2 --likelihood)
+expect_header("${WORK}/lik/samples.csv"
+              "x_0,x_1,kpe,kpe_early,kpe_late,nfe,status,nn_dist,nn_ratio,memorized,log_density,log_likelihood")
+expect_lines("${WORK}/lik/samples.csv" 21)
+expect_contains("${WORK}/lik/summary.json" "\"log_likelihood\": {\"mean\": ")
+expect_contains("${WORK}/lik/summary.json" "\"divergence\": \"exact\"")
+expect_contains("${WORK}/lik/summary.json" "\"solver\": \"tsit5\"")
+
 # 3. Any d from CSV, with noise from CSV: 3-D training set with a header line.
 file(WRITE "${WORK}/train3.csv" "a,b,c\n0,0,1\n1,0,0\n0,1,0\n1,1,1\n0.5,0.5,0.5\n")
 file(WRITE "${WORK}/noise3.csv" "0.1,0.2,0.3\n-1,0.5,2\n")
@@ -108,6 +118,8 @@ endif()
 # 5. Argument errors.
 run_fails("--bogus" --bogus 1)
 run_fails("--steps" --steps 0)
+run_fails("--probes" --probes 0)
+run_fails("--grid" --solver bs32 --grid cosine)
 run_fails("--solver" --solver rk5)
 run_fails("--grid" --grid spiral)
 run_fails("--beta0" --beta0 0.06)

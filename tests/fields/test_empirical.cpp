@@ -246,6 +246,80 @@ TEST_CASE("empirical field: divergence and score match finite differences", "[em
   }
 }
 
+static_assert(kinflow::divergence_field<kinflow::empirical_field<double, 2>, double, 2>);
+static_assert(kinflow::divergence_field<const kinflow::empirical_field<float>, float, Eigen::Dynamic>);
+static_assert(kinflow::per_column_time_divergence_field<kinflow::empirical_field<double, 2>, double, 2>);
+static_assert(kinflow::per_column_time_divergence_field<const kinflow::empirical_field<float>, float, Eigen::Dynamic>);
+
+TEMPLATE_TEST_CASE("empirical field: the divergence overloads agree bit for bit", "[empirical][divergence]",
+                   float, double) {
+  // The out-parameter and returning forms, and a constant T, run the same arithmetic: the
+  // same bits. A time per column gives each column the bits of its own one-column call.
+  using S = TestType;
+  test_rng rng(13);
+  kinflow::batch<S, 2> Y(2, 60);
+  rng.fill_normal(Y);
+  for (const double sigma_min : {0.0, 0.05}) {
+    kinflow::empirical_options<S> opt;
+    opt.sigma_min = static_cast<S>(sigma_min);
+    const kinflow::empirical_field<S, 2> field(Y, opt);
+    kinflow::batch<S, 2> X = make_samples(Y, 30, 0.5, 0.5, rng);
+    for (const double td : test_times) {
+      const auto t = static_cast<S>(td);
+      CAPTURE(sigma_min, td);
+      const kinflow::per_sample<S> returned = field.divergence(t, X);
+      kinflow::per_sample<S> D(3), Dt;  // wrongly sized on entry: resized
+      field.divergence(t, X, D);
+      field.divergence_at_times(kinflow::sample_times<S>::Constant(X.cols(), t), X, Dt);
+      REQUIRE(D.size() == X.cols());
+      REQUIRE(D.allFinite());
+      CHECK(D == returned);
+      CHECK(Dt == returned);
+    }
+    kinflow::sample_times<S> T(X.cols());
+    for (Eigen::Index j = 0; j < X.cols(); ++j)
+      T(j) = static_cast<S>(test_times[static_cast<std::size_t>(j) % test_times.size()]);
+    kinflow::per_sample<S> Dt;
+    field.divergence_at_times(T, X, Dt);
+    REQUIRE(Dt.size() == X.cols());
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      CAPTURE(sigma_min, j, T(j));
+      const kinflow::batch<S, 2> xj = X.col(j);
+      CHECK(field.divergence(T(j), xj)(0) == Dt(j));
+    }
+    CHECK_THROWS_AS(field.divergence_at_times(kinflow::sample_times<S>::Zero(2), X, Dt), kinflow::dimension_mismatch);
+    kinflow::batch<S> bad(3, 2);
+    bad.setZero();
+    kinflow::per_sample<S> Db;
+    const kinflow::empirical_field<S> dynamic_field(Y);
+    CHECK_THROWS_AS(dynamic_field.divergence(S(0.5), bad, Db), kinflow::dimension_mismatch);
+  }
+}
+
+TEST_CASE("empirical field: divergence_at_times matches the long-double reference at each column's time",
+          "[empirical][divergence]") {
+  test_rng rng(17);
+  kinflow::batch<double> Y(3, 40);
+  rng.fill_normal(Y);
+  const kinflow::empirical_field<double> field(Y);
+  kinflow::batch<double> X(3, 7);
+  rng.fill_normal(X);
+  kinflow::sample_times<double> T(7);
+  T << 0.0, 0.1, 0.5, 0.8, 0.99, 1.0 - 1e-9, 1.0;
+  kinflow::per_sample<double> D;
+  field.divergence_at_times(T, X, D);
+  for (Eigen::Index j = 0; j < 7; ++j) {
+    CAPTURE(j, T(j));
+    const auto ref = kinflow_test::empirical_reference(Y.cast<ld>(), X.col(j).cast<ld>(), T(j), field.sigma(T(j)));
+    // The divergence is t/σ³ tr Cov - d/σ: its rounding is ε times the size of both terms
+    // (and the logits' rounding moves tr Cov); 1e-9 relative covers both with margin in
+    // double, also at the clamp σ = ε = 1e-6, where the terms are of order 1e12.
+    const ld scale = 1 + std::abs(ref.divergence) + T(j) / std::pow(field.sigma(T(j)), 3) * ref.trace +
+                     3 / field.sigma(T(j));
+    CHECK(std::abs(static_cast<ld>(D(j)) - ref.divergence) <= 1e-9L * scale);
+  }
+}
+
 TEST_CASE("empirical field: defined and finite at t = 1 and for far samples", "[empirical][t1]") {
   test_rng rng(9);
   kinflow::batch<double, 2> Y(2, 25);

@@ -371,3 +371,300 @@ TEST_CASE("gaussian mixture: bad input is rejected with a clear message", "[mixt
                              contains("number of points N"));
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Divergence.
+
+namespace {
+
+// div v in long double, written out plainly from SPEC §5.2: the weights from the logits,
+// then div v = Σ_k w_k d g_k + Σ_k w_k (a_k - ā)·(v_k - v̄), a_k = -(x - t μ_k)/σ_k², with
+// the means ā, v̄ formed first (two passes).
+struct mixture_divergence {
+  ld div = 0;
+  ld abs = 0;        // Σ_k w_k (d |g_k| + ‖a_k - ā‖ ‖v_k - v̄‖): the scale of the rounding
+  ld spread = 0;     // Σ_k w_k |c_k - div|, c_k = d g_k + (a_k - ā)·(v_k - v̄): what a weight moves
+  ld logit_abs = 0;  // Σ_k w_k |L_k|
+};
+
+mixture_divergence mixture_divergence_reference(const ld_vector& pi, const ld_matrix& mu, const ld_vector& s,
+                                                const ld_vector& x, ld t) {
+  const Eigen::Index d = mu.rows(), K = mu.cols();
+  ld_vector logit(K), var(K), g(K);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    var(k) = (1 - t) * (1 - t) + t * t * s(k) * s(k);
+    g(k) = (t * s(k) * s(k) - (1 - t)) / var(k);
+    logit(k) = std::log(pi(k)) - (x - t * mu.col(k)).squaredNorm() / (2 * var(k)) -
+               0.5L * static_cast<ld>(d) * std::log(var(k));
+  }
+  const ld mx = logit.maxCoeff();
+  ld_vector w(K);
+  for (Eigen::Index k = 0; k < K; ++k) w(k) = std::exp(logit(k) - mx);
+  w /= w.sum();
+  ld_matrix a(d, K), v(d, K);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    a.col(k) = -(x - t * mu.col(k)) / var(k);
+    v.col(k) = mu.col(k) + g(k) * (x - t * mu.col(k));
+  }
+  const ld_vector abar = a * w, vbar = v * w;
+  mixture_divergence r;
+  ld_vector c(K);
+  for (Eigen::Index k = 0; k < K; ++k) {
+    c(k) = static_cast<ld>(d) * g(k) + (a.col(k) - abar).dot(v.col(k) - vbar);
+    r.div += w(k) * c(k);
+    r.abs += w(k) * (static_cast<ld>(d) * std::abs(g(k)) + (a.col(k) - abar).norm() * (v.col(k) - vbar).norm());
+    r.logit_abs += w(k) * std::abs(logit(k));
+  }
+  for (Eigen::Index k = 0; k < K; ++k) r.spread += w(k) * std::abs(c(k) - r.div);
+  return r;
+}
+
+// Samples: half from the path marginal at t (near the mixture), half spread wider, one far.
+template <class Scalar, int Dim>
+kinflow::batch<Scalar, Dim> path_samples(const random_mixture<Scalar, Dim>& mix, double td, Eigen::Index B,
+                                         test_rng& rng) {
+  const Eigen::Index d = mix.mu.rows(), K = mix.mu.cols();
+  kinflow::batch<Scalar, Dim> X(d, B);
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const auto k = static_cast<Eigen::Index>(rng.next() % static_cast<std::uint64_t>(K));
+    const double sk = static_cast<double>(mix.s(k));
+    const double sig = std::sqrt((1 - td) * (1 - td) + td * td * sk * sk);
+    for (Eigen::Index i = 0; i < d; ++i)
+      X(i, j) = static_cast<Scalar>(j < B / 2 ? td * static_cast<double>(mix.mu(i, k)) + sig * rng.normal()
+                                              : 3.0 * rng.normal());
+  }
+  X.col(B - 1).setConstant(Scalar(25));
+  return X;
+}
+
+// Central differences of the field's own velocity, Richardson-extrapolated:
+// C(h) = Σ_r (v_r(x + h e_r) - v_r(x - h e_r)) / (2h) has error (h²/6) Σ_r ∂³_r v_r + O(h⁴),
+// and (4 C(h/2) - C(h)) / 3 cancels the h² term.
+template <int Dim>
+double fd_divergence(const kinflow::gaussian_mixture_field<double, Dim>& field, double t,
+                     const kinflow::batch<double, Dim>& x, double h) {
+  auto central = [&](double step) {
+    double sum = 0;
+    for (Eigen::Index r = 0; r < x.rows(); ++r) {
+      kinflow::batch<double, Dim> xp = x, xm = x, vp, vm;
+      xp(r, 0) += step;
+      xm(r, 0) -= step;
+      field(t, xp, vp);
+      field(t, xm, vm);
+      sum += (vp(r, 0) - vm(r, 0)) / (2 * step);
+    }
+    return sum;
+  };
+  return (4 * central(h / 2) - central(h)) / 3;
+}
+
+template <int Dim>
+void check_divergence_fd(Eigen::Index d, bool equal_stds, std::uint64_t seed) {
+  test_rng rng(seed);
+  const random_mixture<double, Dim> mix(d, 5, equal_stds, false, rng);
+  const kinflow::gaussian_mixture_field<double, Dim> field(mix.pi, mix.mu, mix.s);
+  const double s_min = mix.s.minCoeff();
+  for (const double t : {1e-3, 0.02, 0.5, 0.9, 0.999, 1.0}) {
+    const auto X = path_samples(mix, t, 10, rng);
+    kinflow::per_sample<double> D;
+    field.divergence(t, X, D);
+    REQUIRE(D.size() == X.cols());
+    REQUIRE(D.allFinite());
+    // Step: a small fraction of the narrowest component's std σ_min(t) ≥ s_min/sqrt(1 + s_min²),
+    // the length on which v varies. The extrapolated difference then has truncation
+    // ~(h/σ)⁴ |J| ≈ 1e-12 |J| and rounding ~sqrt(2d) ε |v| / h ≈ 1e-12 |v|∞ / σ (double).
+    // 1e-9 of the scale 1 + |v|∞/σ + Σ_k w_k |terms| leaves a margin of ~1000 over that
+    // estimate (observed errors stay below 5e-11 of the scale), while any wrong term of the
+    // formula would be O(1) of the scale.
+    const double sigma_min = s_min / std::sqrt(1 + s_min * s_min);
+    const double h = 1e-3 * std::min(sigma_min, 1.0);
+    kinflow::batch<double, Dim> V;
+    field(t, X, V);
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      CAPTURE(d, equal_stds, t, j);
+      const kinflow::batch<double, Dim> xj = X.col(j);
+      const double fd = fd_divergence(field, t, xj, h);
+      const auto ref = mixture_divergence_reference(field.weights().template cast<ld>(), mix.mu.template cast<ld>(),
+                                                    mix.s.template cast<ld>(), xj.template cast<ld>(), t);
+      const double scale = 1 + V.col(j).cwiseAbs().maxCoeff() / sigma_min + static_cast<double>(ref.abs);
+      CAPTURE(D(j), fd, scale);
+      CHECK(std::abs(D(j) - fd) <= 1e-9 * scale);
+    }
+  }
+}
+
+// Field against the long-double reference, float and double. Tolerance as for the velocity
+// (check_mixture): 32x the change of the reference under relative input perturbations of
+// one roundoff, the rounding of the terms, and the rounding of each logit times what a
+// weight change moves.
+template <class Scalar, int Dim>
+void check_divergence_reference(Eigen::Index d, bool equal_stds, bool equal_weights, std::uint64_t seed) {
+  const ld eps = std::numeric_limits<Scalar>::epsilon();
+  test_rng rng(seed);
+  const random_mixture<Scalar, Dim> mix(d, 23, equal_stds, equal_weights, rng);
+  const kinflow::gaussian_mixture_field<Scalar, Dim> field(mix.pi, mix.mu, mix.s);
+  const ld_vector pil = field.weights().template cast<ld>();
+  const ld_matrix mul = mix.mu.template cast<ld>();
+  const ld_vector sl = mix.s.template cast<ld>();
+  for (const double td : {0.0, 1e-3, 0.3, 0.5, 0.9, 0.999, 1.0}) {
+    const auto t = static_cast<Scalar>(td);
+    const auto X = path_samples(mix, td, 12, rng);
+    kinflow::per_sample<Scalar> D;
+    field.divergence(t, X, D);
+    REQUIRE(D.allFinite());
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      CAPTURE(d, td, equal_stds, equal_weights, sizeof(Scalar), j);
+      const ld_vector x = X.col(j).template cast<ld>();
+      const auto ref = mixture_divergence_reference(pil, mul, sl, x, t);
+      ld sdiv = 0;
+      for (int p = 0; p < 3; ++p) {
+        const auto r = mixture_divergence_reference(
+            pil, kinflow_test::perturbed(mul, eps, rng), kinflow_test::perturbed(sl, eps, rng),
+            kinflow_test::perturbed(x, eps, rng), static_cast<ld>(t) * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))));
+        sdiv = std::max(sdiv, std::abs(r.div - ref.div));
+      }
+      const ld logit_err = 8 * std::sqrt(static_cast<ld>(d)) * eps * ref.logit_abs;
+      const ld tol = 32 * sdiv + 64 * eps * (ref.abs + static_cast<ld>(d)) + 4 * logit_err * ref.spread;
+      CAPTURE(D(j), ref.div, tol);
+      CHECK(std::abs(static_cast<ld>(D(j)) - ref.div) <= tol);
+    }
+  }
+}
+
+}  // namespace
+
+static_assert(kinflow::divergence_field<kinflow::gaussian_mixture_field<double, 2>, double, 2>);
+static_assert(kinflow::divergence_field<const kinflow::gaussian_mixture_field<float>, float, Eigen::Dynamic>);
+static_assert(kinflow::per_column_time_divergence_field<kinflow::gaussian_mixture_field<float>, float, Eigen::Dynamic>);
+
+TEST_CASE("gaussian mixture: divergence matches central differences of the velocity", "[mixture][divergence]") {
+  SECTION("different stds, d = 2 and d = 7") {
+    check_divergence_fd<2>(2, false, 201);
+    check_divergence_fd<Eigen::Dynamic>(7, false, 202);
+  }
+  SECTION("equal stds (shared-variance path), d = 2 and d = 7") {
+    check_divergence_fd<2>(2, true, 203);
+    check_divergence_fd<Eigen::Dynamic>(7, true, 204);
+  }
+}
+
+TEMPLATE_TEST_CASE("gaussian mixture: divergence matches a long-double reference", "[mixture][divergence]",
+                   float, double) {
+  check_divergence_reference<TestType, 2>(2, false, false, 211);
+  check_divergence_reference<TestType, Eigen::Dynamic>(7, false, true, 212);
+  check_divergence_reference<TestType, 2>(2, true, false, 213);
+  check_divergence_reference<TestType, Eigen::Dynamic>(7, true, true, 214);
+}
+
+TEMPLATE_TEST_CASE("gaussian mixture: one component has div v = d g(t)", "[mixture][divergence]", float, double) {
+  // v = μ + g (x - t μ) with g = (t s² - (1 - t)) / ((1 - t)² + t² s²): div v = d g exactly,
+  // whatever x. Tolerance: a few roundings of g (and of the weight-1 sums).
+  using S = TestType;
+  const ld eps = std::numeric_limits<S>::epsilon();
+  test_rng rng(41);
+  for (const Eigen::Index d : {Eigen::Index{2}, Eigen::Index{7}}) {
+    for (const double s : {0.05, 0.5, 2.0}) {
+      vec<S> pi = vec<S>::Ones(1), sd = vec<S>::Constant(1, static_cast<S>(s));
+      kinflow::batch<S> mu(d, 1);
+      rng.fill_normal(mu, 2.0);
+      const kinflow::gaussian_mixture_field<S> field(pi, mu, sd);
+      // Two components with the same mean and std, weights ½: the same field through the
+      // per-component path (different stds are only detected, so perturb one weight).
+      vec<S> pi2(2), sd2(2);
+      pi2 << S(0.25), S(0.75);
+      sd2 << static_cast<S>(s), static_cast<S>(s) * (1 + 4 * std::numeric_limits<S>::epsilon());
+      kinflow::batch<S> mu2(d, 2);
+      mu2 << mu, mu;
+      const kinflow::gaussian_mixture_field<S> field2(pi2, mu2, sd2);
+      kinflow::batch<S> X(d, 6);
+      rng.fill_normal(X, 3.0);
+      for (const double td : {0.0, 1e-3, 0.4, 0.95, 1.0}) {
+        const auto t = static_cast<S>(td);
+        const ld tl = t, sl = static_cast<S>(s);
+        const ld g = (tl * sl * sl - (1 - tl)) / ((1 - tl) * (1 - tl) + tl * tl * sl * sl);
+        const ld want = static_cast<ld>(d) * g;
+        const auto D = field.divergence(t, X);
+        const auto D2 = field2.divergence(t, X);
+        for (Eigen::Index j = 0; j < X.cols(); ++j) {
+          CAPTURE(d, s, td, j);
+          CHECK(std::abs(static_cast<ld>(D(j)) - want) <= 16 * eps * (std::abs(want) + static_cast<ld>(d)));
+          // The second std differs by 4 roundoffs: g moves by about 8 eps |∂g/∂ log s|.
+          CHECK(std::abs(static_cast<ld>(D2(j)) - want) <= 64 * eps * (std::abs(want) + static_cast<ld>(d)));
+        }
+        if (td == 1.0) {  // v = x at t = 1: div v = d
+          CHECK(std::abs(static_cast<ld>(D(0)) - static_cast<ld>(d)) <= 4 * eps * static_cast<ld>(d));
+        }
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("gaussian mixture: the divergence overloads agree; finite everywhere",
+                   "[mixture][divergence]", float, double) {
+  using S = TestType;
+  test_rng rng(43);
+  for (const bool equal_stds : {true, false}) {
+    const random_mixture<S, 2> mix(2, 9, equal_stds, false, rng);
+    const kinflow::gaussian_mixture_field<S, 2> field(mix.pi, mix.mu, mix.s);
+    kinflow::batch<S, 2> X(2, 40);
+    rng.fill_normal(X, 3.0);
+    X.col(0).setConstant(S(1e6));
+    X.col(1) << S(-1e4), S(3e4);
+    X.col(2).setZero();
+    kinflow::sample_times<S> T(40);
+    for (Eigen::Index j = 0; j < 40; ++j) T(j) = static_cast<S>(j % 5 == 0 ? 1.0 : rng.uniform());
+    T(3) = S(0);
+    for (const double td : {0.0, 0.25, 0.999999, 1.0}) {
+      const auto t = static_cast<S>(td);
+      CAPTURE(equal_stds, td);
+      kinflow::per_sample<S> D1, D3;
+      field.divergence(t, X, D1);
+      const kinflow::per_sample<S> D2 = field.divergence(t, X);
+      field.divergence_at_times(kinflow::sample_times<S>::Constant(40, t), X, D3);
+      REQUIRE(D1.allFinite());
+      CHECK(D1 == D2);
+      CHECK(D1 == D3);
+    }
+    // A time per column: the same bits as column by column.
+    kinflow::per_sample<S> Dt;
+    field.divergence_at_times(T, X, Dt);
+    REQUIRE(Dt.size() == 40);
+    REQUIRE(Dt.allFinite());
+    for (Eigen::Index j = 0; j < 40; ++j) {
+      const kinflow::batch<S, 2> xj = X.col(j);
+      CHECK(field.divergence(T(j), xj)(0) == Dt(j));
+    }
+    kinflow::per_sample<S> De(5);
+    field.divergence(S(0.5), kinflow::batch<S, 2>(2, 0), De);
+    CHECK(De.size() == 0);
+    CHECK_THROWS_AS(field.divergence_at_times(kinflow::sample_times<S>::Zero(3), X, Dt), kinflow::dimension_mismatch);
+  }
+}
+
+TEST_CASE("gaussian mixture: divergence does not depend on threads or block sizes", "[mixture][divergence][threads]") {
+  test_rng rng(47);
+  for (const bool equal_stds : {true, false}) {
+    const random_mixture<double, Eigen::Dynamic> mix(3, 1200, equal_stds, false, rng);
+    kinflow::batch<double> X(3, 300);
+    rng.fill_normal(X, 2.0);
+    Eigen::VectorXd D0;
+    int c = 0;
+    for (const unsigned threads : {1u, 2u, 3u}) {
+      for (const std::size_t budget : {std::size_t{64} << 10, std::size_t{32} << 20}) {
+        kinflow::gaussian_mixture_options<double> opt;
+        opt.threads = threads;
+        opt.memory_budget = budget;
+        const kinflow::gaussian_mixture_field<double> field(mix.pi, mix.mu, mix.s, opt);
+        const Eigen::VectorXd D = field.divergence(0.8, X);
+        if (c++ == 0) {
+          D0 = D;
+          continue;
+        }
+        CAPTURE(equal_stds, threads, budget);
+        // Per-component stds: one pass per sample, no blocks: the same bits.
+        if (!equal_stds) CHECK(D == D0);
+        CHECK(max_abs_diff(D, D0) <= 1e-12L * (1 + D0.cwiseAbs().maxCoeff()));
+      }
+    }
+  }
+}

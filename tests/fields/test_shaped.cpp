@@ -3,12 +3,15 @@
 // (velocity_at_times, dim) are forwarded; per-sample fields are accepted; the identity
 // gain changes nothing, bit for bit.
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <limits>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
 
+#include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/integrators/adaptive.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
@@ -160,16 +163,17 @@ TEST_CASE("shaped: Dormand-Prince with per-sample steps reaches the shaped solut
       CHECK(scaled_error(Z, tol) < 10);
     }
   }
-  SECTION("in one piece, across the kink of eta at tau") {
-    // The step over the kink has an O(h²) local error the embedded estimate judges poorly,
-    // so the global error exceeds the tolerance by more than on smooth problems (see
-    // docs/kts.md), but it still converges as the tolerance tightens.
+  SECTION("in one piece: the shaped field's tau is a breakpoint by itself") {
+    // The solve ends a step exactly at the kink of η (the shaped field's switch time), so
+    // no step straddles it and the tolerance is met as in two pieces.
     std::vector<double> errors;
     for (double tol : {1e-6, 1e-8, 1e-10}) {
+      INFO("tol = " << tol);
       o.rtol = o.atol = tol;
       batch<double, 1> X = start();
       const auto r = kinflow::integrate_adaptive(kinflow::shaped(decay{}, g), kinflow::dopri5, 0.0, 1.0, X, o);
       REQUIRE(r.all_success());
+      CHECK(scaled_error(X, tol) < 10);
       errors.push_back(scaled_error(X, 1.0));
     }
     CHECK(errors[1] < 1e-1 * errors[0]);
@@ -356,4 +360,119 @@ TEST_CASE("shaped: forms and extras follow the inner field", "[shaped]") {
     const long double want = std::exp(-(kinflow_test::gauss_legendre(rate, 0, 0.6L) + kinflow_test::gauss_legendre(rate, 0.6L, 1)));
     CHECK(X(1, 2) == Approx(static_cast<double>(want)).epsilon(1e-5));
   }
+}
+
+namespace {
+// A field with only the one-time exact divergence (no time per column).
+struct with_divergence {
+  void operator()(double t, const batch<double, 2>& X, batch<double, 2>& V) const { V = -(1 + t) * X; }
+  void divergence(double t, const batch<double, 2>& X, kinflow::per_sample<double>& D) const {
+    D = kinflow::per_sample<double>::Constant(X.cols(), -2 * (1 + t));
+  }
+};
+
+kinflow::gaussian_mixture_field<double, 2> small_mixture() {
+  Eigen::Vector3d pi(0.2, 0.3, 0.5), s(0.3, 0.5, 0.2);
+  batch<double, 2> mu(2, 3);
+  mu << -2.0, 2.0, 0.0, 0.0, 0.5, 2.5;
+  return {pi, mu, s};
+}
+}  // namespace
+
+TEST_CASE("shaped: divergence is eta(t) times the inner divergence", "[shaped][divergence]") {
+  const auto inner = small_mixture();
+  using shaped_ref = kinflow::shaped_field<const kinflow::gaussian_mixture_field<double, 2>&>;
+  STATIC_REQUIRE(kinflow::divergence_field<shaped_ref, double, 2>);
+  STATIC_REQUIRE(kinflow::per_column_time_divergence_field<shaped_ref, double, 2>);
+  STATIC_REQUIRE(kinflow::divergence_field<const shaped_ref, double, 2>);
+  STATIC_REQUIRE(!kinflow::divergence_field<kinflow::shaped_field<decay>, double, 1>);
+  STATIC_REQUIRE(!kinflow::per_column_time_divergence_field<kinflow::shaped_field<decay_per_column&>, double, 1>);
+  STATIC_REQUIRE(kinflow::divergence_field<kinflow::shaped_field<with_divergence>, double, 2>);
+  STATIC_REQUIRE(!kinflow::per_column_time_divergence_field<kinflow::shaped_field<with_divergence>, double, 2>);
+
+  batch<double, 2> X = batch<double, 2>::Random(2, 9) * 3;
+  kinflow::sample_times<double> T(9);
+  T << 0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.9, 0.99, 1.0;
+  for (const kts_gain* g : {&launch_and_landing, &exp_launch_linear_landing}) {
+    const auto s = kinflow::shaped(inner, *g);
+    for (const double t : {0.0, 0.25, 0.6, 0.8, 1.0}) {
+      CAPTURE(t);
+      kinflow::per_sample<double> D, Din;
+      s.divergence(t, X, D);
+      inner.divergence(t, X, Din);
+      // The inner divergence times one factor: the same bits as multiplying by hand.
+      CHECK(D == ((*g)(t) * Din).eval());
+    }
+    kinflow::per_sample<double> D, Din;
+    s.divergence_at_times(T, X, D);
+    inner.divergence_at_times(T, X, Din);
+    REQUIRE(D.size() == 9);
+    for (Eigen::Index i = 0; i < 9; ++i) {
+      CAPTURE(i, T(i));
+      CHECK(D(i) == (*g)(T(i)) * Din(i));
+    }
+    // η varies: the shaped divergence is not the inner one (the test would notice a missing η).
+    CHECK((D - Din).cwiseAbs().maxCoeff() > 1e-3);
+  }
+  // An owned inner field with only divergence(t, X, D).
+  auto owned = kinflow::shaped(with_divergence{}, launch_and_landing);
+  kinflow::per_sample<double> D;
+  owned.divergence(0.3, X, D);
+  CHECK(D == kinflow::per_sample<double>::Constant(9, -2 * 1.3 * launch_and_landing(0.3)));
+}
+
+TEST_CASE("shaped: the identity gain passes the divergence through bit for bit", "[shaped][divergence]") {
+  const auto inner = small_mixture();
+  const auto s = kinflow::shaped(inner, kts_gain{});
+  REQUIRE(s.gain().is_identity());
+  batch<double, 2> X = batch<double, 2>::Random(2, 7) * 2;
+  kinflow::sample_times<double> T = kinflow::sample_times<double>::LinSpaced(7, 0.0, 1.0);
+  for (const double t : {0.0, 0.4, 1.0}) {
+    kinflow::per_sample<double> D, Din;
+    s.divergence(t, X, D);
+    inner.divergence(t, X, Din);
+    CHECK(D == Din);
+  }
+  kinflow::per_sample<double> D, Din;
+  s.divergence_at_times(T, X, D);
+  inner.divergence_at_times(T, X, Din);
+  CHECK(D == Din);
+}
+
+TEST_CASE("shaped: the gain's tau is said once", "[shaped][kpe]") {
+  // No breakpoints and no kpe.tau given: the shaped field names its switch time, the
+  // adaptive solve ends a step exactly there and the energy is split there.
+  const kts_gain& g = launch_and_landing;
+  REQUIRE(g.tau() > 0);
+  REQUIRE(g.tau() < 1);
+  const auto field = kinflow::shaped(decay{}, g);
+  REQUIRE(field.switch_time() == std::optional<double>(g.tau()));
+  std::vector<double> ends;
+  batch<double, 1> X = starts();
+  const auto r = kinflow::integrate_adaptive(field, kinflow::dopri5, 0.0, 1.0, X, {},
+                                             [&](const auto& v) { ends.push_back(v.t + v.dt); });
+  REQUIRE(r.all_success());
+  // Every sample has a step ending at τ exactly (one per sample), up to the rounding of t + dt.
+  const auto at_tau = std::count_if(ends.begin(), ends.end(), [&](double e) { return std::abs(e - g.tau()) <= 1e-15; });
+  CHECK(at_tau == X.cols());
+  CHECK(r.kpe.tau == g.tau());
+  // The split at τ: the fixed-step energy split at τ given explicitly is the same.
+  batch<double, 1> Y = starts(), Z = starts();
+  const auto grid = time_grid<double>::uniform(50);
+  const auto implicit = kinflow::integrate(field, kinflow::rk4, grid, Y);
+  kinflow::fixed_step_options fo;
+  fo.kpe.tau = g.tau();
+  const auto explicit_tau = kinflow::integrate(field, kinflow::rk4, grid, Z, fo);
+  CHECK(implicit.kpe.tau == g.tau());
+  CHECK(implicit.kpe.early == explicit_tau.kpe.early);
+  CHECK(implicit.kpe.late == explicit_tau.kpe.late);
+  // The caller's kpe.tau wins.
+  fo.kpe.tau = 0.25;
+  Z = starts();
+  CHECK(kinflow::integrate(field, kinflow::rk4, grid, Z, fo).kpe.tau == 0.25);
+  // The identity gain has no kink: no switch time, the default split 0.6.
+  const auto plain = kinflow::shaped(decay{}, kts_gain{});
+  CHECK_FALSE(plain.switch_time().has_value());
+  Z = starts();
+  CHECK(kinflow::integrate(plain, kinflow::rk4, grid, Z).kpe.tau == kinflow::default_kpe_tau);
 }

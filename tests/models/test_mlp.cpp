@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numbers>
 #include <sstream>
 #include <string>
@@ -438,4 +439,235 @@ TEST_CASE("batches larger than a tile give the per-column results", "[mlp]") {
     CHECK(worst <= 1e-12);
     CHECK(worst_t <= 1e-12);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Divergence.
+
+static_assert(kinflow::divergence_field<kinflow::mlp_field<double>, double, 2>);
+static_assert(kinflow::divergence_field<const kinflow::mlp_field<float>, float, Eigen::Dynamic>);
+static_assert(kinflow::per_column_time_divergence_field<const kinflow::mlp_field<double>, double, 5>);
+
+namespace {
+
+// A random net d + time features -> hidden... -> d, weights N(0, 1/fan_in) as in the tile test.
+std::vector<kinflow::dense_layer<double>> random_layers(Eigen::Index d, Eigen::Index time_inputs,
+                                                        const std::vector<Eigen::Index>& hidden,
+                                                        std::uint64_t seed) {
+  std::vector<Eigen::Index> sizes{d + time_inputs};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(d);
+  std::vector<kinflow::dense_layer<double>> layers(sizes.size() - 1);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    layers[l].weight = kinflow::standard_normal<double>(sizes[l + 1], sizes[l], seed + 2 * l) /
+                       std::sqrt(static_cast<double>(sizes[l]));
+    layers[l].bias = 0.5 * kinflow::standard_normal<double>(sizes[l + 1], 1, seed + 2 * l + 1);
+  }
+  return layers;
+}
+
+template <class Scalar>
+std::vector<kinflow::dense_layer<Scalar>> cast_layers(const std::vector<kinflow::dense_layer<double>>& layers) {
+  std::vector<kinflow::dense_layer<Scalar>> out(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    out[l].weight = layers[l].weight.cast<Scalar>();
+    out[l].bias = layers[l].bias.cast<Scalar>();
+  }
+  return out;
+}
+
+kinflow::time_features<double> make_time(bool sinusoidal) {
+  kinflow::time_features<double> time;
+  if (sinusoidal) {
+    time.encoding = kinflow::time_encoding::sinusoidal;
+    time.frequencies.resize(2);
+    time.frequencies << 1.0, 3.0;
+  }
+  return time;
+}
+
+// Smallest |pre-activation| of the hidden layers at (x, t), computed here plainly: how far
+// column x is from a kink of a ReLU net.
+double kink_margin(const std::vector<kinflow::dense_layer<double>>& layers, const kinflow::time_features<double>& time,
+                   const Eigen::VectorXd& x, double t) {
+  Eigen::VectorXd h(x.size() + time.size());
+  h.head(x.size()) = x;
+  if (time.encoding == kinflow::time_encoding::raw) {
+    h(x.size()) = t;
+  } else {
+    const Eigen::Index K = time.frequencies.size();
+    for (Eigen::Index k = 0; k < K; ++k) {
+      h(x.size() + k) = std::sin(time.frequencies(k) * t);
+      h(x.size() + K + k) = std::cos(time.frequencies(k) * t);
+    }
+  }
+  double margin = std::numeric_limits<double>::infinity();
+  for (std::size_t l = 0; l + 1 < layers.size(); ++l) {
+    const Eigen::VectorXd z = layers[l].weight * h + layers[l].bias;
+    margin = std::min(margin, z.cwiseAbs().minCoeff());
+    h = z.cwiseMax(0.0);
+  }
+  return margin;
+}
+
+// Σ_r (v_r(x + h e_r) - v_r(x - h e_r)) / (2h) from the field's own velocity.
+double central_divergence(const kinflow::mlp_field<double>& f, double t, const Eigen::VectorXd& x, double h) {
+  double sum = 0;
+  for (Eigen::Index r = 0; r < x.size(); ++r) {
+    Eigen::VectorXd xp = x, xm = x;
+    xp(r) += h;
+    xm(r) -= h;
+    sum += (f(t, xp)(r) - f(t, xm)(r)) / (2 * h);
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("mlp_field divergence matches central differences, each activation", "[mlp][divergence]") {
+  using kinflow::mlp_activation;
+  int checked_relu = 0, skipped_relu = 0;
+  for (const auto act : {mlp_activation::silu, mlp_activation::relu, mlp_activation::tanh, mlp_activation::gelu}) {
+    for (const Eigen::Index d : {Eigen::Index{2}, Eigen::Index{5}}) {
+      for (const bool sinusoidal : {false, true}) {
+        const auto time = make_time(sinusoidal);
+        const auto layers = random_layers(d, time.size(), {16, 12}, 100 + static_cast<std::uint64_t>(d) + (sinusoidal ? 7 : 0));
+        const kinflow::mlp_field<double> f(layers, act, time);
+        const Eigen::Index B = 12;
+        const auto X = (1.5 * kinflow::standard_normal<double>(d, B, 300 + static_cast<std::uint64_t>(d))).eval();
+        for (const double t : {0.0, 0.35, 1.0}) {
+          kinflow::per_sample<double> D;
+          f.divergence(t, X, D);
+          REQUIRE(D.size() == B);
+          REQUIRE(D.allFinite());
+          for (Eigen::Index j = 0; j < B; ++j) {
+            INFO("activation " << static_cast<int>(act) << " d = " << d << " sinusoidal " << sinusoidal
+                               << " t = " << t << " column " << j);
+            const Eigen::VectorXd x = X.col(j);
+            const double v_abs = f(t, x).cwiseAbs().maxCoeff();
+            if (act == mlp_activation::relu) {
+              // Piecewise linear: away from a kink the central difference is exact but for
+              // rounding, about sqrt(2d) ε |v| / h ≈ 7e-10 |v| at h = 1e-6 (observed: below
+              // 3e-10); a step changes a pre-activation by at most h Σ|W| < 1e-4, so columns
+              // within 1e-3 of a kink are skipped (and counted).
+              if (kink_margin(layers, time, x, t) < 1e-3) {
+                ++skipped_relu;
+                continue;
+              }
+              ++checked_relu;
+              CHECK(std::abs(D(j) - central_divergence(f, t, x, 1e-6)) <= 1e-8 * (1 + v_abs));
+            } else {
+              // Richardson-extrapolated central differences, (4 C(h/2) - C(h))/3: truncation
+              // O(h⁴) ≈ 1e-12 for these O(1)-scaled nets at h = 1e-3, rounding about
+              // sqrt(2d) ε |v| / h ≈ 1e-12 |v| (observed: below 1e-12). 1e-10 leaves a
+              // margin of ~100 for the constants; a wrong derivative or a missing layer is O(1).
+              const double fd = (4 * central_divergence(f, t, x, 5e-4) - central_divergence(f, t, x, 1e-3)) / 3;
+              CHECK(std::abs(D(j) - fd) <= 1e-10 * (1 + v_abs + std::abs(fd)));
+            }
+          }
+        }
+      }
+    }
+  }
+  CHECK(checked_relu > 8 * skipped_relu);
+}
+
+TEST_CASE("mlp_field divergence of the hand-worked 2-2-2 net", "[mlp][divergence]") {
+  // J = W1 diag(σ'(z)) W0[:, :2]; tr J = Σ_i σ'(z_i) Σ_r W1(r, i) W0(i, r)
+  //      = σ'(1.7)·(1·0.5 + 0.5·(-1)) + σ'(-0.3)·(-2·1.5 + 0.75·0.25) = -2.8125 σ'(-0.3).
+  //   relu: σ'(-0.3) = 0                                   -> 0
+  //   tanh: 1 - tanh²(0.3)                                 -> -2.5738227051373945
+  //   silu: s(1 + z(1 - s)), s = 1/(1 + e^{0.3})           -> -0.9906187209781423
+  //   gelu: ½(1 + erf(-0.3/√2)) - 0.3 e^{-0.045}/√(2π)     -> -0.7528281557987535
+  struct expected { kinflow::mlp_activation a; double div; };
+  const expected cases[] = {
+      {kinflow::mlp_activation::relu, 0.0},
+      {kinflow::mlp_activation::tanh, -2.5738227051373945},
+      {kinflow::mlp_activation::silu, -0.9906187209781423},
+      {kinflow::mlp_activation::gelu, -0.7528281557987535},
+  };
+  for (const auto& c : cases) {
+    INFO("activation " << static_cast<int>(c.a));
+    const kinflow::mlp_field<double> f(hand_layers<double>(false), c.a);
+    kinflow::batch<double, 2> X(2, 3);
+    X.colwise() = Eigen::Vector2d(0.8, -0.6);
+    const kinflow::per_sample<double> D = f.divergence(0.3, X);
+    for (Eigen::Index j = 0; j < 3; ++j) CHECK(D(j) == Approx(c.div).epsilon(1e-14).margin(1e-15));
+    const kinflow::mlp_field<float> ff(hand_layers<float>(false), c.a);
+    kinflow::per_sample<float> Df;
+    ff.divergence(0.3f, X.cast<float>().eval(), Df);
+    CHECK(Df(0) == Approx(c.div).epsilon(1e-5).margin(1e-6));
+  }
+}
+
+TEST_CASE("mlp_field divergence_at_times: each column at its own time", "[mlp][divergence]") {
+  for (const bool sinusoidal : {false, true}) {
+    const auto time = make_time(sinusoidal);
+    const Eigen::Index d = 5;
+    // A wide hidden layer: tiles of tile_columns() / d columns, so 300 columns cross tiles.
+    const auto layers = random_layers(d, time.size(), {512, 24}, 500);
+    const kinflow::mlp_field<double> f(layers, kinflow::mlp_activation::silu, time);
+    REQUIRE(f.divergence_tile_columns() == f.tile_columns() / d);
+    const Eigen::Index B = 300;
+    REQUIRE(B > 2 * f.divergence_tile_columns());
+    const auto X = kinflow::standard_normal<double>(d, B, 600);
+    const kinflow::sample_times<double> T = kinflow::sample_times<double>::LinSpaced(B, 0.0, 1.0);
+    kinflow::per_sample<double> Dt, D1;
+    f.divergence_at_times(T, X, Dt);
+    REQUIRE(Dt.size() == B);
+    double worst = 0, scale = 1;
+    for (Eigen::Index j = 0; j < B; ++j) {
+      const Eigen::MatrixXd xj = X.col(j);
+      f.divergence(T(j), xj, D1);
+      // One shared time folds φ(t) into the first bias (as for velocities): the same sums in
+      // another order, equal up to rounding.
+      worst = std::max(worst, std::abs(D1(0) - Dt(j)));
+      scale = std::max(scale, std::abs(Dt(j)));
+      kinflow::per_sample<double> Dj;
+      f.divergence_at_times(T.segment(j, 1), xj, Dj);
+      CHECK(std::abs(Dj(0) - Dt(j)) <= 1e-13 * (1 + std::abs(Dt(j))));
+    }
+    CHECK(worst <= 1e-13 * scale);
+    // A shared time through both forms.
+    kinflow::per_sample<double> Ds, Dc;
+    f.divergence(0.4, X, Ds);
+    f.divergence_at_times(kinflow::sample_times<double>::Constant(B, 0.4), X, Dc);
+    CHECK((Ds - Dc).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Dc.cwiseAbs().maxCoeff()));
+    // An input expression takes the unfolded path; the returning overload gives the same.
+    CHECK((f.divergence(0.4, X * 1.0) - Dc).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Dc.cwiseAbs().maxCoeff()));
+    CHECK(f.divergence(0.4, X) == Ds);
+    // Smaller batches reuse the buffers without stale values.
+    kinflow::per_sample<double> D3;
+    f.divergence(0.4, X.leftCols(3).eval(), D3);
+    CHECK((D3 - Ds.head(3)).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Ds.head(3).cwiseAbs().maxCoeff()));
+
+    // float agrees with double to float rounding.
+    const kinflow::mlp_field<float> ff(cast_layers<float>(layers), kinflow::mlp_activation::silu,
+                                       {time.encoding, time.frequencies.cast<float>()});
+    kinflow::per_sample<float> Df;
+    ff.divergence_at_times(T.cast<float>(), X.cast<float>().eval(), Df);
+    CHECK((Df.cast<double>() - Dt).cwiseAbs().maxCoeff() <= 1e-4 * (1 + Dt.cwiseAbs().maxCoeff()));
+  }
+}
+
+TEST_CASE("mlp_field divergence: one linear layer, errors", "[mlp][divergence]") {
+  // v = W [x; t] + b: div v = W(0, 0) + W(1, 1), whatever x and t.
+  std::vector<kinflow::dense_layer<double>> one(1);
+  one[0].weight.resize(2, 3);
+  one[0].weight << 0.5, -1.0, 2.0, 1.5, 0.25, -0.5;
+  one[0].bias = Eigen::Vector2d(0.1, -1.2);
+  const kinflow::mlp_field<double> f(one, kinflow::mlp_activation::tanh);
+  const auto X = kinflow::standard_normal<double, 2>(2, 4, 1);
+  const kinflow::per_sample<double> D = f.divergence(0.7, X);
+  CHECK((D.array() == 0.75).all());
+  kinflow::per_sample<double> Dt;
+  f.divergence_at_times(kinflow::sample_times<double>::LinSpaced(4, 0, 1), X, Dt);
+  CHECK((Dt.array() == 0.75).all());
+
+  const kinflow::mlp_field<double> g(hand_layers<double>(false), kinflow::mlp_activation::relu);
+  Eigen::MatrixXd bad(3, 4);
+  bad.setZero();
+  kinflow::per_sample<double> E;
+  CHECK_THROWS_AS(g.divergence(0.1, bad, E), kinflow::dimension_mismatch);
+  CHECK_THROWS_AS(g.divergence_at_times(kinflow::sample_times<double>::Zero(3), X, E), kinflow::dimension_mismatch);
 }

@@ -14,9 +14,15 @@
 ///    (`T` a `sample_times<Scalar>`). Adaptive integration keeps one time per sample;
 ///    fields that offer this get one batched call per stage instead of B per-column calls.
 ///  - `f.dim()`: the field's dimension, checked against the state's before a solve.
+///  - `f.switch_time()`: a time where the field has a kink (the τ of a KTS gain).
+///  - `f.divergence(t, X, D)` and `f.divergence_at_times(T, X, D)`: the exact divergence
+///    `div v = Σ_r ∂v_r/∂x_r` of every column, written into `D` (a `per_sample<Scalar>`,
+///    resized by the field). The log-likelihood uses it when present and a Hutchinson
+///    estimate otherwise (kinflow/fields/divergence.hpp).
 
 #include <Eigen/Core>
 #include <concepts>
+#include <optional>
 #include <type_traits>
 
 #include "kinflow/core/batch.hpp"
@@ -60,6 +66,30 @@ template <class F, class Scalar, int Dim>
 concept per_column_time_field = requires(F& f, const sample_times<Scalar>& T,
                                          const batch<Scalar, Dim>& X, batch<Scalar, Dim>& V) {
   f.velocity_at_times(T, X, V);
+};
+
+/// Optional extra: the exact divergence at one time, `f.divergence(t, X, D)`, writing
+/// `D(i) = div v(t, X.col(i))` into a `per_sample<Scalar>` (resized by the field).
+template <class F, class Scalar, int Dim>
+concept divergence_field = requires(F& f, Scalar t, const batch<Scalar, Dim>& X, per_sample<Scalar>& D) {
+  f.divergence(t, X, D);
+};
+
+/// Optional extra: the exact divergence with one time per column,
+/// `f.divergence_at_times(T, X, D)`, `D(i) = div v(T(i), X.col(i))`.
+template <class F, class Scalar, int Dim>
+concept per_column_time_divergence_field =
+    requires(F& f, const sample_times<Scalar>& T, const batch<Scalar, Dim>& X, per_sample<Scalar>& D) {
+      f.divergence_at_times(T, X, D);
+    };
+
+/// Optional extra: the field's switch time, `f.switch_time()` returning a
+/// `std::optional<double>`: a time where the field has a kink (a field shaped by a KTS gain:
+/// the gain's τ). Adaptive solves end a step there, and the kinetic path energy's early/late
+/// split uses it unless the caller sets another.
+template <class F>
+concept field_with_switch_time = requires(const F& f) {
+  { f.switch_time() } -> std::convertible_to<std::optional<double>>;
 };
 
 /// Optional extra: the field knows its dimension, `f.dim()`.

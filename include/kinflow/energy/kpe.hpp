@@ -14,18 +14,27 @@
 ///    as the paper's reference script does (first order).
 ///
 /// Early/late split: a step over `[t_n, t_{n+1}]` counts as early when its lower end
-/// `min(t_n, t_{n+1}) < τ` (τ = 0.6 by default). Integrating forward that is its start time;
-/// on a uniform grid with integer τN it equals the reference split `n < floor(τN)`.
+/// `min(t_n, t_{n+1}) < τ`. Integrating forward that is its start time; on a uniform grid
+/// with integer τN it equals the reference split `n < floor(τN)`. τ is the caller's
+/// `kpe_options::tau` when set; otherwise the field's own switch time when it has one (a
+/// field shaped by a KTS gain: the gain's τ, see kinflow/fields/shaped.hpp), else 0.6,
+/// the paper's split.
 
 #include <Eigen/Core>
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <optional>
 
 #include "kinflow/core/batch.hpp"
+#include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 
 namespace kinflow {
+
+/// The early/late split of the paper (τ = 0.6), used when neither the caller nor the
+/// field names another.
+inline constexpr double default_kpe_tau = 0.6;
 
 /// Quadrature used for the kinetic path energy.
 enum class kpe_quadrature {
@@ -44,7 +53,10 @@ enum class kpe_profile {
 struct kpe_options {
   bool enabled = true;                              ///< accumulate KPE at all
   kpe_quadrature quadrature = kpe_quadrature::stage;  ///< quadrature rule
-  double tau = 0.6;  ///< early/late split: a step is early when its lower end is < tau
+  /// Early/late split: a step is early when its lower end is < tau. Unset (the default):
+  /// the field's switch time when it has one (kinflow::field_with_switch_time), else
+  /// kinflow::default_kpe_tau.
+  std::optional<double> tau{};
   kpe_profile profile = kpe_profile::none;  ///< per-step profile (fixed-step integration only)
   /// Adaptive integration only: include the energy in the error norm, so step sizes
   /// also control the energy's local error.
@@ -59,13 +71,24 @@ struct kinetic_energy {
   per_sample<Scalar> late;   ///< contribution of the late steps; `total = early + late`
   /// Per-step increments: B x N (kpe_profile::per_sample), N x 1 (batch_mean), or empty.
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> profile;
-  double tau = 0.6;  ///< the split used
+  double tau = default_kpe_tau;  ///< the split used
 };
 
 namespace detail {
 
 inline void validate_kpe_options(const kpe_options& o) {
-  require(std::isfinite(o.tau), "kpe.tau", o.tau, "expected a finite time");
+  if (o.tau) require(std::isfinite(*o.tau), "kpe.tau", *o.tau, "expected a finite time");
+}
+
+/// The split time of a solve of `field`: the caller's, else the field's switch time, else
+/// default_kpe_tau.
+template <class Field>
+double resolve_kpe_tau(const kpe_options& o, const Field& field) {
+  if (o.tau) return *o.tau;
+  if constexpr (field_with_switch_time<Field>) {
+    if (const std::optional<double> s = field.switch_time()) return *s;
+  }
+  return default_kpe_tau;
 }
 
 /// Accumulates KPE for a fixed-step solve of a batch: one call per step and block of
@@ -73,11 +96,13 @@ inline void validate_kpe_options(const kpe_options& o) {
 template <class Scalar>
 class kpe_accumulator {
 public:
-  kpe_accumulator(const kpe_options& opt, Eigen::Index samples, std::size_t steps) : opt_(opt) {
+  /// Accumulates for `samples` columns over `steps` steps, splitting at `tau`.
+  kpe_accumulator(const kpe_options& opt, double tau, Eigen::Index samples, std::size_t steps)
+      : opt_(opt), tau_(tau) {
     validate_kpe_options(opt);
     if (!opt_.enabled) return;
     samples_ = samples;
-    result_.tau = opt.tau;
+    result_.tau = tau;
     result_.total.setZero(samples);
     result_.early.setZero(samples);
     result_.late.setZero(samples);
@@ -137,8 +162,13 @@ public:
   /// The vector a step over `[t0, t1]` adds to: the early or the late energies. (The
   /// total is formed once at the end, so each step touches one vector.)
   [[nodiscard]] per_sample<Scalar>& phase(Scalar t0, Scalar t1) noexcept {
-    return static_cast<double>(std::min(t0, t1)) < opt_.tau ? result_.early : result_.late;
+    return static_cast<double>(std::min(t0, t1)) < tau_ ? result_.early : result_.late;
   }
+
+  /// The early energies so far (kernels that split the steps themselves add to these).
+  [[nodiscard]] per_sample<Scalar>& early_values() noexcept { return result_.early; }
+  /// The late energies so far.
+  [[nodiscard]] per_sample<Scalar>& late_values() noexcept { return result_.late; }
 
   /// The energies: `total = early + late`.
   [[nodiscard]] kinetic_energy<Scalar>& result() noexcept {
@@ -148,6 +178,7 @@ public:
 
 private:
   kpe_options opt_;
+  double tau_;
   Eigen::Index samples_ = 0;
   kinetic_energy<Scalar> result_;
   per_sample<Scalar> increment_;

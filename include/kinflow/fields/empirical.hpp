@@ -256,21 +256,27 @@ public:
     return S;
   }
 
-  /// Divergence of the velocity, `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t`
-  /// (`t tr Cov_w(y) / σ_t²` at t ≥ 1 when σ_min = 0, the divergence of `m`),
-  /// with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²` accumulated in a cancellation-free form
-  /// (pairwise update of weighted mean and squared deviations; direct distances).
+  /// Divergence of the velocity, `D(j) = div v(X.col(j), t) = t/σ_t³ · tr Cov_w(y) -
+  /// (1 - σ_min) d / σ_t` (`t tr Cov_w(y) / σ_t²` at t ≥ 1 when σ_min = 0, the divergence
+  /// of `m`), with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²` accumulated in a cancellation-free
+  /// form (pairwise update of weighted mean and squared deviations; direct distances).
+  /// D is resized to X.cols(). (kinflow::divergence_field.)
+  void divergence(Scalar t, const batch_type& X, values_type& D) const {
+    divergence_impl([t](Eigen::Index) { return t; }, X, D);
+  }
+
+  /// Divergence with one time per column: `D(j) = div v(X.col(j), T(j))`, the same
+  /// formula at each column's own time. (kinflow::per_column_time_divergence_field.)
+  void divergence_at_times(const sample_times<Scalar>& T, const batch_type& X, values_type& D) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    divergence_impl([&T](Eigen::Index j) { return T(j); }, X, D);
+  }
+
+  /// Divergence of every column of X at time t, returned (see the overload above).
   [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
-    check(X);
-    values_type out(X.cols());
-    const Scalar s = sigma(t);
-    const Scalar a = t / (s * s * s);
-    const Scalar b = (Scalar(1) - opt_.sigma_min) * static_cast<Scalar>(dim()) / s;
-    stream([this, t](Eigen::Index) { return params(t); }, X, {false, true},
-           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-             out(j) = at_data_time(t) ? a * s * c.trace : a * c.trace - b;
-           });
-    return out;
+    values_type D;
+    divergence(t, X, D);
+    return D;
   }
 
 private:
@@ -324,6 +330,21 @@ private:
                                                           opt_.distances, req.trace);
     plan.blas = blas_;
     detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
+  }
+
+  template <class TimeOf>
+  void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
+    check(X);
+    D.resize(X.cols());
+    const Scalar c = Scalar(1) - opt_.sigma_min;
+    const Scalar d = static_cast<Scalar>(dim());
+    stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {false, true},
+           [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+             const Scalar t = time_of(j);
+             const Scalar s = sigma(t);
+             const Scalar a = t / (s * s * s);
+             D(j) = at_data_time(t) ? a * s * col.trace : a * col.trace - c * d / s;
+           });
   }
 
   template <class TimeOf>

@@ -15,14 +15,29 @@
 /// to and including `t = 1`, no clamp is needed. With all `s_k = s → 0` it tends to the
 /// empirical field (kinflow::empirical_field).
 ///
+/// **Divergence.** With `g_k = (t s_k² - (1 - t))/σ_k²` (so `v_k = μ_k + g_k (x - t μ_k)`,
+/// `∇·v_k = d g_k`) and `a_k = ∇ log N_k = -(x - t μ_k)/σ_k²`, the weights have
+/// `∇w_k = w_k (a_k - ā)`, `ā = Σ_l w_l a_l`, so
+///
+///     div v = Σ_k w_k d g_k + Σ_k w_k (a_k - ā)·(v_k - v̄),     v̄ = v = Σ_k w_k v_k
+///
+/// (a weighted covariance, equal to `Σ_k w_k a_k·v_k - ā·v̄`). With one shared std s,
+/// `a_k - ā = t (μ_k - μ̄)/σ²` and `v_k - v̄ = (1 - t)(μ_k - μ̄)/σ²`, so
+///
+///     div v = d g + t (1 - t)/σ⁴ · tr Cov_w(μ),   tr Cov_w(μ) = Σ_k w_k ‖μ_k - μ̄‖²
+///
+/// At `t = 1` every `v_k = x` and `div v = d` exactly; at `t = 0`, `div v = -d`.
+///
 /// Numerics as for the empirical field: log-sum-exp over components in blocks with an online
 /// maximum, bounded scratch memory, direct or GEMM-expanded distances (kinflow::
 /// distance_method), samples spread over threads with thread-count-independent results.
 /// Equal stds are detected and then cost nothing per pair beyond the empirical field.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <numbers>
 #include <sstream>
 #include <string>
@@ -31,8 +46,10 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
+#include "kinflow/detail/field_parallel.hpp"
 #include "kinflow/detail/field_posterior.hpp"
 #include "kinflow/detail/field_storage.hpp"
+#include "kinflow/detail/logsumexp.hpp"
 
 namespace kinflow {
 
@@ -56,8 +73,8 @@ struct gaussian_mixture_options {
 };
 
 /// The exact velocity field of the Gaussian mixture `Σ_k π_k N(μ_k, s_k² I)` (K
-/// components in dimension d), with posterior weights over components and log density.
-/// See the file documentation for the formulas.
+/// components in dimension d), with posterior weights over components, log density and
+/// exact divergence. See the file documentation for the formulas.
 ///
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
 /// into every integrator. Evaluation is const and may run concurrently.
@@ -172,6 +189,35 @@ public:
     return out;
   }
 
+  /// Exact divergence of the velocity, `D(j) = div v(X.col(j), t)` (formula in the file
+  /// documentation); D is resized to X.cols(). (kinflow::divergence_field.)
+  ///
+  /// Equal stds: one streamed pass with the shared-variance formula, the trace of the
+  /// weighted covariance of the means accumulated by a pairwise (Chan) update, direct
+  /// distances. Per-component stds: one pass over the components per sample, the weights
+  /// by an online log-sum-exp and the covariance term by a weighted Welford (West) update of
+  /// the means of `a_k` and `v_k - x` and of their co-moment, so nothing is formed as a
+  /// difference of large sums; `v_k - x = (1 - t)(μ_k - h_k (x - t μ_k))` with
+  /// `h_k = (2 - t - t s_k²)/σ_k²` carries its factor (1 - t) exactly, so at t = 1 the
+  /// covariance term is exactly 0. Scratch: O(d) per worker thread (no K x B matrix).
+  void divergence(Scalar t, const batch_type& X, values_type& D) const {
+    divergence_impl([t](Eigen::Index) { return t; }, X, D);
+  }
+
+  /// Exact divergence with one time per column: `D(j) = div v(X.col(j), T(j))`.
+  /// (kinflow::per_column_time_divergence_field.)
+  void divergence_at_times(const sample_times<Scalar>& T, const batch_type& X, values_type& D) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    divergence_impl([&T](Eigen::Index j) { return T(j); }, X, D);
+  }
+
+  /// Exact divergence of every column of X at time t, returned.
+  [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
+    values_type D;
+    divergence(t, X, D);
+    return D;
+  }
+
 private:
   template <class DM>
   static const DM& checked_means(const Eigen::MatrixBase<DM>& means) {
@@ -266,7 +312,7 @@ private:
               const Finish& finish) const {
     auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
                                                           opt_.memory_budget, opt_.threads,
-                                                          opt_.distances, false);
+                                                          opt_.distances, req.trace);
     plan.blas = blas_;
     detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
   }
@@ -292,6 +338,107 @@ private:
                V.col(j) = Eigen::Map<const point_type>(col.mean, d) + col.coef * X.col(j);
              });
     }
+  }
+
+  template <class TimeOf>
+  void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
+    check(X);
+    D.resize(X.cols());
+    const Scalar d = static_cast<Scalar>(dim());
+    if (var_.size() == 0) {
+      // Shared std: div v = d g + t (1 - t)/σ⁴ · Σ_k w_k ‖μ_k - μ̄‖².
+      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {false, true},
+             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+               const Scalar t = time_of(j);
+               const Scalar u = Scalar(1) - t;
+               const Scalar var = shared_variance(t);
+               const Scalar g = (t * shared_s2_ - u) / var;
+               D(j) = d * g + (t * u / (var * var)) * col.trace;
+             });
+      return;
+    }
+    const Eigen::Index B = X.cols();
+    if (B == 0) return;
+    // Columns in blocks spread over threads; each column is computed by the same sequence
+    // of operations whatever the number of threads.
+    const Eigen::Index cols = 64;
+    const auto tasks = static_cast<std::size_t>((B + cols - 1) / cols);
+    const double work = static_cast<double>(size()) * static_cast<double>(B) *
+                        static_cast<double>(dim() + 16);
+    const unsigned workers = work < 4.0e5 ? 1u : detail::field_worker_count(opt_.threads, tasks);
+    const Eigen::Index ld = detail::field_pad<Scalar>(dim());
+    detail::field_scratch<Scalar> mem(static_cast<std::size_t>(workers) * 3 *
+                                      static_cast<std::size_t>(ld));
+    detail::field_parallel_for(workers, tasks, [&](unsigned w, std::size_t task) {
+      Scalar* scratch = mem.data() + static_cast<std::size_t>(w) * 3 * static_cast<std::size_t>(ld);
+      const Eigen::Index j0 = static_cast<Eigen::Index>(task) * cols;
+      const Eigen::Index j1 = std::min(B, j0 + cols);
+      for (Eigen::Index j = j0; j < j1; ++j)
+        D(j) = component_divergence(time_of(j), X.col(j).data(), scratch, ld);
+    });
+  }
+
+  /// div v at one sample x (d entries) and time t with per-component stds: one pass over
+  /// the components (see divergence()). @p scratch holds 3 arrays of @p ld scalars.
+  Scalar component_divergence(Scalar t, const Scalar* x, Scalar* scratch, Eigen::Index ld) const {
+    constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
+    const Eigen::Index d = Dim == Eigen::Dynamic ? dim() : Eigen::Index{Dim};
+    const Eigen::Index K = size();
+    const Scalar u = Scalar(1) - t;
+    const Scalar half_d = Scalar(0.5) * static_cast<Scalar>(d);
+    const Scalar floor = detail::exp_floor<Scalar>();
+    const auto M = mu_.view();
+    Scalar* delta = scratch;            // x - t μ_k
+    Scalar* a_mean = scratch + ld;      // running Σ w a_k / Σ w
+    Scalar* b_mean = scratch + 2 * ld;  // running Σ w (v_k - x) / Σ w
+    std::fill(a_mean, a_mean + d, Scalar(0));
+    std::fill(b_mean, b_mean + d, Scalar(0));
+    Scalar run_max = neg_inf, z = 0, gsum = 0, comoment = 0;
+    for (Eigen::Index k = 0; k < K; ++k) {
+      const Scalar* mk = M.col(k).data();
+      const Scalar s2 = var_(k);
+      const Scalar var = u * u + t * t * s2;
+      Scalar q = 0;
+      for (Eigen::Index r = 0; r < d; ++r) {
+        delta[r] = x[r] - t * mk[r];
+        q += delta[r] * delta[r];
+      }
+      Scalar logit = -(half_d * std::log(var) + Scalar(0.5) * q / var);
+      if (log_pi_.size() != 0) logit += log_pi_(k);
+      if (!(logit > neg_inf)) continue;  // weight exactly 0 (or a NaN sample: skipped)
+      if (logit > run_max) {
+        if (run_max > neg_inf) {
+          const Scalar alpha = std::exp(std::max(run_max - logit, floor));
+          z *= alpha;
+          gsum *= alpha;
+          comoment *= alpha;
+        }
+        run_max = logit;
+      }
+      const Scalar diff = logit - run_max;
+      if (diff < floor) continue;  // below the rounding of the sums, whose largest term is 1
+      const Scalar e = std::exp(diff);
+      const Scalar inv_var = Scalar(1) / var;
+      const Scalar g = (t * s2 - u) * inv_var;
+      const Scalar h = (Scalar(1) + u - t * s2) * inv_var;
+      z += e;
+      gsum += e * g;
+      const Scalar r_w = e / z;
+      // West's weighted update: C += e (1 - e/Z) (a_k - ā)·(b_k - b̄), then the means.
+      Scalar dot = 0;
+      for (Eigen::Index r = 0; r < d; ++r) {
+        const Scalar a = -delta[r] * inv_var;
+        const Scalar b = u * (mk[r] - h * delta[r]);
+        const Scalar da = a - a_mean[r];
+        const Scalar db = b - b_mean[r];
+        dot += da * db;
+        a_mean[r] += r_w * da;
+        b_mean[r] += r_w * db;
+      }
+      comoment += e * (Scalar(1) - r_w) * dot;
+    }
+    if (!(z > Scalar(0))) return std::numeric_limits<Scalar>::quiet_NaN();
+    return (static_cast<Scalar>(d) * gsum + comoment) / z;
   }
 
   detail::field_points<Scalar, Dim> mu_;

@@ -23,13 +23,17 @@
 ///  - `f.velocity_at_times(T, X, V)`  → forwarded, column i scaled by `η(T(i))`; adaptive
 ///    integration then makes one batched call per stage. Without it the integrators fall
 ///    back to per-column calls of the batched form, each with its own `η(t)`;
-///  - `f.dim()`                       → forwarded.
-/// With the identity gain (`α0 = β0 = 0`) the inner velocities are passed through untouched,
-/// so results are bit-identical to those of the unshaped field.
+///  - `f.dim()`                       → forwarded;
+///  - `f.divergence(t, X, D)`          → forwarded, `D ← η(t)·D` (`div(η v) = η div v`, η
+///    does not depend on x);
+///  - `f.divergence_at_times(T, X, D)` → forwarded, entry i scaled by `η(T(i))`.
+/// With the identity gain (`α0 = β0 = 0`) the inner velocities and divergences are passed
+/// through untouched, so results are bit-identical to those of the unshaped field.
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <concepts>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -105,6 +109,49 @@ public:
     scale_columns(T, V);
   }
 
+  /// Exact divergence (present when the inner field has it): `D = η(t)·div v(t, X)`.
+  template <std::floating_point Scalar, int Dim>
+    requires divergence_field<inner_type, Scalar, Dim>
+  void divergence(Scalar t, const batch<Scalar, Dim>& X, per_sample<Scalar>& D) {
+    field_.divergence(t, X, D);
+    scale_values(t, D);
+  }
+  /// Exact divergence, const access.
+  template <std::floating_point Scalar, int Dim>
+    requires divergence_field<const_inner, Scalar, Dim>
+  void divergence(Scalar t, const batch<Scalar, Dim>& X, per_sample<Scalar>& D) const {
+    field_.divergence(t, X, D);
+    scale_values(t, D);
+  }
+
+  /// Exact divergence with one time per column (present when the inner field has it):
+  /// `D(i) = η(T(i))·div v(T(i), X.col(i))`.
+  template <std::floating_point Scalar, int Dim>
+    requires per_column_time_divergence_field<inner_type, Scalar, Dim>
+  void divergence_at_times(const sample_times<Scalar>& T, const batch<Scalar, Dim>& X,
+                           per_sample<Scalar>& D) {
+    field_.divergence_at_times(T, X, D);
+    scale_entries(T, D);
+  }
+  /// Exact divergence with one time per column, const access.
+  template <std::floating_point Scalar, int Dim>
+    requires per_column_time_divergence_field<const_inner, Scalar, Dim>
+  void divergence_at_times(const sample_times<Scalar>& T, const batch<Scalar, Dim>& X,
+                           per_sample<Scalar>& D) const {
+    field_.divergence_at_times(T, X, D);
+    scale_entries(T, D);
+  }
+
+  /// The switch time τ of the gain, where η has a kink (kinflow::field_with_switch_time):
+  /// adaptive solves end a step there and the kinetic energy's early/late split uses it
+  /// unless the caller sets `kpe.tau`. None for the identity gain (no kink), unless the
+  /// inner field names one.
+  [[nodiscard]] std::optional<double> switch_time() const {
+    if (!gain_.is_identity()) return gain_.tau();
+    if constexpr (field_with_switch_time<inner_type>) return std::as_const(field_).switch_time();
+    return std::nullopt;
+  }
+
   /// The inner field's dimension (present when the inner field has `dim()`).
   [[nodiscard]] Eigen::Index dim() const
     requires field_with_dim<inner_type>
@@ -131,6 +178,18 @@ private:
     // A wrongly sized V is reported by the caller's shape check; only touch what exists.
     const Eigen::Index n = std::min(V.cols(), T.size());
     for (Eigen::Index i = 0; i < n; ++i) V.col(i) *= gain_(T(i));
+  }
+
+  template <class Scalar>
+  void scale_values(Scalar t, per_sample<Scalar>& D) const {
+    if (!gain_.is_identity()) D *= gain_(t);
+  }
+
+  template <class Scalar>
+  void scale_entries(const sample_times<Scalar>& T, per_sample<Scalar>& D) const {
+    if (gain_.is_identity()) return;
+    const Eigen::Index n = std::min(D.size(), T.size());
+    for (Eigen::Index i = 0; i < n; ++i) D(i) *= gain_(T(i));
   }
 
   template <class Inner, class Scalar, int Dim>

@@ -3,18 +3,24 @@
 /// @brief Adaptive embedded Runge–Kutta integration (Dormand–Prince 5(4) by default) with
 /// one step size, status and counter set per sample.
 ///
-/// Each sample keeps its own time, step size and counters: a hard sample never shrinks
-/// an easy sample's steps. Every round, all unfinished samples attempt one step of their
-/// own size; the field is called once per stage on the batch of unfinished samples (with
-/// one time per column when the field offers `velocity_at_times`, see concepts.hpp,
-/// and column by column otherwise).
+/// Each sample keeps its own time, step size, controller memory and counters: a hard
+/// sample never shrinks an easy sample's steps. Every round, all unfinished samples attempt
+/// one step of their own size through the step kernel (kinflow/integrators/rk_step.hpp);
+/// the field is called once per stage on the batch of unfinished samples (with one time
+/// per column when the field offers `velocity_at_times`, see concepts.hpp, and column by
+/// column otherwise).
 ///
 /// Error control (per sample i, over its d coordinates):
 ///     err_i = sqrt( mean_r ( e_r / (atol + rtol·max(|x_r|, |x̃_r|)) )² )
 /// with `e = h Σ (b_j - b̂_j) k_j`; the step is accepted when `err_i <= 1`. The next step
-/// is `h·clamp(safety·err^(-1/(q̂+1)), factor_min, factor_max)` (q̂ the embedded order),
-/// capped at 1 after a rejection and at `dt_max`. The first step follows Hairer, Nørsett
-/// & Wanner, Solving ODEs I, §II.4 (one extra evaluation per sample).
+/// is the tried one times the controller's factor (kinflow/integrators/controller.hpp:
+/// the I controller by default, `safety·err^(-1/(q̂+1))` clamped to
+/// `[factor_min, factor_max]` and not above 1 after a rejection; or the PI controller),
+/// capped at `dt_max`. The first step follows Hairer, Nørsett & Wanner, Solving ODEs I,
+/// §II.4 (one extra evaluation per sample).
+///
+/// Integrals along the path — the kinetic path energy, the log-likelihood, a user's own
+/// (kinflow::along) — get the accepted steps of the state (kinflow/integrators/quadrature.hpp).
 ///
 /// Failure is a per-sample solve_status, never an exception mid-solve.
 
@@ -25,7 +31,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -36,8 +44,12 @@
 #include "kinflow/core/field_evaluator.hpp"
 #include "kinflow/detail/rk_combine.hpp"
 #include "kinflow/energy/kpe.hpp"
+#include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/likelihood.hpp"
+#include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
+#include "kinflow/integrators/rk_step.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
 namespace kinflow {
@@ -52,14 +64,19 @@ struct adaptive_options {
   double dt_max = std::numeric_limits<double>::infinity();  ///< largest step, > 0
   double dt_initial = 0;  ///< first step; 0 means Hairer's heuristic per sample
   std::int64_t max_steps = 100000;  ///< attempted (accepted + rejected) steps per sample
-  /// Times strictly between t0 and t1 where every sample's step must end exactly, e.g.
-  /// the τ of a KTS gain (where η' jumps): steps never straddle a kink of the field.
+  /// Times strictly between t0 and t1 where every sample's step must end exactly, so that
+  /// steps never straddle a kink of the field. A field's own switch time (the τ of a
+  /// shaped field, kinflow::field_with_switch_time) is added to these by itself.
   /// Times outside (t0, t1) are ignored; order does not matter.
   std::vector<double> breakpoints{};
-  double safety = 0.9;              ///< step-size controller safety factor, in (0, 1]
-  double factor_min = 0.2;          ///< smallest step-size ratio, in (0, 1)
-  double factor_max = 10.0;         ///< largest step-size ratio, > 1
+  /// Safety factor of the default I controller, in (0, 1]. A controller passed to
+  /// integrate_adaptive explicitly carries its own.
+  double safety = 0.9;
+  double factor_min = 0.2;          ///< smallest step-size ratio of the default I controller, in (0, 1)
+  double factor_max = 10.0;         ///< largest step-size ratio of the default I controller, > 1
   kpe_options kpe{};                ///< kinetic path energy (profiles are fixed-step only)
+  /// The log-likelihood of every sample (kinflow/integrators/likelihood.hpp), off by default.
+  likelihood_options likelihood{};
 };
 
 /// What an observer of an adaptive solve sees after each accepted step of one sample.
@@ -89,40 +106,13 @@ inline void validate(const adaptive_options& o) {
   require(std::isfinite(o.dt_initial) && o.dt_initial >= 0, "dt_initial", o.dt_initial,
           "expected a finite value >= 0 (0 selects the automatic initial step)");
   require(o.max_steps >= 1, "max_steps", o.max_steps, "expected at least 1");
-  require(o.safety > 0 && o.safety <= 1, "safety", o.safety, "expected a value in (0, 1]");
-  require(o.factor_min > 0 && o.factor_min < 1, "factor_min", o.factor_min, "expected a value in (0, 1)");
-  require(std::isfinite(o.factor_max) && o.factor_max > 1, "factor_max", o.factor_max,
-          "expected a finite value > 1");
+  i_controller{o.safety, o.factor_min, o.factor_max}.validate();
   for (std::size_t i = 0; i < o.breakpoints.size(); ++i)
     require(std::isfinite(o.breakpoints[i]), "breakpoints[" + std::to_string(i) + "]",
             o.breakpoints[i], "expected a finite time");
   validate_kpe_options(o.kpe);
   require(o.kpe.profile == kpe_profile::none, "kpe.profile", "per-step profile",
           "expected kpe_profile::none: per-step profiles exist for fixed-step integration only");
-}
-
-/// `out.col(m) = x.col(m) + h(m) Σ coef k.col(m)` (h per column). `out` may alias `x`
-/// (every update is coefficient-wise) but not `k`.
-template <class Batch, class Scalar, std::size_t S>
-void combine_per_column(Batch& out, const Batch& x, const std::array<Batch, S>& k,
-                        const stage_terms<Scalar, S>& t, const sample_times<Scalar>& h) {
-  const auto& c = t.coef;
-  const auto& i = t.index;
-  const auto H = h.asDiagonal();
-  switch (t.count) {
-    case 0: out = x; break;
-    case 1: out = x + (c[0] * k[i[0]]) * H; break;
-    case 2: out = x + (c[0] * k[i[0]] + c[1] * k[i[1]]) * H; break;
-    case 3: out = x + (c[0] * k[i[0]] + c[1] * k[i[1]] + c[2] * k[i[2]]) * H; break;
-    case 4: out = x + (c[0] * k[i[0]] + c[1] * k[i[1]] + c[2] * k[i[2]] + c[3] * k[i[3]]) * H; break;
-    case 5:
-      out = x + (c[0] * k[i[0]] + c[1] * k[i[1]] + c[2] * k[i[2]] + c[3] * k[i[3]] + c[4] * k[i[4]]) * H;
-      break;
-    default: {  // coefficient-wise updates only, so `out` may alias `x`
-      out = x + (c[0] * k[i[0]] + c[1] * k[i[1]] + c[2] * k[i[2]] + c[3] * k[i[3]] + c[4] * k[i[4]]) * H;
-      for (std::size_t m = 5; m < t.count; ++m) out += (c[m] * k[i[m]]) * H;
-    }
-  }
 }
 
 /// RMS over the rows of `v / (atol + rtol·|scale|)` for one column.
@@ -134,41 +124,25 @@ auto scaled_rms(const V& v, const A& scale, double atol, double rtol) {
                        .mean());
 }
 
-}  // namespace detail
-
-/// Integrates `dx/dt = v(t, x)` from `t0` to `t1` (either direction) with an adaptive
-/// embedded Runge–Kutta pair (kinflow::dopri5, kinflow::bs32), stepping the batch `X`
-/// (d x B) in place with per-sample step-size control. See the file comment.
-///
-/// NFE per sample counts every field evaluation spent on it: the first-stage evaluation,
-/// the initial-step heuristic's one, and S-1 per attempted step for FSAL methods (S
-/// otherwise). The observer, when given, is called after every accepted step of every
-/// sample with an adaptive_step_view.
-///
-/// @throws kinflow::invalid_argument for invalid options or times,
-///         kinflow::dimension_mismatch when the field's output does not match `X`.
-template <class Field, class Scalar, int Dim, std::size_t S, class Observer = no_observer>
-  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim> &&
-           detail::observer_of<Observer, adaptive_step_view<Scalar, Dim, S>>
-solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>& method,
-                                        double t0, double t1, batch<Scalar, Dim>& X,
-                                        const adaptive_options& options = {},
-                                        Observer&& observer = {}) {
+/// The adaptive driver: statuses, counters, stops, controller and integrals around the
+/// step kernel. `channels` is a tuple of path_channel: the kinetic energy first, then the
+/// log-likelihood's divergence, then the user's integrands.
+template <class Field, class Scalar, int Dim, std::size_t S, class Controller, class Channels,
+          class Observer>
+solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& method, double t0,
+                                    double t1, batch<Scalar, Dim>& X,
+                                    const adaptive_options& options, const Controller& controller,
+                                    Channels& channels, Observer& observer) {
   using batch_type = batch<Scalar, Dim>;
   using field_type = std::remove_reference_t<Field>;
-  detail::validate(options);
-  detail::require(std::isfinite(t0), "t0", t0, "expected a finite time");
-  detail::require(std::isfinite(t1) && t1 != t0, "t1", t1, "expected a finite time != t0");
-
   const Eigen::Index d = X.rows(), B = X.cols();
   const auto Bs = static_cast<std::size_t>(B);
   const Scalar dir = t1 > t0 ? Scalar(1) : Scalar(-1);
   const auto T0 = static_cast<Scalar>(t0), T1 = static_cast<Scalar>(t1);
   const double rtol = options.rtol, atol = options.atol;
-  const Scalar expo = Scalar(-1) / Scalar(method.embedded_order + 1);
-  const bool kpe_on = options.kpe.enabled;
-  const bool left_kpe = options.kpe.quadrature == kpe_quadrature::left_riemann;
-  const bool kpe_err = kpe_on && options.kpe.in_error_norm;
+  const int error_order = method.embedded_order + 1;
+  const Scalar expo = Scalar(-1) / Scalar(error_order);
+  const bool fsal = method.fsal;
 
   field_evaluator<field_type, Scalar, Dim> eval(field, d);
 
@@ -177,15 +151,18 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   res.nfe.setZero(B);
   res.accepted.setZero(B);
   res.rejected.setZero(B);
-  if (kpe_on) {
-    res.kpe.tau = options.kpe.tau;
-    res.kpe.total.setZero(B);
-    res.kpe.early.setZero(B);
-    res.kpe.late.setZero(B);
-  }
+  for_each_in(channels, [&](auto& c) {
+    c.value.setZero(B);
+    if (c.split) {
+      c.early.setZero(B);
+      c.late.setZero(B);
+    }
+    if (fsal) c.first.setZero(B);
+  });
 
   per_sample<Scalar> t = per_sample<Scalar>::Constant(B, T0), h(B);
-  std::vector<char> rejected_last(Bs, 0), nonfinite_last(Bs, 0);
+  std::vector<typename Controller::memory> memory(Bs);
+  std::vector<char> nonfinite_last(Bs, 0);
   batch_type k_first(d, B);  // first-stage velocity at each sample's current point
 
   // Samples still being integrated, as columns of X.
@@ -199,18 +176,19 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   }
 
   // Work buffers over the active samples, resized when their number changes.
-  std::array<batch_type, S> k;
-  batch_type xa, xs, xnew, err;
-  sample_times<Scalar> ha, ts;
+  rk_work<Scalar, Dim, S> work;
+  auto& k = work.k;
+  batch_type xa, xnew, err;
+  sample_times<Scalar> ha, habs, ta;
   auto resize_work = [&](Eigen::Index n) {
     if (xa.cols() == n) return;
-    for (auto& kj : k) kj.resize(d, n);
+    work.resize(d, n);
     xa.resize(d, n);
-    xs.resize(d, n);
     xnew.resize(d, n);
     err.resize(d, n);
     ha.resize(n);
-    ts.resize(n);
+    habs.resize(n);
+    ta.resize(n);
   };
   auto gather = [&](const batch_type& from, batch_type& to) {
     for (std::size_t m = 0; m < active.size(); ++m)
@@ -220,32 +198,48 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
     std::erase_if(active, [&](Eigen::Index i) { return res.status[static_cast<std::size_t>(i)] != solve_status::success || t(i) == T1; });
   };
 
-  // First stage at t0 (one batched call: every sample starts at the same time).
+  // First stage at t0 (one batched call: every sample starts at the same time), and with
+  // an FSAL pair the integrands there (the first stage of the first step).
   {
     const auto n = static_cast<Eigen::Index>(active.size());
     resize_work(n);
     gather(X, xa);
-    if (n > 0) eval(T0, xa, k[0]);
+    std::int64_t extra = 0;
+    if (n > 0) {
+      eval(T0, xa, k[0]);
+      if (fsal)
+        for_each_in(channels, [&](auto& c) {
+          if (!c.enabled) return;
+          c.evaluate(T0, xa, k[0]);
+          extra += c.cost;
+          for (Eigen::Index m = 0; m < n; ++m) c.first(active[static_cast<std::size_t>(m)]) = c.G(m);
+        });
+    }
     for (Eigen::Index m = 0; m < n; ++m) {
       const Eigen::Index i = active[static_cast<std::size_t>(m)];
-      res.nfe(i) += 1;
+      res.nfe(i) += 1 + extra;
       k_first.col(i) = k[0].col(m);
       if (!k[0].col(m).allFinite()) res.status[static_cast<std::size_t>(i)] = solve_status::non_finite;
     }
     drop_finished();
   }
 
-  // Initial step sizes.
-  // Stops in the direction of integration: the breakpoints inside (t0, t1), then t1.
+  // Stops in the direction of integration: the breakpoints inside (t0, t1) and the field's
+  // switch time, then t1.
   std::vector<Scalar> stops;
-  for (double b : options.breakpoints)
+  auto add_stop = [&](double b) {
     if ((b - t0) * (t1 - b) > 0) stops.push_back(static_cast<Scalar>(b));
+  };
+  for (double b : options.breakpoints) add_stop(b);
+  if constexpr (field_with_switch_time<field_type>)
+    if (const std::optional<double> s = std::as_const(field).switch_time()) add_stop(*s);
   std::sort(stops.begin(), stops.end(), [&](Scalar a, Scalar b) { return dir * a < dir * b; });
   stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
   stops.push_back(T1);
   std::vector<std::size_t> next_stop(Bs, 0);
   auto stop_of = [&](Eigen::Index i) { return stops[next_stop[static_cast<std::size_t>(i)]]; };
 
+  // Initial step sizes.
   const Scalar span = std::abs(T1 - T0);
   const Scalar dt_max = std::min(static_cast<Scalar>(std::min(options.dt_max, 1e300)), span);
   if (options.dt_initial > 0) {
@@ -256,21 +250,21 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
     gather(X, xa);
     gather(k_first, k[0]);
     for (Eigen::Index m = 0; m < n; ++m) {
-      const auto d0 = detail::scaled_rms(xa.col(m), xa.col(m), atol, rtol);
-      const auto d1 = detail::scaled_rms(k[0].col(m), xa.col(m), atol, rtol);
+      const auto d0 = scaled_rms(xa.col(m), xa.col(m), atol, rtol);
+      const auto d1 = scaled_rms(k[0].col(m), xa.col(m), atol, rtol);
       Scalar h0 = (d0 < Scalar(1e-5) || d1 < Scalar(1e-5)) ? Scalar(1e-6) : Scalar(0.01) * d0 / d1;
       h0 = std::min(h0, span);
       ha(m) = dir * h0;
-      ts(m) = T0 + dir * h0;
+      ta(m) = T0 + dir * h0;
     }
-    xs = xa + k[0] * ha.asDiagonal();
-    eval(ts, xs, k[1 % S]);
+    work.stage = xa + k[0] * ha.asDiagonal();
+    eval(ta, work.stage, k[1 % S]);
     for (Eigen::Index m = 0; m < n; ++m) {
       const Eigen::Index i = active[static_cast<std::size_t>(m)];
       res.nfe(i) += 1;
       const Scalar h0 = std::abs(ha(m));
-      const auto d1 = detail::scaled_rms(k[0].col(m), xa.col(m), atol, rtol);
-      const auto d2 = detail::scaled_rms((k[1 % S].col(m) - k[0].col(m)).eval(), xa.col(m), atol, rtol) / h0;
+      const auto d1 = scaled_rms(k[0].col(m), xa.col(m), atol, rtol);
+      const auto d2 = scaled_rms((k[1 % S].col(m) - k[0].col(m)).eval(), xa.col(m), atol, rtol) / h0;
       const Scalar dm = std::max(d1, d2);
       Scalar h1 = (!(dm > Scalar(1e-15))) ? std::max(Scalar(1e-6), h0 * Scalar(1e-3))
                                           : std::pow(Scalar(0.01) / dm, -expo);
@@ -281,73 +275,83 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
 
   for (auto i : active) h(i) = std::min(h(i), std::abs(stop_of(i) - t(i)));
 
-  const auto b_terms = detail::nonzero_terms<Scalar, S>(method.b, S, Scalar(1));
   std::array<long double, S> e{};
   for (std::size_t j = 0; j < S; ++j) e[j] = method.b[j] - method.b_hat[j];
-  const auto e_terms = detail::nonzero_terms<Scalar, S>(e, S, Scalar(1));
-  const bool fsal = method.fsal;
+  const auto e_terms = nonzero_terms<Scalar, S>(e, S, Scalar(1));
   const Scalar eps = std::numeric_limits<Scalar>::epsilon();
+  // The kinetic energy is the first channel.
+  auto& kpe = std::get<0>(channels);
+  const bool kpe_on = kpe.enabled;
+  const double tau = kpe.tau;
 
   while (!active.empty()) {
     const auto n = static_cast<Eigen::Index>(active.size());
     resize_work(n);
     gather(X, xa);
-    for (Eigen::Index m = 0; m < n; ++m) ha(m) = dir * h(active[static_cast<std::size_t>(m)]);
-    if (fsal) {
-      gather(k_first, k[0]);
-    } else {
-      for (Eigen::Index m = 0; m < n; ++m) ts(m) = t(active[static_cast<std::size_t>(m)]);
-      eval(ts, xa, k[0]);
+    for (Eigen::Index m = 0; m < n; ++m) {
+      const Eigen::Index i = active[static_cast<std::size_t>(m)];
+      ha(m) = dir * h(i);
+      habs(m) = h(i);
+      ta(m) = t(i);
     }
-    for (std::size_t j = 1; j < S; ++j) {
-      const auto terms = detail::nonzero_terms<Scalar, S>(method.a[j], j, Scalar(1));
-      const bool last_fsal = fsal && j == S - 1;
-      detail::combine_per_column(last_fsal ? xnew : xs, xa, k, terms, ha);
-      for (Eigen::Index m = 0; m < n; ++m)
-        ts(m) = t(active[static_cast<std::size_t>(m)]) + static_cast<Scalar>(method.c[j]) * ha(m);
-      eval(ts, last_fsal ? xnew : xs, k[j]);
-    }
-    if (!fsal) detail::combine_per_column(xnew, xa, k, b_terms, ha);
+    if (fsal) gather(k_first, k[0]);
+    std::int64_t extra = 0;  // field evaluations the integrands cost per sample this step
+    for_each_in(channels, [&](auto& c) {
+      if (c.enabled) c.step.start(n, c.in_error);
+    });
+    rk_step(eval, method, fsal, ta, ha, xa, xnew, work,
+            fsal ? first_stage::given : first_stage::evaluate,
+            [&](std::size_t j, const sample_times<Scalar>& T, const batch_type& Xj, const batch_type& Kj) {
+              for_each_in(channels, [&](auto& c) {
+                if (!c.enabled || !c.needs(method.b, e, j, fsal)) return;
+                if (fsal && j == 0) {
+                  c.G.resize(n);
+                  for (Eigen::Index m = 0; m < n; ++m) c.G(m) = c.first(active[static_cast<std::size_t>(m)]);
+                } else {
+                  c.evaluate(T, Xj, Kj);
+                  extra += c.cost;
+                }
+                c.accumulate(c.weight(method.b, j), e[j], ha, habs);
+                if (fsal && j + 1 == S) c.G_last = c.G;
+              });
+            });
     err.setZero();
-    detail::combine_per_column(err, err, k, e_terms, ha);
+    combine(err, err, k, e_terms, ha);
 
     for (Eigen::Index m = 0; m < n; ++m) {
       const Eigen::Index i = active[static_cast<std::size_t>(m)];
       const auto si = static_cast<std::size_t>(i);
-      res.nfe(i) += fsal ? static_cast<std::int64_t>(S - 1) : static_cast<std::int64_t>(S);
-      const Scalar hm = std::abs(ha(m));
+      res.nfe(i) += (fsal ? static_cast<std::int64_t>(S - 1) : static_cast<std::int64_t>(S)) + extra;
+      const Scalar hm = habs(m);
 
       Scalar sum_sq = (err.col(m).array() /
                        (Scalar(atol) + Scalar(rtol) * xa.col(m).array().abs().max(xnew.col(m).array().abs())))
                           .square()
                           .sum();
       Eigen::Index comps = d;
-      Scalar de = 0;
-      if (kpe_on) {
-        if (left_kpe) {
-          de = Scalar(0.5) * hm * k[0].col(m).squaredNorm();
-        } else {
-          for (std::size_t q = 0; q < b_terms.count; ++q)
-            de += b_terms.coef[q] * k[b_terms.index[q]].col(m).squaredNorm();
-          de *= Scalar(0.5) * hm;
-        }
-        if (kpe_err) {
-          Scalar ee = 0;
-          for (std::size_t q = 0; q < e_terms.count; ++q)
-            ee += e_terms.coef[q] * k[e_terms.index[q]].col(m).squaredNorm();
-          ee *= Scalar(0.5) * hm;
-          const Scalar E = res.kpe.total(i);
-          const Scalar sc = Scalar(atol) + Scalar(rtol) * std::max(std::abs(E), std::abs(E + de));
-          sum_sq += (ee / sc) * (ee / sc);
-          comps += 1;
-        }
-      }
+      // Integrals in the error norm (the energy with kpe.in_error_norm, the likelihood):
+      // their local error scaled like a state component's.
+      for_each_in(channels, [&](auto& c) {
+        if (!c.enabled || !c.in_error) return;
+        const Scalar ee = c.step.error(m), q = c.value(i), dq = c.step.sum(m);
+        const Scalar sc = Scalar(atol) + Scalar(rtol) * std::max(std::abs(q), std::abs(q + dq));
+        sum_sq += (ee / sc) * (ee / sc);
+        comps += 1;
+      });
+      const Scalar de = kpe_on ? kpe.step.sum(m) : Scalar(0);
       const Scalar en = std::sqrt(sum_sq / static_cast<Scalar>(comps));
-      const bool finite = std::isfinite(en) && xnew.col(m).allFinite() && std::isfinite(de);
+      bool finite = std::isfinite(en) && xnew.col(m).allFinite() && std::isfinite(de);
+      for_each_in(channels, [&](auto& c) {
+        if (c.enabled) finite = finite && std::isfinite(c.step.sum(m));
+      });
 
       const Scalar stop = stop_of(i);
       const Scalar remaining_before = std::abs(stop - t(i));
-      if (finite && en <= Scalar(1)) {
+      const bool accepted = finite && en <= Scalar(1);
+      const double factor = controller.next_factor(finite ? static_cast<double>(en)
+                                                          : std::numeric_limits<double>::infinity(),
+                                                   accepted, error_order, memory[si]);
+      if (accepted) {
         const bool hits_stop = hm >= remaining_before;
         const bool hits_end = hits_stop && next_stop[si] + 1 == stops.size();
         const Scalar t_start = t(i);
@@ -356,29 +360,21 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
         X.col(i) = xnew.col(m);
         if (fsal) k_first.col(i) = k[S - 1].col(m);
         res.accepted(i) += 1;
-        if (kpe_on) {
-          res.kpe.total(i) += de;
-          if (static_cast<double>(std::min(t_start, t(i))) < options.kpe.tau)
-            res.kpe.early(i) += de;
-          else
-            res.kpe.late(i) += de;
-        }
-        if constexpr (detail::is_active_observer<Observer>)
+        for_each_in(channels, [&](auto& c) {
+          if (!c.enabled) return;
+          const Scalar q = c.step.sum(m);
+          c.value(i) += q;
+          if (c.split) (static_cast<double>(std::min(t_start, t(i))) < tau ? c.early(i) : c.late(i)) += q;
+          if (fsal) c.first(i) = c.G_last(m);
+        });
+        if constexpr (is_active_observer<Observer>)
           observer(adaptive_step_view<Scalar, Dim, S>{i, t_start, ha(m), X, k, m, method});
-        Scalar factor = en == Scalar(0) ? Scalar(options.factor_max)
-                                        : Scalar(options.safety) * std::pow(en, expo);
-        factor = std::clamp(factor, Scalar(options.factor_min), Scalar(options.factor_max));
-        if (rejected_last[si]) factor = std::min(factor, Scalar(1));
-        h(i) = std::min(hm * factor, dt_max);
-        rejected_last[si] = 0;
+        h(i) = std::min(static_cast<Scalar>(hm * factor), dt_max);
         nonfinite_last[si] = 0;
         if (hits_end) continue;  // finished: t(i) == T1
       } else {
         res.rejected(i) += 1;
-        const Scalar factor = finite ? std::max(Scalar(options.factor_min), Scalar(options.safety) * std::pow(en, expo))
-                                     : Scalar(options.factor_min);
-        h(i) = hm * factor;
-        rejected_last[si] = 1;
+        h(i) = static_cast<Scalar>(hm * factor);
         nonfinite_last[si] = finite ? 0 : 1;
       }
       const Scalar remaining = std::abs(stop_of(i) - t(i));
@@ -396,12 +392,86 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   return res;
 }
 
+}  // namespace detail
+
+/// Integrates `dx/dt = v(t, x)` from `t0` to `t1` (either direction) with an adaptive
+/// embedded Runge–Kutta pair (kinflow::dopri5, kinflow::tsit5, kinflow::bs32), stepping the
+/// batch `X` (d x B) in place with per-sample step-size control. See the file comment.
+///
+/// After `options`, any of these may follow, in any order, each at most once:
+///  - a step-size controller (kinflow::i_controller, kinflow::pi_controller or a user's
+///    own, see kinflow::step_size_controller); default: the I controller with
+///    `options.safety`, `options.factor_min` and `options.factor_max`;
+///  - integrals along the path, `kinflow::along(g…)` (kinflow/integrators/quadrature.hpp),
+///    returned in `solve_result::integrals`;
+///  - an observer, called after every accepted step of every sample with an
+///    adaptive_step_view.
+///
+/// NFE per sample counts every field evaluation spent on it: the first-stage evaluation,
+/// the initial-step heuristic's one, and S-1 per attempted step for FSAL methods (S
+/// otherwise), plus what the integrands cost in evaluations.
+///
+/// @code
+///   auto r = kinflow::integrate_adaptive(field, kinflow::dopri5, 0.0, 1.0, X, {},
+///                                        kinflow::pi_controller{});
+/// @endcode
+///
+/// @throws kinflow::invalid_argument for invalid options or times,
+///         kinflow::dimension_mismatch when the field's output does not match `X`.
+template <class Field, class Scalar, int Dim, std::size_t S, class... Extras>
+  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim> &&
+           (detail::count_kind<detail::extra_kind::controller, Extras...> <= 1) &&
+           (detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1) &&
+           (detail::count_kind<detail::extra_kind::observer, Extras...> <= 1)
+solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>& method,
+                                        double t0, double t1, batch<Scalar, Dim>& X,
+                                        const adaptive_options& options = {},
+                                        Extras&&... extras) {
+  detail::validate(options);
+  detail::require(std::isfinite(t0), "t0", t0, "expected a finite time");
+  detail::require(std::isfinite(t1) && t1 != t0, "t1", t1, "expected a finite time != t0");
+
+  const i_controller default_controller{options.safety, options.factor_min, options.factor_max};
+  const path_integrals<> no_integrals{};
+  no_observer none;
+  const auto& controller = detail::extra_or<detail::extra_kind::controller>(default_controller, extras...);
+  const auto& integrals = detail::extra_or<detail::extra_kind::integrals>(no_integrals, extras...);
+  auto& observer = detail::extra_or<detail::extra_kind::observer>(none, extras...);
+  using controller_type = std::remove_cvref_t<decltype(controller)>;
+  using observer_type = std::remove_cvref_t<decltype(observer)>;
+  static_assert(detail::observer_of<observer_type, adaptive_step_view<Scalar, Dim, S>>,
+                "kinflow::integrate_adaptive: a trailing argument is neither a step-size "
+                "controller (kinflow::step_size_controller), nor kinflow::along(...), nor an "
+                "observer callable with a kinflow::adaptive_step_view");
+  static_assert(detail::integrands_of<std::remove_cvref_t<decltype(integrals)>, Scalar, Dim>,
+                "kinflow::integrate_adaptive: an integrand of kinflow::along is neither g(t, x, v) "
+                "-> Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
+  detail::validate_controller(controller);
+
+  using field_type = std::remove_reference_t<Field>;
+  using likelihood_integrand = detail::divergence_integrand<field_type, Scalar, Dim>;
+  auto channels = detail::make_channels<Scalar, likelihood_integrand>(
+      options.kpe, detail::resolve_kpe_tau(options.kpe, field), integrals);
+  auto& likelihood = std::get<1>(channels);
+  per_sample<Scalar> log_n0;
+  if (options.likelihood.enabled) {
+    detail::require_likelihood_span(t0, t1);
+    detail::enable_likelihood(likelihood, field, X.rows(), options.likelihood);
+    if (t0 == 0) log_n0 = detail::standard_normal_log_density(X);
+  }
+  auto res = detail::adaptive_solve<field_type, Scalar, Dim, S, controller_type>(
+      field, method, t0, t1, X, options, controller, channels, observer);
+  detail::finish_channels(channels, res);
+  if (options.likelihood.enabled) detail::finish_likelihood(likelihood, t0 == 0, log_n0, X, res);
+  return res;
+}
+
 /// Readable diagnostic for a callable that is not a velocity field.
-template <class Field, class Scalar, int Dim, std::size_t S, class Observer = no_observer>
+template <class Field, class Scalar, int Dim, std::size_t S, class... Extras>
   requires(!velocity_field<std::remove_reference_t<Field>, Scalar, Dim>)
 solve_result<Scalar> integrate_adaptive(Field&&, const embedded_tableau<S>&, double, double,
                                         batch<Scalar, Dim>&, const adaptive_options& = {},
-                                        Observer&& = {}) {
+                                        Extras&&...) {
   static_assert(velocity_field<std::remove_reference_t<Field>, Scalar, Dim>,
                 "kinflow::integrate_adaptive: the field is not a velocity field. It must be "
                 "callable as v(t, x) -> Eigen vector (per sample) or v(t, X, V) (batched), with "

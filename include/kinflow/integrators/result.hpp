@@ -43,6 +43,12 @@ struct solve_result {
   sample_counts accepted;            ///< accepted steps per sample
   sample_counts rejected;            ///< rejected steps per sample (0 for fixed-step methods)
   kinetic_energy<Scalar> kpe;        ///< energies (empty vectors when KPE is disabled)
+  /// Per-sample model log-likelihood `log p₁(x(1))` (natural log) when asked for
+  /// (`options.likelihood.enabled`), else empty. See kinflow/integrators/likelihood.hpp.
+  per_sample<Scalar> log_likelihood;
+  /// The integrals of kinflow::along's integrands, in the order given (one entry per
+  /// sample each): `∫_{t0}^{t1} g dt` along each sample's path.
+  std::vector<per_sample<Scalar>> integrals;
 
   /// True when every sample reached the final time.
   [[nodiscard]] bool all_success() const {

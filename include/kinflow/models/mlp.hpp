@@ -27,6 +27,19 @@
 ///     time_embedding      "raw" | "sinusoidal"               (same)
 ///     time_frequencies    (K,) ω_1 … ω_K, only with "sinusoidal"
 ///
+/// **Divergence.** `div v = Σ_r ∂v_r/∂x_r` (only the d state inputs are differentiated,
+/// not the time features) is computed exactly by forward-mode differentiation: the tangents
+/// `∂h_l/∂x_r` of all d coordinates are pushed through the layers together,
+///
+///     ∂h_1/∂x_r = σ'(z_1) ∘ W_1[:, r],   ∂h_l/∂x_r = σ'(z_l) ∘ (W_l ∂h_{l-1}/∂x_r),
+///     div v     = Σ_r W_L[r, :] · ∂h_{L-1}/∂x_r
+///
+/// (`z_l` the pre-activations, `∘` elementwise), one matrix product per layer for the d
+/// tangents of a tile of columns. Derivatives: SiLU `s (1 + z (1 - s))` with `s` the
+/// logistic function, ReLU `1` for `z > 0` and `0` otherwise (0 at 0), tanh `1 - tanh² z`,
+/// GELU (exact form) `½ (1 + erf(z/√2)) + z e^{-z²/2}/√(2π)`. A divergence costs about d
+/// times a forward pass.
+///
 /// The dimension d is the output size of the last layer; the first layer must take d +
 /// (number of time features) inputs. Any other array is rejected, so that a misspelt name
 /// never goes unnoticed. `examples/models/train_fm_mlp.py` trains a model and writes such a
@@ -88,8 +101,10 @@ struct time_features {
 /// documentation for the exact network, activations and time features).
 ///
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
-/// into every integrator. A batch is evaluated in tiles of tile_columns() columns, one
-/// matrix product per layer and tile, so that a tile's activations stay in cache. The
+/// into every integrator; `divergence(t, X, D)` and `divergence_at_times(T, X, D)` give the
+/// exact divergence (forward mode, see the file documentation). A batch is evaluated in
+/// tiles of tile_columns() columns, one matrix product per layer and tile, so that a
+/// tile's activations stay in cache. The
 /// input and the activations live in buffers owned by the field; they grow to the largest
 /// batch seen and are then reused, so calls with that batch size or smaller do not
 /// allocate. Because of those buffers a field object must not be called from two threads
@@ -150,6 +165,7 @@ public:
     folded_bias_.resize(layers_.front().weight.rows());
     Eigen::Index widest = 1;
     for (std::size_t l = 0; l + 1 < layers_.size(); ++l) widest = std::max(widest, layers_[l].weight.rows());
+    last_rows_ = layers_.back().weight.transpose();
     const auto per_column = static_cast<Eigen::Index>(sizeof(Scalar)) * widest;
     tile_ = std::clamp<Eigen::Index>(Eigen::Index{256 * 1024} / per_column, 64, 1 << 20);
   }
@@ -209,18 +225,76 @@ public:
     const detail::blas_single_thread_scope single_threaded_blas(blas_);
     auto in = input_.leftCols(X.cols());
     in.topRows(dim_) = X.template cast<Scalar>();
-    const Eigen::Index K = time_.frequencies.size();
-    if (time_.encoding == time_encoding::raw) {
-      in.row(dim_) = T;
-    } else {
-      for (Eigen::Index k = 0; k < K; ++k) {
-        in.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
-        in.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
-      }
-    }
+    time_rows(T, in);
     for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
       tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
     });
+  }
+
+  /// Exact divergence at one time @p t: `D(j) = div v(X.col(j), t)` by forward-mode
+  /// differentiation (see the file documentation); D is resized to X.cols(). The time
+  /// features are folded into the first bias as in operator(). Tiles of
+  /// divergence_tile_columns() columns; the tangent buffers (about the size of the
+  /// activation buffers) grow to the largest batch seen and are then reused, as for
+  /// velocities. (Eigen's products may still allocate their packing space for some shapes,
+  /// when it exceeds Eigen's stack limit.) (kinflow::divergence_field.)
+  template <class DerivedX>
+  void divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X, per_sample<Scalar>& D) const {
+    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
+    D.resize(X.cols());
+    reserve(X.cols());
+    reserve_divergence(X.cols());
+    time_rows_constant(t);
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
+    const auto& first = layers_.front();
+    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
+                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
+      folded_bias_.noalias() = first.weight.rightCols(time_.size()) * phi_;
+      folded_bias_ += first.bias;
+      for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+        divergence_tile(first.weight.leftCols(dim_), folded_bias_, X.derived().middleCols(c0, n), D, c0, n);
+      });
+    } else {
+      auto in = input_.leftCols(X.cols());
+      in.topRows(dim_) = X.template cast<Scalar>();
+      in.bottomRows(time_.size()).colwise() = phi_;
+      for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+        divergence_tile(first.weight, first.bias, in.middleCols(c0, n), D, c0, n);
+      });
+    }
+  }
+
+  /// Exact divergence with one time per column: `D(j) = div v(X.col(j), T(j))`.
+  /// (kinflow::per_column_time_divergence_field.)
+  template <class DerivedX>
+  void divergence_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                           per_sample<Scalar>& D) const {
+    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
+    detail::require_dimension("number of times", T.size(), X.cols());
+    D.resize(X.cols());
+    reserve(X.cols());
+    reserve_divergence(X.cols());
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
+    auto in = input_.leftCols(X.cols());
+    in.topRows(dim_) = X.template cast<Scalar>();
+    time_rows(T, in);
+    for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
+      divergence_tile(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), D, c0, n);
+    });
+  }
+
+  /// Exact divergence of every column of X at time t, returned.
+  template <class DerivedX>
+  [[nodiscard]] per_sample<Scalar> divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X) const {
+    per_sample<Scalar> D;
+    divergence(t, X, D);
+    return D;
+  }
+
+  /// Columns per tile of a divergence: about tile_columns() / d (at least 1), so that the
+  /// d tangents of a tile take about as much memory as a tile of the forward pass.
+  [[nodiscard]] Eigen::Index divergence_tile_columns() const noexcept {
+    return std::max<Eigen::Index>(1, tile_ / std::max<Eigen::Index>(dim_, 1));
   }
 
   /// Columns evaluated together: the batch is processed in tiles of this many columns so
@@ -288,6 +362,126 @@ private:
     out.colwise() += layers_.back().bias.template cast<T>();
   }
 
+  // φ(T(j)) into the time rows of the input columns `in`.
+  template <class In>
+  void time_rows(const sample_times<Scalar>& T, In& in) const {
+    const Eigen::Index K = time_.frequencies.size();
+    if (time_.encoding == time_encoding::raw) {
+      in.row(dim_) = T;
+    } else {
+      for (Eigen::Index k = 0; k < K; ++k) {
+        in.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
+        in.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
+      }
+    }
+  }
+
+  // Divergence buffers for a batch of B columns: σ'(z) of one tile and two tangent
+  // buffers (ping-pong) of d tangents per column. They only grow.
+  void reserve_divergence(Eigen::Index B) const {
+    if (layers_.size() < 2) return;
+    const Eigen::Index width = std::min(B, divergence_tile_columns());
+    Eigen::Index widest = 1;
+    for (std::size_t l = 0; l + 1 < layers_.size(); ++l) widest = std::max(widest, layers_[l].weight.rows());
+    if (slope_.rows() < widest || slope_.cols() < width) slope_.resize(widest, width);
+    for (auto& tg : tangent_)
+      if (tg.rows() < widest || tg.cols() < width * dim_) tg.resize(widest, width * dim_);
+  }
+
+  template <class Body>
+  void for_each_divergence_tile(Eigen::Index B, const Body& body) const {
+    const Eigen::Index tile = divergence_tile_columns();
+    for (Eigen::Index c0 = 0; c0 < B; c0 += tile) body(c0, std::min(tile, B - c0));
+  }
+
+  // Divergence of one tile of n columns (starting at column c0 of the batch) into D.
+  // `w`, `b`: the first layer (possibly with the time features folded in); only its first
+  // d columns (the state inputs) are differentiated. Tangent layout: the n columns of
+  // coordinate r are columns [r n, (r + 1) n) of a tangent buffer.
+  template <class W, class Bias, class In>
+  void divergence_tile(const W& w, const Bias& b, const In& x, per_sample<Scalar>& D, Eigen::Index c0,
+                       Eigen::Index n) const {
+    const std::size_t L = layers_.size();
+    const Eigen::Index d = dim_;
+    if (L == 1) {  // v = W x + b: div v = trace of the state block of W
+      const Scalar tr = layers_[0].weight.leftCols(d).trace();
+      D.segment(c0, n).setConstant(tr);
+      return;
+    }
+    matrix_type* cur = &tangent_[0];
+    matrix_type* next = &tangent_[1];
+    for (std::size_t l = 0; l + 1 < L; ++l) {
+      const Eigen::Index width = layers_[l].weight.rows();
+      auto h = hidden_[l].leftCols(n);
+      if (l == 0) {
+        detail::product_into(w, x, h, false, blas_);
+        h.colwise() += b;
+      } else {
+        detail::product_into(layers_[l].weight, hidden_[l - 1].leftCols(n), h, false, blas_);
+        h.colwise() += layers_[l].bias;
+      }
+      auto slope = slope_.topLeftCorner(width, n);
+      derivative_and_activate(h, slope);
+      auto tg = next->topLeftCorner(width, n * d);
+      if (l == 0) {
+        for (Eigen::Index r = 0; r < d; ++r)
+          tg.middleCols(r * n, n).array() = slope.array().colwise() * layers_[0].weight.col(r).array();
+      } else {
+        detail::product_into(layers_[l].weight, cur->topLeftCorner(layers_[l - 1].weight.rows(), n * d), tg,
+                             false, blas_);
+        for (Eigen::Index r = 0; r < d; ++r) tg.middleCols(r * n, n).array() *= slope.array();
+      }
+      std::swap(cur, next);
+    }
+    // div v = Σ_r W_L[r, :] · ∂h_{L-1}/∂x_r, per column.
+    const auto& last = layers_.back().weight;
+    const Eigen::Index width = last.cols();
+    const auto tg = cur->topLeftCorner(width, n * d);
+    for (Eigen::Index j = 0; j < n; ++j) {
+      Scalar sum = 0;
+      for (Eigen::Index r = 0; r < d; ++r) sum += last_rows_.col(r).dot(tg.col(r * n + j));
+      D(c0 + j) = sum;
+    }
+  }
+
+  // `slope = σ'(h)` and `h ← σ(h)`, elementwise; h holds the pre-activations on entry. The
+  // activations are exactly those of activate().
+  template <class H, class S>
+  void derivative_and_activate(H& h, S& slope) const {
+    auto z = h.array();
+    auto sl = slope.array();
+    switch (activation_) {
+      case mlp_activation::silu: {
+        // s = 1/(1 + e^{-z}); 1 - s = e^{-z} s for z ≥ 0 (no cancellation), else 1 - s ≥ ½.
+        sl = z.unaryExpr([](Scalar v) {
+          const Scalar e = std::exp(-v);
+          const Scalar sg = Scalar(1) / (Scalar(1) + e);
+          const Scalar one_minus = v >= Scalar(0) ? e * sg : Scalar(1) - sg;
+          return sg * (Scalar(1) + v * one_minus);
+        });
+        activate(h);
+        break;
+      }
+      case mlp_activation::relu:
+        sl = (z > Scalar(0)).template cast<Scalar>();
+        activate(h);
+        break;
+      case mlp_activation::tanh:
+        activate(h);
+        sl = Scalar(1) - z.square();  // z now holds tanh of the pre-activations
+        break;
+      case mlp_activation::gelu:
+        sl = z.unaryExpr([](Scalar v) {
+          const Scalar inv_sqrt2 = Scalar(std::numbers::sqrt2 / 2);
+          const Scalar inv_sqrt_2pi = Scalar(std::numbers::inv_sqrtpi * std::numbers::sqrt2 / 2);
+          return Scalar(0.5) * (Scalar(1) + std::erf(v * inv_sqrt2)) +
+                 v * inv_sqrt_2pi * std::exp(Scalar(-0.5) * v * v);
+        });
+        activate(h);
+        break;
+    }
+  }
+
   // φ(t) into phi_.
   void time_rows_constant(Scalar t) const {
     const Eigen::Index K = time_.frequencies.size();
@@ -332,6 +526,9 @@ private:
   mutable std::vector<matrix_type> hidden_;
   mutable vector_type phi_;          // φ(t) for a shared time
   mutable vector_type folded_bias_;  // W_φ·φ(t) + b of the first layer
+  mutable matrix_type slope_;        // σ'(z) of one divergence tile
+  mutable matrix_type tangent_[2];   // d tangents per column of a divergence tile (ping-pong)
+  matrix_type last_rows_;            // W_Lᵀ: column r is row r of the last weight
   Eigen::Index tile_ = 0;            // columns per tile (see tile_columns())
 };
 

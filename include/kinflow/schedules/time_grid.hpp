@@ -13,7 +13,7 @@
 ///  - time_grid::shifted    `t' = s·t/(1 + (s-1)·t)` applied to a uniform grid
 ///  - time_grid::from_times user-given times with required endpoints (or the constructor)
 ///  - energy-equidistributing grids, built from a pilot run's energy profile:
-///    see kinflow/schedules/energy_grid.hpp.
+///    see kinflow/integrators/energy_grid.hpp.
 ///
 /// For a backward solve over any of these, build the forward grid and take reversed().
 

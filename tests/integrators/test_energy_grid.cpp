@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kinflow/integrators/explicit_rk.hpp"
-#include "kinflow/schedules/energy_grid.hpp"
+#include "kinflow/integrators/energy_grid.hpp"
 #include "kinflow_catch.hpp"
 #include "support/oracles.hpp"
 
