@@ -13,11 +13,16 @@
 // so the integrator's own overhead is what is measured.
 //
 // Who runs (the <who> token of the names):
-//  - kinflow_sample   kinflow::integrate with the per-sample field (its fused kernel: one
-//                     pass per step, column by column, all stages in registers);
+//  - kinflow_sample   kinflow::integrate with the per-sample field and
+//                     per_sample_kernel::interleaved (one pass per step, column by column,
+//                     all stages in registers; the default);
 //  - kinflow_batched  kinflow::integrate with the batched field (tiled, stage by stage);
-//  - kinflow_soa      kinflow::detail::soa_fixed_steps, the structure-of-arrays tile kernel
-//                     (called directly: measured before it is wired into integrate);
+//  - kinflow_soa      kinflow::integrate with per_sample_kernel::structure_of_arrays (tiles
+//                     transposed to one array per coordinate, vectorized across samples);
+//  - *_eigen          the linear field written with Eigen vector operations on the point
+//                     (`mu + g (x - t mu)`), which Eigen vectorizes itself for d = 2 in
+//                     double: the case where the interleaved kernel is the faster one (by
+//                     5-10x: structure of arrays is an opt-in for coordinate-wise fields);
 //  - handwritten      hand-written fused loop over the interleaved batch (x0 x1 x0 x1 ...);
 //  - handwritten_soa  hand-written loop over the coordinates in separate contiguous arrays,
 //                     the sample loop innermost, which the compiler vectorizes across samples
@@ -78,6 +83,14 @@ struct sample_flow {
   }
 };
 
+// The same field written with Eigen vector operations on the point.
+struct sample_flow_eigen {
+  kinflow::point<double, 2> operator()(double t, const kinflow::point<double, 2>& x) const {
+    const kinflow::point<double, 2> mu(kMu0, kMu1);
+    return mu + gain(t) * (x - t * mu);
+  }
+};
+
 // The nonlinear field: its coefficients at t, and the velocity at one point.
 constexpr double kBeta = 0.2, kVdp = 0.3;
 struct nonlinear_coef {
@@ -114,13 +127,16 @@ struct sample_nonlinear {
 
 template <class Field, std::size_t S>
 void kinflow_run(benchmark::State& state, const kinflow::butcher_tableau<S>& method, bool kpe,
-                 Eigen::Index tile = 0) {
+                 Eigen::Index tile = 0,
+                 kinflow::per_sample_kernel kernel = kinflow::per_sample_kernel::interleaved) {
   const auto B = static_cast<Eigen::Index>(state.range(0));
   const auto grid = kinflow::time_grid<>::uniform(kSteps);
   const auto x0 = start(B);
   kinflow::fixed_step_options opt;
   opt.kpe.enabled = kpe;
+  opt.kpe.tau = kTau;
   opt.tile_columns = tile;
+  opt.kernel = kernel;
   for (auto _ : state) {
     state.PauseTiming();
     auto X = x0;
@@ -132,7 +148,10 @@ void kinflow_run(benchmark::State& state, const kinflow::butcher_tableau<S>& met
   per_sample_step(state, B);
 }
 
-// kinflow's structure-of-arrays tile kernel, called directly (Tile 0: its default tile).
+constexpr auto kSoa = kinflow::per_sample_kernel::structure_of_arrays;
+
+// kinflow's structure-of-arrays tile kernel called directly, for tuning its tile (Tile 0:
+// its default tile).
 template <class Field, Eigen::Index Tile = 0, std::size_t S>
 void kinflow_soa_run(benchmark::State& state, const kinflow::butcher_tableau<S>& method, bool kpe) {
   const auto B = static_cast<Eigen::Index>(state.range(0));
@@ -313,21 +332,24 @@ int main(int argc, char** argv) {
       // Linear field (the Gaussian flow).
       reg("euler/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::euler, kpe); });
       reg("euler/kinflow_batched" + k + b, [kpe](benchmark::State& s) { kinflow_run<gaussian_flow>(s, kinflow::euler, kpe); });
-      reg("euler/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_soa_run<sample_flow>(s, kinflow::euler, kpe); });
+      reg("euler/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::euler, kpe, 0, kSoa); });
       reg("euler/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_euler<linear_coef>(s, kpe); });
       reg("euler/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<linear_coef, false>(s, kpe); });
       reg("rk4/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::rk4, kpe); });
       reg("rk4/kinflow_batched" + k + b, [kpe](benchmark::State& s) { kinflow_run<gaussian_flow>(s, kinflow::rk4, kpe); });
-      reg("rk4/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_soa_run<sample_flow>(s, kinflow::rk4, kpe); });
+      reg("rk4/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::rk4, kpe, 0, kSoa); });
       reg("rk4/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_rk4<linear_coef>(s, kpe); });
       reg("rk4/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<linear_coef, true>(s, kpe); });
+      // The linear field written with Eigen vector operations.
+      reg("rk4/kinflow_sample_eigen" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow_eigen>(s, kinflow::rk4, kpe); });
+      reg("rk4/kinflow_soa_eigen" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow_eigen>(s, kinflow::rk4, kpe, 0, kSoa); });
       // Nonlinear field (per-sample form only).
       reg("euler_nonlinear/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::euler, kpe); });
-      reg("euler_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_soa_run<sample_nonlinear>(s, kinflow::euler, kpe); });
+      reg("euler_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::euler, kpe, 0, kSoa); });
       reg("euler_nonlinear/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_euler<nonlinear_coef>(s, kpe); });
       reg("euler_nonlinear/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<nonlinear_coef, false>(s, kpe); });
       reg("rk4_nonlinear/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::rk4, kpe); });
-      reg("rk4_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_soa_run<sample_nonlinear>(s, kinflow::rk4, kpe); });
+      reg("rk4_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::rk4, kpe, 0, kSoa); });
       reg("rk4_nonlinear/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_rk4<nonlinear_coef>(s, kpe); });
       reg("rk4_nonlinear/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<nonlinear_coef, true>(s, kpe); });
     }
@@ -356,6 +378,7 @@ int main(int argc, char** argv) {
        {"kinflow_sample", "handwritten_soa", "vs SoA loop"},
        {"kinflow_soa", "handwritten_soa", "vs SoA loop"},
        {"kinflow_soa", "kinflow_sample", "vs fused"},
+       {"kinflow_soa_eigen", "kinflow_sample_eigen", "vs fused"},
        {"handwritten_soa", "handwritten", "SoA/interl."},
        {"kinflow_sample/kpe_on", "kinflow_sample/kpe_off", "KPE cost"},
        {"kinflow_batched/kpe_on", "kinflow_batched/kpe_off", "KPE cost"},

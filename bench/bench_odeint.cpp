@@ -17,7 +17,8 @@
 //    the whole batch as one tile ("kinflow-untiled": one field call per stage, as odeint).
 //
 // 2. Dormand–Prince NFE against accuracy, printed after the benchmarks: kinflow's dopri5
-//    (one step size per sample) and odeint's controlled runge_kutta_dopri5 on the whole batch
+//    (one step size per sample; with its default I controller and with the PI controller)
+//    and odeint's controlled runge_kutta_dopri5 on the whole batch
 //    (one step size for all) and per sample, at tolerances 1e-2 … 1e-8 in quarter decades,
 //    on a batch of noise samples and on a batch mixing easy samples with hard ones (started
 //    near the data mean, where the posterior stays undecided until late). Error: largest
@@ -316,7 +317,7 @@ struct nfe_point {
 };
 
 struct nfe_curves {
-  std::vector<nfe_point> kinflow, odeint_batch, odeint_sample;
+  std::vector<nfe_point> kinflow, kinflow_pi, odeint_batch, odeint_sample;
 };
 
 #if KINFLOW_BENCH_HAVE_BOOST
@@ -367,11 +368,13 @@ Eigen::MatrixXd odeint_dopri5_batch(const F& f, const Eigen::MatrixXd& x0, doubl
 #endif
 
 template <class F>
-Eigen::MatrixXd kinflow_dopri5(const F& f, const Eigen::MatrixXd& x0, double tol, double& mean_nfe) {
+Eigen::MatrixXd kinflow_dopri5(const F& f, const Eigen::MatrixXd& x0, double tol, double& mean_nfe,
+                               bool pi = false) {
   batch<2> X = x0;
   kinflow::adaptive_options o;
   o.rtol = o.atol = tol;
-  auto r = kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, X, o);
+  auto r = pi ? kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, X, o, kinflow::pi_controller{})
+              : kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, X, o);
   mean_nfe = r.nfe.template cast<double>().mean();
   if (!r.all_success()) std::printf("  (kinflow: %zu samples did not succeed at tol %.0e)\n",
                                     static_cast<std::size_t>(X.cols()) - r.count(kinflow::solve_status::success), tol);
@@ -394,20 +397,22 @@ void nfe_table(const std::string& name, const F& f, const Eigen::MatrixXd& x0, b
   // Quarter decades: a coarser sweep would let whichever solver's tolerance happens to land
   // just below an error target look cheaper than it is.
   for (int k = 8; k <= (small ? 16 : 32); ++k) tols.push_back(std::pow(10.0, -0.25 * k));
-  std::printf("  %-7s | %-27s | %-27s | %-27s\n", "tol", "kinflow (step per sample)",
-              "odeint (one step, batch)", "odeint (one solve/sample)");
-  std::printf("  %-7s |%s|%s|%s\n", "", "  NFE/smp   max err  median ", "  NFE/smp   max err  median ",
-              "  NFE/smp   max err  median ");
+  std::printf("  %-7s | %-27s | %-27s | %-27s | %-27s\n", "tol", "kinflow (step per sample)",
+              "kinflow, PI controller", "odeint (one step, batch)", "odeint (one solve/sample)");
+  std::printf("  %-7s |%s|%s|%s|%s\n", "", "  NFE/smp   max err  median ", "  NFE/smp   max err  median ",
+              "  NFE/smp   max err  median ", "  NFE/smp   max err  median ");
   for (double tol : tols) {
-    double a = 0, b = 0, s = 0;
+    double a = 0, p = 0, b = 0, s = 0;
     const errors ea = distance(kinflow_dopri5(f, x0, tol, a), ref);
+    const errors ep = distance(kinflow_dopri5(f, x0, tol, p, true), ref);
     const errors eb = distance(odeint_dopri5_batch(f, x0, tol, b), ref);
     const errors es = distance(odeint_dopri5_per_sample(f, x0, tol, s), ref);
     c.kinflow.push_back({tol, a, ea});
+    c.kinflow_pi.push_back({tol, p, ep});
     c.odeint_batch.push_back({tol, b, eb});
     c.odeint_sample.push_back({tol, s, es});
-    std::printf("  %-7.1e | %8.1f %8.1e %8.1e | %8.1f %8.1e %8.1e | %8.1f %8.1e %8.1e\n", tol, a,
-                ea.max, ea.median, b, eb.max, eb.median, s, es.max, es.median);
+    std::printf("  %-7.1e | %8.1f %8.1e %8.1e | %8.1f %8.1e %8.1e | %8.1f %8.1e %8.1e | %8.1f %8.1e %8.1e\n",
+                tol, a, ea.max, ea.median, p, ep.max, ep.median, b, eb.max, eb.median, s, es.max, es.median);
   }
   // Equal error: the fewest evaluations per sample with which each reached the target,
   // for the largest error over the samples and for the median one.
@@ -420,12 +425,12 @@ void nfe_table(const std::string& name, const F& f, const Eigen::MatrixXd& x0, b
   std::printf("  at equal error, fewest NFE per sample over the tolerances above:\n");
   for (bool median : {false, true}) {
     for (double target : {1e-2, 1e-3, 1e-4, 1e-5, 1e-6}) {
-      const double k = fewest(c.kinflow, target, median), b = fewest(c.odeint_batch, target, median),
-                   s = fewest(c.odeint_sample, target, median);
+      const double k = fewest(c.kinflow, target, median), kp = fewest(c.kinflow_pi, target, median),
+                   b = fewest(c.odeint_batch, target, median), s = fewest(c.odeint_sample, target, median);
       if (!std::isfinite(k) || (!std::isfinite(b) && !std::isfinite(s))) continue;
-      std::printf("  NFE-AT-ERROR problem=%s error=%s<=%.0e kinflow=%.1f odeint_batch=%.1f "
+      std::printf("  NFE-AT-ERROR problem=%s error=%s<=%.0e kinflow=%.1f kinflow_pi=%.1f odeint_batch=%.1f "
                   "odeint_per_sample=%.1f\n",
-                  name.c_str(), median ? "median" : "max", target, k, b, s);
+                  name.c_str(), median ? "median" : "max", target, k, kp, b, s);
     }
   }
 #else

@@ -8,6 +8,10 @@
 // in float and double, with KTS+KPE on and everything off (the ratio is the cost of both).
 // Counter: sec/pair-step, the time per (sample, training point) pair per step.
 //
+// And the cost of the log-likelihood (RK4, 25 steps, double; with the KPE both ways):
+//
+//   d = 2,  N = 1024, B = 4096        d = 64, N = 1024, B = 1024
+//
 // The same program is the kinflow half of the PyTorch comparison (bench/compare.sh):
 //
 //   bench_sampling --compare <dir> [--dim 2] [--train 1024] [--batch 4096] [--steps 100]
@@ -121,7 +125,44 @@ void register_problem(const std::string& prefix, problem p) {
         ->UseRealTime();
 }
 
+// The cost of the log-likelihood: RK4 with the kinetic path energy, with and without the
+// log-likelihood (the empirical field's exact divergence at every stage, one more pass over
+// the training set per stage).
+template <class Scalar, int Dim>
+void bm_likelihood(benchmark::State& state, problem p, bool likelihood) {
+  const dmatrix Y = training_set(p.d, p.N, 1);
+  const kinflow::batch<Scalar, Dim> x0 = noise(p.d, p.B, 1).cast<Scalar>();
+  const kinflow::empirical_field<Scalar, Dim> field(Y.cast<Scalar>().eval());
+  kinflow::fixed_step_options opt;
+  opt.likelihood.enabled = likelihood;
+  const auto grid = kinflow::time_grid<>::uniform(p.steps);
+  kinflow::batch<Scalar, Dim> X;
+  for (auto _ : state) {
+    state.PauseTiming();
+    X = x0;
+    state.ResumeTiming();
+    auto r = kinflow::integrate(field, kinflow::rk4, grid, X, opt);
+    benchmark::DoNotOptimize(X.data());
+    benchmark::DoNotOptimize(r.log_likelihood.data());
+  }
+}
+
+template <class Scalar, int Dim>
+void register_likelihood(const std::string& prefix, problem p) {
+  const std::string base = prefix + "/d" + std::to_string(p.d) + "_N" + std::to_string(p.N) + "_B" +
+                           std::to_string(p.B) + "_rk4_" + std::to_string(p.steps) + "/" +
+                           (sizeof(Scalar) == 4 ? "float" : "double");
+  for (bool on : {false, true})
+    benchmark::RegisterBenchmark((base + (on ? "/kpe+likelihood" : "/kpe")).c_str(),
+                                 [p, on](benchmark::State& s) { bm_likelihood<Scalar, Dim>(s, p, on); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+}
+
 void register_all() {
+  register_likelihood<double, 2>("likelihood", {2, 1024, 4096, 25});
+  register_likelihood<double, Eigen::Dynamic>("likelihood", {64, 1024, 1024, 25});
+  register_likelihood<double, 2>("smoke", {2, 32, 64, 5});
   register_problem<float, 2>("sampling", {2, 1024, 4096, 100});
   register_problem<double, 2>("sampling", {2, 1024, 4096, 100});
   register_problem<float, Eigen::Dynamic>("sampling", {1024, 1024, 1024, 20});
@@ -243,5 +284,6 @@ int main(int argc, char** argv) {
   register_all();
   return kinflow_bench::run_with_ratios(argc, argv,
                                         {{"/kts+kpe", "/plain", "KTS+KPE/off"},
+                                         {"/kpe+likelihood", "/kpe", "likelihood cost"},
                                          {"/float/", "/double/", "float/double"}});
 }

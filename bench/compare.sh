@@ -348,12 +348,12 @@ if nfe:
     print("Dormand-Prince 5(4): fewest evaluations per sample reaching an error (tolerance sweep; "
           "odeint controlled runge_kutta_dopri5 on the whole batch and per sample):")
     print()
-    print("| problem | error of x(1) | kinflow | odeint, batch | odeint, per sample |")
-    print("|---|---|---:|---:|---:|")
+    print("| problem | error of x(1) | kinflow (I) | kinflow (PI) | odeint, batch | odeint, per sample |")
+    print("|---|---|---:|---:|---:|---:|")
     for r in nfe:
         fmt = lambda v: "not reached" if v == "inf" else v
         print(f"| {r['problem']} | {r['error'].replace('<=', ' ≤ ')} | {fmt(r['kinflow'])} | "
-              f"{fmt(r['odeint_batch'])} | {fmt(r['odeint_per_sample'])} |")
+              f"{fmt(r.get('kinflow_pi', 'inf'))} | {fmt(r['odeint_batch'])} | {fmt(r['odeint_per_sample'])} |")
     print()
 PY
 echo "compare.sh: results in $out/results.md"
