@@ -282,10 +282,16 @@ struct progress_meter {
 
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
 /// A shaped field names its own τ (the adaptive solves break there and the energy is split
-/// there); with KTS off the split is still --tau's.
+/// there); with KTS off the split is still --tau's, and adaptive steps end there too.
 template <class Options>
 void set_path_options(Options& opt, const settings& s) {
-  if (kinflow::kts_gain(s.kts).is_identity()) opt.kpe.tau = s.kts.tau;
+  if (kinflow::kts_gain(s.kts).is_identity()) {
+    opt.kpe.tau = s.kts.tau;
+    // Adaptive steps end at the split too, so that early and late are exactly the energy
+    // of [0, τ] and [τ, 1] (a shaped field makes its τ a breakpoint by itself).
+    if constexpr (requires { opt.breakpoints; })
+      if (s.kts.tau > 0 && s.kts.tau < 1) opt.breakpoints = {s.kts.tau};
+  }
   opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
   opt.likelihood.enabled = s.likelihood;
   opt.likelihood.divergence.hutchinson.probes = static_cast<int>(s.probes);

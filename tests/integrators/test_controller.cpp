@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <numbers>
 #include <vector>
 
 #include "kinflow/integrators/adaptive.hpp"
@@ -146,4 +148,46 @@ TEST_CASE("Controller parameters are validated", "[controller][errors]") {
   CHECK_THROWS_WITH(kinflow::integrate_adaptive(decay_field{}, kinflow::dopri5, 0.0, 1.0, X, opt,
                                                 kinflow::pi_controller{.factor_min = 0}),
                     kinflow_test::contains("factor_min"));
+}
+
+TEST_CASE("A controller's factor that is not finite and positive is an error", "[controller][errors]") {
+  struct broken {
+    struct memory {};
+    double factor;
+    double next_factor(double, bool, int, memory&) const { return factor; }
+  };
+  kinflow::adaptive_options opt;
+  for (double f : {std::numeric_limits<double>::quiet_NaN(), 0.0, -1.0}) {
+    batch<double, 1> X = batch<double, 1>::Ones(1, 2);
+    CHECK_THROWS_WITH(kinflow::integrate_adaptive(decay_field{}, kinflow::dopri5, 0.0, 1.0, X, opt, broken{f}),
+                      kinflow_test::contains("controller.next_factor"));
+  }
+}
+
+TEST_CASE("Integrals in the error norm with atol = 0 and a zero integrand", "[controller]") {
+  // A divergence-free field (a rotation): the log-likelihood's integral and its error are 0,
+  // which with atol = 0 must not make a 0/0 in the error norm.
+  struct rotation {
+    void operator()(double, const batch<double, 2>& X, batch<double, 2>& V) const {
+      V.row(0) = -X.row(1);
+      V.row(1) = X.row(0);
+    }
+    void divergence(double, const batch<double, 2>& X, kinflow::per_sample<double>& D) const {
+      D.setZero(X.cols());
+    }
+  };
+  kinflow::adaptive_options opt;
+  opt.atol = 0;
+  opt.rtol = 1e-8;
+  opt.likelihood.enabled = true;
+  batch<double, 2> X(2, 2);
+  X << 1, 0.5, 0.3, -2;  // no coordinate exactly 0: with atol = 0 its own scale would be 0
+  const batch<double, 2> X0 = X;
+  const auto r = kinflow::integrate_adaptive(rotation{}, kinflow::dopri5, 0.0, 1.0, X, opt);
+  REQUIRE(r.all_success());
+  // The flow is a rotation by 1 radian; it preserves N(0, I), so log p₁(x(1)) = log N(x(1)).
+  for (Eigen::Index i = 0; i < 2; ++i) {
+    CHECK(X(0, i) == Approx(std::cos(1.0) * X0(0, i) - std::sin(1.0) * X0(1, i)).margin(1e-7));
+    CHECK(r.log_likelihood(i) == Approx(-0.5 * X.col(i).squaredNorm() - std::log(2 * std::numbers::pi)).margin(1e-7));
+  }
 }

@@ -284,3 +284,30 @@ TEST_CASE("The log-likelihood of a shaped field integrates η·div v", "[likelih
   const auto unshaped = kinflow::integrate(f, kinflow::rk4, grid, Z, opt);
   CHECK(std::abs(unshaped.log_likelihood(0) - exact.log_likelihood(0)) > 1e-3);
 }
+
+TEST_CASE("A sample that stops early has no log-likelihood", "[likelihood][status]") {
+  const auto f = flow<double>();
+  batch<double, 3> X = starts<double>();
+  kinflow::adaptive_options opt;
+  opt.likelihood.enabled = true;
+  opt.max_steps = 2;  // too few to reach t = 1
+  const auto r = kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, X, opt);
+  for (Eigen::Index i = 0; i < X.cols(); ++i) {
+    CHECK(r.status[static_cast<std::size_t>(i)] == kinflow::solve_status::max_steps_reached);
+    CHECK(std::isnan(r.log_likelihood(i)));
+  }
+}
+
+TEST_CASE("A user's integral that is not finite leaves the state's solve alone", "[quadrature][status]") {
+  // 1/(t - 0.5) has a pole inside the interval: the integral is not finite, the state is.
+  const auto f = flow<double>();
+  batch<double, 3> X = starts<double>(), Y = X;
+  auto pole = [](double t, const auto&, const auto&) { return 1.0 / (t - 0.5); };
+  const auto r = kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, X, {}, kinflow::along(pole),
+                                             [](const auto&) {});
+  const auto plain = kinflow::integrate_adaptive(f, kinflow::dopri5, 0.0, 1.0, Y);
+  CHECK(r.all_success());
+  CHECK(X == Y);
+  CHECK(r.accepted == plain.accepted);
+  (void)r.integrals.at(0);
+}

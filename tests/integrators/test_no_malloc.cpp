@@ -74,3 +74,36 @@ TEST_CASE("fixed-grid steps do not allocate", "[no_malloc]") {
     CHECK_NOTHROW(run_without_malloc(kinflow::rk4, kpe));
   }
 }
+
+namespace {
+struct linear_field_with_divergence : linear_field {  // div v = 0 (a rotation)
+  void divergence(double, const kinflow::batch<double, 2>& X, kinflow::per_sample<double>& D) const {
+    D.resize(X.cols());
+    D.setZero();
+  }
+};
+}  // namespace
+
+TEST_CASE("fixed-grid steps carrying integrals and the likelihood do not allocate", "[no_malloc]") {
+  kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 257);
+  const auto grid = kinflow::time_grid<>::uniform(16);
+  std::size_t steps_checked = 0;
+  auto obs = [&](const auto& view) {
+    if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
+    else ++steps_checked;
+    if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
+  };
+  kinflow::fixed_step_options opt;
+  opt.likelihood.enabled = true;
+  auto g = [](double, const auto& x, const auto& v) { return x.dot(v); };
+  for (const auto* method : {&kinflow::rk4}) {
+    try {
+      CHECK_NOTHROW(kinflow::integrate(linear_field_with_divergence{}, *method, grid, X, opt, kinflow::along(g), obs));
+    } catch (...) {
+      Eigen::internal::set_is_malloc_allowed(true);
+      throw;
+    }
+  }
+  Eigen::internal::set_is_malloc_allowed(true);
+  CHECK(steps_checked == 15);
+}

@@ -30,6 +30,9 @@ stage_terms<Scalar, S> nonzero_terms(const Weights& w, std::size_t n, Scalar sca
   return t;
 }
 
+/// Marks a step already folded into the coefficients (see combine).
+struct unit_step {};
+
 /// `out = x + Σ_m coef[m] k[index[m]]·h` in a single pass (one Eigen expression per
 /// count, so there are no temporaries and each coefficient is read once).
 ///
@@ -39,7 +42,6 @@ stage_terms<Scalar, S> nonzero_terms(const Weights& w, std::size_t n, Scalar sca
 /// `sample_times` with one step per column (`coef` unscaled): then
 /// `out.col(m) = x.col(m) + h(m)·(Σ coef k.col(m))`. `out` may alias `x` (every update is
 /// coefficient-wise) but not `k`.
-struct unit_step {};
 
 template <class Batch, class Scalar, std::size_t S, class Step = unit_step>
 void combine(Batch& out, const Batch& x, const std::array<Batch, S>& k,

@@ -91,8 +91,10 @@ double resolve_kpe_tau(const kpe_options& o, const Field& field) {
   return default_kpe_tau;
 }
 
-/// Accumulates KPE for a fixed-step solve of a batch: one call per step and block of
-/// columns (the integrator may walk the batch in column tiles).
+/// Collects KPE for a fixed-step solve of a batch: the integrator computes each step's
+/// increments (kinflow/integrators/quadrature.hpp) and commits them per step and block of
+/// columns (it may walk the batch in column tiles); this splits them early/late and keeps
+/// the profile.
 template <class Scalar>
 class kpe_accumulator {
 public:
@@ -113,32 +115,6 @@ public:
   }
 
   [[nodiscard]] bool enabled() const noexcept { return opt_.enabled; }
-
-  /// Adds step n over `[t0, t1]` for the columns `first, first + k[0].cols()` of the
-  /// batch, whose stage velocities are `k` and weights `b`.
-  template <class Batch, std::size_t S, class Weights>
-  void add_step(std::size_t n, Scalar t0, Scalar t1, const std::array<Batch, S>& k,
-                const Weights& b, Eigen::Index first = 0) {
-    if (!opt_.enabled) return;
-    const Eigen::Index cols = k[0].cols();
-    auto inc = increment_.head(cols);
-    const Scalar h = std::abs(t1 - t0);
-    if (opt_.quadrature == kpe_quadrature::left_riemann) {
-      inc.noalias() = (Scalar(0.5) * h) * k[0].colwise().squaredNorm().transpose();
-    } else {
-      bool first_term = true;
-      for (std::size_t j = 0; j < S; ++j) {
-        const auto w = static_cast<Scalar>(b[j]);
-        if (w == Scalar(0)) continue;
-        if (first_term)
-          inc.noalias() = (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
-        else
-          inc.noalias() += (Scalar(0.5) * h * w) * k[j].colwise().squaredNorm().transpose();
-        first_term = false;
-      }
-    }
-    commit(n, t0, t1, first, cols);
-  }
 
   /// Scratch vector for callers that compute the increments themselves (entry i for
   /// column first + i), followed by commit().

@@ -65,7 +65,8 @@ struct hutchinson_options {
   /// below `step` itself) and rounded down to a power of two, so that `x ± δ z` is formed
   /// without rounding for most x. 0 (default) means automatic, `step = ε^{1/3}` with ε the
   /// machine epsilon of the scalar (6.1e-6 in double, 4.9e-3 in float), which balances the
-  /// O(δ²) truncation error against the O(ε/δ) rounding error. Otherwise in (0, 1).
+  /// O(δ²) truncation error against the O(ε/δ) rounding error. Otherwise in [1e-12, 1) (a smaller step would leave the difference
+  /// quotient to rounding alone).
   double step = 0;
 };
 
@@ -75,8 +76,9 @@ namespace detail {
 inline void validate(const hutchinson_options& o) {
   require(o.probes >= 1, "hutchinson_options.probes", o.probes,
           "expected at least 1 probe per sample");
-  require(std::isfinite(o.step) && o.step >= 0 && o.step < 1, "hutchinson_options.step", o.step,
-          "expected 0 (automatic) or a relative finite-difference step in (0, 1)");
+  require(std::isfinite(o.step) && (o.step == 0 || (o.step >= 1e-12 && o.step < 1)),
+          "hutchinson_options.step", o.step,
+          "expected 0 (automatic) or a relative finite-difference step in [1e-12, 1)");
 }
 
 }  // namespace detail

@@ -22,7 +22,9 @@
 /// Integrals along the path — the kinetic path energy, the log-likelihood, a user's own
 /// (kinflow::along) — get the accepted steps of the state (kinflow/integrators/quadrature.hpp).
 ///
-/// Failure is a per-sample solve_status, never an exception mid-solve.
+/// Failure is a per-sample solve_status, never an exception mid-solve (a user's controller
+/// that returns a step factor that is not finite and positive is a programming error, and
+/// raises kinflow::invalid_argument).
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -335,14 +337,17 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
         if (!c.enabled || !c.in_error) return;
         const Scalar ee = c.step.error(m), q = c.value(i), dq = c.step.sum(m);
         const Scalar sc = Scalar(atol) + Scalar(rtol) * std::max(std::abs(q), std::abs(q + dq));
-        sum_sq += (ee / sc) * (ee / sc);
+        const Scalar r = ee == Scalar(0) ? Scalar(0) : ee / sc;  // no 0/0 when atol = 0 and q = 0
+        sum_sq += r * r;
         comps += 1;
       });
       const Scalar de = kpe_on ? kpe.step.sum(m) : Scalar(0);
       const Scalar en = std::sqrt(sum_sq / static_cast<Scalar>(comps));
+      // The step is judged on the state, the energy and the integrals in the error norm; a
+      // user's integral that is not finite is reported in its value, not by the state.
       bool finite = std::isfinite(en) && xnew.col(m).allFinite() && std::isfinite(de);
       for_each_in(channels, [&](auto& c) {
-        if (c.enabled) finite = finite && std::isfinite(c.step.sum(m));
+        if (c.enabled && c.in_error) finite = finite && std::isfinite(c.step.sum(m));
       });
 
       const Scalar stop = stop_of(i);
@@ -351,6 +356,8 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
       const double factor = controller.next_factor(finite ? static_cast<double>(en)
                                                           : std::numeric_limits<double>::infinity(),
                                                    accepted, error_order, memory[si]);
+      require(std::isfinite(factor) && factor > 0, "controller.next_factor", factor,
+              "expected a finite step-size factor > 0 from the step-size controller");
       if (accepted) {
         const bool hits_stop = hm >= remaining_before;
         const bool hits_end = hits_stop && next_stop[si] + 1 == stops.size();
@@ -419,14 +426,19 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
 /// @throws kinflow::invalid_argument for invalid options or times,
 ///         kinflow::dimension_mismatch when the field's output does not match `X`.
 template <class Field, class Scalar, int Dim, std::size_t S, class... Extras>
-  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim> &&
-           (detail::count_kind<detail::extra_kind::controller, Extras...> <= 1) &&
-           (detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1) &&
-           (detail::count_kind<detail::extra_kind::observer, Extras...> <= 1)
+  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim>
 solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>& method,
                                         double t0, double t1, batch<Scalar, Dim>& X,
                                         const adaptive_options& options = {},
                                         Extras&&... extras) {
+  static_assert(detail::count_kind<detail::extra_kind::controller, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one step-size controller given");
+  static_assert(detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one kinflow::along(...) given; put every "
+                "integrand into one");
+  static_assert(detail::count_kind<detail::extra_kind::observer, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one observer given (or an argument that "
+                "is neither a controller, nor kinflow::along(...), nor an observer)");
   detail::validate(options);
   detail::require(std::isfinite(t0), "t0", t0, "expected a finite time");
   detail::require(std::isfinite(t1) && t1 != t0, "t1", t1, "expected a finite time != t0");

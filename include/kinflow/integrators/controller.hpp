@@ -20,7 +20,7 @@
 ///    and the reference sampler's.
 ///  - kinflow::pi_controller: `factor = safety·err^(-β₁/order)·err_prev^(β₂/order)`, clamped
 ///    the same way, with `err_prev` the error of the sample's last accepted step (Gustafsson;
-///    Hairer & Wanner II, §IV.2; Söderlind's recommended β₁ = 0.7, β₂ = 0.4). The memory of
+///    Hairer & Wanner II, §IV.2, with Gustafsson's β₁ = 0.7, β₂ = 0.4). The memory of
 ///    the previous error damps the step-size oscillation the I controller shows when the
 ///    step is limited by stability rather than accuracy, and usually saves rejected steps.
 

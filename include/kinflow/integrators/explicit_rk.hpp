@@ -59,7 +59,8 @@ struct fixed_step_options {
   kpe_options kpe{};  ///< kinetic path energy accumulation
   /// Without an observer, the batch is integrated in tiles of this many
   /// columns, each tile over all steps before the next, so that the state and stage
-  /// buffers stay in cache. Every column's arithmetic is the same whatever the tiling;
+  /// buffers stay in cache. Every column's arithmetic is the same whatever the tiling
+  /// (Hutchinson's probes excepted: they are drawn per call, in column order);
   /// only the field sees smaller batches. 0 (default) picks tiles whose buffers take
   /// about 128 KiB but at least 4096 columns (so expensive fields still get large calls);
   /// a value >= B (or any observer) walks the whole batch step by step. (Per-sample fields
@@ -103,13 +104,19 @@ struct fixed_step_view {
 /// @throws kinflow::invalid_argument for invalid options,
 ///         kinflow::dimension_mismatch when the field's output does not match `X`.
 template <class Field, class Scalar, int Dim, std::size_t S, class GridScalar, class... Extras>
-  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim> &&
-           (detail::count_kind<detail::extra_kind::controller, Extras...> == 0) &&
-           (detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1) &&
-           (detail::count_kind<detail::extra_kind::observer, Extras...> <= 1)
+  requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim>
 solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
                                const time_grid<GridScalar>& grid, batch<Scalar, Dim>& X,
                                const fixed_step_options& options = {}, Extras&&... extras) {
+  static_assert(detail::count_kind<detail::extra_kind::controller, Extras...> == 0,
+                "kinflow::integrate: a step-size controller applies to integrate_adaptive; a "
+                "fixed-grid solve walks its time grid");
+  static_assert(detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1,
+                "kinflow::integrate: more than one kinflow::along(...) given; put every "
+                "integrand into one");
+  static_assert(detail::count_kind<detail::extra_kind::observer, Extras...> <= 1,
+                "kinflow::integrate: more than one observer given (or an argument that is "
+                "neither kinflow::along(...) nor an observer)");
   const path_integrals<> no_integrals{};
   no_observer none;
   const auto& integrals = detail::extra_or<detail::extra_kind::integrals>(no_integrals, extras...);

@@ -16,6 +16,11 @@
 /// them). Other fields get Hutchinson's estimate (2·probes evaluations per stage and sample;
 /// see kinflow/fields/divergence.hpp for its bias and variance), counted in the NFE.
 ///
+/// A sample whose solve stops early (max_steps_reached, dt_underflow) gets NaN, not the
+/// value of a partial integral; a non-finite one gets what its arithmetic gave (not finite).
+/// Hutchinson's probes are drawn per call, in column order, so a sample's estimate depends
+/// on the batch it is solved in (the seed makes a run reproducible).
+///
 /// Forward (t from 0 to 1): the samples' log-likelihood under the model. Backward (t from
 /// 1 to 0, e.g. a reversed grid): start from given data points `x₁` and get their
 /// likelihood, `log p₁(x₁) = log N(x(0); 0, I) + ∫₁⁰ div ṽ dt`.
@@ -30,6 +35,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 #include <optional>
 
@@ -100,6 +106,12 @@ void finish_likelihood(const Channel& channel, bool forward, const per_sample<Sc
     res.log_likelihood = log_n0 - channel.value;
   else
     res.log_likelihood = standard_normal_log_density(X) + channel.value;
+  // A sample that did not reach the end has no likelihood (its partial integral would read
+  // as one).
+  for (Eigen::Index i = 0; i < res.log_likelihood.size(); ++i)
+    if (res.status[static_cast<std::size_t>(i)] != solve_status::success &&
+        res.status[static_cast<std::size_t>(i)] != solve_status::non_finite)
+      res.log_likelihood(i) = std::numeric_limits<Scalar>::quiet_NaN();
 }
 
 }  // namespace detail

@@ -29,7 +29,10 @@
 ///    stage velocity (Eigen column expressions; a `const kinflow::point<Scalar, Dim>&`
 ///    parameter works too);
 ///  - batched: `g(T, X, V, G)` writing `G(m) = g(T(m), X.col(m), V.col(m))` into a
-///    `per_sample<Scalar>&` already sized to the batch (`T` a `sample_times<Scalar>`).
+///    `per_sample<Scalar>&` already sized to the batch (`T` a `sample_times<Scalar>`). The
+///    columns are those the solver is stepping, not necessarily the whole batch in order
+///    (tiles of a fixed-grid solve; the unfinished samples of an adaptive one): an integrand
+///    must depend on (t, x, v) only, not on a column's position.
 
 #include <Eigen/Core>
 #include <concepts>
