@@ -1,4 +1,4 @@
-// Metrics of SPEC §7 on 2D toy data (8gaussians):
+// Metrics of docs/math.md §10 on 2D toy data (8gaussians):
 //  - two nearest neighbours of Q queries among N = 10 000 reference points with kinflow's
 //    k-d tree (build included, single thread), against a brute-force scan of all pairs in
 //    the same run (the obvious peer: one pass per query keeping the two smallest squared

@@ -22,6 +22,7 @@
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 #include "kinflow/schedules/kts.hpp"
 #ifdef KINFLOW_HAVE_TORCHSCRIPT
 #include <filesystem>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reproduces the paper's toy findings (SPEC §8) with kinflow's programs and plots them.
+"""Reproduces the paper's toy findings (docs/findings.md) with kinflow's programs and plots them.
 
 Runs kinflow-sample, kinflow-shootout and kinflow-trained (built by scripts/run-example.sh),
 writes their CSV and JSON under OUT, and draws five figures with matplotlib:
@@ -44,6 +44,15 @@ def read_csv_points(path):
         return list(csv.DictReader(f))
 
 
+def save_figure(fig, out, name, title=None):
+    """Writes the figure to out/name (with a title above its panels) and closes it."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=110)
+    plt.close(fig)
+
+
 def figure_a(binary, out, n_train, samples):
     """Trajectories coloured by KPE, over the training points (empirical field, 8gaussians)."""
     d = os.path.join(out, "a_trajectories")
@@ -70,9 +79,7 @@ def figure_a(binary, out, n_train, samples):
                edgecolors="k", linewidths=0.3)
     ax.set_title("Empirical field, 8gaussians: paths coloured by KPE\n(grey: training points)")
     ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig_a_trajectories.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, "fig_a_trajectories.png")
     return {"kpe_mean": summary["kpe"]["mean"], "f_mem": summary["memorization"]["f_mem"]}
 
 
@@ -97,9 +104,7 @@ def figure_b(binary, out, n_train, samples):
         ax.set_ylabel("KPE")
         ax.set_title(f"{dataset}: {title}\nSpearman rho = {rho:+.3f}", fontsize=10)
         result[name] = {"dataset": dataset, "spearman": rho, "kpe_mean": summary["kpe"]["mean"]}
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig_b_kpe_density.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, "fig_b_kpe_density.png")
     return result
 
 
@@ -135,10 +140,8 @@ def figure_c(binary, out, n_train, samples, quick):
             ax.set_ylabel(mname)
             if row == 0 and col == 0:
                 ax.legend()
-    fig.suptitle("Goldilocks sweep on 8gaussians (Euler, 100 steps): KTS launch alpha0, landing beta0, switch tau")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig_c_goldilocks.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, "fig_c_goldilocks.png",
+                "Goldilocks sweep on 8gaussians (Euler, 100 steps): KTS launch alpha0, landing beta0, switch tau")
     return data
 
 
@@ -163,10 +166,8 @@ def figure_d(shootout, out, samples):
         ax.set_xlabel("NFE per sample")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
-    fig.suptitle("Integrators on the exact 8gaussians mixture field, against Dormand-Prince at 1e-12")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig_d_shootout.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, "fig_d_shootout.png",
+                "Integrators on the exact 8gaussians mixture field, against Dormand-Prince at 1e-12")
     return rows
 
 
@@ -224,11 +225,9 @@ def figure_e(trained, out, quick):
     for col in range(len(taus), ncol):
         axes[1][col].axis("off")
         axes[2][col].axis("off")
-    fig.suptitle(f"Trained flow-matching MLP on {summary['settings']['n_train']} points of 8gaussians "
-                 f"(Euler, {summary['settings']['steps']} steps)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig_e_trained.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, "fig_e_trained.png",
+                f"Trained flow-matching MLP on {summary['settings']['n_train']} points of 8gaussians "
+                f"(Euler, {summary['settings']['steps']} steps)")
     return {"summary": summary, "sweep": sweep}
 
 

@@ -1,7 +1,7 @@
 // kinflow quick start: sample the exact flow to a Gaussian target, measure each sample's
 // kinetic path energy (KPE), and compare fixed-step RK4 with adaptive Dormand–Prince.
 //
-// The target N(mu, s² I) has a closed-form flow-matching velocity (SPEC §4):
+// The target N(mu, s² I) has a closed-form flow-matching velocity (docs/math.md §3.4):
 //     v(x, t) = mu + (t s² - (1 - t)) / σ(t)² · (x - t mu),   σ(t)² = (1 - t)² + t² s²,
 // and from x0 the trajectory is x(t) = t mu + σ(t) x0, so every number printed here can be
 // checked against the exact energy  E = ½ ∫₀¹ ‖mu + σ'(t) x0‖² dt.
@@ -13,9 +13,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
+
+#include "cli/command_line.hpp"
 
 namespace {
 
@@ -41,47 +41,17 @@ double exact_energy(const Eigen::Vector2d& x0) {
   return sum / (3.0 * n);
 }
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "kinflow-quickstart: %s (see --help)\n", msg.c_str());
-  std::exit(2);
-}
-
-long parse_positive(const char* flag, const char* value, long max) {
-  if (!value) usage_error(std::string(flag) + " needs a value");
-  char* end = nullptr;
-  const long v = std::strtol(value, &end, 10);
-  if (*value == '\0' || *end != '\0' || v < 1 || v > max)
-    usage_error(std::string(flag) + " = '" + value + "' is invalid; expected an integer in [1, " +
-                std::to_string(max) + "]");
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   long samples = 8, steps = 20, seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
-      std::printf(
-          "kinflow-quickstart: sample the exact flow to a Gaussian target and measure each\n"
-          "sample's kinetic path energy with RK4 (fixed grid) and Dormand-Prince (adaptive).\n\n"
-          "  --samples B   number of samples (default 8, at most 1000000)\n"
-          "  --steps N     RK4 steps on the uniform grid (default 20, at most 100000)\n"
-          "  --seed S      noise seed (default 1)\n"
-          "  --help        this text\n");
-      return 0;
-    } else if (!std::strcmp(a, "--samples")) {
-      samples = parse_positive(a, next, 1000000), ++i;
-    } else if (!std::strcmp(a, "--steps")) {
-      steps = parse_positive(a, next, 100000), ++i;
-    } else if (!std::strcmp(a, "--seed")) {
-      seed = parse_positive(a, next, 2147483647), ++i;
-    } else {
-      usage_error(std::string("unknown option '") + a + "'");
-    }
-  }
+  kinflow_cli::command_line cl("kinflow-quickstart",
+                               "kinflow-quickstart: sample the exact flow to a Gaussian target and measure each "
+                               "sample's kinetic path energy with RK4 (fixed grid) and Dormand-Prince (adaptive).");
+  cl.value("--samples", "B", "number of samples, at most 1000000", kinflow_cli::integer(samples, 1, 1000000))
+      .value("--steps", "N", "RK4 steps on the uniform grid, at most 100000", kinflow_cli::integer(steps, 1, 100000))
+      .value("--seed", "S", "noise seed", kinflow_cli::integer(seed, 0));
+  cl.parse(argc, argv);
 
   // Standard normal noise, the same for a given seed with every compiler and library.
   const auto x0 = kinflow::standard_normal<double, 2>(2, samples, static_cast<std::uint64_t>(seed));

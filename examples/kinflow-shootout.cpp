@@ -5,22 +5,15 @@
 //   kinflow-shootout [--samples B] [--seed S] [--out FILE.csv] [--help]
 
 #include <kinflow/kinflow.hpp>
-#include <kinflow/data/random.hpp>
-#include <kinflow/data/toy2d.hpp>
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <string>
 
-namespace {
+#include "cli/command_line.hpp"
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "kinflow-shootout: %s (see --help)\n", msg.c_str());
-  std::exit(2);
-}
+namespace {
 
 using batch = kinflow::batch<double, 2>;
 
@@ -39,44 +32,17 @@ errors compare(const batch& X, const kinflow::solve_result<double>& r, const bat
 int main(int argc, char** argv) {
   long samples = 512, seed = 3;
   std::string out = "shootout.csv";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::puts("kinflow-shootout: error against NFE for euler, midpoint, heun, ralston, rk4 and\n"
-                "dopri5 on the exact 8gaussians mixture field; writes a CSV and prints a table.\n\n"
-                "  --samples B    samples (default 512, 1..100000)\n"
-                "  --seed S       noise seed (default 3)\n"
-                "  --out FILE     CSV output (default shootout.csv)\n"
-                "  --help         this text");
-      return 0;
-    }
-    if (i + 1 >= argc) usage_error(a + " needs a value");
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    if (a == "--samples" || a == "--seed") {
-      const long x = std::strtol(v.c_str(), &end, 10);
-      const long hi = a == "--samples" ? 100000 : 2147483647;
-      if (v.empty() || *end || x < (a == "--samples" ? 1 : 0) || x > hi)
-        usage_error(a + " = '" + v + "' is invalid; expected an integer in [" + (a == "--samples" ? "1" : "0") +
-                    ", " + std::to_string(hi) + "]");
-      (a == "--samples" ? samples : seed) = x;
-    } else if (a == "--out") {
-      out = v;
-    } else {
-      usage_error("unknown option '" + a + "'");
-    }
-  }
+  kinflow_cli::command_line cl("kinflow-shootout",
+                               "kinflow-shootout: error against NFE for euler, midpoint, heun, ralston, rk4 and dopri5 "
+                               "on the exact 8gaussians mixture field; writes a CSV and prints a table.");
+  cl.value("--samples", "B", "samples", kinflow_cli::integer(samples, 1, 100000))
+      .value("--seed", "S", "noise seed", kinflow_cli::integer(seed, 0))
+      .value("--out", "FILE", "CSV output", kinflow_cli::text(out));
+  cl.parse(argc, argv);
 
-  // The 8gaussians target as an exact mixture: centres 4·(cos, sin)(2πk/8)/1.414, std 0.5/1.414.
-  const kinflow::toy::eight_gaussians_options o;
-  Eigen::Matrix<double, 2, Eigen::Dynamic> means(2, o.components);
-  for (int k = 0; k < o.components; ++k) {
-    const double th = 2.0 * 3.14159265358979323846 * k / o.components;
-    means.col(k) << o.radius * std::cos(th) / o.divisor, o.radius * std::sin(th) / o.divisor;
-  }
-  const Eigen::VectorXd w = Eigen::VectorXd::Constant(o.components, 1.0 / o.components);
-  const Eigen::VectorXd s = Eigen::VectorXd::Constant(o.components, o.std / o.divisor);
-  const kinflow::gaussian_mixture_field<double, 2> field(w, means, s);
+  // The 8gaussians target as its exact mixture, from the library beside the recipe.
+  const kinflow::isotropic_gaussian_mixture mix = kinflow::dataset_mixture("8gaussians");
+  const kinflow::gaussian_mixture_field<double, 2> field(mix.weights, mix.means, mix.stds);
 
   const batch x0 = kinflow::standard_normal<double, 2>(2, samples, static_cast<std::uint64_t>(seed));
   batch Xref = x0;
@@ -86,7 +52,7 @@ int main(int argc, char** argv) {
   const auto ref = kinflow::integrate_adaptive(field, kinflow::dopri5, 0.0, 1.0, Xref, tight);
 
   std::ofstream csv(out);
-  if (!csv) usage_error("cannot write '" + out + "'");
+  if (!csv) kinflow_cli::usage_error("--out: cannot write '" + out + "'");
   csv << "method,setting,nfe,state_rms_error,kpe_mean_error\n";
   std::printf("%-9s %10s %9s %14s %14s\n", "method", "steps/tol", "NFE", "state RMS err", "KPE err");
   auto row = [&](const char* name, double setting, double nfe, errors e) {

@@ -14,36 +14,27 @@
 // DIR/train.csv. Run with --help for every option.
 
 #include <kinflow/kinflow.hpp>
-#include <kinflow/data/csv.hpp>
-#include <kinflow/data/random.hpp>
-#include <kinflow/data/toy2d.hpp>
-#include <kinflow/metrics/memorization.hpp>
-#include <kinflow/metrics/nearest_neighbors.hpp>
-#include <kinflow/metrics/wasserstein.hpp>
-#include <kinflow/models/mlp.hpp>
-#if KINFLOW_HAVE_TORCHSCRIPT
-#include <kinflow/models/torchscript.hpp>
-#endif
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
-#include <exception>
 #include <mutex>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
-#include "example_cli.hpp"
+#include "cli/command_line.hpp"
+#include "cli/data.hpp"
+#include "cli/metrics.hpp"
+#include "cli/models.hpp"
+#include "cli/output.hpp"
 
 #ifndef KINFLOW_MODELS_DIR
 #define KINFLOW_MODELS_DIR "examples/models"
@@ -52,9 +43,8 @@
 namespace {
 
 namespace fs = std::filesystem;
-using kinflow_examples::to_double;
-using kinflow_examples::to_long;
-using kinflow_examples::usage_error;
+namespace cli = kinflow_cli;
+using cli::usage_error;
 
 // ---------------------------------------------------------------------------------------
 // Command line
@@ -76,108 +66,64 @@ struct settings {
   bool quick = false;
 };
 
-const char* const kHelp =
-    "kinflow-trained: sample a trained flow-matching network, measure each sample's kinetic\n"
-    "path energy (KPE) and memorization, and sweep Kinetic Trajectory Shaping (KTS) over\n"
-    "alpha0 x beta0 x tau, next to the exact empirical field of the same training set.\n"
-    "Euler steps on a uniform grid (the paper's sampler); KTS gain eta = 1 + alpha before\n"
-    "tau (linear ramp), 1 - beta after (exponential with rate k).\n"
-    "\n"
-    "  --model FILE.npz       weights for kinflow::mlp_field\n"
-    "                         (default: the committed 8gaussians model)\n"
-    "  --torchscript FILE.pt  the same model as TorchScript, sampled as well and compared\n"
-    "                         (default: the --model path with .pt, if present; needs a build\n"
-    "                         with -DKINFLOW_WITH_TORCH=ON)\n"
-    "  --train FILE.csv       the model's training set (memorization and the empirical field)\n"
-    "  --dataset NAME         toy dataset the training set was drawn from, for held-out data\n"
-    "                         (default 8gaussians; none: no held-out metrics)\n"
-    "  --samples B            samples per run (default 2000)\n"
-    "  --steps N              Euler steps (default 100)\n"
-    "  --seed S               seed of the noise and the held-out data (default 0)\n"
-    "  --alpha0 LIST          sweep values, comma-separated (default 0,0.1,0.2,0.4)\n"
-    "  --beta0 LIST           (default 0,0.0125,0.025,0.0375,0.05; with the exponential\n"
-    "                         landing beta0 <= 1/(e^k - 1), 0.0524 for k = 3)\n"
-    "  --tau LIST             (default 0.4,0.6,0.8)\n"
-    "  --k V                  rate of the exponential late gain (default 3)\n"
-    "  --threads T            runs of the sweep in parallel (default: all hardware threads)\n"
-    "  --quick                500 samples, 40 steps, a 2 x 2 x 2 sweep (a smoke run)\n"
-    "  --out DIR              output directory (default kinflow-trained-out)\n"
-    "  --help                 this text\n";
-
-std::vector<double> to_list(const std::string& flag, const std::string& v, double lo, double hi) {
-  std::vector<double> list;
-  std::stringstream in(v);
-  std::string item;
-  while (std::getline(in, item, ',')) list.push_back(to_double(flag, item, lo, hi));
-  if (list.empty() || v.back() == ',') usage_error(flag + " = '" + v + "' is invalid; expected a comma-separated list of numbers");
-  return list;
+/// The KTS setting (alpha0, beta0, tau) of the sweep, with the rate k of --k.
+kinflow::kts_options kts_of(const settings& s, double alpha0, double beta0, double tau) {
+  return {.alpha0 = alpha0, .beta0 = beta0, .tau = tau, .k = s.k};
 }
 
 settings parse(int argc, char** argv) {
   settings s;
-  bool samples_set = false, steps_set = false, grid_set = false;
-  const double inf = std::numeric_limits<double>::infinity();
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      std::exit(0);
-    }
-    if (a == "--quick") {
-      s.quick = true;
-      continue;
-    }
-    static const char* const known[] = {"--model", "--torchscript", "--train", "--dataset", "--samples",
-                                        "--steps", "--seed", "--alpha0", "--beta0", "--tau", "--k",
-                                        "--threads", "--out"};
-    if (std::find(std::begin(known), std::end(known), a) == std::end(known))
-      usage_error("unknown option '" + a + "' (see --help)");
-    if (i + 1 >= argc) usage_error(a + " needs a value");
-    const std::string v = argv[++i];
-    if (a == "--model") s.model = v;
-    else if (a == "--torchscript") s.torchscript = v;
-    else if (a == "--train") s.train = v;
-    else if (a == "--dataset") s.dataset = v;
-    else if (a == "--samples") s.samples = to_long(a, v, 2, 100000000), samples_set = true;
-    else if (a == "--steps") s.steps = to_long(a, v, 1, 10000000), steps_set = true;
-    else if (a == "--seed") s.seed = to_long(a, v, 0, std::numeric_limits<long>::max());
-    else if (a == "--alpha0") s.alpha0 = to_list(a, v, 0, inf), grid_set = true;
-    else if (a == "--beta0") s.beta0 = to_list(a, v, 0, inf), grid_set = true;
-    else if (a == "--tau") s.tau = to_list(a, v, 0, 1), grid_set = true;
-    else if (a == "--k") s.k = to_double(a, v, 1e-12, inf);
-    else if (a == "--threads") s.threads = to_long(a, v, 0, 4096);
-    else s.out = v;
-  }
+  cli::command_line cl("kinflow-trained",
+                       "kinflow-trained: sample a trained flow-matching network, measure each sample's kinetic path "
+                       "energy (KPE) and memorization, and sweep Kinetic Trajectory Shaping (KTS) over alpha0 x beta0 "
+                       "x tau, next to the exact empirical field of the same training set. Euler steps on a uniform "
+                       "grid (the paper's sampler); KTS gain eta = 1 + alpha before tau (linear ramp), 1 - beta after "
+                       "(exponential with rate k).");
+  cl.value("--model", "FILE.npz", "weights for kinflow::mlp_field", cli::text(s.model),
+             "examples/models/fm_mlp_8gaussians.npz")
+      .value("--torchscript", "FILE.pt",
+             "the same model as TorchScript, sampled as well and compared (needs a build with "
+             "-DKINFLOW_WITH_TORCH=ON; by default the --model path with .pt, when that file exists)",
+             cli::text(s.torchscript))
+      .value("--train", "FILE.csv", "the model's training set (memorization and the empirical field)",
+             cli::text(s.train), "examples/models/fm_mlp_8gaussians_train.csv")
+      .value("--dataset", "NAME",
+             "toy dataset the training set was drawn from, for held-out data (none: no held-out metrics)",
+             cli::text(s.dataset))
+      .value("--samples", "B", "samples per run", cli::integer(s.samples, 2, 100000000))
+      .value("--steps", "N", "Euler steps", cli::integer(s.steps, 1, 10000000))
+      .value("--seed", "S", "seed of the noise and the held-out data", cli::integer(s.seed, 0))
+      .value("--alpha0", "LIST", "launch strengths of the sweep, comma-separated",
+             cli::numbers(s.alpha0, cli::at_least(0)))
+      .value("--beta0", "LIST",
+             "landing strengths of the sweep; with the exponential landing beta0 <= 1/(e^k - 1), 0.0524 for k = 3",
+             cli::numbers(s.beta0, cli::at_least(0)))
+      .value("--tau", "LIST", "switch times of the sweep", cli::numbers(s.tau, cli::closed(0, 1)))
+      .value("--k", "V", "rate of the exponential late gain", cli::number(s.k, cli::above(0)))
+      .value("--threads", "T", "runs of the sweep in parallel (0: all hardware threads)",
+             cli::integer(s.threads, 0, 4096))
+      .toggle("--quick", "500 samples, 40 steps, a 2 x 2 x 2 sweep (a smoke run)", s.quick)
+      .value("--out", "DIR", "output directory", cli::text(s.out));
+  cl.parse(argc, argv);
   if (s.quick) {
-    if (!samples_set) s.samples = 500;
-    if (!steps_set) s.steps = 40;
-    if (!grid_set) s.alpha0 = {0, 0.2}, s.beta0 = {0, 0.05}, s.tau = {0.5, 0.8};
+    if (!cl.given("--samples")) s.samples = 500;
+    if (!cl.given("--steps")) s.steps = 40;
+    if (!cl.given("--alpha0") && !cl.given("--beta0") && !cl.given("--tau"))
+      s.alpha0 = {0, 0.2}, s.beta0 = {0, 0.05}, s.tau = {0.5, 0.8};
   }
-  if (s.dataset != "none" && !kinflow::is_dataset_name(s.dataset)) {
-    std::string names;
-    for (auto n : kinflow::dataset_names) names += (names.empty() ? "" : ", ") + std::string(n);
-    usage_error("--dataset = '" + s.dataset + "' is invalid; expected none or one of " + names);
-  }
+  cli::require_dataset("--dataset", s.dataset, /*allow_none=*/true);
   for (double a0 : s.alpha0)
     for (double b0 : s.beta0)
-      for (double t : s.tau) try {
-          (void)kinflow::kts_gain(kinflow::kts_options{.alpha0 = a0, .beta0 = b0, .tau = t, .k = s.k});
-        } catch (const kinflow::invalid_argument& e) {
-          usage_error(std::string("--alpha0/--beta0/--tau/--k: ") + e.what());
-        }
+      for (double t : s.tau)
+        cli::require_kts("--alpha0/--beta0/--tau/--k", kts_of(s, a0, b0, t));
   return s;
 }
 
 // ---------------------------------------------------------------------------------------
 // Sampling and metrics
 
-using matrix = Eigen::MatrixXd;
 template <class Scalar>
 using dyn_batch = kinflow::batch<Scalar, Eigen::Dynamic>;
-
-kinflow::kts_options kts_of(const settings& s, double alpha0, double beta0, double tau) {
-  return {.alpha0 = alpha0, .beta0 = beta0, .tau = tau, .k = s.k};
-}
 
 /// Euler on a uniform grid with the KTS gain; the energy is split at τ.
 template <class Scalar, class Field>
@@ -191,60 +137,17 @@ kinflow::solve_result<Scalar> sample(Field& field, const kinflow::kts_options& k
                             X, opt);
 }
 
-/// The data every run is measured against.
-struct references {
-  matrix train, heldout;
-  std::optional<kinflow::nearest_neighbor_index<double>> train_index, heldout_index;
-};
-
-/// One run's summary.
-struct run_metrics {
-  double kpe = 0, kpe_early = 0, kpe_late = 0;
-  double f_mem = 0, f_mem_lo = 0, f_mem_hi = 0;
-  double nn_train = 0;    // mean distance to the nearest training point
-  double nn_heldout = 0;  // mean distance to the nearest held-out point (NaN without)
-  double sliced_w2 = 0;   // to held-out data (NaN without)
-  long not_finite = 0;    // samples that left the finite numbers (left out of the metrics)
-  std::vector<Eigen::Index> finite;  // the columns the metrics are over
-  kinflow::memorization_result mem;  // per sample of `finite`, in that order
-};
+/// One run's summary over its finite samples.
+using run_metrics = cli::sample_summary;
 
 template <class Scalar>
-run_metrics measure(const dyn_batch<Scalar>& X, const kinflow::solve_result<Scalar>& r, const references& ref,
+run_metrics measure(const dyn_batch<Scalar>& X, const kinflow::solve_result<Scalar>& r, const cli::references& ref,
                     const settings& s) {
-  run_metrics m;
-  std::vector<Eigen::Index> ok;
-  for (Eigen::Index i = 0; i < X.cols(); ++i)
-    if (X.col(i).allFinite() && std::isfinite(static_cast<double>(r.kpe.total(i)))) ok.push_back(i);
-  m.not_finite = static_cast<long>(X.cols()) - static_cast<long>(ok.size());
-  m.finite = ok;
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  m.kpe = m.kpe_early = m.kpe_late = m.f_mem = m.f_mem_lo = m.f_mem_hi = nan;
-  m.nn_train = m.nn_heldout = m.sliced_w2 = nan;
-  if (ok.size() < 2) {
-    m.finite.clear();  // too few for metrics: none computed
-    return m;
-  }
-  matrix Xd(X.rows(), static_cast<Eigen::Index>(ok.size()));
-  Eigen::VectorXd e(Xd.cols()), ee(Xd.cols()), el(Xd.cols());
-  for (std::size_t j = 0; j < ok.size(); ++j) {
-    const auto jj = static_cast<Eigen::Index>(j);
-    Xd.col(jj) = X.col(ok[j]).template cast<double>();
-    e(jj) = static_cast<double>(r.kpe.total(ok[j]));
-    ee(jj) = static_cast<double>(r.kpe.early(ok[j]));
-    el(jj) = static_cast<double>(r.kpe.late(ok[j]));
-  }
-  m.kpe = e.mean(), m.kpe_early = ee.mean(), m.kpe_late = el.mean();
-  kinflow::memorization_options mo;
-  mo.seed = static_cast<std::uint64_t>(s.seed);
-  m.mem = kinflow::memorization(Xd, *ref.train_index, mo);
-  m.f_mem = m.mem.fraction, m.f_mem_lo = m.mem.ci_low, m.f_mem_hi = m.mem.ci_high;
-  m.nn_train = m.mem.d1.mean();
-  if (ref.heldout.cols() > 0) {
-    m.nn_heldout = ref.heldout_index->nearest_distance(Xd).mean();
-    m.sliced_w2 = kinflow::sliced_wasserstein2(Xd, ref.heldout, {.projections = 256, .seed = 1});
-  }
-  return m;
+  cli::summary_options o;
+  o.seed = static_cast<std::uint64_t>(s.seed);
+  o.sliced = {.projections = 256, .seed = 1};
+  o.min_samples = 2;
+  return cli::summarize(X, r, ref, o);
 }
 
 /// One row of the sweep.
@@ -257,58 +160,35 @@ struct sweep_row {
 // ---------------------------------------------------------------------------------------
 // Output
 
+/// Per-sample energy and memorization over every sample (non-finite ones get NaN distances).
 template <class Scalar>
 void write_samples(const fs::path& file, const dyn_batch<Scalar>& X, const kinflow::solve_result<Scalar>& r,
-                   const references& ref) {
-  // Per-sample memorization over every sample (non-finite ones get NaN distances).
-  std::ofstream f(file);
-  if (!f) throw std::runtime_error("cannot write " + file.string());
-  f << std::setprecision(std::numeric_limits<Scalar>::max_digits10);
-  for (Eigen::Index k = 0; k < X.rows(); ++k) f << "x_" << k << ',';
-  f << "kpe,kpe_early,kpe_late,nn_dist,nn_ratio,memorized\n";
-  for (Eigen::Index i = 0; i < X.cols(); ++i) {
-    for (Eigen::Index k = 0; k < X.rows(); ++k) f << X(k, i) << ',';
-    f << r.kpe.total(i) << ',' << r.kpe.early(i) << ',' << r.kpe.late(i) << ',';
-    if (X.col(i).allFinite()) {
-      const auto nn = ref.train_index->query(X.col(i).template cast<double>(), 2);
-      const double d1 = nn.distances(0, 0), d2 = nn.distances(1, 0);
-      const double ratio = d1 == 0 ? 0.0 : d1 / d2;
-      f << d1 << ',' << ratio << ',' << (ratio < 1.0 / 3.0 ? 1 : 0) << '\n';
-    } else {
-      f << "nan,nan,0\n";
-    }
-  }
+                   const cli::references& ref) {
+  const cli::memorization_columns mem = cli::memorization_per_sample(X, ref);
+  cli::sample_table t;
+  cli::add_memorization_columns(t.energy_columns(r), mem);
+  t.write(file, X);
 }
 
 void write_sweep(const fs::path& file, const std::vector<sweep_row>& rows) {
-  std::ofstream f(file);
-  if (!f) throw std::runtime_error("cannot write " + file.string());
+  std::ofstream f = cli::open_output(file);
   f << std::setprecision(10);
   f << "field,alpha0,beta0,tau,kpe_mean,kpe_early_mean,kpe_late_mean,f_mem,f_mem_lo,f_mem_hi,nn_train_mean,"
        "nn_heldout_mean,sliced_w2,not_finite\n";
   for (const auto& r : rows)
-    f << r.field << ',' << r.alpha0 << ',' << r.beta0 << ',' << r.tau << ',' << r.m.kpe << ',' << r.m.kpe_early << ','
-      << r.m.kpe_late << ',' << r.m.f_mem << ',' << r.m.f_mem_lo << ',' << r.m.f_mem_hi << ',' << r.m.nn_train << ','
-      << r.m.nn_heldout << ',' << r.m.sliced_w2 << ',' << r.m.not_finite << '\n';
+    f << r.field << ',' << r.alpha0 << ',' << r.beta0 << ',' << r.tau << ',' << r.m.kpe_mean << ','
+      << r.m.kpe_early_mean << ',' << r.m.kpe_late_mean << ',' << r.m.f_mem << ',' << r.m.f_mem_lo << ','
+      << r.m.f_mem_hi << ',' << r.m.nn_train_mean << ',' << r.m.nn_heldout_mean << ',' << r.m.sliced_w2 << ','
+      << r.m.not_finite << '\n';
 }
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream os;
-  os << std::setprecision(10) << v;
-  return os.str();
-}
-
-std::string json_string(const std::string& v) { return "\"" + kinflow_examples::json_escape(v) + "\""; }
-
-std::string json_metrics(const run_metrics& m) {
-  std::ostringstream os;
-  os << "{\"kpe_mean\": " << json_number(m.kpe) << ", \"kpe_early_mean\": " << json_number(m.kpe_early)
-     << ", \"kpe_late_mean\": " << json_number(m.kpe_late) << ", \"f_mem\": " << json_number(m.f_mem)
-     << ", \"f_mem_ci95\": [" << json_number(m.f_mem_lo) << ", " << json_number(m.f_mem_hi)
-     << "], \"nn_train_mean\": " << json_number(m.nn_train) << ", \"nn_heldout_mean\": " << json_number(m.nn_heldout)
-     << ", \"sliced_w2\": " << json_number(m.sliced_w2) << ", \"not_finite\": " << m.not_finite << "}";
-  return os.str();
+cli::json_object json_metrics(const run_metrics& m) {
+  cli::json_object o;
+  o.number("kpe_mean", m.kpe_mean).number("kpe_early_mean", m.kpe_early_mean).number("kpe_late_mean", m.kpe_late_mean)
+      .number("f_mem", m.f_mem).raw("f_mem_ci95", cli::json_numbers({m.f_mem_lo, m.f_mem_hi}))
+      .number("nn_train_mean", m.nn_train_mean).number("nn_heldout_mean", m.nn_heldout_mean)
+      .number("sliced_w2", m.sliced_w2).integer("not_finite", m.not_finite);
+  return o;
 }
 
 /// Largest differences between two runs of the same sampler with different adapters.
@@ -340,36 +220,22 @@ int run(const settings& s) {
   const auto seed = static_cast<std::uint64_t>(s.seed);
 
   // The model, in float (the precision it was trained in) and double.
-  // File errors name the flag, like every argument error.
-  auto load = [](const char* flag, auto&& make) {
-    try {
-      return make();
-    } catch (const kinflow::model_file_error& e) {
-      usage_error(std::string(flag) + ": " + e.what());
-    }
-  };
-  const auto model_f = load("--model", [&] { return kinflow::load_mlp_field<float>(s.model); });
-  const auto model_d = load("--model", [&] { return kinflow::load_mlp_field<double>(s.model); });
+  const auto model_f = cli::load_mlp<float>("--model", s.model);
+  const auto model_d = cli::load_mlp<double>("--model", s.model);
   const Eigen::Index d = model_d.dim();
 
-  references ref;
-  try {
-    ref.train = kinflow::read_csv(s.train).points;
-  } catch (const kinflow::invalid_argument& e) {
-    usage_error(std::string("--train: ") + e.what());
-  }
-  if (ref.train.rows() != d)
-    usage_error("--train has " + std::to_string(ref.train.rows()) + " numbers per row, the model's dimension is " +
+  Eigen::MatrixXd train = cli::read_points("--train", s.train), heldout;
+  if (train.rows() != d)
+    usage_error("--train has " + std::to_string(train.rows()) + " numbers per row, the model's dimension is " +
                 std::to_string(d));
-  if (ref.train.cols() < 2) usage_error("--train needs at least 2 points");
-  ref.train_index.emplace(ref.train);
+  if (train.cols() < 2) usage_error("--train needs at least 2 points");
   if (s.dataset != "none") {
-    ref.heldout = kinflow::make_dataset(s.dataset, std::max<long>(5000, s.samples), seed ^ 0x9e3779b97f4a7c15ULL);
-    if (ref.heldout.rows() != d)
-      usage_error("--dataset " + s.dataset + " is " + std::to_string(ref.heldout.rows()) + "-D, the model " +
+    heldout = cli::heldout_points(s.dataset, std::max<long>(5000, s.samples), seed);
+    if (heldout.rows() != d)
+      usage_error("--dataset " + s.dataset + " is " + std::to_string(heldout.rows()) + "-D, the model " +
                   std::to_string(d) + "-D");
-    ref.heldout_index.emplace(ref.heldout);
   }
+  const cli::references ref(std::move(train), std::move(heldout));
   const dyn_batch<double> noise = kinflow::standard_normal<double>(d, s.samples, seed + 1);
   std::printf("kinflow-trained: model %s (%ld-D, %zu layers), %ld training points, %ld samples, %ld Euler steps\n",
               s.model.c_str(), static_cast<long>(d), model_d.layers().size(), static_cast<long>(ref.train.cols()),
@@ -389,13 +255,14 @@ int run(const settings& s) {
     // A fixed shaped setting (k = 3 whatever --k says, so that beta0 = 0.04 stays valid).
     const kinflow::kts_options kts{.alpha0 = 0.2, .beta0 = 0.04, .tau = 0.6, .k = 3};
     const double tolerance_f = 1e-5, tolerance_d = 1e-12;  // measured: ~2e-6 and ~5e-15
-    std::ostringstream js;
-    js << "{\"torchscript\": " << json_string(torchscript)
-       << ", \"kts\": {\"alpha0\": 0.2, \"beta0\": 0.04, \"tau\": 0.6, \"k\": 3}";
+    cli::json_object js;
+    js.text("torchscript", torchscript)
+        .object("kts", cli::json_object().number("alpha0", kts.alpha0).number("beta0", kts.beta0)
+                           .number("tau", kts.tau).number("k", kts.k));
     auto check = [&](auto scalar, const auto& mlp, double tolerance) {
       using S = decltype(scalar);
       auto a = mlp;
-      auto b = load("--torchscript", [&] { return kinflow_examples::load_torchscript_checked<S>(torchscript, noise); });
+      auto b = cli::load_torchscript<S>("--torchscript", torchscript, noise);
       dyn_batch<S> Xa = noise.cast<S>(), Xb = Xa;
       const auto ra = sample(a, kts, s.steps, Xa);
       const auto rb = sample(b, kts, s.steps, Xb);
@@ -405,12 +272,11 @@ int run(const settings& s) {
       const char* name = std::is_same_v<S, float> ? "float" : "double";
       std::printf("  adapters, %-6s: mlp_field vs torchscript_field: max |dx| %.2e, max |dE|/E %.2e (%s %.0e)\n", name,
                   g.max_dx, g.max_rel_de, ok ? "within" : "NOT within", tolerance);
-      js << ", \"" << name << "\": {\"max_abs_dx\": " << json_number(g.max_dx)
-         << ", \"max_rel_dE\": " << json_number(g.max_rel_de) << ", \"tolerance\": " << tolerance << "}";
+      js.object(name, cli::json_object().number("max_abs_dx", g.max_dx).number("max_rel_dE", g.max_rel_de)
+                          .number("tolerance", tolerance));
     };
     check(0.0f, model_f, tolerance_f);
     check(0.0, model_d, tolerance_d);
-    js << "}";
     adapters_json = js.str();
   } else {
     std::printf("  adapters: no TorchScript file next to the model; mlp_field only\n");
@@ -418,8 +284,7 @@ int run(const settings& s) {
 #else
   std::printf("  adapters: this build has no TorchScript support (configure with -DKINFLOW_WITH_TORCH=ON and\n"
               "            libtorch-dev); mlp_field only\n");
-  if (!s.torchscript.empty())
-    usage_error("--torchscript needs a build with TorchScript support (-DKINFLOW_WITH_TORCH=ON and libtorch-dev)");
+  if (!s.torchscript.empty()) cli::no_torchscript("--torchscript", s.torchscript);
   (void)torchscript;
 #endif
 
@@ -451,8 +316,9 @@ int run(const settings& s) {
 
   std::printf("\n  unshaped      KPE mean (early, late)       F_mem [95%% CI]          nn train  nn held-out  sliced W2\n");
   auto print_row = [](const char* name, const run_metrics& m) {
-    std::printf("  %-12s %7.3f (%6.3f, %7.3f)   %.3f [%.3f, %.3f]    %.4f    %.4f      %.4f\n", name, m.kpe, m.kpe_early,
-                m.kpe_late, m.f_mem, m.f_mem_lo, m.f_mem_hi, m.nn_train, m.nn_heldout, m.sliced_w2);
+    std::printf("  %-12s %7.3f (%6.3f, %7.3f)   %.3f [%.3f, %.3f]    %.4f    %.4f      %.4f\n", name, m.kpe_mean,
+                m.kpe_early_mean, m.kpe_late_mean, m.f_mem, m.f_mem_lo, m.f_mem_hi, m.nn_train_mean,
+                m.nn_heldout_mean, m.sliced_w2);
   };
   print_row("model", base_model);
   print_row("empirical", base_emp);
@@ -549,29 +415,27 @@ int run(const settings& s) {
     write_samples(dir / "samples_model_best.csv", X, r, ref);
   }
   write_sweep(dir / "sweep.csv", rows);
-  std::vector<std::string> names;
-  for (Eigen::Index k = 0; k < d; ++k) names.push_back("x_" + std::to_string(k));
-  kinflow::write_csv(dir / "train.csv", ref.train, names);
+  cli::write_points(dir / "train.csv", ref.train);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  {
-    std::ofstream f(dir / "summary.json");
-    if (!f) throw std::runtime_error("cannot write " + (dir / "summary.json").string());
-    f << "{\n  \"kinflow_version\": \"" << KINFLOW_VERSION_STRING << "\",\n";
-    f << "  \"settings\": {\"model\": " << json_string(s.model) << ", \"train\": " << json_string(s.train)
-      << ", \"dataset\": " << json_string(s.dataset) << ", \"dim\": " << d << ", \"n_train\": " << ref.train.cols()
-      << ", \"samples\": " << s.samples << ", \"steps\": " << s.steps << ", \"seed\": " << s.seed
-      << ", \"k\": " << s.k << ", \"solver\": \"euler\", \"precision\": \"float\"},\n";
-    f << "  \"adapters\": " << adapters_json << ",\n";
-    f << "  \"unshaped\": {\"model\": " << json_metrics(base_model) << ",\n               \"empirical\": "
-      << json_metrics(base_emp) << "},\n";
-    f << "  \"late_kpe\": {\"model\": {\"memorized\": " << json_number(late_mem_model) << ", \"other\": "
-      << json_number(late_gen_model) << "}, \"empirical\": {\"memorized\": " << json_number(late_mem_emp)
-      << ", \"other\": " << json_number(late_gen_emp) << "}},\n";
-    if (best)
-      f << "  \"best_model_setting\": {\"alpha0\": " << best->alpha0 << ", \"beta0\": " << best->beta0
-        << ", \"tau\": " << best->tau << ", \"metrics\": " << json_metrics(best->m) << "},\n";
-    f << "  \"wall_seconds\": " << seconds << "\n}\n";
-  }
+  cli::json_object settings_json;
+  settings_json.text("model", s.model).text("train", s.train).text("dataset", s.dataset).integer("dim", d)
+      .integer("n_train", ref.train.cols()).integer("samples", s.samples).integer("steps", s.steps)
+      .integer("seed", s.seed).number("k", s.k).text("solver", "euler").text("precision", "float");
+  auto late = [](double memorized, double other) {
+    return cli::json_object().number("memorized", memorized).number("other", other);
+  };
+  cli::json_object summary(0);
+  summary.text("kinflow_version", KINFLOW_VERSION_STRING).object("settings", settings_json)
+      .raw("adapters", adapters_json)
+      .object("unshaped", cli::json_object().object("model", json_metrics(base_model))
+                              .object("empirical", json_metrics(base_emp)))
+      .object("late_kpe", cli::json_object().object("model", late(late_mem_model, late_gen_model))
+                              .object("empirical", late(late_mem_emp, late_gen_emp)));
+  if (best)
+    summary.object("best_model_setting", cli::json_object().number("alpha0", best->alpha0)
+                                             .number("beta0", best->beta0).number("tau", best->tau)
+                                             .object("metrics", json_metrics(best->m)));
+  summary.number("wall_seconds", seconds).write(dir / "summary.json");
   std::printf("\nkinflow-trained: wrote %s/{summary.json, sweep.csv, samples_model.csv, samples_empirical.csv%s, "
               "train.csv} in %.1f s\n",
               s.out.c_str(), best ? ", samples_model_best.csv" : "", seconds);
@@ -585,15 +449,6 @@ int run(const settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  kinflow_examples::program_name = "kinflow-trained";
   const settings s = parse(argc, argv);
-  try {
-    return run(s);
-  } catch (const kinflow::invalid_argument& e) {
-    std::fprintf(stderr, "kinflow-trained: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kinflow-trained: error: %s\n", e.what());
-    return 1;
-  }
+  return kinflow_cli::run_guarded([&] { return run(s); });
 }

@@ -19,7 +19,7 @@ Writes, next to this script unless --out says otherwise:
                               an untrained net with GELU and time as a raw input feature, same
                               purpose (covers the other time mode and the exact GELU)
 
-Weight-file convention (read by kinflow::load_mlp_field, see include/kinflow/models/mlp.hpp):
+Weight-file convention (read by kinflow::load_mlp_field, see include/kinflow/models/mlp_npz.hpp):
   layers.<i>.weight   (out_i, in_i)  float32 or float64, i = 0 .. L-1 (PyTorch's nn.Linear layout)
   layers.<i>.bias     (out_i,)
   activation          uint8 ASCII: "silu", "relu", "tanh" or "gelu" (exact, erf form); applied

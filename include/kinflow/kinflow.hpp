@@ -23,9 +23,11 @@
 
 #include "kinflow/energy/kpe.hpp"
 
+#include "kinflow/fields/closed_form.hpp"
 #include "kinflow/fields/divergence.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
+#include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/fields/shaped.hpp"
 
 #include "kinflow/integrators/adaptive.hpp"
@@ -48,6 +50,7 @@
 #include "kinflow/metrics/wasserstein.hpp"
 
 #include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 #include "kinflow/models/npz.hpp"
 
 #include "kinflow/schedules/kts.hpp"

@@ -1,4 +1,4 @@
-// Which callables are velocity fields (SPEC §2), checked at compile time, and the
+// Which callables are velocity fields (docs/guide.md, "Fields"), checked at compile time, and the
 // optional extras detected without being required.
 
 #include "kinflow/core/concepts.hpp"

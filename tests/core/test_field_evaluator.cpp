@@ -10,7 +10,7 @@
 
 namespace {
 
-// Exact velocity for the Gaussian target N(mu, s^2 I) on the linear path (SPEC 5.2, one
+// Exact velocity for the Gaussian target N(mu, s^2 I) on the linear path (docs/math.md §3.4, one
 // component): v(x, t) = mu + (t s^2 - (1 - t)) / sigma(t)^2 * (x - t mu),
 // sigma(t)^2 = (1 - t)^2 + t^2 s^2.
 template <class Scalar>

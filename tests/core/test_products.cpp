@@ -19,6 +19,7 @@
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 #include "kinflow_catch.hpp"
 
 using namespace kinflow_test;

@@ -1,4 +1,4 @@
-// Tests of the 2D toy datasets (SPEC §7): shapes, sample moments against the analytic ones
+// Tests of the 2D toy datasets (docs/math.md §9.2): shapes, sample moments against the analytic ones
 // of each recipe, support (every point where the recipe puts it), reproducibility by seed,
 // difference across seeds, options that change what they should, and make_dataset().
 #include "kinflow_catch.hpp"
@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numbers>
 #include <string>
+#include <vector>
 
 #include "support/oracles.hpp"
 
@@ -323,4 +324,130 @@ TEST_CASE("independent-point recipes: the first columns do not depend on n", "[t
     INFO(name);
     REQUIRE(kinflow::make_dataset(name, 10, 3) == kinflow::make_dataset(name, 100, 3).leftCols(10));
   }
+}
+
+namespace {
+
+// Checks a mixture against samples of its recipe, independently of how the mixture was
+// derived: every sample is assigned to the nearest mixture mean (the components are many
+// standard deviations apart), and each component's share, sample mean and per-axis
+// sample variance must match its weight, mean and std² within a few standard errors.
+void require_mixture_of_samples(const kinflow::isotropic_gaussian_mixture& mix,
+                                const kinflow::batch<double, 2>& x) {
+  const Eigen::Index k = mix.means.cols();
+  REQUIRE(mix.weights.size() == k);
+  REQUIRE(mix.stds.size() == k);
+  std::vector<double> count(static_cast<std::size_t>(k), 0.0);
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(2, k), sum2 = Eigen::MatrixXd::Zero(2, k);
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    Eigen::Index best = 0;
+    (mix.means.colwise() - x.col(j)).colwise().squaredNorm().minCoeff(&best);
+    count[static_cast<std::size_t>(best)] += 1;
+    sum.col(best) += x.col(j);
+    sum2.col(best) += x.col(j).cwiseAbs2();
+  }
+  const double n = static_cast<double>(x.cols());
+  for (Eigen::Index c = 0; c < k; ++c) {
+    INFO("component " << c);
+    const double nc = count[static_cast<std::size_t>(c)], w = mix.weights(c), s = mix.stds(c);
+    REQUIRE(std::abs(nc / n - w) < 5 * std::sqrt(w * (1 - w) / n));  // binomial share
+    REQUIRE(nc > 100);
+    const Eigen::Vector2d mean = sum.col(c) / nc;
+    const Eigen::Vector2d var = sum2.col(c) / nc - mean.cwiseAbs2();
+    for (int a = 0; a < 2; ++a) {
+      REQUIRE(std::abs(mean(a) - mix.means(a, c)) < 5 * s / std::sqrt(nc) + 1e-12);
+      REQUIRE(std::abs(var(a) - s * s) < 5 * s * s * std::sqrt(2 / nc) + 1e-12);
+    }
+  }
+}
+
+// The columns of @p a and @p b are the same points up to order (within 1e-12).
+void require_same_points(const kinflow::batch<double, 2>& a, const Eigen::MatrixXd& b) {
+  REQUIRE(a.cols() == b.cols());
+  for (Eigen::Index j = 0; j < b.cols(); ++j) {
+    INFO("point " << b(0, j) << ", " << b(1, j));
+    REQUIRE((a.colwise() - b.col(j)).colwise().norm().minCoeff() < 1e-12);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("dataset_mixture: 8gaussians is FFJORD's 8 centres, and its samples' moments",
+          "[toy2d]") {
+  REQUIRE(kinflow::is_mixture_dataset("8gaussians"));
+  const auto mix = kinflow::dataset_mixture("8gaussians");
+  // The centres the recipe states: (±1, 0), (0, ±1), (±1/√2, ±1/√2), times 4 / 1.414.
+  const double h = 1 / std::sqrt(2.0), c = 4 / 1.414;
+  Eigen::MatrixXd centres(2, 8);
+  centres << 1, -1, 0, 0, h, h, -h, -h,  //
+      0, 0, 1, -1, h, -h, h, -h;
+  require_same_points(mix.means, c * centres);
+  for (Eigen::Index k = 0; k < 8; ++k) {
+    REQUIRE(mix.weights(k) == Approx(0.125));
+    REQUIRE(mix.stds(k) == Approx(0.5 / 1.414));
+  }
+  // The mixture's second moment Σ w (μ μᵀ + s² I) is the recipe's (r²/2 + s²)/c² I.
+  Eigen::Matrix2d second = Eigen::Matrix2d::Zero();
+  for (Eigen::Index k = 0; k < 8; ++k)
+    second += mix.weights(k) * (mix.means.col(k) * mix.means.col(k).transpose() +
+                                mix.stds(k) * mix.stds(k) * Eigen::Matrix2d::Identity());
+  const double want = (16.0 / 2 + 0.25) / (1.414 * 1.414);
+  REQUIRE(second(0, 0) == Approx(want).epsilon(1e-12));
+  REQUIRE(second(1, 1) == Approx(want).epsilon(1e-12));
+  REQUIRE(second(0, 1) == Approx(0.0).margin(1e-12));
+  require_mixture_of_samples(mix, kinflow::make_dataset("8gaussians", big, 21));
+}
+
+TEST_CASE("dataset_mixture: 25gaussians is the 5 x 5 grid of the recipe, and its samples' moments",
+          "[toy2d]") {
+  REQUIRE(kinflow::is_mixture_dataset("25gaussians"));
+  const auto mix = kinflow::dataset_mixture("25gaussians");
+  Eigen::MatrixXd centres(2, 25);  // (2i, 2j) / 2.828, i, j in {-2, …, 2}
+  for (int i = -2; i <= 2; ++i)
+    for (int j = -2; j <= 2; ++j)
+      centres.col((i + 2) * 5 + j + 2) = Eigen::Vector2d(2 * i, 2 * j) / 2.828;
+  require_same_points(mix.means, centres);
+  REQUIRE(mix.weights.sum() == Approx(1.0));
+  REQUIRE((mix.weights.array() == mix.weights(0)).all());
+  REQUIRE((mix.stds.array() == mix.stds(0)).all());
+  REQUIRE(mix.stds(0) == Approx(0.05 / 2.828));
+  require_mixture_of_samples(mix, kinflow::make_dataset("25gaussians", big, 22));
+}
+
+TEST_CASE("mixtures with options: the generators' samples follow them", "[toy2d]") {
+  kinflow::toy::eight_gaussians_options o{.radius = 2, .std = 0.1, .divisor = 1, .components = 3};
+  const auto three = kinflow::toy::eight_gaussians_mixture(o);
+  Eigen::MatrixXd centres(2, 3);  // 2·(cos, sin)(0, 2π/3, 4π/3)
+  centres << 2, -1, -1,  //
+      0, std::sqrt(3.0), -std::sqrt(3.0);
+  require_same_points(three.means, centres);
+  require_mixture_of_samples(three, kinflow::toy::eight_gaussians(big / 4, 23, o));
+  kinflow::toy::twenty_five_gaussians_options g{
+      .grid = 2, .spacing = 3, .std = 0.2, .divisor = 1.5};
+  const auto four = kinflow::toy::twenty_five_gaussians_mixture(g);
+  Eigen::MatrixXd corners(2, 4);  // (±1.5, ±1.5) / 1.5
+  corners << 1, 1, -1, -1,  //
+      1, -1, 1, -1;
+  require_same_points(four.means, corners);
+  require_mixture_of_samples(four, kinflow::toy::twenty_five_gaussians(big / 4, 24, g));
+  o.divisor = 0;
+  REQUIRE_THROWS_WITH(kinflow::toy::eight_gaussians_mixture(o),
+                      kinflow_test::contains("divisor = 0"));
+  g.grid = 0;
+  REQUIRE_THROWS_WITH(kinflow::toy::twenty_five_gaussians_mixture(g),
+                      kinflow_test::contains("grid = 0"));
+}
+
+TEST_CASE("dataset_mixture: the other datasets are not mixtures", "[toy2d]") {
+  for (auto name : kinflow::dataset_names) {
+    if (name == "8gaussians" || name == "25gaussians") continue;
+    INFO(std::string(name));
+    REQUIRE_FALSE(kinflow::is_mixture_dataset(name));
+    REQUIRE_THROWS_AS(kinflow::dataset_mixture(name), kinflow::invalid_argument);
+    REQUIRE_THROWS_WITH(kinflow::dataset_mixture(name),
+                        kinflow_test::contains("dataset = \"" + std::string(name) + "\"") &&
+                            kinflow_test::contains("8gaussians or 25gaussians"));
+  }
+  REQUIRE_FALSE(kinflow::is_mixture_dataset("8gaussian"));
+  REQUIRE_THROWS_AS(kinflow::dataset_mixture("8gaussian"), kinflow::invalid_argument);
 }

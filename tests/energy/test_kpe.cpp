@@ -1,4 +1,4 @@
-// Kinetic path energy against the Gaussian-target oracle (SPEC §4): the exact trajectory
+// Kinetic path energy against the Gaussian-target oracle (docs/math.md §3.4): the exact trajectory
 // x(t) = t mu + σ(t) x0 gives E = ½∫‖mu + σ'(t) x0‖² dt, a 1-D integral evaluated here by
 // long-double Gauss–Legendre quadrature.
 

@@ -1,6 +1,6 @@
 #pragma once
-// Independent references for the closed-form field tests: the formulas of SPEC §5.1 and
-// §5.2 written out plainly, one sample at a time, in long double, with nothing shared with
+// Independent references for the closed-form field tests: the formulas of docs/math.md §2 and
+// §3 written out plainly, one sample at a time, in long double, with nothing shared with
 // the library's implementation (no blocking, no expansion of the distances, no threads).
 // Also a small deterministic random source (the same numbers on every standard library).
 
@@ -55,7 +55,7 @@ private:
   bool has_spare_ = false;
 };
 
-/// Everything SPEC §5.1 defines, for one sample x, in long double. `sigma` is the noise
+/// Everything docs/math.md §2 defines, for one sample x, in long double. `sigma` is the noise
 /// level used (already clamped), `c = 1 - σ_min`.
 struct empirical_values {
   ld_vector weights, mean, velocity, score;
@@ -109,7 +109,7 @@ inline empirical_values empirical_reference(const ld_matrix& Y, const ld_vector&
   return r;
 }
 
-/// SPEC §5.2 for one sample: velocity, component posterior and log density.
+/// docs/math.md §3 for one sample: velocity, component posterior and log density.
 struct mixture_values {
   ld_vector weights, velocity;
   ld log_density = 0;

@@ -1,4 +1,4 @@
-// Tests of kinflow::empirical_field (SPEC §5.1): every quantity against a plain long-double
+// Tests of kinflow::empirical_field (docs/math.md §2): every quantity against a plain long-double
 // reference, derivatives against finite differences, behaviour at t = 1, independence of
 // threads and block sizes, ownership, and errors for bad input.
 #include "kinflow_catch.hpp"

@@ -1,4 +1,4 @@
-// Trajectories of the empirical field under kinflow's integrators (SPEC §5.1, §8): the
+// Trajectories of the empirical field under kinflow's integrators (docs/math.md §2, §10.1): the
 // straight line to a single training point, Euler's last step landing exactly on the
 // posterior mean, and samples landing on training points as the steps shrink.
 #include "kinflow_catch.hpp"

@@ -1,4 +1,4 @@
-// Tests of kinflow::gaussian_mixture_field and kinflow::smoothed_empirical (SPEC §5.2):
+// Tests of kinflow::gaussian_mixture_field and kinflow::smoothed_empirical (docs/math.md §3):
 // against a plain long-double reference, the continuity equation, transport of N(0, I) to
 // the mixture, the s -> 0 limit, and errors for bad input.
 #include "kinflow_catch.hpp"
@@ -377,7 +377,7 @@ TEST_CASE("gaussian mixture: bad input is rejected with a clear message", "[mixt
 
 namespace {
 
-// div v in long double, written out plainly from SPEC §5.2: the weights from the logits,
+// div v in long double, written out plainly from docs/math.md §3.2: the weights from the logits,
 // then div v = Σ_k w_k d g_k + Σ_k w_k (a_k - ā)·(v_k - v̄), a_k = -(x - t μ_k)/σ_k², with
 // the means ā, v̄ formed first (two passes).
 struct mixture_divergence {

@@ -197,3 +197,45 @@ TEST_CASE("generalization gap: copies of the training set vs fresh samples", "[m
   REQUIRE(std::abs(f.gap) < 0.1 * f.mean_distance_training);
   REQUIRE(f.distance_training.size() == 3000);
 }
+
+TEST_CASE("is_memorized and nearest_neighbor_ratio: the rule memorization() applies",
+          "[memorization]") {
+  // The ratio: d1/d2, and 0 on a training point (also a duplicated one, d1 = d2 = 0).
+  REQUIRE(kinflow::nearest_neighbor_ratio(1.0, 4.0) == 0.25);
+  REQUIRE(kinflow::nearest_neighbor_ratio(2.0, 2.0) == 1.0);
+  REQUIRE(kinflow::nearest_neighbor_ratio(0.0, 5.0) == 0.0);
+  REQUIRE(kinflow::nearest_neighbor_ratio(0.0, 0.0) == 0.0);
+  // The rule: strictly below the threshold, 1/3 by default; NaN is never a copy.
+  REQUIRE(kinflow::is_memorized(0.25));
+  REQUIRE(kinflow::is_memorized(0.0));
+  REQUIRE(kinflow::is_memorized(0.333));
+  REQUIRE_FALSE(kinflow::is_memorized(1.0 / 3.0));
+  REQUIRE_FALSE(kinflow::is_memorized(0.334));
+  REQUIRE_FALSE(kinflow::is_memorized(std::nan("")));
+  kinflow::memorization_options half;
+  half.ratio_threshold = 0.5;
+  REQUIRE(kinflow::is_memorized(0.4, half));
+  REQUIRE_FALSE(kinflow::is_memorized(0.5, half));
+
+  // memorization() flags exactly the samples the rule flags, with both thresholds, and
+  // its flags agree with the rule written independently, 3·d1 < d2 (or d1 = 0).
+  std::mt19937_64 engine(12);
+  std::uniform_real_distribution<double> u(0, 1);
+  Eigen::MatrixXd y(2, 40), x(2, 400);
+  for (auto* m : {&y, &x})
+    for (Eigen::Index j = 0; j < m->cols(); ++j) m->col(j) = Eigen::Vector2d(u(engine), u(engine));
+  x.leftCols(40) = y + 1e-3 * x.rightCols(40);  // 40 near-copies among the samples
+  for (const auto& o : {kinflow::memorization_options{}, half}) {
+    const auto r = kinflow::memorization(x, y, o);
+    Eigen::Index copies = 0;
+    for (Eigen::Index b = 0; b < x.cols(); ++b) {
+      REQUIRE(r.ratio(b) == kinflow::nearest_neighbor_ratio(r.d1(b), r.d2(b)));
+      REQUIRE(r.memorized(b) == kinflow::is_memorized(r.ratio(b), o));
+      if (o.ratio_threshold == 1.0 / 3.0)
+        REQUIRE(r.memorized(b) == (3 * r.d1(b) < r.d2(b) || r.d1(b) == 0));
+      copies += r.memorized(b) ? 1 : 0;
+    }
+    REQUIRE(copies >= 40);
+    REQUIRE(r.fraction == static_cast<double>(copies) / 400.0);
+  }
+}

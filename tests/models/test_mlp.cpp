@@ -4,6 +4,7 @@
 // the field inside the integrators.
 
 #include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 
 #include <algorithm>
 #include <array>

@@ -11,7 +11,7 @@
   } while (false)
 
 #include "kinflow/data/random.hpp"
-#include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 #include "kinflow_catch.hpp"
 #include "npz_writer.hpp"
 

@@ -5,7 +5,7 @@
 
 #include "kinflow/data/random.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
-#include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_npz.hpp"
 #include "kinflow/schedules/time_grid.hpp"
 #include "kinflow_catch.hpp"
 #include "npz_writer.hpp"

@@ -1,4 +1,4 @@
-// The KTS gain η(t): values at known points against the SPEC formulas written out here,
+// The KTS gain η(t): values at known points against the formulas of docs/math.md §7.1 written out here,
 // the closed-form ∫η dt against Gauss–Legendre quadrature for every launch/landing pair,
 // negative-gain rejection, the edge cases τ = 0 and τ = 1, and bad input.
 
@@ -51,7 +51,7 @@ TEST_CASE("kts: the default gain is the identity, exactly", "[kts]") {
         }
 }
 
-TEST_CASE("kts: values at known points follow the SPEC formulas", "[kts]") {
+TEST_CASE("kts: values at known points follow the formulas of docs/math.md", "[kts]") {
   const double a0 = 0.2, b0 = 0.03, tau = 0.6, k = 3;
   const double ek = std::exp(k);
   auto gain = [&](kts_form early, kts_form late) {

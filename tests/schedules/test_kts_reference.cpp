@@ -1,5 +1,5 @@
 // Reference reproduction: Euler + KTS + left-Riemann KPE on kinflow's empirical field against
-// a plain loop written from the formulas of the paper's reference sampler (SPEC §4, §5.1, §6):
+// a plain loop written from the formulas of the paper's reference sampler (docs/math.md §2, §3.4, §7.1):
 // softmax posterior weights, v = (m - x)/(1 - t), x += h·η(t_n)·v, E += ½ h ‖η v‖², early
 // steps n < floor(τN). Nothing in the loop calls the library. Plus: KTS with α0 = β0 = 0 is
 // bit-identical to no KTS.
@@ -51,7 +51,7 @@ matrix training_set(int d, int n, normal_source& rng) {
   return Y;
 }
 
-// The reference gain, literally as in SPEC §6.
+// The reference gain, literally as in docs/math.md §7.1.
 double reference_eta(const kts_options& o, double t) {
   if (t < o.tau) {
     const double r = t / o.tau;

@@ -60,7 +60,7 @@ long double gauss_legendre(F&& f, long double a, long double b, int panels = 64)
   return sum;
 }
 
-/// The exact flow-matching field of the Gaussian target N(mu, s² I) (SPEC §4, §5.2 with one
+/// The exact flow-matching field of the Gaussian target N(mu, s² I) (docs/math.md §3.4, §3 with one
 /// component), written out plainly:  v = mu + (t s² - (1-t)) / σ² (x - t mu),
 /// σ² = (1-t)² + t² s². From x0 the trajectory is x(t) = t mu + σ(t) x0.
 template <class Scalar, int Dim>

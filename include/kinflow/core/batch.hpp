@@ -36,16 +36,30 @@ concept real_scalar = std::floating_point<T>;
 template <class Batch>
 struct batch_traits;
 
+/// Traits of `kinflow::batch<Scalar, Dim>`, a column-major `d x B` matrix.
+/// @tparam Scalar the floating-point scalar
+/// @tparam Dim    d fixed at compile time, or Eigen::Dynamic
 template <class Scalar, int Dim>
 struct batch_traits<Eigen::Matrix<Scalar, Dim, Eigen::Dynamic>> {
-  using scalar = Scalar;
-  static constexpr int dim = Dim;
-  using point_type = point<Scalar, Dim>;
+  using scalar = Scalar;                ///< the scalar type
+  static constexpr int dim = Dim;       ///< d at compile time, or Eigen::Dynamic
+  using point_type = point<Scalar, Dim>;  ///< one sample (a column)
 };
 
 /// True for `kinflow::batch<Scalar, Dim>` types (column-major d x Dynamic Eigen matrices).
 template <class T>
 concept batch_matrix = requires { typename batch_traits<std::remove_cvref_t<T>>::scalar; } &&
                        real_scalar<typename batch_traits<std::remove_cvref_t<T>>::scalar>;
+
+/// Tag type of kinflow::keep_reference.
+struct keep_reference_t {
+  explicit keep_reference_t() = default;
+};
+
+/// Passed first to a field's constructor, asks the field to keep a reference to the
+/// caller's point set instead of copying it. The caller then keeps the matrix alive and
+/// unchanged for the field's lifetime (the field caches per-point quantities such as
+/// squared norms). Without the tag, fields copy their data.
+inline constexpr keep_reference_t keep_reference{};
 
 }  // namespace kinflow

@@ -1,11 +1,13 @@
 #pragma once
 /// @file
-/// @brief Exceptions thrown by kinflow for invalid arguments.
+/// @brief Exceptions thrown by kinflow for invalid arguments and unreadable model files.
 ///
 /// Invalid arguments (bad grids, tolerances, mismatched dimensions, ...) throw
 /// kinflow::invalid_argument with a message naming the parameter, the value
-/// received and the valid range. Trouble during a solve (step underflow,
-/// non-finite state, ...) is never an exception: it is a per-sample status.
+/// received and the valid range. A model or array file that cannot be read throws
+/// kinflow::model_file_error (an invalid_argument) naming the file and what is wrong.
+/// Trouble during a solve (step underflow, non-finite state, ...) is never an
+/// exception: it is a per-sample status.
 
 #include <charconv>
 #include <sstream>
@@ -27,6 +29,13 @@ public:
 /// Thrown when two arguments disagree in shape (e.g. a field writes a velocity
 /// whose dimension differs from the state's).
 class dimension_mismatch : public invalid_argument {
+public:
+  using invalid_argument::invalid_argument;
+};
+
+/// Thrown when a model or array file cannot be read or does not hold what is expected.
+/// The message names the file and what is wrong.
+class model_file_error : public invalid_argument {
 public:
   using invalid_argument::invalid_argument;
 };
@@ -73,6 +82,19 @@ inline void require_dimension(std::string_view what, long long got, long long wa
     os << "kinflow: dimension mismatch: " << what << " is " << got << ", expected " << want;
     throw dimension_mismatch(os.str());
   }
+}
+
+/// Throws kinflow::model_file_error with the message "kinflow: <file>: <what>", or
+/// "kinflow: <file>: entry '<entry>': <what>" when @p entry is not empty.
+/// @param file  the file being read
+/// @param entry the part of the file at fault (an array, an archive entry), or empty
+/// @param what  what is wrong
+/// @throws kinflow::model_file_error always
+[[noreturn]] inline void file_fail(const std::string& file, std::string_view entry,
+                                   const std::string& what) {
+  std::string msg = "kinflow: " + file;
+  if (!entry.empty()) msg += ": entry '" + std::string(entry) + "'";
+  throw model_file_error(msg + ": " + what);
 }
 
 }  // namespace detail

@@ -23,8 +23,8 @@ template <class Field, class Scalar, int Dim>
   requires velocity_field<Field, Scalar, Dim>
 class field_evaluator {
 public:
-  using batch_type = batch<Scalar, Dim>;
-  using point_type = point<Scalar, Dim>;
+  using batch_type = batch<Scalar, Dim>;  ///< a d x B batch
+  using point_type = point<Scalar, Dim>;  ///< one sample (a column)
 
   /// @param field  the velocity field (kept by reference)
   /// @param dim    the state dimension d

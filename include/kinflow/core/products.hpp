@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// @brief Which library computes kinflow's large matrix products: Eigen, or BLAS.
+/// @brief How kinflow computes its large products: which library (Eigen or BLAS) does the
+/// matrix products, and how the closed-form fields form squared distances.
 ///
 /// The closed-form fields (the product-based distances for d ≥ 5) and kinflow::mlp_field
 /// spend most of their time in matrix products. Eigen computes them with the vector
@@ -30,6 +31,23 @@ inline constexpr bool blas_available = true;
 #else
 inline constexpr bool blas_available = false;
 #endif
+
+/// How a closed-form field (kinflow::empirical_field, kinflow::gaussian_mixture_field) forms
+/// the squared distances `‖x - t y‖²` between samples and points.
+enum class distance_method {
+  /// `direct` for d ≤ 4 and for divergences, `expanded` otherwise.
+  automatic,
+  /// `Σ_k (x_k - t y_k)²`: accurate to rounding at every t, O(d) vector work per pair.
+  direct,
+  /// `‖x‖² - 2t x·y + t²‖y‖²`, the cross terms from one matrix product per tile (GEMM
+  /// speed). The expansion loses digits when the distance is small next to ‖x‖ and ‖t y‖
+  /// (always the case as t → 1). Per sample, a bound of that rounding in the logits is
+  /// computed; where it exceeds `ε^(2/3) + 8 sqrt(d) ε |L|` (ε^(2/3) = 3.7e-11 in double,
+  /// 2.4e-5 in float; the second term is the rounding any logit of size |L| has anyway),
+  /// every pair that can carry weight is recomputed directly. So the logits are accurate to
+  /// that at every t, up to t = 1.
+  expanded,
+};
 
 /// Which library computes a field's large matrix products.
 enum class matrix_products {

@@ -94,10 +94,10 @@ private:
   bool has_spare_ = false;
 };
 
-/// A `d × count` batch of independent standard-normal entries (the noise x0 of SPEC §1),
-/// drawn column by column from `random_stream(seed)`, so the first columns do not depend
-/// on @p count: `standard_normal(d, 10, s)` is the first 10 columns of
-/// `standard_normal(d, 1000, s)`. Entries are drawn in double and rounded to Scalar.
+/// A `d × count` batch of independent standard-normal entries (the noise x0 of
+/// docs/math.md §1.1), drawn column by column from `random_stream(seed)`, so the first
+/// columns do not depend on @p count: `standard_normal(d, 10, s)` is the first 10 columns
+/// of `standard_normal(d, 1000, s)`. Entries are drawn in double and rounded to Scalar.
 ///
 /// @throws kinflow::invalid_argument if d < 1 (or d differs from a fixed Dim) or count < 0.
 template <class Scalar = double, int Dim = Eigen::Dynamic>

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief Point sets held by the closed-form fields: either a copy owned by the field or
-/// a reference to the caller's matrix (the caller chooses, see kinflow::keep_reference).
+/// a reference to the caller's matrix (the caller chooses with kinflow::keep_reference).
 
 #include <Eigen/Core>
 #include <cmath>
@@ -13,20 +13,7 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
 
-namespace kinflow {
-
-/// Tag type of kinflow::keep_reference.
-struct keep_reference_t {
-  explicit keep_reference_t() = default;
-};
-
-/// Passed first to a field's constructor, asks the field to keep a reference to the
-/// caller's point set instead of copying it. The caller then keeps the matrix alive and
-/// unchanged for the field's lifetime (the field caches per-point quantities such as
-/// squared norms). Without the tag, fields copy their data.
-inline constexpr keep_reference_t keep_reference{};
-
-namespace detail {
+namespace kinflow::detail {
 
 /// A `d x n` column-major point set, either owned or referenced. Copies of an owning
 /// storage own their own copy; copies of a referencing one reference the same matrix.
@@ -102,5 +89,4 @@ void require_finite_entries(const Eigen::MatrixBase<Derived>& m, std::string_vie
       }
 }
 
-}  // namespace detail
-}  // namespace kinflow
+}  // namespace kinflow::detail

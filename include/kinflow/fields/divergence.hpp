@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief Divergence of any velocity field: the field's own exact divergence when it has
-/// one, Hutchinson's stochastic trace estimator otherwise (SPEC §4b).
+/// one, Hutchinson's stochastic trace estimator otherwise (docs/math.md §8.2).
 ///
 /// The log-likelihood along a path needs `div v = tr ∂v/∂x` at every sample. Fields may
 /// offer it exactly (kinflow::divergence_field, kinflow::per_column_time_divergence_field:

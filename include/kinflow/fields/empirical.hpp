@@ -2,7 +2,7 @@
 /// @file
 /// @brief The exact (closed-form) flow-matching field of a finite training set: the
 /// minimiser of the flow-matching loss on `y_1 … y_N`, whose samples are training points
-/// (memorization). SPEC §5.1.
+/// (memorization). Formulas: docs/math.md §2.
 ///
 /// With `σ_t = 1 - (1 - σ_min) t` (σ_min = 0: `σ_t = 1 - t`):
 ///
@@ -57,8 +57,8 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
-#include "kinflow/detail/field_posterior.hpp"
 #include "kinflow/detail/field_storage.hpp"
+#include "kinflow/fields/closed_form.hpp"
 
 namespace kinflow {
 
@@ -88,17 +88,14 @@ struct empirical_options {
   /// ε ∈ (0, 1): `σ_t` is clamped to `max(σ_t, ε)` as t → 1; it is also the noise level of
   /// the posterior at t = 1. See kinflow::default_time_clamp for the default and why.
   Scalar eps = default_time_clamp<Scalar>();
-  /// Scratch memory one evaluation may allocate beyond its inputs and outputs, in bytes
-  /// (at least 64 KiB). Default 32 MiB. Matrix-product packing buffers of Eigen (used for
-  /// large d; a few hundred KiB, independent of N and B) come on top.
-  std::size_t memory_budget = std::size_t{32} << 20;
-  /// Worker threads: 0 = all hardware threads, 1 = the calling thread only.
-  unsigned threads = 0;
-  /// How squared distances are formed; see kinflow::distance_method.
-  distance_method distances = distance_method::automatic;
-  /// Which library computes the matrix products of the product-based distances (d ≥ 5);
-  /// see kinflow::matrix_products.
-  matrix_products products = matrix_products::automatic;
+  /// Scratch memory per evaluation, bytes; see kinflow::closed_form_settings::memory_budget.
+  std::size_t memory_budget = closed_form_settings{}.memory_budget;
+  /// Worker threads; see kinflow::closed_form_settings::threads.
+  unsigned threads = closed_form_settings{}.threads;
+  /// Squared distances; see kinflow::closed_form_settings::distances.
+  distance_method distances = closed_form_settings{}.distances;
+  /// Matrix products; see kinflow::closed_form_settings::products.
+  matrix_products products = closed_form_settings{}.products;
 };
 
 /// The exact flow-matching velocity field of a training set `Y = [y_1 … y_N]` (d x N, one
@@ -109,23 +106,24 @@ struct empirical_options {
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
 /// into every integrator. Evaluation is const and may run concurrently from several
 /// threads.
-///
-/// Each evaluation allocates its scratch (within the memory budget, with operator new) and,
-/// when the work is large enough (N·B·(d + 16) beyond 4e5) and threads allow, runs on worker
-/// threads started for the call; small evaluations stay on the calling thread.
+/// Memory and threads: see kinflow::closed_form_field.
 ///
 /// @tparam Scalar float or double
 /// @tparam Dim    d fixed at compile time (e.g. 2) or Eigen::Dynamic
 template <class Scalar, int Dim = Eigen::Dynamic>
   requires real_scalar<Scalar>
-class empirical_field {
+class empirical_field : public closed_form_field<empirical_field<Scalar, Dim>, Scalar, Dim> {
+  using base = closed_form_field<empirical_field<Scalar, Dim>, Scalar, Dim>;
+  friend base;
+
 public:
-  using scalar_type = Scalar;
-  using batch_type = batch<Scalar, Dim>;
-  using point_type = point<Scalar, Dim>;
+  using typename base::batch_type;
+  using typename base::point_type;
+  using typename base::values_type;
+  /// The options type.
   using options_type = empirical_options<Scalar>;
-  using weights_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using values_type = per_sample<Scalar>;
+  using base::dim;
+  using base::size;
 
   /// Copies the training set @p training_set (d x N, N ≥ 1, finite entries).
   /// @throws kinflow::invalid_argument for an empty set, a non-finite entry or bad options;
@@ -133,26 +131,19 @@ public:
   template <class Derived>
   explicit empirical_field(const Eigen::MatrixBase<Derived>& training_set,
                            const options_type& options = {})
-      : y_(checked(training_set)), opt_(options) {
-    init();
-  }
+      : base(make_engine(detail::field_points<Scalar, Dim>(checked(training_set)), options)),
+        opt_(options) {}
 
   /// Keeps a reference to @p training_set instead of a copy: the caller keeps it alive
   /// and unchanged while the field is used (squared norms are cached).
   empirical_field(keep_reference_t, const batch_type& training_set, const options_type& options = {})
-      : y_(keep_reference, checked(training_set)), opt_(options) {
-    init();
-  }
+      : base(make_engine(detail::field_points<Scalar, Dim>(keep_reference, checked(training_set)),
+                         options)),
+        opt_(options) {}
   empirical_field(keep_reference_t, const batch_type&&, const options_type& = {}) = delete;
 
-  /// Dimension d.
-  [[nodiscard]] Eigen::Index dim() const noexcept { return y_.rows(); }
-  /// Number of training points N.
-  [[nodiscard]] Eigen::Index size() const noexcept { return y_.cols(); }
   /// The training set (d x N).
-  [[nodiscard]] Eigen::Map<const batch_type> training_set() const { return y_.view(); }
-  /// True when the field references the caller's matrix rather than a copy.
-  [[nodiscard]] bool holds_reference() const noexcept { return y_.is_reference(); }
+  [[nodiscard]] Eigen::Map<const batch_type> training_set() const { return this->engine_.points(); }
   /// The options in use.
   [[nodiscard]] const options_type& options() const noexcept { return opt_; }
 
@@ -162,33 +153,14 @@ public:
     return max(Scalar(1) - (Scalar(1) - opt_.sigma_min) * t, opt_.eps);
   }
 
-  /// Velocity `V.col(j) = v(X.col(j), t) = (m - (1 - σ_min) x) / σ_t`, and `m` at t ≥ 1
-  /// when σ_min = 0 (see the file documentation). V is resized to X's shape; V may be X.
-  void operator()(Scalar t, const batch_type& X, batch_type& V) const {
-    velocity_impl([t](Eigen::Index) { return t; }, X, V);
-  }
-
-  /// Velocity with one time per column: `V.col(j) = v(X.col(j), T(j))`.
-  void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, batch_type& V) const {
-    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    velocity_impl([&T](Eigen::Index j) { return T(j); }, X, V);
-  }
-
-  /// Velocity `v(x, t)` of every column of X, returned.
-  [[nodiscard]] batch_type velocity(Scalar t, const batch_type& X) const {
-    batch_type V;
-    (*this)(t, X, V);
-    return V;
-  }
-
   /// Posterior mean (ideal denoiser) `M.col(j) = m(X.col(j), t) = Σ_i w_i y_i`, the
   /// expected training point given `x_t = x`.
   void posterior_mean(Scalar t, const batch_type& X, batch_type& M) const {
-    check(X);
+    this->engine_.check(X);
     M.resize(X.rows(), X.cols());
     const Eigen::Index d = dim();
-    stream(
-        [this, t](Eigen::Index) { return params(t); }, X, {true, false},
+    this->stream(
+        [t](Eigen::Index) { return t; }, X, {true, false},
         [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
           M.col(j) = Eigen::Map<const point_type>(c.mean, d);
         });
@@ -201,49 +173,14 @@ public:
     return M;
   }
 
-  /// Posterior weights `W(i, j) = w_i(X.col(j), t) = p(y_i | x_t = X.col(j))`, an N x B
-  /// matrix whose columns sum to 1. Its size is the caller's choice: meant for small
-  /// problems (velocity and mean never form it).
-  void posterior_weights(Scalar t, const batch_type& X, weights_type& W) const {
-    check(X);
-    W.resize(size(), X.cols());
-    detail::posterior_weight_matrix<Scalar, Dim>(
-        points(), X, [this, t](Eigen::Index) { return params(t); }, opt_.memory_budget,
-        opt_.threads, W);
-  }
-
-  /// Posterior weights (N x B), returned.
-  [[nodiscard]] weights_type posterior_weights(Scalar t, const batch_type& X) const {
-    weights_type W;
-    posterior_weights(t, X, W);
-    return W;
-  }
-
-  /// Log density of the probability path at every column of X:
-  /// `log p_t(x) = logsumexp_i(-‖x - t y_i‖²/(2σ_t²)) - log N - d log σ_t - (d/2) log 2π`.
-  [[nodiscard]] values_type log_density(Scalar t, const batch_type& X) const {
-    check(X);
-    values_type out(X.cols());
-    const Scalar s = sigma(t);
-    const Scalar shift = -std::log(static_cast<Scalar>(size())) -
-                         static_cast<Scalar>(dim()) * std::log(s) -
-                         Scalar(0.5) * static_cast<Scalar>(dim()) *
-                             std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
-    stream([this, t](Eigen::Index) { return params(t); }, X, {false, false},
-           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-             out(j) = c.log_sum + shift;
-           });
-    return out;
-  }
-
   /// Score `S.col(j) = ∇ log p_t(x) = (t m - x) / σ_t²`.
   void score(Scalar t, const batch_type& X, batch_type& S) const {
-    check(X);
+    this->engine_.check(X);
     S.resize(X.rows(), X.cols());
     const Scalar s = sigma(t);
     const Scalar inv_var = Scalar(1) / (s * s);
     const Eigen::Index d = dim();
-    stream([this, t](Eigen::Index) { return params(t); }, X, {true, false},
+    this->stream([t](Eigen::Index) { return t; }, X, {true, false},
            [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
              S.col(j) = (t * Eigen::Map<const point_type>(c.mean, d) - X.col(j)) * inv_var;
            });
@@ -254,29 +191,6 @@ public:
     batch_type S;
     score(t, X, S);
     return S;
-  }
-
-  /// Divergence of the velocity, `D(j) = div v(X.col(j), t) = t/σ_t³ · tr Cov_w(y) -
-  /// (1 - σ_min) d / σ_t` (`t tr Cov_w(y) / σ_t²` at t ≥ 1 when σ_min = 0, the divergence
-  /// of `m`), with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²` accumulated in a cancellation-free
-  /// form (pairwise update of weighted mean and squared deviations; direct distances).
-  /// D is resized to X.cols(). (kinflow::divergence_field.)
-  void divergence(Scalar t, const batch_type& X, values_type& D) const {
-    divergence_impl([t](Eigen::Index) { return t; }, X, D);
-  }
-
-  /// Divergence with one time per column: `D(j) = div v(X.col(j), T(j))`, the same
-  /// formula at each column's own time. (kinflow::per_column_time_divergence_field.)
-  void divergence_at_times(const sample_times<Scalar>& T, const batch_type& X, values_type& D) const {
-    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    divergence_impl([&T](Eigen::Index j) { return T(j); }, X, D);
-  }
-
-  /// Divergence of every column of X at time t, returned (see the overload above).
-  [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
-    values_type D;
-    divergence(t, X, D);
-    return D;
   }
 
 private:
@@ -291,21 +205,13 @@ private:
     return Y.derived();
   }
 
-  void init() {
-    detail::require(opt_.sigma_min >= Scalar(0) && opt_.sigma_min < Scalar(1), "sigma_min",
-                    opt_.sigma_min, "expected 0 <= sigma_min < 1");
-    detail::require(opt_.eps > Scalar(0) && opt_.eps < Scalar(1), "eps", opt_.eps,
+  static posterior_engine<Scalar, Dim> make_engine(detail::field_points<Scalar, Dim> points,
+                                                   const options_type& opt) {
+    detail::require(opt.sigma_min >= Scalar(0) && opt.sigma_min < Scalar(1), "sigma_min",
+                    opt.sigma_min, "expected 0 <= sigma_min < 1");
+    detail::require(opt.eps > Scalar(0) && opt.eps < Scalar(1), "eps", opt.eps,
                     "expected 0 < eps < 1 (lower clamp of sigma_t = 1 - (1 - sigma_min) t)");
-    detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
-                    opt_.memory_budget, "expected at least 65536 bytes");
-    blas_ = detail::resolve_products(opt_.products, "products");
-    const auto Y = y_.view();
-    sq_norm_ = detail::column_sq_norms<Scalar, Dim>(Y);
-    max_norm_ = std::sqrt(sq_norm_.maxCoeff());
-  }
-
-  void check(const batch_type& X) const {
-    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+    return posterior_engine<Scalar, Dim>(std::move(points), detail::settings_of(opt));
   }
 
   /// True where the path is degenerate (σ_min = 0 and t ≥ 1) and the velocity is `m`.
@@ -313,73 +219,63 @@ private:
     return opt_.sigma_min == Scalar(0) && t >= Scalar(1);
   }
 
+  /// Logit parameters at time t: points scaled by t, shared variance σ_t².
   [[nodiscard]] detail::posterior_params<Scalar> params(Scalar t) const noexcept {
     const Scalar s = sigma(t);
     return {t, s * s};
   }
 
-  [[nodiscard]] detail::posterior_points<Scalar, Dim> points() const {
-    return {y_.view(), sq_norm_.data(), max_norm_, nullptr, nullptr, Scalar(0)};
+  /// `v = (m - (1 - σ_min) x) / σ_t`, and `m` at t ≥ 1 when σ_min = 0.
+  template <class XCol, class VCol>
+  void finish_velocity(Scalar t, const XCol& x, const detail::posterior_column<Scalar>& col,
+                       VCol& v) const {
+    const Eigen::Map<const point_type> m(col.mean, dim());
+    if (at_data_time(t))
+      v = m;
+    else
+      v = (m - (Scalar(1) - opt_.sigma_min) * x) * (Scalar(1) / sigma(t));
   }
 
-  template <class Params, class Finish>
-  void stream(const Params& par, const batch_type& X, detail::posterior_request req,
-              const Finish& finish) const {
-    auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
-                                                          opt_.memory_budget, opt_.threads,
-                                                          opt_.distances, req.trace);
-    plan.blas = blas_;
-    detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
+  /// `-log N - d log σ_t - (d/2) log 2π`.
+  [[nodiscard]] Scalar log_density_shift(Scalar t) const {
+    return -std::log(static_cast<Scalar>(size())) - static_cast<Scalar>(dim()) * std::log(sigma(t)) -
+           Scalar(0.5) * static_cast<Scalar>(dim()) * std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
   }
 
+  /// `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t` (`t tr Cov_w(y) / σ_t²` at t ≥ 1
+  /// when σ_min = 0, the divergence of `m`), with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²`
+  /// accumulated in a cancellation-free form (pairwise update of weighted mean and squared
+  /// deviations; direct distances).
   template <class TimeOf>
   void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
-    check(X);
+    this->engine_.check(X);
     D.resize(X.cols());
     const Scalar c = Scalar(1) - opt_.sigma_min;
     const Scalar d = static_cast<Scalar>(dim());
-    stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {false, true},
-           [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-             const Scalar t = time_of(j);
-             const Scalar s = sigma(t);
-             const Scalar a = t / (s * s * s);
-             D(j) = at_data_time(t) ? a * s * col.trace : a * col.trace - c * d / s;
-           });
+    this->stream(time_of, X, {false, true},
+                 [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+                   const Scalar t = time_of(j);
+                   const Scalar s = sigma(t);
+                   const Scalar a = t / (s * s * s);
+                   D(j) = at_data_time(t) ? a * s * col.trace : a * col.trace - c * d / s;
+                 });
   }
 
-  template <class TimeOf>
-  void velocity_impl(const TimeOf& time_of, const batch_type& X, batch_type& V) const {
-    check(X);
-    V.resize(X.rows(), X.cols());
-    const Scalar c = Scalar(1) - opt_.sigma_min;
-    const Eigen::Index d = dim();
-    stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
-           [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-             const Scalar t = time_of(j);
-             const Eigen::Map<const point_type> m(col.mean, d);
-             if (at_data_time(t))
-               V.col(j) = m;
-             else
-               V.col(j) = (m - c * X.col(j)) * (Scalar(1) / sigma(t));
-           });
-  }
-
-  detail::field_points<Scalar, Dim> y_;
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sq_norm_;
-  Scalar max_norm_ = 0;
   options_type opt_;
-  bool blas_ = false;  // products through BLAS (resolved from opt_.products)
 };
 
 /// Deduces `empirical_field<Scalar, Rows>` from the training matrix.
 template <class Derived>
 empirical_field(const Eigen::MatrixBase<Derived>&)
     -> empirical_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+/// Deduces `empirical_field<Scalar, Rows>` from the training matrix and options.
 template <class Derived>
 empirical_field(const Eigen::MatrixBase<Derived>&, const empirical_options<typename Derived::Scalar>&)
     -> empirical_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+/// Deduces `empirical_field<Scalar, Dim>` from a referenced training batch.
 template <class Scalar, int Dim>
 empirical_field(keep_reference_t, const batch<Scalar, Dim>&) -> empirical_field<Scalar, Dim>;
+/// Deduces `empirical_field<Scalar, Dim>` from a referenced training batch and options.
 template <class Scalar, int Dim>
 empirical_field(keep_reference_t, const batch<Scalar, Dim>&, const empirical_options<Scalar>&)
     -> empirical_field<Scalar, Dim>;

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief The exact flow-matching field of a Gaussian-mixture target (SPEC §5.2), and the
+/// @brief The exact flow-matching field of a Gaussian-mixture target (docs/math.md §3), and the
 /// smoothed empirical field (a Gaussian of std s at every training point).
 ///
 /// Target `Σ_k π_k N(μ_k, s_k² I)` on the linear path `x_t = (1 - t) x0 + t x1`. Given
@@ -47,9 +47,10 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_parallel.hpp"
-#include "kinflow/detail/field_posterior.hpp"
 #include "kinflow/detail/field_storage.hpp"
-#include "kinflow/detail/logsumexp.hpp"
+#include "kinflow/detail/posterior_plan.hpp"
+#include "kinflow/detail/vector_exp.hpp"
+#include "kinflow/fields/closed_form.hpp"
 
 namespace kinflow {
 
@@ -60,16 +61,14 @@ struct gaussian_mixture_options {
   /// sum (so rounding in the caller's weights does not matter). Weights further from
   /// summing to 1 are rejected, never silently renormalised. Default 1e-6.
   Scalar weight_tolerance = Scalar(1e-6);
-  /// Scratch memory one evaluation may allocate beyond inputs and outputs, in bytes (at
-  /// least 64 KiB); see empirical_options::memory_budget. Default 32 MiB.
-  std::size_t memory_budget = std::size_t{32} << 20;
-  /// Worker threads: 0 = all hardware threads, 1 = the calling thread only.
-  unsigned threads = 0;
-  /// How squared distances are formed; see kinflow::distance_method.
-  distance_method distances = distance_method::automatic;
-  /// Which library computes the matrix products of the product-based distances (d ≥ 5);
-  /// see kinflow::matrix_products.
-  matrix_products products = matrix_products::automatic;
+  /// Scratch memory per evaluation, bytes; see kinflow::closed_form_settings::memory_budget.
+  std::size_t memory_budget = closed_form_settings{}.memory_budget;
+  /// Worker threads; see kinflow::closed_form_settings::threads.
+  unsigned threads = closed_form_settings{}.threads;
+  /// Squared distances; see kinflow::closed_form_settings::distances.
+  distance_method distances = closed_form_settings{}.distances;
+  /// Matrix products; see kinflow::closed_form_settings::products.
+  matrix_products products = closed_form_settings{}.products;
 };
 
 /// The exact velocity field of the Gaussian mixture `Σ_k π_k N(μ_k, s_k² I)` (K
@@ -78,24 +77,27 @@ struct gaussian_mixture_options {
 ///
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
 /// into every integrator. Evaluation is const and may run concurrently.
-///
-/// Each evaluation allocates its scratch (within the memory budget, with operator new) and,
-/// when the work is large enough (N·B·(d + 16) beyond 4e5) and threads allow, runs on worker
-/// threads started for the call; small evaluations stay on the calling thread.
+/// Memory and threads: see kinflow::closed_form_field.
 ///
 /// @tparam Scalar float or double
 /// @tparam Dim    d fixed at compile time (e.g. 2) or Eigen::Dynamic
 template <class Scalar, int Dim = Eigen::Dynamic>
   requires real_scalar<Scalar>
-class gaussian_mixture_field {
+class gaussian_mixture_field
+    : public closed_form_field<gaussian_mixture_field<Scalar, Dim>, Scalar, Dim> {
+  using base = closed_form_field<gaussian_mixture_field<Scalar, Dim>, Scalar, Dim>;
+  friend base;
+
 public:
-  using scalar_type = Scalar;
-  using batch_type = batch<Scalar, Dim>;
-  using point_type = point<Scalar, Dim>;
+  using typename base::batch_type;
+  using typename base::point_type;
+  using typename base::values_type;
+  /// Per-component values (weights, stds).
   using vector_type = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  /// The options type.
   using options_type = gaussian_mixture_options<Scalar>;
-  using weights_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using values_type = per_sample<Scalar>;
+  using base::dim;
+  using base::size;
 
   /// Copies the mixture: @p weights π (K entries, > 0, summing to 1 within
   /// options.weight_tolerance), @p means μ (d x K, one column per component, finite),
@@ -105,7 +107,8 @@ public:
   template <class DW, class DM, class DS>
   gaussian_mixture_field(const Eigen::MatrixBase<DW>& weights, const Eigen::MatrixBase<DM>& means,
                          const Eigen::MatrixBase<DS>& stds, const options_type& options = {})
-      : mu_(checked_means(means)), opt_(options) {
+      : base(make_engine(detail::field_points<Scalar, Dim>(checked_means(means)), options)),
+        opt_(options) {
     init(weights, stds);
   }
 
@@ -115,108 +118,23 @@ public:
   gaussian_mixture_field(keep_reference_t, const Eigen::MatrixBase<DW>& weights,
                          const batch_type& means, const Eigen::MatrixBase<DS>& stds,
                          const options_type& options = {})
-      : mu_(keep_reference, checked_means(means)), opt_(options) {
+      : base(make_engine(detail::field_points<Scalar, Dim>(keep_reference, checked_means(means)),
+                         options)),
+        opt_(options) {
     init(weights, stds);
   }
   template <class DW, class DS>
   gaussian_mixture_field(keep_reference_t, const Eigen::MatrixBase<DW>&, const batch_type&&,
                          const Eigen::MatrixBase<DS>&, const options_type& = {}) = delete;
 
-  /// Dimension d.
-  [[nodiscard]] Eigen::Index dim() const noexcept { return mu_.rows(); }
-  /// Number of components K.
-  [[nodiscard]] Eigen::Index size() const noexcept { return mu_.cols(); }
   /// Mixture weights π (normalised to sum to 1).
   [[nodiscard]] const vector_type& weights() const noexcept { return pi_; }
   /// Component means μ (d x K).
-  [[nodiscard]] Eigen::Map<const batch_type> means() const { return mu_.view(); }
+  [[nodiscard]] Eigen::Map<const batch_type> means() const { return this->engine_.points(); }
   /// Component standard deviations s.
   [[nodiscard]] const vector_type& stds() const noexcept { return s_; }
-  /// True when the field references the caller's means rather than a copy.
-  [[nodiscard]] bool holds_reference() const noexcept { return mu_.is_reference(); }
   /// The options in use.
   [[nodiscard]] const options_type& options() const noexcept { return opt_; }
-
-  /// Velocity `V.col(j) = v(X.col(j), t) = Σ_k w_k v_k` (V resized to X's shape; V may be
-  /// X itself).
-  void operator()(Scalar t, const batch_type& X, batch_type& V) const {
-    velocity_impl([t](Eigen::Index) { return t; }, X, V);
-  }
-
-  /// Velocity with one time per column: `V.col(j) = v(X.col(j), T(j))`.
-  void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, batch_type& V) const {
-    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    velocity_impl([&T](Eigen::Index j) { return T(j); }, X, V);
-  }
-
-  /// Velocity of every column of X, returned.
-  [[nodiscard]] batch_type velocity(Scalar t, const batch_type& X) const {
-    batch_type V;
-    (*this)(t, X, V);
-    return V;
-  }
-
-  /// Posterior weights over components, `W(k, j) = w_k(X.col(j), t)` (K x B, columns sum
-  /// to 1). Its size is the caller's choice; velocity never forms it.
-  void posterior_weights(Scalar t, const batch_type& X, weights_type& W) const {
-    check(X);
-    W.resize(size(), X.cols());
-    detail::posterior_weight_matrix<Scalar, Dim>(
-        points(), X, [this, t](Eigen::Index) { return params(t); }, opt_.memory_budget,
-        opt_.threads, W);
-  }
-
-  /// Posterior weights over components (K x B), returned.
-  [[nodiscard]] weights_type posterior_weights(Scalar t, const batch_type& X) const {
-    weights_type W;
-    posterior_weights(t, X, W);
-    return W;
-  }
-
-  /// Log density of the probability path at every column of X,
-  /// `log p_t(x) = logsumexp_k(log π_k - ‖x - t μ_k‖²/(2σ_k²) - d log σ_k) - (d/2) log 2π`.
-  [[nodiscard]] values_type log_density(Scalar t, const batch_type& X) const {
-    check(X);
-    values_type out(X.cols());
-    const Scalar half_d = Scalar(0.5) * static_cast<Scalar>(dim());
-    Scalar shift = -half_d * std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
-    if (log_pi_.size() == 0) shift -= std::log(static_cast<Scalar>(size()));
-    if (var_.size() == 0) shift -= half_d * std::log(shared_variance(t));
-    stream([this, t](Eigen::Index) { return params(t); }, X, {false, false},
-           [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-             out(j) = c.log_sum + shift;
-           });
-    return out;
-  }
-
-  /// Exact divergence of the velocity, `D(j) = div v(X.col(j), t)` (formula in the file
-  /// documentation); D is resized to X.cols(). (kinflow::divergence_field.)
-  ///
-  /// Equal stds: one streamed pass with the shared-variance formula, the trace of the
-  /// weighted covariance of the means accumulated by a pairwise (Chan) update, direct
-  /// distances. Per-component stds: one pass over the components per sample, the weights
-  /// by an online log-sum-exp and the covariance term by a weighted Welford (West) update of
-  /// the means of `a_k` and `v_k - x` and of their co-moment, so nothing is formed as a
-  /// difference of large sums; `v_k - x = (1 - t)(μ_k - h_k (x - t μ_k))` with
-  /// `h_k = (2 - t - t s_k²)/σ_k²` carries its factor (1 - t) exactly, so at t = 1 the
-  /// covariance term is exactly 0. Scratch: O(d) per worker thread (no K x B matrix).
-  void divergence(Scalar t, const batch_type& X, values_type& D) const {
-    divergence_impl([t](Eigen::Index) { return t; }, X, D);
-  }
-
-  /// Exact divergence with one time per column: `D(j) = div v(X.col(j), T(j))`.
-  /// (kinflow::per_column_time_divergence_field.)
-  void divergence_at_times(const sample_times<Scalar>& T, const batch_type& X, values_type& D) const {
-    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    divergence_impl([&T](Eigen::Index j) { return T(j); }, X, D);
-  }
-
-  /// Exact divergence of every column of X at time t, returned.
-  [[nodiscard]] values_type divergence(Scalar t, const batch_type& X) const {
-    values_type D;
-    divergence(t, X, D);
-    return D;
-  }
 
 private:
   template <class DM>
@@ -230,13 +148,15 @@ private:
     return means.derived();
   }
 
+  static posterior_engine<Scalar, Dim> make_engine(detail::field_points<Scalar, Dim> points,
+                                                   const options_type& opt) {
+    detail::require(opt.weight_tolerance >= Scalar(0), "weight_tolerance", opt.weight_tolerance,
+                    "expected >= 0");
+    return posterior_engine<Scalar, Dim>(std::move(points), detail::settings_of(opt));
+  }
+
   template <class DW, class DS>
   void init(const Eigen::MatrixBase<DW>& weights, const Eigen::MatrixBase<DS>& stds) {
-    detail::require(opt_.weight_tolerance >= Scalar(0), "weight_tolerance", opt_.weight_tolerance,
-                    "expected >= 0");
-    detail::require(opt_.memory_budget >= (std::size_t{64} << 10), "memory_budget",
-                    opt_.memory_budget, "expected at least 65536 bytes");
-    blas_ = detail::resolve_products(opt_.products, "products");
     const Eigen::Index K = size();
     detail::require(weights.rows() == 1 || weights.cols() == 1, "weights shape (rows)",
                     weights.rows(), "expected a vector of K entries");
@@ -272,10 +192,7 @@ private:
     const bool equal_stds = (s_.array() == s_(0)).all();
     shared_s2_ = s_(0) * s_(0);
     if (!equal_stds) var_ = s_.array().square().matrix();
-
-    const auto M = mu_.view();
-    sq_norm_ = detail::column_sq_norms<Scalar, Dim>(M);
-    max_norm_ = std::sqrt(sq_norm_.maxCoeff());
+    this->engine_.set_point_parameters(log_pi_, var_);
   }
 
   static std::string indexed(const char* name, Eigen::Index k) {
@@ -284,70 +201,58 @@ private:
     return os.str();
   }
 
-  void check(const batch_type& X) const {
-    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
-  }
-
   /// `σ(t)² = (1 - t)² + t² s²` for the shared std.
   [[nodiscard]] Scalar shared_variance(Scalar t) const noexcept {
     return (Scalar(1) - t) * (Scalar(1) - t) + t * t * shared_s2_;
   }
 
+  /// Logit parameters at time t: the shared variance σ(t)², or u = 1 - t with per-component
+  /// variances `u² + t² s_k²`.
   [[nodiscard]] detail::posterior_params<Scalar> params(Scalar t) const noexcept {
     if (var_.size() == 0) return {t, shared_variance(t)};
     return {t, Scalar(1) - t};
   }
 
-  [[nodiscard]] detail::posterior_points<Scalar, Dim> points() const {
-    return {mu_.view(),
-            sq_norm_.data(),
-            max_norm_,
-            log_pi_.size() == 0 ? nullptr : log_pi_.data(),
-            var_.size() == 0 ? nullptr : var_.data(),
-            var_.size() == 0 ? shared_s2_ : var_.minCoeff()};
-  }
-
-  template <class Params, class Finish>
-  void stream(const Params& par, const batch_type& X, detail::posterior_request req,
-              const Finish& finish) const {
-    auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(),
-                                                          opt_.memory_budget, opt_.threads,
-                                                          opt_.distances, req.trace);
-    plan.blas = blas_;
-    detail::posterior_stream<Scalar, Dim>(points(), X, par, req, plan, finish);
-  }
-
-  template <class TimeOf>
-  void velocity_impl(const TimeOf& time_of, const batch_type& X, batch_type& V) const {
-    check(X);
-    V.resize(X.rows(), X.cols());
-    const Eigen::Index d = dim();
+  /// Shared std: `v = (1 - t c) m + c x`, `c = (t s² - (1 - t)) / σ(t)²`, `m = Σ w_k μ_k`;
+  /// per-component stds: `v = Σ w_k (1 - t c_k) μ_k + (Σ w_k c_k) x`.
+  template <class XCol, class VCol>
+  void finish_velocity(Scalar t, const XCol& x, const detail::posterior_column<Scalar>& col,
+                       VCol& v) const {
+    const Eigen::Map<const point_type> m(col.mean, dim());
     if (var_.size() == 0) {
-      // Shared std: v = (1 - t c) m + c x, c = (t s² - (1 - t)) / σ(t)², m = Σ w_k μ_k.
-      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
-             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-               const Scalar t = time_of(j);
-               const Scalar c = (t * shared_s2_ - (Scalar(1) - t)) / shared_variance(t);
-               V.col(j) = (Scalar(1) - t * c) * Eigen::Map<const point_type>(col.mean, d) +
-                          c * X.col(j);
-             });
+      const Scalar c = (t * shared_s2_ - (Scalar(1) - t)) / shared_variance(t);
+      v = (Scalar(1) - t * c) * m + c * x;
     } else {
-      // Per-component stds: v = Σ w_k (1 - t c_k) μ_k + (Σ w_k c_k) x.
-      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {true, false},
-             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-               V.col(j) = Eigen::Map<const point_type>(col.mean, d) + col.coef * X.col(j);
-             });
+      v = m + col.coef * x;
     }
   }
 
+  /// `-(d/2) log 2π`, with `-log K` for equal weights and `-(d/2) log σ(t)²` for equal stds
+  /// (otherwise inside the logits).
+  [[nodiscard]] Scalar log_density_shift(Scalar t) const {
+    const Scalar half_d = Scalar(0.5) * static_cast<Scalar>(dim());
+    Scalar shift = -half_d * std::log(Scalar(2) * std::numbers::pi_v<Scalar>);
+    if (log_pi_.size() == 0) shift -= std::log(static_cast<Scalar>(size()));
+    if (var_.size() == 0) shift -= half_d * std::log(shared_variance(t));
+    return shift;
+  }
+
+  /// Equal stds: one streamed pass with the shared-variance formula, the trace of the
+  /// weighted covariance of the means accumulated by a pairwise (Chan) update, direct
+  /// distances. Per-component stds: one pass over the components per sample, the weights
+  /// by an online log-sum-exp and the covariance term by a weighted Welford (West) update of
+  /// the means of `a_k` and `v_k - x` and of their co-moment, so nothing is formed as a
+  /// difference of large sums; `v_k - x = (1 - t)(μ_k - h_k (x - t μ_k))` with
+  /// `h_k = (2 - t - t s_k²)/σ_k²` carries its factor (1 - t) exactly, so at t = 1 the
+  /// covariance term is exactly 0. Scratch: O(d) per worker thread (no K x B matrix).
   template <class TimeOf>
   void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
-    check(X);
+    this->engine_.check(X);
     D.resize(X.cols());
     const Scalar d = static_cast<Scalar>(dim());
     if (var_.size() == 0) {
       // Shared std: div v = d g + t (1 - t)/σ⁴ · Σ_k w_k ‖μ_k - μ̄‖².
-      stream([&](Eigen::Index j) { return params(time_of(j)); }, X, {false, true},
+      this->stream(time_of, X, {false, true},
              [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
                const Scalar t = time_of(j);
                const Scalar u = Scalar(1) - t;
@@ -387,7 +292,7 @@ private:
     const Scalar u = Scalar(1) - t;
     const Scalar half_d = Scalar(0.5) * static_cast<Scalar>(d);
     const Scalar floor = detail::exp_floor<Scalar>();
-    const auto M = mu_.view();
+    const auto M = this->engine_.points();
     Scalar* delta = scratch;            // x - t μ_k
     Scalar* a_mean = scratch + ld;      // running Σ w a_k / Σ w
     Scalar* b_mean = scratch + 2 * ld;  // running Σ w (v_k - x) / Σ w
@@ -441,15 +346,11 @@ private:
     return (static_cast<Scalar>(d) * gsum + comoment) / z;
   }
 
-  detail::field_points<Scalar, Dim> mu_;
   options_type opt_;
-  bool blas_ = false;  // products through BLAS (resolved from opt_.products)
   vector_type pi_, s_;
   vector_type log_pi_;  // empty when all weights are equal
   vector_type var_;     // s_k², empty when all stds are equal
   Scalar shared_s2_ = 0;
-  vector_type sq_norm_;
-  Scalar max_norm_ = 0;
 };
 
 /// Deduces `gaussian_mixture_field<Scalar, Rows of the means>`.
@@ -457,6 +358,7 @@ template <class DW, class DM, class DS>
 gaussian_mixture_field(const Eigen::MatrixBase<DW>&, const Eigen::MatrixBase<DM>&,
                        const Eigen::MatrixBase<DS>&)
     -> gaussian_mixture_field<typename DM::Scalar, DM::RowsAtCompileTime>;
+/// Deduces `gaussian_mixture_field<Scalar, Rows of the means>` with options.
 template <class DW, class DM, class DS>
 gaussian_mixture_field(const Eigen::MatrixBase<DW>&, const Eigen::MatrixBase<DM>&,
                        const Eigen::MatrixBase<DS>&, const gaussian_mixture_options<typename DM::Scalar>&)

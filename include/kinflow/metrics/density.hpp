@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// @brief k-nearest-neighbour density estimate (SPEC §7, "local density" where a field
-/// gives no exact log p): the density of a reference set (e.g. the training set) at query
-/// points.
+/// @brief k-nearest-neighbour density estimate (docs/math.md §10.5, "local density" where a
+/// field gives no exact log p): the density of a reference set (e.g. the training set) at
+/// query points.
 ///
 /// With r_k(x) the distance from x to its k-th nearest reference point, N reference
 /// points in d dimensions and `V_d = π^{d/2} / Γ(d/2 + 1)` the volume of the unit ball,

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// @brief Memorization (SPEC §7): the fraction F_mem of generated samples that are copies of
-/// training points, with a bootstrap confidence interval; and the generalisation gap,
-/// distance to the training set against distance to held-out data.
+/// @brief Memorization (docs/math.md §10.1): the fraction F_mem of generated samples that are
+/// copies of training points, with a bootstrap confidence interval; and the generalisation
+/// gap, distance to the training set against distance to held-out data.
 ///
 /// A sample x is a **copy** when, with `d1 ≤ d2` its distances to the two nearest training
 /// points,
@@ -40,6 +40,22 @@ struct memorization_options {
   double confidence = 0.95;           ///< level of the percentile CI, in (0, 1)
   std::uint64_t seed = 0;             ///< seed of the bootstrap resampling
 };
+
+/// The nearest-neighbour ratio of a sample, `d1 / d2` with `d1 ≤ d2` its distances to the
+/// two nearest training points, taken as 0 when `d1 = 0` (a sample on a training point, also
+/// one that is duplicated so that d2 = 0 too).
+[[nodiscard]] inline double nearest_neighbor_ratio(double d1, double d2) noexcept {
+  return d1 == 0 ? 0.0 : d1 / d2;
+}
+
+/// The copy rule: true when a sample of nearest-neighbour ratio @p nn_ratio
+/// (nearest_neighbor_ratio()) is a copy of a training point, `nn_ratio < threshold`
+/// (memorization_options::ratio_threshold, 1/3 by default). A NaN ratio (a sample that is
+/// not finite) is not a copy.
+[[nodiscard]] inline bool is_memorized(double nn_ratio,
+                                       const memorization_options& options = {}) noexcept {
+  return nn_ratio < options.ratio_threshold;
+}
 
 /// A fraction with its bootstrap percentile confidence interval.
 struct fraction_ci {
@@ -123,8 +139,8 @@ template <class Scalar, int Dim, class Derived>
   r.ratio.resize(b);
   r.memorized.resize(b);
   for (Eigen::Index i = 0; i < b; ++i) {
-    r.ratio(i) = r.d1(i) == 0 ? 0.0 : r.d1(i) / r.d2(i);
-    r.memorized(i) = r.ratio(i) < options.ratio_threshold;
+    r.ratio(i) = nearest_neighbor_ratio(r.d1(i), r.d2(i));
+    r.memorized(i) = is_memorized(r.ratio(i), options);
   }
   const fraction_ci ci = bootstrap_fraction(r.memorized, options.bootstrap_resamples,
                                             options.confidence, options.seed);

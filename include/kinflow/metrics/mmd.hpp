@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// @brief Maximum mean discrepancy (SPEC §7): the unbiased MMD² between two point sets with
-/// a sum of Gaussian (RBF) kernels, whose bandwidths are given or chosen by the median
-/// heuristic, and always reported.
+/// @brief Maximum mean discrepancy (docs/math.md §10.4): the unbiased MMD² between two point
+/// sets with a sum of Gaussian (RBF) kernels, whose bandwidths are given or chosen by the
+/// median heuristic, and always reported.
 ///
 /// With `k(a, b) = Σ_s exp(-‖a - b‖² / (2 σ_s²))`, x_1…x_n and y_1…y_m (n, m ≥ 2):
 ///

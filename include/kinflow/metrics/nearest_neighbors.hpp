@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief Exact k-nearest-neighbour search in Euclidean distance with a k-d tree, for the
-/// memorization, distance and density metrics of SPEC §7.
+/// memorization, distance and density metrics of docs/math.md §10.
 ///
 /// The tree is built once over a `d × N` reference set (one point per column): each node
 /// splits its points at the median of the coordinate with the widest spread, down to
@@ -44,6 +44,7 @@ template <class Scalar = double, int Dim = Eigen::Dynamic>
 class nearest_neighbor_index {
 public:
   /// Builds the tree over the columns of @p reference.
+  /// @param reference the reference set, `d × N`, one point per column (copied)
   /// @param leaf_size largest number of points in a leaf (≥ 1; 16 suits d ≤ 4).
   /// @throws kinflow::invalid_argument if the set is empty, holds non-finite values or
   ///   leaf_size < 1; kinflow::dimension_mismatch if d differs from a fixed Dim.

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// @brief Spearman rank correlation (SPEC §7; the paper reports ρ ≈ -0.65 between KPE and
-/// local support on CIFAR-10).
+/// @brief Spearman rank correlation (docs/math.md §10.6; the paper reports ρ ≈ -0.65 between
+/// KPE and local support on CIFAR-10).
 ///
 /// Ranks are 1 … n in increasing order, tied values sharing the average of the ranks they
 /// occupy; ρ is the Pearson correlation of the two rank vectors,

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// @brief Wasserstein-2 distances between point sets (empirical measures with uniform
-/// weights), SPEC §7: exact in 1D, exact for small equal-size sets through an assignment
-/// solver, and sliced (random 1D projections) for any sizes and dimensions.
+/// weights), docs/math.md §10.3: exact in 1D, exact for small equal-size sets through an
+/// assignment solver, and sliced (random 1D projections) for any sizes and dimensions.
 ///
 ///     W2²(μ, ν) = min over couplings π of Σ π_ij ‖x_i - y_j‖²
 ///

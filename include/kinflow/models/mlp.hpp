@@ -1,7 +1,9 @@
 #pragma once
 /// @file
-/// @brief A trained multilayer perceptron as a velocity field, evaluated with Eigen, and its
-/// loader from an `.npz` weight file.
+/// @brief A trained multilayer perceptron as a velocity field, evaluated with Eigen.
+///
+/// Its loader from an `.npz` weight file, kinflow::load_mlp_field, is in
+/// kinflow/models/mlp_npz.hpp (which documents the file's naming convention).
 ///
 /// The network (L dense layers, weights `W_l` of shape out_l × in_l as in PyTorch's
 /// `nn.Linear`, biases `b_l`):
@@ -19,14 +21,6 @@
 ///  - sinusoidal: `φ(t) = [sin(ω_1 t), …, sin(ω_K t), cos(ω_1 t), …, cos(ω_K t)]` (2K
 ///    features, all sines first), with the frequencies ω_k stored in the weight file.
 ///
-/// Weight file (`.npz` written by `numpy.savez`, read by kinflow::npz_archive):
-///
-///     layers.<i>.weight   (out_i, in_i)   i = 0 … L-1, float32 or float64
-///     layers.<i>.bias     (out_i,)
-///     activation          "silu" | "relu" | "tanh" | "gelu"  (uint8 ASCII bytes or a numpy str)
-///     time_embedding      "raw" | "sinusoidal"               (same)
-///     time_frequencies    (K,) ω_1 … ω_K, only with "sinusoidal"
-///
 /// **Divergence.** `div v = Σ_r ∂v_r/∂x_r` (only the d state inputs are differentiated,
 /// not the time features) is computed exactly by forward-mode differentiation: the tangents
 /// `∂h_l/∂x_r` of all d coordinates are pushed through the layers together,
@@ -41,16 +35,13 @@
 /// times a forward pass.
 ///
 /// The dimension d is the output size of the last layer; the first layer must take d +
-/// (number of time features) inputs. Any other array is rejected, so that a misspelt name
-/// never goes unnoticed. `examples/models/train_fm_mlp.py` trains a model and writes such a
-/// file.
+/// (number of time features) inputs.
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <numbers>
-#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -60,7 +51,6 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/gemm.hpp"
-#include "kinflow/models/npz.hpp"
 
 namespace kinflow {
 
@@ -78,14 +68,17 @@ enum class time_encoding {
   sinusoidal  ///< sin(ω_k t) for every k, then cos(ω_k t) for every k
 };
 
-/// One dense layer: `y = W x + b`, W of shape out × in.
+/// One dense layer of kinflow::mlp_field: `y = W x + b`, W of shape out × in (as in
+/// PyTorch's `nn.Linear`).
+/// @tparam Scalar float or double
 template <class Scalar>
 struct dense_layer {
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> weight;  ///< out × in
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> bias;                 ///< out
 };
 
-/// The time features of kinflow::mlp_field.
+/// The time features φ(t) of kinflow::mlp_field (see the file documentation).
+/// @tparam Scalar float or double
 template <class Scalar>
 struct time_features {
   time_encoding encoding = time_encoding::raw;      ///< raw t or a sinusoidal embedding
@@ -114,20 +107,28 @@ struct time_features {
 /// The products run on the calling thread, through Eigen or BLAS (see
 /// kinflow::matrix_products; the constructor's @p products).
 ///
-/// @tparam Scalar float or double (weights are converted on loading)
+/// To read one from an `.npz` weight file, see kinflow::load_mlp_field
+/// (kinflow/models/mlp_npz.hpp).
+///
+/// @tparam Scalar float or double: the scalar of the weights and of the arithmetic
+/// (load_mlp_field converts the file's weights to it)
 template <class Scalar = double>
 class mlp_field {
 public:
-  using scalar_type = Scalar;
-  using matrix_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using vector_type = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using scalar_type = Scalar;  ///< the scalar of the weights and of the arithmetic
+  using matrix_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;  ///< a matrix of Scalar
+  using vector_type = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;               ///< a vector of Scalar
 
   /// Builds the field from its layers (applied in order), activation and time features.
-  /// Throws kinflow::invalid_argument when the layers are empty, a bias does not match its
-  /// weight, consecutive layers do not chain, the first layer does not take d + time
-  /// features inputs (d = rows of the last weight), a weight is not finite, a sinusoidal
-  /// embedding has no frequencies, or @p products is matrix_products::blas in a build
-  /// without BLAS.
+  /// @param layers     the dense layers, first to last; the last one's rows give d
+  /// @param activation σ, applied after every layer but the last
+  /// @param time       how time enters (default: raw t, one feature)
+  /// @param products   which library computes the products (kinflow::matrix_products)
+  /// @throws kinflow::invalid_argument when the layers are empty, a bias does not match its
+  ///         weight, consecutive layers do not chain, the first layer does not take d + time
+  ///         features inputs (d = rows of the last weight), a weight, bias or frequency is
+  ///         not finite, a sinusoidal embedding has no frequencies, or @p products is
+  ///         matrix_products::blas in a build without BLAS
   mlp_field(std::vector<dense_layer<Scalar>> layers, mlp_activation activation,
             time_features<Scalar> time = {}, matrix_products products = matrix_products::automatic)
       : layers_(std::move(layers)), activation_(activation), time_(std::move(time)),
@@ -189,6 +190,10 @@ public:
   /// memory Eigen can read directly, as the integrators' batches do). The result equals
   /// velocity_at_times() with a constant T up to rounding (the sums are ordered
   /// differently).
+  /// @param t the time, the same for every column
+  /// @param X the states, d × B (one sample per column; any scalar, cast to Scalar)
+  /// @param V the velocities, d × B
+  /// @throws kinflow::dimension_mismatch when X or V is not d × B
   template <class DerivedX, class DerivedV>
   void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X,
                   Eigen::MatrixBase<DerivedV>& V) const {
@@ -216,6 +221,10 @@ public:
   }
 
   /// Batched velocities with one time per column: `V.col(j) = v(X.col(j), T(j))`.
+  /// @param T the times, one per column of X
+  /// @param X the states, d × B
+  /// @param V the velocities, d × B
+  /// @throws kinflow::dimension_mismatch when X or V is not d × B or T.size() != B
   template <class DerivedX, class DerivedV>
   void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
                          Eigen::MatrixBase<DerivedV>& V) const {
@@ -238,6 +247,10 @@ public:
   /// activation buffers) grow to the largest batch seen and are then reused, as for
   /// velocities. (Eigen's products may still allocate their packing space for some shapes,
   /// when it exceeds Eigen's stack limit.) (kinflow::divergence_field.)
+  /// @param t the time, the same for every column
+  /// @param X the states, d × B
+  /// @param D the divergences, resized to B
+  /// @throws kinflow::dimension_mismatch when X does not have d rows
   template <class DerivedX>
   void divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X, per_sample<Scalar>& D) const {
     detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
@@ -266,6 +279,10 @@ public:
 
   /// Exact divergence with one time per column: `D(j) = div v(X.col(j), T(j))`.
   /// (kinflow::per_column_time_divergence_field.)
+  /// @param T the times, one per column of X
+  /// @param X the states, d × B
+  /// @param D the divergences, resized to B
+  /// @throws kinflow::dimension_mismatch when X does not have d rows or T.size() != B
   template <class DerivedX>
   void divergence_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
                            per_sample<Scalar>& D) const {
@@ -283,7 +300,8 @@ public:
     });
   }
 
-  /// Exact divergence of every column of X at time t, returned.
+  /// Exact divergence of every column of X at time @p t, returned (allocates the result).
+  /// @throws kinflow::dimension_mismatch when X does not have d rows
   template <class DerivedX>
   [[nodiscard]] per_sample<Scalar> divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X) const {
     per_sample<Scalar> D;
@@ -302,7 +320,9 @@ public:
   /// layers.
   [[nodiscard]] Eigen::Index tile_columns() const noexcept { return tile_; }
 
-  /// Per-sample convenience: the velocity of one point (allocates; for tests and tools).
+  /// Per-sample convenience: the velocity v(x, t) of one point (allocates; for tests and
+  /// tools).
+  /// @throws kinflow::dimension_mismatch when x.size() != d
   [[nodiscard]] vector_type operator()(Scalar t, const vector_type& x) const {
     matrix_type V(dim_, 1);
     (*this)(t, x, V);
@@ -531,117 +551,5 @@ private:
   matrix_type last_rows_;            // W_Lᵀ: column r is row r of the last weight
   Eigen::Index tile_ = 0;            // columns per tile (see tile_columns())
 };
-
-namespace detail {
-
-inline std::string npz_text(const npz_archive& npz, const std::string& name) {
-  const npy_array& a = npz.at(name);
-  const std::string s = a.text();
-  if (s.empty())
-    file_fail(npz.path(), name, "expected a string (uint8 ASCII bytes or a numpy str), got dtype " +
-                                    a.descr + " shape " + a.shape_text());
-  return s;
-}
-
-template <class Scalar>
-Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> npz_matrix(const npz_archive& npz,
-                                                                 const std::string& name) {
-  const npy_array& a = npz.at(name);
-  if (!a.numeric() || a.ndim() != 2)
-    file_fail(npz.path(), name, "expected a 2-D numeric array (out, in), got dtype " + a.descr +
-                                    " shape " + a.shape_text());
-  const Eigen::Index r = a.shape[0], c = a.shape[1];
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j)
-      m(i, j) = static_cast<Scalar>(a.element(a.fortran_order ? j * r + i : i * c + j));
-  return m;
-}
-
-template <class Scalar>
-Eigen::Matrix<Scalar, Eigen::Dynamic, 1> npz_vector(const npz_archive& npz, const std::string& name) {
-  const npy_array& a = npz.at(name);
-  if (!a.numeric() || a.ndim() != 1)
-    file_fail(npz.path(), name, "expected a 1-D numeric array, got dtype " + a.descr + " shape " +
-                                    a.shape_text());
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> v(a.shape[0]);
-  for (Eigen::Index i = 0; i < v.size(); ++i) v(i) = static_cast<Scalar>(a.element(i));
-  return v;
-}
-
-}  // namespace detail
-
-/// Reads an MLP velocity field from an `.npz` weight file (naming convention in the file
-/// documentation of kinflow/models/mlp.hpp). Throws kinflow::model_file_error naming the
-/// file and what is wrong: missing file, truncated or compressed archive, missing or
-/// unexpected array, wrong shape, unsupported dtype, unknown activation or time embedding.
-/// @p products as in the mlp_field constructor.
-template <class Scalar = double>
-[[nodiscard]] mlp_field<Scalar> load_mlp_field(const std::string& path,
-                                               matrix_products products = matrix_products::automatic) {
-  (void)detail::resolve_products(products, "products");  // before the file, so the error names it
-  const npz_archive npz(path);
-  std::set<std::string> used;
-  const auto take = [&](const std::string& name) -> const std::string& {
-    used.insert(name);
-    return name;
-  };
-
-  std::vector<dense_layer<Scalar>> layers;
-  for (std::size_t i = 0; npz.contains("layers." + std::to_string(i) + ".weight"); ++i) {
-    const std::string w = "layers." + std::to_string(i) + ".weight";
-    const std::string b = "layers." + std::to_string(i) + ".bias";
-    dense_layer<Scalar> L{detail::npz_matrix<Scalar>(npz, take(w)), detail::npz_vector<Scalar>(npz, take(b))};
-    if (L.bias.size() != L.weight.rows())
-      detail::file_fail(path, b, "shape (" + std::to_string(L.bias.size()) + ",) does not match " + w +
-                                     " of shape (" + std::to_string(L.weight.rows()) + ", " +
-                                     std::to_string(L.weight.cols()) + "); expected (" +
-                                     std::to_string(L.weight.rows()) + ",)");
-    if (!layers.empty() && L.weight.cols() != layers.back().weight.rows())
-      detail::file_fail(path, w, "has " + std::to_string(L.weight.cols()) +
-                                     " columns; expected the previous layer's output size " +
-                                     std::to_string(layers.back().weight.rows()));
-    layers.push_back(std::move(L));
-  }
-  if (layers.empty()) (void)npz.at("layers.0.weight");  // throws, listing what is there
-
-  const std::string act = detail::npz_text(npz, take("activation"));
-  mlp_activation activation{};
-  if (act == "silu") activation = mlp_activation::silu;
-  else if (act == "relu") activation = mlp_activation::relu;
-  else if (act == "tanh") activation = mlp_activation::tanh;
-  else if (act == "gelu") activation = mlp_activation::gelu;
-  else detail::file_fail(path, "activation", "unknown activation '" + act + "' (expected silu, relu, tanh or gelu)");
-
-  time_features<Scalar> time;
-  const std::string emb = detail::npz_text(npz, take("time_embedding"));
-  if (emb == "raw") {
-    time.encoding = time_encoding::raw;
-  } else if (emb == "sinusoidal") {
-    time.encoding = time_encoding::sinusoidal;
-    time.frequencies = detail::npz_vector<Scalar>(npz, take("time_frequencies"));
-    if (time.frequencies.size() == 0 || !time.frequencies.allFinite())
-      detail::file_fail(path, "time_frequencies", "expected at least one finite frequency");
-  } else {
-    detail::file_fail(path, "time_embedding", "unknown time embedding '" + emb + "' (expected raw or sinusoidal)");
-  }
-
-  for (const auto& [name, a] : npz.arrays())
-    if (!used.count(name))
-      detail::file_fail(path, name, "unexpected array (layers must be numbered 0 … L-1 without gaps; "
-                                    "time_frequencies goes only with a sinusoidal embedding)");
-
-  const Eigen::Index d = layers.back().weight.rows();
-  if (layers.front().weight.cols() != d + time.size())
-    detail::file_fail(path, "layers.0.weight",
-                      "has " + std::to_string(layers.front().weight.cols()) +
-                          " columns; expected dim + time features = " + std::to_string(d) + " + " +
-                          std::to_string(time.size()) + " (dim = rows of the last layer's weight)");
-  try {
-    return mlp_field<Scalar>(std::move(layers), activation, std::move(time), products);
-  } catch (const invalid_argument& e) {
-    detail::file_fail(path, {}, e.what());
-  }
-}
 
 }  // namespace kinflow

@@ -16,9 +16,11 @@
 ///    Supported dtypes: little-endian `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|i1`, and
 ///    `<U<n>` (unicode text, for metadata strings). Other dtypes are rejected by name.
 ///
-/// Every error throws kinflow::model_file_error naming the file, the entry when there is
-/// one, and what is wrong (missing file, not a ZIP archive, truncated, compressed entry,
-/// unsupported dtype, ...).
+/// Every error throws kinflow::model_file_error (declared in kinflow/core/errors.hpp)
+/// naming the file, the entry when there is one, and what is wrong (missing file, not a ZIP
+/// archive, truncated, compressed entry, unsupported dtype, ...).
+///
+/// kinflow/models/mlp_npz.hpp builds a kinflow::mlp_field from such a file.
 
 #include <Eigen/Core>
 #include <array>
@@ -39,14 +41,8 @@
 
 namespace kinflow {
 
-/// Thrown when a model or array file cannot be read or does not hold what is expected.
-/// The message names the file and what is wrong.
-class model_file_error : public invalid_argument {
-public:
-  using invalid_argument::invalid_argument;
-};
-
-/// One array of an `.npy` file: dtype, shape, and its raw little-endian bytes.
+/// One array of an `.npy` file: dtype, shape, and its raw little-endian bytes, as read by
+/// kinflow::npz_archive.
 struct npy_array {
   std::string descr;                ///< numpy dtype string, e.g. "<f4"
   char kind = 'f';                  ///< 'f' float, 'i' signed, 'u' unsigned, 'U' unicode text
@@ -76,7 +72,9 @@ struct npy_array {
     return s + ")";
   }
 
-  /// Element @p i in storage order, converted to double (numeric kinds only).
+  /// Element @p i in storage order, converted to double.
+  /// @param i index in storage order, 0 ≤ i < size() (not checked)
+  /// @return the element as a double; 0 for a text (`<U`) array
   [[nodiscard]] double element(Eigen::Index i) const {
     const unsigned char* p = bytes.data() + static_cast<std::size_t>(i) * itemsize;
     switch (kind) {
@@ -94,7 +92,7 @@ struct npy_array {
     }
   }
 
-  /// True for arrays of numbers (not text).
+  /// True for arrays of numbers, false for unicode text (`<U<n>`).
   [[nodiscard]] bool numeric() const { return kind != 'U'; }
 
   /// The array as text: a `|u1` array of ASCII bytes, or a 0-d/1-element `<U` string.
@@ -125,6 +123,10 @@ private:
 namespace detail {
 
 /// CRC-32 (ISO-HDLC, polynomial 0xEDB88320 reflected), as ZIP stores it.
+/// @param data the bytes
+/// @param n    number of bytes
+/// @param crc  the CRC of the bytes before @p data, to continue a running checksum
+/// @return the CRC-32 of the bytes so far
 [[nodiscard]] inline std::uint32_t crc32(const unsigned char* data, std::size_t n,
                                          std::uint32_t crc = 0) {
   static const auto table = [] {
@@ -141,24 +143,23 @@ namespace detail {
   return ~crc;
 }
 
-[[noreturn]] inline void file_fail(const std::string& file, std::string_view entry,
-                                   const std::string& what) {
-  std::string msg = "kinflow: " + file;
-  if (!entry.empty()) msg += ": entry '" + std::string(entry) + "'";
-  throw model_file_error(msg + ": " + what);
-}
-
 /// Little-endian reads bounded by the buffer; out-of-range reads report truncation.
 class byte_reader {
 public:
+  /// Reads from @p b, the contents of @p file (both must outlive the reader).
   byte_reader(const std::vector<unsigned char>& b, const std::string& file)
       : b_(b), file_(file) {}
+  /// The unsigned little-endian integer of @p nbytes bytes at @p pos.
+  /// @throws kinflow::model_file_error ("truncated file", naming @p where) when the bytes
+  ///         run past the end of the buffer
   [[nodiscard]] std::uint64_t le(std::size_t pos, int nbytes, std::string_view where) const {
     need(pos, static_cast<std::size_t>(nbytes), where);
     std::uint64_t v = 0;
     for (int k = nbytes - 1; k >= 0; --k) v = (v << 8) | b_[pos + static_cast<std::size_t>(k)];
     return v;
   }
+  /// Checks that @p n bytes from @p pos lie in the buffer.
+  /// @throws kinflow::model_file_error ("truncated file", naming @p where) otherwise
   void need(std::size_t pos, std::size_t n, std::string_view where) const {
     if (pos > b_.size() || n > b_.size() - pos)
       file_fail(file_, {}, "truncated file: " + std::string(where) + " at byte " +
@@ -172,6 +173,12 @@ private:
 };
 
 /// Parses one `.npy` payload (magic, header dict, data).
+/// @param p, n  the payload and its size in bytes
+/// @param file  the archive, for error messages
+/// @param entry the entry name, for error messages
+/// @return the array
+/// @throws kinflow::model_file_error on a malformed header, an unsupported version or
+///         dtype, or data that does not match the shape
 [[nodiscard]] inline npy_array parse_npy(const unsigned char* p, std::size_t n,
                                          const std::string& file, const std::string& entry) {
   static constexpr unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -281,9 +288,11 @@ private:
 ///     const kinflow::npy_array& w = npz.at("layers.0.weight");
 class npz_archive {
 public:
-  /// Reads every array of @p path. Throws kinflow::model_file_error (naming the file) when
-  /// the file is missing, unreadable, not a ZIP archive, truncated, holds compressed or
-  /// encrypted entries, fails its CRC check, or holds an unsupported array.
+  /// Reads every array of @p path.
+  /// @param path the `.npz` file
+  /// @throws kinflow::model_file_error (naming the file) when the file is missing,
+  ///         unreadable, not a ZIP archive, truncated, holds compressed or encrypted
+  ///         entries, fails its CRC check, or holds an unsupported array
   explicit npz_archive(const std::string& path) : path_(path) {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -303,8 +312,9 @@ public:
   /// True when the archive holds an array called @p name.
   [[nodiscard]] bool contains(const std::string& name) const { return arrays_.count(name) != 0; }
 
-  /// The array called @p name; throws kinflow::model_file_error naming the file, the
-  /// missing array and the arrays present.
+  /// The array called @p name.
+  /// @throws kinflow::model_file_error naming the file, the missing array and the arrays
+  ///         present, when there is no such array
   [[nodiscard]] const npy_array& at(const std::string& name) const {
     const auto it = arrays_.find(name);
     if (it == arrays_.end()) {

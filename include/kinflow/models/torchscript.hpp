@@ -11,19 +11,27 @@
 ///
 /// The module is converted to the field's scalar type on loading (`module.to(kFloat32 or
 /// kFloat64)`); evaluations run under `c10::InferenceMode` on the CPU.
+///
+/// Errors: a missing or unloadable file, and a module whose `forward` fails or does not
+/// return a tensor, throw kinflow::model_file_error naming the file; an output of the wrong
+/// shape throws kinflow::dimension_mismatch.
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <exception>
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
-#include "kinflow/models/npz.hpp"
 
 namespace kinflow {
 
@@ -36,9 +44,9 @@ struct torchscript_options {
 
 /// A velocity field wrapping a TorchScript module `forward(t[B], x[B, d]) -> v[B, d]`.
 ///
-/// Batched (`field(t, X, V)`) and with a time per column (`field.velocity_at_times(T, X, V)`).
-/// Calls are not safe from two threads at once on one object (the module and the staging
-/// buffers are shared); copy the field per thread.
+/// Batched (`field(t, X, V)`) and with a time per column (`field.velocity_at_times(T, X, V)`),
+/// so it plugs into every integrator. Calls are not safe from two threads at once on one
+/// object (the module and the staging buffers are shared); copy the field per thread.
 ///
 /// @tparam Scalar float or double
 template <class Scalar = double>
@@ -47,9 +55,13 @@ class torchscript_field {
                 "torchscript_field supports float and double");
 
 public:
-  /// Loads the module in @p path for a field of dimension @p dim. Throws
-  /// kinflow::model_file_error naming the file when it is missing or not a TorchScript
-  /// archive, kinflow::invalid_argument for dim < 1 or threads < 0.
+  /// Loads the module in @p path for a field of dimension @p dim.
+  /// @param path    a TorchScript archive (`torch.jit.save`)
+  /// @param dim     the dimension d of x and v (the module's is not checked until a call)
+  /// @param options libtorch thread count
+  /// @throws kinflow::model_file_error naming the file when it is missing or not a
+  ///         TorchScript archive
+  /// @throws kinflow::invalid_argument for dim < 1 or options.threads < 0
   torchscript_field(const std::string& path, Eigen::Index dim, torchscript_options options = {})
       : path_(path), dim_(dim) {
     detail::require(dim >= 1, "dim", dim, "expected a dimension >= 1");
@@ -70,7 +82,14 @@ public:
   /// The dimension d of x and v.
   [[nodiscard]] Eigen::Index dim() const noexcept { return dim_; }
 
-  /// Batched velocities at one time @p t.
+  /// Batched velocities at one time @p t: `V.col(j) = v(X.col(j), t)`.
+  /// @param t the time, the same for every column
+  /// @param X the states, d × B (one sample per column)
+  /// @param V the velocities, d × B, of the field's scalar type
+  /// @throws kinflow::dimension_mismatch when X or V is not d × B, or the module returns
+  ///         a tensor of another shape
+  /// @throws kinflow::model_file_error naming the file when the module's forward fails or
+  ///         does not return a tensor
   template <class DerivedX, class DerivedV>
   void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) {
     times_.resize(static_cast<std::size_t>(X.cols()));
@@ -78,7 +97,12 @@ public:
     evaluate(X, V);
   }
 
-  /// Batched velocities with one time per column.
+  /// Batched velocities with one time per column: `V.col(j) = v(X.col(j), T(j))`.
+  /// @param T the times, one per column of X
+  /// @param X the states, d × B
+  /// @param V the velocities, d × B
+  /// @throws kinflow::dimension_mismatch when T.size() != B, or as operator()
+  /// @throws kinflow::model_file_error as operator()
   template <class DerivedX, class DerivedV>
   void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
                          Eigen::MatrixBase<DerivedV>& V) {

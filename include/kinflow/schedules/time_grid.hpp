@@ -32,7 +32,7 @@ namespace kinflow {
 template <class T = double>
 class time_grid {
 public:
-  using value_type = T;
+  using value_type = T;  ///< the scalar type of the times
 
   /// Wraps user-given times. Throws kinflow::invalid_argument unless there are at
   /// least two finite times, strictly increasing or strictly decreasing throughout.
@@ -80,9 +80,9 @@ public:
 
   /// Shifted grid: `t_i = t0 + (t1 - t0)·g(i/N)` with `g(u) = s·u / (1 + (s - 1)·u)`.
   ///
-  /// `g` maps [0, 1] onto itself with `g'(0) = s` and `g'(1) = 1/s`: for `s > 1` the steps
-  /// shrink towards `t1` (the data end on a forward grid) by a factor `s²` from first to
-  /// last; `s < 1` does the opposite; `s = 1` is the uniform grid.
+  /// `g` maps [0, 1] onto itself with slopes `g′(0) = s` and `g′(1) = 1/s`: for `s > 1`
+  /// the steps shrink towards `t1` (the data end on a forward grid) by a factor `s²` from
+  /// first to last; `s < 1` does the opposite; `s = 1` is the uniform grid.
   /// @throws kinflow::invalid_argument unless `s` is finite and `> 0` (and see mapped()).
   [[nodiscard]] static time_grid shifted(std::size_t steps, T s, T t0 = T(0), T t1 = T(1)) {
     detail::require(std::isfinite(s) && s > 0, "shift", s, "expected a finite value > 0");

@@ -1,9 +1,9 @@
 #pragma once
 /// @file
-/// @brief Private machinery: log-sum-exp with max subtraction, and the running (online)
-/// form used when the terms arrive in blocks.
+/// @brief Private machinery: the exponential of an array of logits, vectorised, with the
+/// floor below which the closed-form fields treat a weight as negligible.
 
-#include <Eigen/Core>
+#include <cstddef>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -75,42 +75,5 @@ void exp_in_place(Scalar* v, std::ptrdiff_t n) noexcept {
     for (std::ptrdiff_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
   }
 }
-
-/// `log Σ_i exp(v_i)`, computed as `m + log Σ_i exp(v_i - m)` with `m = max_i v_i`, so
-/// that no term overflows and at least one term is 1. Returns -inf for an empty range
-/// or when every term is -inf.
-template <class Derived>
-typename Derived::Scalar log_sum_exp(const Eigen::DenseBase<Derived>& v) {
-  using Scalar = typename Derived::Scalar;
-  if (v.size() == 0) return -std::numeric_limits<Scalar>::infinity();
-  const Scalar m = v.maxCoeff();
-  if (!(m > -std::numeric_limits<Scalar>::infinity())) return m;
-  return m + std::log((v.derived().array() - m).max(exp_floor<Scalar>()).exp().sum());
-}
-
-/// State of a log-sum-exp accumulated block by block: the largest term seen so far
-/// (`max`) and `sum = Σ exp(v_i - max)` over the terms seen so far.
-///
-/// Folding in a block with maximum `b` rescales the old sum by `exp(max - max')`,
-/// `max' = max(max, b)`; the total is `max + log(sum)` at the end.
-template <class Scalar>
-struct running_log_sum_exp {
-  Scalar max = -std::numeric_limits<Scalar>::infinity();
-  Scalar sum = 0;
-
-  /// Raises the running maximum to `max(max, block_max)`; returns the factor by which
-  /// every quantity accumulated relative to the old maximum must be multiplied.
-  Scalar raise_to(Scalar block_max) noexcept {
-    if (!(block_max > max)) return Scalar(1);
-    const Scalar factor =
-        max == -std::numeric_limits<Scalar>::infinity() ? Scalar(0) : std::exp(max - block_max);
-    max = block_max;
-    sum *= factor;
-    return factor;
-  }
-
-  /// The accumulated `log Σ exp(v_i)`.
-  [[nodiscard]] Scalar value() const noexcept { return max + std::log(sum); }
-};
 
 }  // namespace kinflow::detail
