@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief The command line of kinflow's programs (kinflow-sample, kinflow-trained,
-/// kinflow-quickstart, kinflow-shootout; see README.md, "Command line"): a table of options
+/// kinflow-quickstart, kinflow-shootout; see docs/cli.md): a table of options
 /// — name, argument, default, help — from which `--help` is generated and by which the
 /// arguments are parsed, with one rule for integers and one for numbers.
 ///

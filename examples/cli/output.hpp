@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief The files kinflow's command-line programs write (README.md, "Command line"):
+/// @brief The files kinflow's command-line programs write (docs/cli.md):
 /// per-sample CSV tables (coordinates `x_0 … x_{d-1}`, then named columns), point sets
 /// (include/kinflow/data/csv.hpp), and JSON summaries with numbers to 10 significant
 /// digits (`null` for a number that is not finite).
