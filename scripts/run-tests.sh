@@ -5,7 +5,8 @@
 #
 # build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
 # cannot rot; benchmarks that declare a smoke filter also run briefly under CTest), for the
-# host CPU as a default build is; then the API reference (Doxygen, warnings as errors).
+# host CPU as a default build is; then the API reference (Doxygen, warnings as errors), and
+# the Python package (scripts/install-python.sh into .venv/) with its pytest suite.
 # With --sanitize, or when CI=true, a second build in build/asan runs the tests under
 # AddressSanitizer and UBSan (Debug, -O1, line tables only), in the other configuration:
 # portable (-DKINFLOW_NATIVE=OFF) with BLAS products (-DKINFLOW_USE_BLAS=ON, OpenBLAS). The
@@ -44,6 +45,10 @@ ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
 echo "== API reference (Doxygen, warnings as errors) =="
 cmake --build build/tests --target docs
+
+echo "== Python package (.venv over /usr/bin/python3; pytest) =="
+bash scripts/install-python.sh --torch --jobs "$jobs"
+.venv/bin/python -m pytest python/tests -q
 
 if [ "$sanitize" -eq 1 ]; then
   echo "== build/asan (Debug -O1 -g1, AddressSanitizer + UBSan; portable, BLAS products) =="

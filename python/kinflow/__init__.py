@@ -1,0 +1,391 @@
+"""kinflow: kinetic path energy (KPE) and kinetic trajectory shaping (KTS) for
+flow-matching samplers, from NumPy and PyTorch at the speed of the C++ library.
+
+Conventions
+-----------
+* Samples are ``[B, d]`` arrays (one row per sample), training sets ``[N, d]``.
+  float64 and float32 are kept: a field built from float32 data computes in float32 and
+  returns float32; a Python callable field is sampled in the precision of ``x0``.
+* kinflow's C++ batches are ``d x B`` column-major, which is the memory layout of a
+  C-contiguous ``[B, d]`` array: arrays are read in place where the C++ side accepts a view,
+  and converted (copied) once per call otherwise -- never once per step for C++ fields.
+* Bad parameters raise ``ValueError`` whose message names the parameter and its valid range;
+  wrong types raise ``TypeError``.
+* The GIL is released around C++ work that calls no Python. A Python callable field takes it
+  back for each evaluation; an exception it raises (``KeyboardInterrupt`` from Ctrl-C
+  included) ends ``sample()`` and propagates.
+
+Example
+-------
+>>> import kinflow
+>>> Y = kinflow.datasets.make("8gaussians", 500, seed=0)
+>>> field = kinflow.EmpiricalField(Y)
+>>> x0 = kinflow.standard_normal(1000, 2, seed=1)
+>>> r = kinflow.sample(field, x0, solver="euler", steps=100, kts=kinflow.KTS(0.01, 0.01))
+>>> r.x.shape, r.kpe.shape
+((1000, 2), (1000,))
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import _kinflow
+from ._kinflow import KTS, EmpiricalField, GaussianMixture
+
+__version__ = _kinflow.__version__
+
+__all__ = [
+    "EmpiricalField",
+    "GaussianMixture",
+    "MLPField",
+    "KTS",
+    "SampleResult",
+    "MemorizationResult",
+    "smoothed_empirical",
+    "load_mlp",
+    "sample",
+    "standard_normal",
+    "memorization",
+    "sliced_wasserstein2",
+    "exact_wasserstein2",
+    "mmd2",
+    "knn_log_density",
+    "spearman",
+    "datasets",
+]
+
+# ---------------------------------------------------------------------------------------
+# Docstrings of the compiled classes
+
+EmpiricalField.__doc__ = """EmpiricalField(Y, sigma_min=0.0, threads=0)
+
+The exact flow-matching velocity field of the training set ``Y`` ``[N, d]`` (the field
+that memorizes it): ``v(t, x) = (m(x, t) - (1 - sigma_min) x) / sigma_t`` with the
+posterior mean ``m`` over the training points and ``sigma_t = 1 - (1 - sigma_min) t``
+(clamped near t = 1).
+
+Parameters
+----------
+Y : array [N, d]
+    Training set (copied). float32 data gives a float32 field, anything else float64.
+sigma_min : float in [0, 1)
+    Noise level left at t = 1.
+threads : int
+    Worker threads of an evaluation; 0 uses every core.
+
+Methods take ``t`` (float) and ``X`` ``[B, d]``: ``velocity(t, X) -> [B, d]``,
+``log_density(t, X) -> [B]`` (log p_t), ``posterior_weights(t, X) -> [B, N]`` (rows sum
+to 1), ``divergence(t, X) -> [B]`` (exact). A field is also callable: ``field(t, X)``.
+"""
+
+GaussianMixture.__doc__ = """GaussianMixture(means, stds, weights, threads=0)
+
+The exact flow-matching field whose data distribution is the isotropic Gaussian mixture
+``sum_k weights[k] N(means[k], stds[k]^2 I)``.
+
+Parameters
+----------
+means : array [K, d]
+stds : array [K], each > 0
+weights : array [K], each > 0, summing to 1 (within 1e-6)
+threads : int, 0 for every core
+
+Methods as EmpiricalField: ``velocity``, ``log_density``, ``posterior_weights`` ``[B, K]``,
+``divergence``.
+"""
+
+KTS.__doc__ = """KTS(alpha0=0.0, beta0=0.0, tau=0.6, k=3.0, early="linear", late="exponential")
+
+Kinetic Trajectory Shaping: the gain ``eta(t) = 1 + alpha(t)`` before ``tau`` (launch boost)
+and ``1 - beta(t)`` after it (soft landing); the field sampled is ``eta(t) v(t, x)``.
+
+Parameters
+----------
+alpha0, beta0 : float >= 0
+    Launch and landing strengths (both 0: KTS off, results identical to the plain field).
+tau : float in [0, 1]
+    Switch time; also where ``sample()`` splits the energy into early and late by default.
+k : float > 0
+    Steepness of the exponential forms.
+early, late : "linear", "constant" or "exponential"
+    Shapes of the launch boost and the landing brake.
+
+``eta(t)`` evaluates the gain, ``integral()`` is its integral over [0, 1].
+"""
+
+
+def smoothed_empirical(Y, s, threads=0):
+    """The smoothed empirical field of ``Y`` ``[N, d]``: the Gaussian mixture with one component
+    ``N(y_i, s^2 I)`` of weight 1/N at every training point. It generalises instead of copying;
+    as ``s -> 0`` it tends to the empirical field. Returns a :class:`GaussianMixture`.
+
+    Raises ValueError unless ``s`` is finite and > 0."""
+    return _kinflow.smoothed_empirical(Y, float(s), int(threads))
+
+
+def _is_float32(x):
+    dt = getattr(x, "dtype", None)
+    return dt is not None and str(dt) in ("float32", "torch.float32")
+
+
+class MLPField:
+    """A trained MLP velocity field loaded from an .npz file by :func:`load_mlp`.
+
+    The weights are read in the precision of the queries: ``velocity(t, X)``,
+    ``divergence(t, X)`` (exact) and ``sample(field, x0)`` compute in float32 for float32
+    arrays and in float64 otherwise (unless ``load_mlp`` was given a ``dtype``, which is then
+    always used). Each precision is loaded once, when first needed.
+    """
+
+    def __init__(self, path, dtype=None):
+        import os
+
+        self.path = os.fspath(path)
+        self._fixed = None if dtype is None else str(_np.dtype(dtype))
+        if self._fixed not in (None, "float64", "float32"):
+            raise ValueError(f"dtype: expected None, 'float64' or 'float32', got {dtype!r}")
+        self._fields = {}
+        self._field(self._fixed or "float64")  # read now: a bad file fails here
+
+    def _field(self, dtype):
+        if dtype not in self._fields:
+            self._fields[dtype] = _kinflow.load_mlp(self.path, dtype)
+        return self._fields[dtype]
+
+    def _for(self, x):
+        return self._field(self._fixed or ("float32" if _is_float32(x) else "float64"))
+
+    @property
+    def dim(self):
+        """The dimension d."""
+        return self._field(self._fixed or "float64").dim
+
+    @property
+    def dtype(self):
+        """The fixed precision given to load_mlp, or None (the queries' precision)."""
+        return None if self._fixed is None else _np.dtype(self._fixed)
+
+    def velocity(self, t, X):
+        """``v(t, X)`` ``[B, d]`` for ``X`` ``[B, d]``."""
+        return self._for(X).velocity(t, X)
+
+    __call__ = velocity
+
+    def divergence(self, t, X):
+        """Exact divergence ``div v(t, x)`` at every row of ``X``, ``[B]``."""
+        return self._for(X).divergence(t, X)
+
+    def __repr__(self):
+        return f"MLPField({self.path!r}, d={self.dim}, dtype={self._fixed})"
+
+
+def load_mlp(path, dtype=None):
+    """Load a trained MLP velocity field from an ``.npz`` file (the format of
+    examples/models/README.md). With ``dtype=None`` the field computes in the precision of the
+    arrays it is given (float32 or float64); "float64" or "float32" fixes it. Raises ValueError
+    naming the file and what is wrong with it."""
+    return MLPField(path, dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Sampling
+
+
+class SampleResult:
+    """What :func:`sample` returns.
+
+    Attributes
+    ----------
+    x : array [B, d]
+        The samples at t = 1.
+    kpe, kpe_early, kpe_late : array [B]
+        Each sample's kinetic path energy ``E = 1/2 int |v|^2 dt`` and its parts before and
+        after the split time ``kpe_tau`` (``kpe = kpe_early + kpe_late``).
+    nfe : array [B] of int64
+        Field evaluations spent on each sample; ``accepted``/``rejected`` steps likewise.
+    status : list of str
+        Per sample: "success", "max_steps_reached", "dt_underflow" or "non_finite".
+    log_likelihood : array [B] or None
+        ``log p_1(x(1))`` (natural log) when ``likelihood=True``.
+    trajectory : array [steps + 1, B, d] or None
+        The states on the time grid when ``trajectories=True`` (fixed-step solvers).
+    """
+
+    __slots__ = ("x", "kpe", "kpe_early", "kpe_late", "kpe_tau", "nfe", "accepted", "rejected", "status",
+                 "log_likelihood", "trajectory")
+
+    def __init__(self, values):
+        for k in self.__slots__:
+            setattr(self, k, values[k])
+
+    def __repr__(self):
+        b, d = self.x.shape
+        ok = sum(1 for s in self.status if s == "success")
+        return (f"SampleResult(B={b}, d={d}, dtype={self.x.dtype}, kpe_mean={float(_np.mean(self.kpe)):.6g}, "
+                f"nfe_mean={float(_np.mean(self.nfe)):.6g}, success={ok}/{b})")
+
+
+def _require_real(name, value):
+    if isinstance(value, (bool, _np.bool_)) or not isinstance(value, (int, float, _np.integer, _np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+
+
+def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="stage", tau=None,
+           rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False):
+    """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
+    sample's kinetic path energy.
+
+    Parameters
+    ----------
+    field : EmpiricalField, GaussianMixture, MLPField, or any callable ``f(t, X) -> [B, d]``
+        A Python callable gets ``t`` as a float and ``X`` as a ``[B, d]`` NumPy array (a fresh
+        copy) and may return a NumPy array, a torch tensor or anything ``numpy.asarray`` takes.
+        A wrong shape raises ValueError naming both shapes; its exceptions propagate.
+    x0 : array [B, d]
+        Initial noise; not modified. C++ fields convert it to their own precision; a callable
+        field is sampled in float32 when ``x0`` is float32, else float64.
+    solver : str
+        Fixed grid: "euler", "midpoint", "heun", "ralston", "rk4"; adaptive (embedded pairs with
+        per-sample step control): "dopri5", "bs32", "tsit5".
+    steps : int
+        Steps of the fixed-grid solvers, in [1, 10^7].
+    grid : str
+        Time grid of the fixed-step solvers: "uniform", "cosine", "edm", "shift:S" (S > 0) or
+        "energy" (equal-energy steps from a pilot run).
+    kts : KTS or None
+        Kinetic Trajectory Shaping of the field; None for the plain field.
+    kpe : str
+        Energy quadrature: "stage" (the integrator's stages) or "left" (left Riemann sum).
+    tau : float in [0, 1] or None
+        Split of the energy into early and late; None means ``kts.tau`` when ``kts`` is given,
+        else 0.6.
+    rtol, atol : float
+        Tolerances of the adaptive solvers.
+    likelihood : bool
+        Also each sample's log-likelihood from the same solve (exact divergence for kinflow's
+        fields, Hutchinson's estimate for a callable).
+    trajectories : bool
+        Also record the states on the grid, ``[steps + 1, B, d]`` (fixed-step solvers only).
+
+    Returns
+    -------
+    SampleResult
+    """
+    if tau is None:
+        tau = kts.tau if isinstance(kts, KTS) else 0.6
+    if isinstance(steps, bool) or not isinstance(steps, (int, _np.integer)):
+        raise TypeError(f"steps: expected an int, got {type(steps).__name__}")
+    for name, value in (("solver", solver), ("grid", grid), ("kpe", kpe)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
+    for name, value in (("tau", tau), ("rtol", rtol), ("atol", atol)):
+        _require_real(name, value)
+    for name, value in (("likelihood", likelihood), ("trajectories", trajectories)):
+        if not isinstance(value, (bool, _np.bool_)):
+            raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    if isinstance(field, MLPField):
+        field = field._for(x0)
+    values = _kinflow.sample(field, x0, solver, int(steps), grid, kts, kpe, float(tau), float(rtol),
+                             float(atol), bool(likelihood), bool(trajectories))
+    return SampleResult(values)
+
+
+def standard_normal(B, d, seed=0, dtype="float64"):
+    """``[B, d]`` independent standard-normal entries from kinflow's seeded stream: the same
+    noise as the C++ library's ``standard_normal(d, B, seed)`` (and the CLI's ``seed + 1``
+    for its samples). The first rows do not depend on ``B``."""
+    return _kinflow.standard_normal(int(B), int(d), int(seed), str(_np.dtype(dtype)))
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics
+
+
+class MemorizationResult:
+    """What :func:`memorization` returns.
+
+    Attributes
+    ----------
+    fraction : float
+        F_mem, the fraction of samples whose nearest-neighbour ratio d1/d2 is below ``ratio``.
+    ci : (float, float)
+        Bootstrap percentile 95% CI of F_mem.
+    nn_dist : array [B]
+        Distance of each sample to its nearest training point (``nn_dist2``: the second).
+    nn_ratio : array [B]
+        d1/d2 (0 when d1 = 0).
+    nearest : array [B]
+        Row of the nearest training point.
+    memorized : array [B] of bool
+        ``nn_ratio < ratio``.
+    """
+
+    __slots__ = ("fraction", "ci", "nn_dist", "nn_dist2", "nn_ratio", "nearest", "memorized")
+
+    def __init__(self, values):
+        for k in self.__slots__:
+            setattr(self, k, values[k])
+
+    def __repr__(self):
+        return f"MemorizationResult(fraction={self.fraction:.6g}, ci=({self.ci[0]:.6g}, {self.ci[1]:.6g}))"
+
+
+def memorization(samples, train, ratio=1 / 3, bootstrap=1000, seed=0):
+    """F_mem of ``samples`` ``[B, d]`` against the training set ``train`` ``[N, d]`` (N >= 2): a
+    sample is a copy when d1/d2 < ``ratio`` (d1, d2 its distances to the two nearest training
+    points). ``bootstrap`` resamples (0: none) seeded by ``seed`` give the CI."""
+    return MemorizationResult(_kinflow.memorization(samples, train, float(ratio), int(bootstrap), int(seed)))
+
+
+def sliced_wasserstein2(x, y, projections=256, seed=0):
+    """Sliced W2 between point sets ``x`` ``[n, d]`` and ``y`` ``[m, d]`` (any sizes) over
+    ``projections`` seeded random directions."""
+    return _kinflow.sliced_wasserstein2(x, y, int(projections), int(seed))
+
+
+def exact_wasserstein2(x, y):
+    """Exact W2 between two equal-size point sets ``[n, d]`` (optimal assignment; O(n^3))."""
+    return _kinflow.exact_wasserstein2(x, y)
+
+
+def mmd2(x, y, bandwidths=None):
+    """Unbiased MMD^2 between ``x`` ``[n, d]`` and ``y`` ``[m, d]`` (n, m >= 2) with a sum of RBF
+    kernels; bandwidths default to factors 0.25..4 of the median pairwise distance."""
+    return _kinflow.mmd2(x, y, bandwidths)
+
+
+def knn_log_density(queries, reference, k=10, exclude_self=False):
+    """k-NN estimate of the log density of the point set ``reference`` ``[N, d]`` at each row of
+    ``queries`` ``[B, d]``; ``exclude_self`` when the queries are the reference points."""
+    return _kinflow.knn_log_density(queries, reference, int(k), bool(exclude_self))
+
+
+def spearman(x, y):
+    """Spearman rank correlation of two 1-D arrays of equal length (ties get average ranks)."""
+    return _kinflow.spearman(x, y)
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+class _Datasets:
+    """The toy 2-D datasets: ``kinflow.datasets.make(name, n, seed)`` -> ``[n, 2]`` float64,
+    ``kinflow.datasets.names`` the valid names (the same generators as the C++ library and the
+    command-line programs)."""
+
+    names = tuple(_kinflow.dataset_names)
+
+    @staticmethod
+    def make(name, n, seed=0):
+        """``n`` points of the toy dataset ``name`` (one of ``names``), seeded by ``seed``."""
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        return _kinflow.make_dataset(name, int(n), int(seed))
+
+    def __repr__(self):
+        return "kinflow.datasets(names=" + ", ".join(self.names) + ")"
+
+
+datasets = _Datasets()

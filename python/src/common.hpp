@@ -1,0 +1,197 @@
+// Shared pieces of the kinflow Python bindings: array conversion between NumPy's [B, d]
+// (one row per sample, C order) and kinflow's d x B column-major batches, the field
+// holders, and the sampling settings.
+//
+// A C-contiguous [B, d] array has the memory layout of a column-major d x B matrix, so the
+// conversion is a map (no copy) where the C++ side accepts an Eigen expression, and one copy
+// per call where it needs its own batch; never one per step for C++ fields.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <kinflow/kinflow.hpp>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kinflow_py {
+
+namespace py = pybind11;
+
+template <class Scalar>
+using dyn_batch = kinflow::batch<Scalar, Eigen::Dynamic>;
+template <class Scalar>
+using const_map = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>;
+
+/// "(3, 2)" for a shape.
+inline std::string shape_text(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+/// np.asarray(obj), with torch tensors (anything with .detach/.numpy) brought to NumPy first;
+/// TypeError unless the result is numeric.
+inline py::array as_numeric_array(py::handle obj, const char* name) {
+  py::object o = py::reinterpret_borrow<py::object>(obj);
+  if (!py::isinstance<py::array>(o)) {
+    if (py::hasattr(o, "detach") && py::hasattr(o, "numpy")) {
+      o = o.attr("detach")();
+      if (py::hasattr(o, "cpu")) o = o.attr("cpu")();
+      o = o.attr("numpy")();
+    }
+  }
+  if (o.is_none() || py::isinstance<py::str>(o) || py::isinstance<py::bytes>(o))
+    throw py::type_error(std::string(name) + ": expected an array of numbers, got " +
+                         std::string(py::str(py::type::handle_of(o).attr("__name__"))));
+  py::array a = py::module_::import("numpy").attr("asarray")(o);
+  const char kind = a.dtype().kind();
+  if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+    throw py::type_error(std::string(name) + ": expected an array of numbers, got dtype " +
+                         std::string(py::str(a.dtype())));
+  return a;
+}
+
+/// True when @p obj is (or holds) float32 data.
+inline bool is_float32(py::handle obj) {
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj).dtype().kind() == 'f' &&
+                                              py::reinterpret_borrow<py::array>(obj).dtype().itemsize() == 4;
+  if (py::hasattr(obj, "dtype")) {
+    const std::string s = py::str(obj.attr("dtype"));
+    return s == "float32" || s == "torch.float32";
+  }
+  return false;
+}
+
+/// A 2-D [rows, cols] array of Scalar, C-contiguous (converted if needed, once).
+template <class Scalar>
+py::array_t<Scalar, py::array::c_style | py::array::forcecast> rows_array(py::handle obj, const char* name,
+                                                                            py::ssize_t cols = -1) {
+  py::array a = as_numeric_array(obj, name);
+  if (a.ndim() != 2)
+    throw py::value_error(std::string(name) + ": expected a 2-D array [B, d] (one row per sample), got shape " +
+                          shape_text(a));
+  if (cols >= 0 && a.shape(1) != cols)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(cols) +
+                          " columns (the dimension d), got shape " + shape_text(a));
+  return py::array_t<Scalar, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+/// The d x B column-major view of a C-contiguous [B, d] array (no copy).
+template <class Scalar>
+const_map<Scalar> as_map(const py::array_t<Scalar, py::array::c_style | py::array::forcecast>& a) {
+  return const_map<Scalar>(a.data(), a.shape(1), a.shape(0));
+}
+
+/// A 1-D array of Scalar.
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, 1> vector_of(py::handle obj, const char* name) {
+  py::array a = as_numeric_array(obj, name);
+  if (a.ndim() != 1)
+    throw py::value_error(std::string(name) + ": expected a 1-D array, got shape " + shape_text(a));
+  auto c = py::array_t<Scalar, py::array::c_style | py::array::forcecast>::ensure(a);
+  return Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>(c.data(), c.shape(0));
+}
+
+/// The batch (d x B) of a [B, d] array, copied once.
+template <class Scalar>
+dyn_batch<Scalar> batch_of(py::handle obj, const char* name, py::ssize_t cols = -1) {
+  auto a = rows_array<Scalar>(obj, name, cols);
+  return as_map<Scalar>(a);
+}
+
+/// A [B, d] NumPy array of a d x B matrix (one copy).
+template <class Derived>
+py::array rows_of(const Eigen::MatrixBase<Derived>& M) {
+  using Scalar = typename Derived::Scalar;
+  const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> m = M;
+  py::array_t<Scalar> out({static_cast<py::ssize_t>(m.cols()), static_cast<py::ssize_t>(m.rows())});
+  if (m.size() > 0) std::memcpy(out.mutable_data(), m.data(), sizeof(Scalar) * static_cast<std::size_t>(m.size()));
+  return out;
+}
+
+/// A 1-D NumPy array of a vector.
+template <class Derived>
+py::array vector_array(const Eigen::MatrixBase<Derived>& v) {
+  using Scalar = typename Derived::Scalar;
+  py::array_t<Scalar> out(static_cast<py::ssize_t>(v.size()));
+  for (Eigen::Index i = 0; i < v.size(); ++i) out.mutable_at(i) = v(i);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fields
+
+/// A closed-form or model field in one precision; the Python classes hold one of each kind.
+template <class Scalar>
+using empirical_t = kinflow::empirical_field<Scalar>;
+template <class Scalar>
+using mixture_t = kinflow::gaussian_mixture_field<Scalar>;
+template <class Scalar>
+using mlp_t = kinflow::mlp_field<Scalar>;
+
+template <template <class> class F>
+struct field_holder {
+  std::variant<std::shared_ptr<F<double>>, std::shared_ptr<F<float>>> field;
+  std::string kind;  // "EmpiricalField", ...
+  bool is_float() const { return field.index() == 1; }
+  Eigen::Index dim() const {
+    return std::visit([](const auto& f) { return static_cast<Eigen::Index>(f->dim()); }, field);
+  }
+};
+
+using empirical_holder = field_holder<empirical_t>;
+using mixture_holder = field_holder<mixture_t>;
+using mlp_holder = field_holder<mlp_t>;
+
+// ---------------------------------------------------------------------------------------
+// Sampling
+
+/// KTS parameters as the Python KTS object holds them (validated on construction).
+struct kts_holder {
+  kinflow::kts_options options;
+};
+
+/// Everything sample() takes besides the field and x0, parsed and validated.
+struct sample_settings {
+  std::string solver = "euler";
+  long steps = 100;
+  std::string grid = "uniform";  // uniform | cosine | edm | shift | energy
+  double shift = 1;
+  kinflow::kts_options kts{};
+  bool has_kts = false;
+  std::string kpe = "stage";
+  double tau = 0.6;
+  double rtol = 1e-5, atol = 1e-5;
+  bool likelihood = false;
+  bool trajectories = false;
+  bool adaptive() const { return solver == "dopri5" || solver == "bs32" || solver == "tsit5"; }
+};
+
+/// What sample() returns to Python (a plain object with attributes).
+py::object make_result(py::dict attributes);
+
+/// The solve itself, for one field type and precision; defined in sample_impl.hpp.
+template <class Scalar, class Field>
+py::object run_sample(Field& field, const sample_settings& s, dyn_batch<Scalar>& X, bool release_gil);
+
+// Entry points per field kind (sample_*.cpp).
+py::object sample_empirical(empirical_holder& h, py::handle x0, const sample_settings& s);
+py::object sample_mixture(mixture_holder& h, py::handle x0, const sample_settings& s);
+py::object sample_mlp(mlp_holder& h, py::handle x0, const sample_settings& s);
+py::object sample_python(py::object f, py::handle x0, const sample_settings& s);
+
+void init_fields(py::module_& m);
+void init_metrics(py::module_& m);
+
+}  // namespace kinflow_py

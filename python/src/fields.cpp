@@ -1,0 +1,249 @@
+// The field classes of the Python package: EmpiricalField, GaussianMixture (also what
+// smoothed_empirical returns), the MLP of load_mlp, and KTS. Each field keeps the precision
+// of the arrays it was built from (float32 or float64); queries are converted to it once.
+#include "common.hpp"
+
+namespace kinflow_py {
+
+namespace {
+
+template <class Holder, class Fn>
+auto visit_field(const Holder& h, Fn&& fn) {
+  return std::visit([&](const auto& f) { return fn(*f); }, h.field);
+}
+
+/// velocity(t, X) -> [B, d] for any field of a holder.
+template <class Holder>
+py::array velocity(const Holder& h, double t, py::handle X) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    dyn_batch<Scalar> v(x.rows(), x.cols());
+    {
+      py::gil_scoped_release release;
+      f(static_cast<Scalar>(t), x, v);
+    }
+    return rows_of(v);
+  });
+}
+
+template <class Holder>
+py::array log_density(const Holder& h, double t, py::handle X) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    kinflow::per_sample<Scalar> out;
+    {
+      py::gil_scoped_release release;
+      out = f.log_density(static_cast<Scalar>(t), x);
+    }
+    return vector_array(out);
+  });
+}
+
+template <class Holder>
+py::array posterior_weights(const Holder& h, double t, py::handle X) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> W;
+    {
+      py::gil_scoped_release release;
+      f.posterior_weights(static_cast<Scalar>(t), x, W);
+    }
+    return rows_of(W);  // N x B column-major is [B, N]
+  });
+}
+
+template <class Holder>
+py::array divergence(const Holder& h, double t, py::handle X) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    kinflow::per_sample<Scalar> D;
+    {
+      py::gil_scoped_release release;
+      f.divergence(static_cast<Scalar>(t), x, D);
+    }
+    return vector_array(D);
+  });
+}
+
+template <class Holder>
+std::string dtype_name(const Holder& h) {
+  return h.is_float() ? "float32" : "float64";
+}
+
+kinflow::kts_form parse_form(const std::string& name, const char* param) {
+  if (name == "linear") return kinflow::kts_form::linear;
+  if (name == "constant") return kinflow::kts_form::constant;
+  if (name == "exponential") return kinflow::kts_form::exponential;
+  throw py::value_error(std::string(param) + ": expected 'linear', 'constant' or 'exponential', got '" + name + "'");
+}
+
+unsigned thread_count(long threads) {
+  if (threads < 0) throw py::value_error("threads: expected 0 (all cores) or a count >= 1, got " + std::to_string(threads));
+  return static_cast<unsigned>(threads);
+}
+
+template <class Scalar>
+std::shared_ptr<mixture_t<Scalar>> make_mixture(py::handle means, py::handle stds, py::handle weights, long threads) {
+  const dyn_batch<Scalar> mu = batch_of<Scalar>(means, "means");
+  const auto s = vector_of<Scalar>(stds, "stds");
+  const auto w = vector_of<Scalar>(weights, "weights");
+  kinflow::gaussian_mixture_options<Scalar> o;
+  o.threads = thread_count(threads);
+  return std::make_shared<mixture_t<Scalar>>(w, mu, s, o);
+}
+
+template <class Scalar>
+std::shared_ptr<mixture_t<Scalar>> make_smoothed(py::handle Y, double s, long threads) {
+  const dyn_batch<Scalar> y = batch_of<Scalar>(Y, "Y");
+  kinflow::gaussian_mixture_options<Scalar> o;
+  o.threads = thread_count(threads);
+  return std::make_shared<mixture_t<Scalar>>(kinflow::smoothed_empirical(y, static_cast<Scalar>(s), o));
+}
+
+}  // namespace
+
+void init_fields(py::module_& m) {
+  // --- EmpiricalField
+  py::class_<empirical_holder>(m, "EmpiricalField")
+      .def(py::init([](py::handle Y, double sigma_min, long threads) {
+             empirical_holder h;
+             h.kind = "EmpiricalField";
+             if (is_float32(Y)) {
+               kinflow::empirical_options<float> o;
+               o.sigma_min = static_cast<float>(sigma_min);
+               o.threads = thread_count(threads);
+               h.field = std::make_shared<empirical_t<float>>(batch_of<float>(Y, "Y"), o);
+             } else {
+               kinflow::empirical_options<double> o;
+               o.sigma_min = sigma_min;
+               o.threads = thread_count(threads);
+               h.field = std::make_shared<empirical_t<double>>(batch_of<double>(Y, "Y"), o);
+             }
+             return h;
+           }),
+           py::arg("Y"), py::arg("sigma_min") = 0.0, py::arg("threads") = 0)
+      .def("velocity", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def("log_density", &log_density<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def("posterior_weights", &posterior_weights<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def("divergence", &divergence<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def("__call__", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def_property_readonly("dim", &empirical_holder::dim)
+      .def_property_readonly("size", [](const empirical_holder& h) {
+        return visit_field(h, [](const auto& f) { return static_cast<Eigen::Index>(f.size()); });
+      })
+      .def_property_readonly("dtype", [](const empirical_holder& h) {
+        return py::module_::import("numpy").attr("dtype")(dtype_name(h));
+      })
+      .def_property_readonly("sigma_min", [](const empirical_holder& h) {
+        return visit_field(h, [](const auto& f) { return static_cast<double>(f.options().sigma_min); });
+      })
+      .def("__repr__", [](const empirical_holder& h) {
+        return "EmpiricalField(N=" + std::to_string(visit_field(h, [](const auto& f) { return f.size(); })) +
+               ", d=" + std::to_string(h.dim()) + ", dtype=" + dtype_name(h) + ")";
+      });
+
+  // --- GaussianMixture (and smoothed_empirical)
+  py::class_<mixture_holder>(m, "GaussianMixture")
+      .def(py::init([](py::handle means, py::handle stds, py::handle weights, long threads) {
+             mixture_holder h;
+             h.kind = "GaussianMixture";
+             if (is_float32(means)) h.field = make_mixture<float>(means, stds, weights, threads);
+             else h.field = make_mixture<double>(means, stds, weights, threads);
+             return h;
+           }),
+           py::arg("means"), py::arg("stds"), py::arg("weights"), py::arg("threads") = 0)
+      .def("velocity", &velocity<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def("log_density", &log_density<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def("posterior_weights", &posterior_weights<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def("divergence", &divergence<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def("__call__", &velocity<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def_property_readonly("dim", &mixture_holder::dim)
+      .def_property_readonly("size", [](const mixture_holder& h) {
+        return visit_field(h, [](const auto& f) { return static_cast<Eigen::Index>(f.size()); });
+      })
+      .def_property_readonly("dtype", [](const mixture_holder& h) {
+        return py::module_::import("numpy").attr("dtype")(dtype_name(h));
+      })
+      .def_property_readonly("weights", [](const mixture_holder& h) {
+        return visit_field(h, [](const auto& f) -> py::array { return vector_array(f.weights()); });
+      })
+      .def_property_readonly("stds", [](const mixture_holder& h) {
+        return visit_field(h, [](const auto& f) -> py::array { return vector_array(f.stds()); });
+      })
+      .def("__repr__", [](const mixture_holder& h) {
+        return "GaussianMixture(K=" + std::to_string(visit_field(h, [](const auto& f) { return f.size(); })) +
+               ", d=" + std::to_string(h.dim()) + ", dtype=" + dtype_name(h) + ")";
+      });
+
+  m.def(
+      "smoothed_empirical",
+      [](py::handle Y, double s, long threads) {
+        mixture_holder h;
+        h.kind = "GaussianMixture";
+        if (is_float32(Y)) h.field = make_smoothed<float>(Y, s, threads);
+        else h.field = make_smoothed<double>(Y, s, threads);
+        return h;
+      },
+      py::arg("Y"), py::arg("s"), py::arg("threads") = 0);
+
+  // --- MLP models (.npz)
+  py::class_<mlp_holder>(m, "MLPField")
+      .def("velocity", &velocity<mlp_holder>, py::arg("t"), py::arg("X"))
+      .def("divergence", &divergence<mlp_holder>, py::arg("t"), py::arg("X"))
+      .def("__call__", &velocity<mlp_holder>, py::arg("t"), py::arg("X"))
+      .def_property_readonly("dim", &mlp_holder::dim)
+      .def_property_readonly("dtype", [](const mlp_holder& h) {
+        return py::module_::import("numpy").attr("dtype")(dtype_name(h));
+      })
+      .def("__repr__", [](const mlp_holder& h) {
+        return "MLPField(d=" + std::to_string(h.dim()) + ", dtype=" + dtype_name(h) + ")";
+      });
+  m.def(
+      "load_mlp",
+      [](const std::string& path, const std::string& dtype) {
+        mlp_holder h;
+        h.kind = "MLPField";
+        if (dtype == "float32") h.field = std::make_shared<mlp_t<float>>(kinflow::load_mlp_field<float>(path));
+        else if (dtype == "float64") h.field = std::make_shared<mlp_t<double>>(kinflow::load_mlp_field<double>(path));
+        else throw py::value_error("dtype: expected 'float64' or 'float32', got '" + dtype + "'");
+        return h;
+      },
+      py::arg("path"), py::arg("dtype") = "float64");
+
+  // --- KTS
+  py::class_<kts_holder>(m, "KTS")
+      .def(py::init([](double alpha0, double beta0, double tau, double k, const std::string& early,
+                       const std::string& late) {
+             kts_holder h;
+             h.options.alpha0 = alpha0;
+             h.options.beta0 = beta0;
+             h.options.tau = tau;
+             h.options.k = k;
+             h.options.early_form = parse_form(early, "early");
+             h.options.late_form = parse_form(late, "late");
+             (void)kinflow::kts_gain(h.options);  // validates: ValueError naming the parameter
+             return h;
+           }),
+           py::arg("alpha0") = 0.0, py::arg("beta0") = 0.0, py::arg("tau") = 0.6, py::arg("k") = 3.0,
+           py::arg("early") = "linear", py::arg("late") = "exponential")
+      .def_property_readonly("alpha0", [](const kts_holder& h) { return h.options.alpha0; })
+      .def_property_readonly("beta0", [](const kts_holder& h) { return h.options.beta0; })
+      .def_property_readonly("tau", [](const kts_holder& h) { return h.options.tau; })
+      .def_property_readonly("k", [](const kts_holder& h) { return h.options.k; })
+      .def_property_readonly("early", [](const kts_holder& h) { return std::string(kinflow::to_string(h.options.early_form)); })
+      .def_property_readonly("late", [](const kts_holder& h) { return std::string(kinflow::to_string(h.options.late_form)); })
+      .def("eta", [](const kts_holder& h, double t) { return kinflow::kts_gain(h.options)(t); }, py::arg("t"))
+      .def("integral", [](const kts_holder& h) { return kinflow::kts_gain(h.options).integral(); })
+      .def("__repr__", [](const kts_holder& h) {
+        const auto& o = h.options;
+        return "KTS(alpha0=" + std::to_string(o.alpha0) + ", beta0=" + std::to_string(o.beta0) +
+               ", tau=" + std::to_string(o.tau) + ", k=" + std::to_string(o.k) + ", early='" +
+               kinflow::to_string(o.early_form) + "', late='" + kinflow::to_string(o.late_form) + "')";
+      });
+}
+
+}  // namespace kinflow_py

@@ -1,0 +1,110 @@
+// The extension module kinflow._kinflow: error translation, sample(), and the other parts'
+// registration. The public API (docstrings, the result type) is python/kinflow/__init__.py.
+#include "common.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kinflow_py {
+
+py::object make_result(py::dict attributes) { return attributes; }
+
+namespace {
+
+double number_after(const std::string& text, std::size_t at, const char* param) {
+  try {
+    std::size_t used = 0;
+    const std::string tail = text.substr(at);
+    const double v = std::stod(tail, &used);
+    if (used == tail.size() && std::isfinite(v) && v > 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw py::value_error(std::string(param) + ": expected 'shift:S' with a number S > 0, got '" + text + "'");
+}
+
+sample_settings parse_settings(const std::string& solver, long steps, const std::string& grid, py::object kts,
+                               const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
+                               bool trajectories) {
+  sample_settings s;
+  static const std::vector<std::string> solvers{"euler", "midpoint", "heun", "ralston", "rk4", "dopri5", "bs32", "tsit5"};
+  if (std::find(solvers.begin(), solvers.end(), solver) == solvers.end())
+    throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk4 (fixed grid), dopri5, bs32, "
+                          "tsit5 (adaptive), got '" + solver + "'");
+  s.solver = solver;
+  if (steps < 1 || steps > 10000000)
+    throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
+  s.steps = steps;
+  if (grid.rfind("shift:", 0) == 0) {
+    s.grid = "shift";
+    s.shift = number_after(grid, 6, "grid");
+  } else if (grid == "uniform" || grid == "cosine" || grid == "edm" || grid == "energy") {
+    s.grid = grid;
+  } else {
+    throw py::value_error("grid: expected uniform, cosine, edm, shift:S (S > 0) or energy, got '" + grid + "'");
+  }
+  if (s.adaptive() && s.grid != "uniform")
+    throw py::value_error("grid: applies to the fixed-step solvers; " + solver + " chooses its own steps (got grid='" +
+                          grid + "')");
+  if (s.adaptive() && trajectories)
+    throw py::value_error("trajectories: recorded on the fixed-step solvers' grids only (euler, midpoint, heun, "
+                          "ralston, rk4), not with " + solver);
+  if (!kts.is_none()) {
+    if (!py::isinstance<kts_holder>(kts))
+      throw py::type_error("kts: expected a kinflow.KTS or None, got " +
+                           std::string(py::str(py::type::handle_of(kts).attr("__name__"))));
+    s.kts = kts.cast<kts_holder&>().options;
+    s.has_kts = true;
+  }
+  if (kpe != "stage" && kpe != "left")
+    throw py::value_error("kpe: expected 'stage' (the integrator's stages) or 'left' (left Riemann sum), got '" + kpe + "'");
+  s.kpe = kpe;
+  if (!(tau >= 0 && tau <= 1)) throw py::value_error("tau: expected a split time in [0, 1], got " + std::to_string(tau));
+  s.tau = tau;
+  if (!(rtol >= 1e-15 && rtol <= 1)) throw py::value_error("rtol: expected a tolerance in [1e-15, 1], got " + std::to_string(rtol));
+  if (!(atol >= 0 && atol <= 1)) throw py::value_error("atol: expected a tolerance in [0, 1], got " + std::to_string(atol));
+  s.rtol = rtol;
+  s.atol = atol;
+  s.likelihood = likelihood;
+  s.trajectories = trajectories;
+  return s;
+}
+
+py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const std::string& grid,
+                  py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
+                  bool trajectories) {
+  const sample_settings s = parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories);
+  if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
+  if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
+  if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
+  if (PyCallable_Check(field.ptr())) return sample_python(field, x0, s);
+  throw py::type_error("field: expected a kinflow field or a callable f(t, X) -> [B, d], got " +
+                       std::string(py::str(py::type::handle_of(field).attr("__name__"))));
+}
+
+}  // namespace
+
+}  // namespace kinflow_py
+
+PYBIND11_MODULE(_kinflow, m) {
+  namespace py = pybind11;
+  using namespace kinflow_py;
+  m.doc() = "kinflow's C++ core; use the kinflow package, not this module.";
+  m.attr("__version__") = KINFLOW_VERSION_STRING;
+
+  // kinflow::invalid_argument (dimension_mismatch and model_file_error included) carries
+  // a message naming the parameter and its valid range: a ValueError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const kinflow::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  init_fields(m);
+  init_metrics(m);
+  m.def("sample", &sample, py::arg("field"), py::arg("x0"), py::arg("solver") = "euler", py::arg("steps") = 100,
+        py::arg("grid") = "uniform", py::arg("kts") = py::none(), py::arg("kpe") = "stage", py::arg("tau") = 0.6,
+        py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
+        py::arg("trajectories") = false);
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds kinflow's Python extension and installs the package into .venv/ at the repository
+# root, a virtual environment over the system's /usr/bin/python3 that also sees the system
+# packages (numpy, torch, pytest). Afterwards:
+#
+#   .venv/bin/python -c "import kinflow"
+#   .venv/bin/python -m pytest python/tests -q
+#
+#   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR]
+#
+#   --torch         also install python3-torch (the PyTorch tests and example; large)
+#   --jobs N        parallel compile jobs (default 2)
+#   --build-dir DIR CMake build directory (default build/python)
+#
+# Installs the Debian packages it needs when they are missing (as root; otherwise it prints
+# the command), and downloads nothing else: the extension is built with CMake from the
+# system's pybind11 and copied, with python/kinflow, into the environment. Safe to re-run.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python=/usr/bin/python3
+jobs=2
+build_dir="$root/build/python"
+packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-venv python3-dev)
+
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --torch) packages+=(python3-torch) ;;
+    --jobs) jobs="${2:?install-python.sh: --jobs needs a number}"; shift ;;
+    --build-dir) build_dir="${2:?install-python.sh: --build-dir needs a directory}"; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N or --build-dir DIR)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
+
+say() { echo "install-python.sh: $*"; }
+
+# 1. Debian packages, only those missing.
+if command -v dpkg >/dev/null 2>&1; then
+  missing=()
+  for pkg in "${packages[@]}"; do
+    if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      say "missing Debian packages: ${missing[*]}" >&2
+      say "install them as root, e.g.: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+      say "apt-get install failed; refreshing the package lists and retrying"
+      apt-get update
+      apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+  else
+    say "Debian packages present"
+  fi
+else
+  say "not a Debian-based system: make sure pybind11, numpy, pytest and the venv module are available to $python"
+fi
+
+if [ ! -x "$python" ]; then
+  say "$python not found (the package is built for the system's Python 3)" >&2
+  exit 1
+fi
+"$python" -c "import numpy, pybind11" 2>/dev/null || {
+  say "$python cannot import numpy and pybind11 (Debian: python3-numpy python3-pybind11)" >&2
+  exit 1
+}
+
+# 2. The virtual environment over the system's Python, seeing its packages.
+venv="$root/.venv"
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import sys; sys.exit(0 if sys.base_prefix == '/usr' else 1)" 2>/dev/null; then
+  say "using the environment $venv"
+else
+  if [ -e "$venv" ]; then
+    say "$venv is not an environment over $python; recreating it"
+    rm -rf "$venv"
+  fi
+  say "creating $venv (over $python, with the system's packages)"
+  "$python" -m venv --system-site-packages "$venv"
+fi
+
+# 3. The extension module, with CMake (only its target).
+say "building the extension in $build_dir (Release, -j$jobs)"
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
+  -DKINFLOW_BUILD_PYTHON=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF \
+  -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_BUILD_DOCS=OFF -DKINFLOW_INSTALL=OFF \
+  -DPython3_EXECUTABLE="$python" >/dev/null
+cmake --build "$build_dir" --target _kinflow -j "$jobs"
+
+suffix="$("$python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
+module="$build_dir/python/_kinflow$suffix"
+if [ ! -f "$module" ]; then
+  say "the build did not produce $module" >&2
+  exit 1
+fi
+
+# 4. Install: the pure-Python package and the module, copied into site-packages.
+site="$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
+target="$site/kinflow"
+rm -rf "$target"
+mkdir -p "$target"
+cp "$root"/python/kinflow/*.py "$target/"
+cp "$module" "$target/"
+say "installed kinflow into $target"
+
+version="$(cd /tmp && "$venv/bin/python" -c "import kinflow; print(kinflow.__version__)")"
+say "ok: .venv/bin/python -c 'import kinflow' works (kinflow $version)"
