@@ -62,7 +62,7 @@ struct settings {
 };
 
 /// The embedded pairs, which choose their own steps.
-bool is_adaptive(const std::string& solver) { return solver == "dopri5" || solver == "tsit5" || solver == "bs32"; }
+bool is_adaptive(const std::string& solver) { return kinflow::is_adaptive_method(solver); }
 
 /// `--flag NAME` or `--flag NAME:S` (S a number > 0): stores NAME, or @p parametric and S.
 cli::binding parametric_choice(std::string& target, double& parameter, const std::string& parametric,
@@ -180,15 +180,14 @@ struct run_output {
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
 };
 
-/// Prints progress on stderr every 10% of a long run.
+/// Prints progress on stderr every 10% of a long run (a kinflow::progress_callback).
 struct progress_meter {
   bool enabled;
-  std::size_t total;
-  std::size_t next = 1;
-  void operator()(std::size_t done) {
-    if (!enabled || total == 0) return;
-    while (next <= 10 && done * 10 >= next * total) {
-      std::fprintf(stderr, "\rkinflow-sample: %3zu%%", next * 10);
+  int next = 1;
+  void operator()(double done) {
+    if (!enabled) return;
+    while (next <= 10 && done * 10 >= next - 1e-9) {
+      std::fprintf(stderr, "\rkinflow-sample: %3d%%", next * 10);
       if (next == 10) std::fputc('\n', stderr);
       std::fflush(stderr);
       ++next;
@@ -241,14 +240,13 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
   };
   record(0, grid[0], X);
   const bool long_run = !s.quiet && static_cast<double>(X.cols()) * static_cast<double>(steps) * S > 2e6;
-  if (K == 0 && !long_run) {  // no observer: the integrator may tile the batch
+  if (long_run) opt.progress = progress_meter{true};
+  if (K == 0) {  // no observer: the integrator may tile the batch
     out.result = kinflow::integrate(field, method, grid, X, opt);
     return;
   }
-  progress_meter meter{long_run, steps};
   out.result = kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
     record(view.step + 1, grid[view.step + 1], view.x);
-    meter(view.step + 1);
   });
 }
 
@@ -259,6 +257,7 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
   opt.rtol = s.rtol;
   opt.atol = s.atol;
   set_path_options(opt, s);
+  if (!s.quiet && X.cols() >= 10000) opt.progress = progress_meter{true};
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   std::vector<long> steps_of(static_cast<std::size_t>(K), 0);
   for (Eigen::Index i = 0; i < K; ++i) {
@@ -284,14 +283,9 @@ run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scala
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
                        ? "exact"
                        : "hutchinson";
-  if (s.solver == "euler") run_fixed(field, kinflow::euler, s, X, out);
-  else if (s.solver == "midpoint") run_fixed(field, kinflow::midpoint, s, X, out);
-  else if (s.solver == "heun") run_fixed(field, kinflow::heun, s, X, out);
-  else if (s.solver == "ralston") run_fixed(field, kinflow::ralston, s, X, out);
-  else if (s.solver == "rk4") run_fixed(field, kinflow::rk4, s, X, out);
-  else if (s.solver == "tsit5") run_adaptive(field, kinflow::tsit5, s, X, out);
-  else if (s.solver == "bs32") run_adaptive(field, kinflow::bs32, s, X, out);
-  else run_adaptive(field, kinflow::dopri5, s, X, out);
+  kinflow::visit_method(
+      s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out); },
+      [&](const auto& method) { run_adaptive(field, method, s, X, out); }, "--solver");
   return out;
 }
 

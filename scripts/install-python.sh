@@ -8,7 +8,8 @@
 #
 #   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR]
 #
-#   --torch         also install python3-torch (the PyTorch tests and example; large)
+#   --torch         also install python3-torch and python3-matplotlib (the PyTorch tests
+#                   and the example in examples/python/; large)
 #   --jobs N        parallel compile jobs (default 2)
 #   --build-dir DIR CMake build directory (default build/python)
 #
@@ -25,10 +26,10 @@ packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pyt
 
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --torch) packages+=(python3-torch) ;;
+    --torch) packages+=(python3-torch python3-matplotlib) ;;
     --jobs) jobs="${2:?install-python.sh: --jobs needs a number}"; shift ;;
     --build-dir) build_dir="${2:?install-python.sh: --build-dir needs a directory}"; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N or --build-dir DIR)" >&2; exit 2 ;;
   esac
   shift

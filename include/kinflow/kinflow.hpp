@@ -35,6 +35,8 @@
 #include "kinflow/integrators/energy_grid.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/integrators/likelihood.hpp"
+#include "kinflow/integrators/methods.hpp"
+#include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/rk_step.hpp"

@@ -34,6 +34,10 @@ from . import _kinflow
 from ._kinflow import KTS, EmpiricalField, GaussianMixture
 
 __version__ = _kinflow.__version__
+#: How the C++ module was compiled: build type, compiler, flags and products (Eigen or BLAS),
+#: e.g. ``"Release, GNU 12.2.0, -O3 -DNDEBUG -march=native, Eigen products"``; benchmark
+#: reports print it.
+build_info = _kinflow.build_info
 
 __all__ = [
     "EmpiricalField",

@@ -175,7 +175,7 @@ struct sample_settings {
   double rtol = 1e-5, atol = 1e-5;
   bool likelihood = false;
   bool trajectories = false;
-  bool adaptive() const { return solver == "dopri5" || solver == "bs32" || solver == "tsit5"; }
+  bool adaptive() const { return kinflow::is_adaptive_method(solver); }
 };
 
 /// What sample() returns to Python (a plain object with attributes).

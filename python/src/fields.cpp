@@ -240,8 +240,8 @@ void init_fields(py::module_& m) {
       .def("integral", [](const kts_holder& h) { return kinflow::kts_gain(h.options).integral(); })
       .def("__repr__", [](const kts_holder& h) {
         const auto& o = h.options;
-        return "KTS(alpha0=" + std::to_string(o.alpha0) + ", beta0=" + std::to_string(o.beta0) +
-               ", tau=" + std::to_string(o.tau) + ", k=" + std::to_string(o.k) + ", early='" +
+        return "KTS(alpha0=" + kinflow::detail::to_text(o.alpha0) + ", beta0=" + kinflow::detail::to_text(o.beta0) +
+               ", tau=" + kinflow::detail::to_text(o.tau) + ", k=" + kinflow::detail::to_text(o.k) + ", early='" +
                kinflow::to_string(o.early_form) + "', late='" + kinflow::to_string(o.late_form) + "')";
       });
 }

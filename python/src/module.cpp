@@ -26,8 +26,7 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
                                const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                                bool trajectories) {
   sample_settings s;
-  static const std::vector<std::string> solvers{"euler", "midpoint", "heun", "ralston", "rk4", "dopri5", "bs32", "tsit5"};
-  if (std::find(solvers.begin(), solvers.end(), solver) == solvers.end())
+  if (!kinflow::is_fixed_step_method(solver) && !kinflow::is_adaptive_method(solver))
     throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk4 (fixed grid), dopri5, bs32, "
                           "tsit5 (adaptive), got '" + solver + "'");
   s.solver = solver;
@@ -58,10 +57,10 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   if (kpe != "stage" && kpe != "left")
     throw py::value_error("kpe: expected 'stage' (the integrator's stages) or 'left' (left Riemann sum), got '" + kpe + "'");
   s.kpe = kpe;
-  if (!(tau >= 0 && tau <= 1)) throw py::value_error("tau: expected a split time in [0, 1], got " + std::to_string(tau));
+  if (!(tau >= 0 && tau <= 1)) throw py::value_error("tau: expected a split time in [0, 1], got " + kinflow::detail::to_text(tau));
   s.tau = tau;
-  if (!(rtol >= 1e-15 && rtol <= 1)) throw py::value_error("rtol: expected a tolerance in [1e-15, 1], got " + std::to_string(rtol));
-  if (!(atol >= 0 && atol <= 1)) throw py::value_error("atol: expected a tolerance in [0, 1], got " + std::to_string(atol));
+  if (!(rtol >= 1e-15 && rtol <= 1)) throw py::value_error("rtol: expected a tolerance in [1e-15, 1], got " + kinflow::detail::to_text(rtol));
+  if (!(atol >= 0 && atol <= 1)) throw py::value_error("atol: expected a tolerance in [0, 1], got " + kinflow::detail::to_text(atol));
   s.rtol = rtol;
   s.atol = atol;
   s.likelihood = likelihood;
@@ -90,6 +89,11 @@ PYBIND11_MODULE(_kinflow, m) {
   using namespace kinflow_py;
   m.doc() = "kinflow's C++ core; use the kinflow package, not this module.";
   m.attr("__version__") = KINFLOW_VERSION_STRING;
+#ifdef KINFLOW_PY_BUILD_INFO
+  m.attr("build_info") = KINFLOW_PY_BUILD_INFO;
+#else
+  m.attr("build_info") = "unknown";
+#endif
 
   // kinflow::invalid_argument (dimension_mismatch and model_file_error included) carries
   // a message naming the parameter and its valid range: a ValueError.

@@ -30,14 +30,6 @@ struct solve_output {
   std::size_t frames = 0;
 };
 
-/// Where a chunk of columns writes its frames in the whole batch's trajectory.
-template <class Scalar>
-struct trajectory_sink {
-  std::vector<Scalar>* frames = nullptr;  // null: not recorded
-  std::size_t frame_size = 0;            // B * d of the whole batch
-  std::size_t offset = 0;                // c0 * d of this chunk
-};
-
 template <class Scalar, class Field, std::size_t S>
 kinflow::time_grid<double> make_grid(Field& field, const kinflow::butcher_tableau<S>& method,
                                      const sample_settings& s, const dyn_batch<Scalar>& X) {
@@ -55,80 +47,45 @@ kinflow::time_grid<double> make_grid(Field& field, const kinflow::butcher_tablea
 template <class Scalar, class Field, std::size_t S>
 kinflow::solve_result<Scalar> run_fixed(Field& field, const kinflow::butcher_tableau<S>& method,
                                         const kinflow::time_grid<double>& grid, const sample_settings& s,
-                                        dyn_batch<Scalar>& X, const trajectory_sink<Scalar>& sink) {
+                                        dyn_batch<Scalar>& X, const kinflow::progress_callback& progress,
+                                        std::vector<Scalar>* frames) {
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
-  if (!sink.frames) return kinflow::integrate(field, method, grid, X, opt);
+  opt.progress = progress;
+  if (!frames) return kinflow::integrate(field, method, grid, X, opt);
   const std::size_t n = static_cast<std::size_t>(X.size());
-  auto frame = [&](std::size_t k) {
-    return sink.frames->begin() + static_cast<std::ptrdiff_t>(k * sink.frame_size + sink.offset);
-  };
-  std::copy_n(X.data(), n, frame(0));
-  return kinflow::integrate(field, method, grid, X, opt,
-                            [&](const auto& view) { std::copy_n(view.x.data(), n, frame(view.step + 1)); });
+  frames->resize(grid.times().size() * n);
+  std::copy_n(X.data(), n, frames->begin());
+  return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
+    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+  });
 }
 
 template <class Scalar, class Field, std::size_t S>
 kinflow::solve_result<Scalar> run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method,
-                                           const sample_settings& s, dyn_batch<Scalar>& X) {
+                                           const sample_settings& s, dyn_batch<Scalar>& X,
+                                           const kinflow::progress_callback& progress) {
   kinflow::adaptive_options opt;
   opt.rtol = s.rtol;
   opt.atol = s.atol;
   set_path_options(opt, s);
+  opt.progress = progress;
   return kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt);
 }
 
-/// Appends the per-sample results of a chunk of columns to @p all.
-template <class Scalar>
-void append(kinflow::solve_result<Scalar>& all, const kinflow::solve_result<Scalar>& part, bool first) {
-  if (first) {
-    all = part;
-    return;
-  }
-  auto cat = [](auto& a, const auto& b) {
-    const Eigen::Index n = a.size();
-    a.conservativeResize(n + b.size());
-    a.tail(b.size()) = b;
+/// For solves that run without the GIL (C++ fields): a progress callback that, every tenth
+/// of a second, takes the GIL and runs Python's signal handlers, so that Ctrl-C stops a long
+/// sample() within about that time whatever the batch, the field or the solver. A pending
+/// KeyboardInterrupt (or whatever a handler raises) ends the solve as py::error_already_set.
+inline kinflow::progress_callback python_signal_check() {
+  using clock = std::chrono::steady_clock;
+  return [last = clock::now()](double) mutable {
+    const auto now = clock::now();
+    if (now - last < std::chrono::milliseconds(100)) return;
+    last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   };
-  all.status.insert(all.status.end(), part.status.begin(), part.status.end());
-  cat(all.nfe, part.nfe);
-  cat(all.accepted, part.accepted);
-  cat(all.rejected, part.rejected);
-  cat(all.kpe.total, part.kpe.total);
-  cat(all.kpe.early, part.kpe.early);
-  cat(all.kpe.late, part.kpe.late);
-  cat(all.log_likelihood, part.log_likelihood);
-}
-
-/// Runs the solve over the whole batch. With @p chunked (C++ fields, which never call
-/// Python), the columns are solved in chunks sized to take well under a second, and Python's
-/// signal handlers run between chunks, so that Ctrl-C interrupts a long sample(). Every
-/// column's arithmetic is the same whatever the chunking (the integrators tile the batch the
-/// same way), so results do not depend on it.
-template <class Scalar, class Field, class Solve>
-kinflow::solve_result<Scalar> solve_in_chunks(dyn_batch<Scalar>& X, bool chunked, const Solve& solve) {
-  const Eigen::Index B = X.cols();
-  if (!chunked || B <= 256) return solve(X, Eigen::Index(0));
-  kinflow::solve_result<Scalar> all;
-  // The first chunk is small and measures the cost; the next ones aim at about 0.3 s each.
-  Eigen::Index chunk = 256;
-  for (Eigen::Index c0 = 0; c0 < B;) {
-    const Eigen::Index n = std::min(chunk, B - c0);
-    const auto start = std::chrono::steady_clock::now();
-    dyn_batch<Scalar> Xc = X.middleCols(c0, n);
-    append(all, solve(Xc, c0), c0 == 0);
-    X.middleCols(c0, n) = Xc;
-    c0 += n;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double scale = seconds > 0 ? 0.3 / seconds : 8.0;
-    chunk = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(static_cast<double>(n) * std::min(scale, 8.0)), 256,
-                                     65536);
-    if (c0 < B) {
-      py::gil_scoped_acquire gil;
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    }
-  }
-  return all;
 }
 
 template <class Scalar, class Field>
@@ -137,37 +94,18 @@ py::object run_sample(Field& inner, const sample_settings& s, dyn_batch<Scalar>&
   // are bit-identical to the unshaped field's.
   auto field = kinflow::shaped(inner, kinflow::kts_gain(s.kts));
   solve_output<Scalar> out;
-  const bool chunked = release_gil;  // C++ fields: interruptible between chunks
+  // Python callables run Python code, which sees signals by itself.
+  const kinflow::progress_callback progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
   {
     std::optional<py::gil_scoped_release> release;
     if (release_gil) release.emplace();
     auto fixed = [&](const auto& method) {
       const kinflow::time_grid<double> grid = make_grid(field, method, s, X);
-      trajectory_sink<Scalar> sink;
-      if (s.trajectories) {
-        out.frames = grid.times().size();
-        out.trajectory.resize(out.frames * static_cast<std::size_t>(X.size()));
-        sink.frames = &out.trajectory;
-        sink.frame_size = static_cast<std::size_t>(X.size());
-      }
-      out.result = solve_in_chunks<Scalar, Field>(X, chunked, [&](dyn_batch<Scalar>& Xc, Eigen::Index c0) {
-        trajectory_sink<Scalar> part = sink;
-        part.offset = static_cast<std::size_t>(c0 * X.rows());
-        return run_fixed(field, method, grid, s, Xc, part);
-      });
+      out.frames = grid.times().size();
+      out.result = run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
     };
-    auto adaptive = [&](const auto& method) {
-      out.result = solve_in_chunks<Scalar, Field>(
-          X, chunked, [&](dyn_batch<Scalar>& Xc, Eigen::Index) { return run_adaptive(field, method, s, Xc); });
-    };
-    if (s.solver == "euler") fixed(kinflow::euler);
-    else if (s.solver == "midpoint") fixed(kinflow::midpoint);
-    else if (s.solver == "heun") fixed(kinflow::heun);
-    else if (s.solver == "ralston") fixed(kinflow::ralston);
-    else if (s.solver == "rk4") fixed(kinflow::rk4);
-    else if (s.solver == "tsit5") adaptive(kinflow::tsit5);
-    else if (s.solver == "bs32") adaptive(kinflow::bs32);
-    else adaptive(kinflow::dopri5);
+    auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress); };
+    kinflow::visit_method(s.solver, fixed, adaptive, "solver");
   }
   const auto& r = out.result;
   py::dict a;

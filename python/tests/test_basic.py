@@ -180,9 +180,9 @@ def test_metrics_and_data():
     assert kinflow.spearman(np.arange(5.0), np.arange(5.0) ** 3) == pytest.approx(1.0)
 
 
-def test_large_batches_are_solved_in_chunks_without_changing_results():
-    # B > 4096: the C++ fields are solved in chunks of columns (so that Ctrl-C is seen between
-    # them); every sample's result is the one it gets alone.
+def test_large_batches_give_every_sample_its_own_result():
+    # B > 4096: the integrators walk the batch in tiles of columns; every sample's result is
+    # the one it gets alone.
     Y = kinflow.datasets.make("8gaussians", 50, seed=0)
     field = kinflow.EmpiricalField(Y, threads=1)
     x0 = kinflow.standard_normal(10000, 2, seed=2)

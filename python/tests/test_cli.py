@@ -210,7 +210,7 @@ def test_datasets_and_noise_agree_with_cli(cli, tmp_path):
 
 
 def test_large_batch_agrees_with_cli(cli, tmp_path, inputs):
-    # More samples than one chunk of the package's interruptible solve.
+    # A larger batch than the other comparisons.
     train, _ = inputs
     noise = np.random.default_rng(77).normal(size=(1500, 2))
     rows, _ = run_cli(cli, tmp_path, "large", train, noise, ["--solver", "heun", "--steps", "8"])

@@ -45,6 +45,23 @@ def test_sample_bad_parameter_names_it(kw, name):
         kinflow.sample(field(), X0, **kw)
 
 
+@pytest.mark.parametrize("kw,text", [
+    (dict(tau=1.5), "got 1.5"),
+    (dict(solver="dopri5", rtol=-0.25), "got -0.25"),
+    (dict(solver="dopri5", atol=2e-300 * -1), "got -2e-300"),
+])
+def test_sample_messages_print_the_value_given(kw, text):
+    # shortest round-trip form, as the C++ library prints (not six fixed decimals)
+    with pytest.raises(ValueError) as e:
+        kinflow.sample(field(), X0, **kw)
+    assert str(e.value).endswith(text)
+
+
+def test_kts_repr_round_trips():
+    k = kinflow.KTS(alpha0=0.1, beta0=0.03, tau=0.55, k=2.5)
+    assert repr(k).startswith("KTS(alpha0=0.1, beta0=0.03, tau=0.55, k=2.5,")
+
+
 def test_adaptive_solver_with_a_grid_is_rejected():
     with pytest.raises(ValueError, match="grid"):
         kinflow.sample(field(), X0, solver="dopri5", grid="cosine")

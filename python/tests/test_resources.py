@@ -163,10 +163,6 @@ def test_gil_released_during_cpp_sample():
     assert during > 0.1 * base, (during, base, dt)
 
 
-@pytest.mark.xfail(reason="for C++ fields signals are checked only between chunks of samples, "
-                   "never between steps (and B <= 256 is one chunk): a long solve of a few "
-                   "hundred samples (many steps, or a costly field) is not interrupted",
-                   strict=True)
 def test_ctrl_c_interrupts_a_long_cpp_sample():
     field, x0, _, per_step = _long_problem(0.1)
     steps = int(5.0 / per_step) + 1           # ~5 s if nothing interrupted it
@@ -185,13 +181,9 @@ def test_ctrl_c_interrupts_a_long_cpp_sample():
     assert list(r.status) == ["success"] * 4
 
 
-@pytest.mark.xfail(reason="for C++ fields signals are checked only between chunks of samples, "
-                   "never between steps (and B <= 256 is one chunk): a long solve of a few "
-                   "hundred samples (many steps, or a costly field) is not interrupted",
-                   strict=True)
 def test_ctrl_c_interrupts_a_long_adaptive_cpp_sample():
-    # 256 samples (what the package solves in one piece), a field large enough for the
-    # solve to take ~6 s.
+    # A few hundred samples and a field large enough for the solve to take ~6 s: signals are
+    # seen between the steps of the batch.
     rng = np.random.default_rng(4)
     x0 = rng.normal(size=(256, 2))
     start = time.perf_counter()

@@ -349,8 +349,8 @@ def test_empirical_field_lands_on_training_points():
 
 @pytest.mark.parametrize("solver", ["heun", "dopri5"])
 def test_results_do_not_depend_on_the_batch(solver):
-    # A sample's result is the same whatever else is in the batch (and however the package
-    # splits a large batch into chunks): the first rows of a large batch equal a small one.
+    # A sample's result is the same whatever else is in the batch (and however the integrator
+    # tiles a large batch): the first rows of a large batch equal a small one.
     Y = kinflow.datasets.make("moons", 200, 1)
     f = kinflow.EmpiricalField(Y)
     x0 = np.asarray(kinflow.standard_normal(5000, 2, 9))

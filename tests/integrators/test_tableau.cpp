@@ -16,6 +16,7 @@
 
 #include "kinflow/integrators/adaptive.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/methods.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow_catch.hpp"
 #include "support/oracles.hpp"
@@ -413,4 +414,30 @@ TEST_CASE("adaptive Tsitouras 5(4) meets the tolerance at NFE comparable to Dorm
   }
   INFO("total NFE tsit5 " << nfe_tsit << ", dopri5 " << nfe_dopri);
   CHECK(nfe_tsit <= nfe_dopri);  // measured: 5880 against 6486
+}
+
+TEST_CASE("methods by name: each name reaches its own tableau, unknown names are errors", "[tableau][names]") {
+  // The dispatch against the tableaux' own names and kinds, for every listed name.
+  for (auto name : kinflow::fixed_step_method_names) {
+    CHECK(kinflow::is_fixed_step_method(name));
+    CHECK_FALSE(kinflow::is_adaptive_method(name));
+    const std::string_view got = kinflow::visit_method(
+        name, [](const auto& m) { return m.name; },
+        [](const auto&) -> std::string_view { return "adaptive"; });
+    CHECK(got == name);
+  }
+  for (auto name : kinflow::adaptive_method_names) {
+    CHECK(kinflow::is_adaptive_method(name));
+    CHECK_FALSE(kinflow::is_fixed_step_method(name));
+    const std::string_view got = kinflow::visit_method(
+        name, [](const auto&) -> std::string_view { return "fixed"; }, [](const auto& m) { return m.name; });
+    CHECK(got == name);
+  }
+  CHECK_FALSE(kinflow::is_fixed_step_method("rk5"));
+  CHECK_FALSE(kinflow::is_adaptive_method("RK4"));
+  auto none = [](const auto&) { return 0; };
+  CHECK_THROWS_AS(kinflow::visit_method("rk5", none, none, "--solver"), kinflow::invalid_argument);
+  CHECK_THROWS_WITH(kinflow::visit_method("rk5", none, none, "--solver"),
+                    kinflow_test::contains("--solver") && kinflow_test::contains("rk5") &&
+                        kinflow_test::contains("dopri5"));
 }

@@ -49,6 +49,7 @@
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/integrators/likelihood.hpp"
+#include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/rk_step.hpp"
@@ -79,6 +80,9 @@ struct adaptive_options {
   kpe_options kpe{};                ///< kinetic path energy (profiles are fixed-step only)
   /// The log-likelihood of every sample (kinflow/integrators/likelihood.hpp), off by default.
   likelihood_options likelihood{};
+  /// Called with the share of the work done after every step of the batch
+  /// (kinflow/integrators/progress.hpp); a callback that throws stops the solve.
+  progress_callback progress{};
 };
 
 /// What an observer of an adaptive solve sees after each accepted step of one sample.
@@ -395,6 +399,13 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
       }
     }
     drop_finished();
+    if (options.progress) {
+      const Scalar span = std::abs(T1 - T0);
+      double done = static_cast<double>(Bs - active.size());
+      if (span > 0)
+        for (auto i : active) done += static_cast<double>(std::abs(t(i) - T0) / span);
+      detail::report_progress(options.progress, done, static_cast<double>(B));
+    }
   }
   return res;
 }

@@ -26,6 +26,7 @@
 #include "kinflow/integrators/solve_extras.hpp"
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/likelihood.hpp"
+#include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/rk_step.hpp"
@@ -73,6 +74,9 @@ struct fixed_step_options {
   per_sample_kernel kernel = per_sample_kernel::interleaved;
   /// The log-likelihood of every sample (kinflow/integrators/likelihood.hpp), off by default.
   likelihood_options likelihood{};
+  /// Called with the share of the work done, after every step of every tile
+  /// (kinflow/integrators/progress.hpp); a callback that throws stops the solve.
+  progress_callback progress{};
 };
 
 /// What an observer of a fixed-grid solve sees after each step over `[t, t + dt]`.
@@ -186,6 +190,10 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
         ((rest.enabled ? void(rest.value.segment(first, n) += rest.step.sums()) : void()), ...);
       }, channels);
       after_step(step, t, h);
+      detail::report_progress(options.progress,
+                              static_cast<double>(first) * static_cast<double>(N) +
+                                  static_cast<double>(n) * static_cast<double>(step + 1),
+                              static_cast<double>(B) * static_cast<double>(N));
     }
   };
 
@@ -232,7 +240,7 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
       detail::soa_fixed_steps(field, method, grid, X, kpe_on,
                               options.kpe.quadrature == kpe_quadrature::left_riemann, tau,
                               kpe_on ? kpe.early_values().data() : nullptr,
-                              kpe_on ? kpe.late_values().data() : nullptr);
+                              kpe_on ? kpe.late_values().data() : nullptr, &options.progress);
     }
   } else if constexpr (fused) {
     if (likelihood.enabled) {
@@ -293,6 +301,10 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
         else
           columns(std::integral_constant<int, 2>{});
         if (kpe_on && !direct) kpe.commit(n, t, t_next, first, last - first);
+        detail::report_progress(options.progress,
+                                static_cast<double>(first) * static_cast<double>(N) +
+                                    static_cast<double>(last - first) * static_cast<double>(n + 1),
+                                static_cast<double>(B) * static_cast<double>(N));
       }
     }
     }

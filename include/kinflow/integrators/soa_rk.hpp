@@ -55,6 +55,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow/schedules/time_grid.hpp"
 
@@ -233,7 +234,8 @@ KINFLOW_DETAIL_SOA_FLATTEN void soa_tile_step(Field& field, const soa_step_coeff
 template <Eigen::Index T, soa_energy_mode Mode, bool Subdiagonal, class Field, class Scalar,
           int Dim, std::size_t S, class GridScalar>
 void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<GridScalar>& grid,
-             batch<Scalar, Dim>& X, double tau, Scalar* early, Scalar* late) {
+             batch<Scalar, Dim>& X, double tau, Scalar* early, Scalar* late,
+             const progress_callback* progress) {
   const Eigen::Index B = X.cols();
   const std::size_t N = grid.steps();
   const soa_method<Scalar, S> m(method, Mode == soa_energy_mode::left_riemann);
@@ -256,6 +258,7 @@ void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<Gri
     Scalar* dst = data + first * Dim;
     for (Eigen::Index i = 0; i < w; ++i)
       for (int r = 0; r < Dim; ++r) dst[i * Dim + r] = x[r][i];
+    if (progress) report_progress(*progress, static_cast<double>(first + w), static_cast<double>(B));
   }
 }
 
@@ -269,19 +272,21 @@ void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<Gri
 /// vector of dimension Dim (a dynamic-size result is checked: kinflow::dimension_mismatch).
 /// No heap allocation (the tile, Dim·T scalars, is on the stack). The state is written
 /// back only after all steps of a tile: a field must not read the batch `X` itself.
+/// `progress`, when not null, is called after every tile (kinflow/integrators/progress.hpp).
 template <Eigen::Index T, class Field, class Scalar, int Dim, std::size_t S, class GridScalar>
 void soa_fixed_steps_tiled(Field&& field, const butcher_tableau<S>& method,
                            const time_grid<GridScalar>& grid, batch<Scalar, Dim>& X, bool energy,
-                           bool left_riemann, double tau, Scalar* early, Scalar* late) {
+                           bool left_riemann, double tau, Scalar* early, Scalar* late,
+                           const progress_callback* progress = nullptr) {
   static_assert(Dim != Eigen::Dynamic, "soa_fixed_steps needs a dimension fixed at compile time");
   static_assert(T >= 1, "the tile needs at least one sample");
   auto& f = field;
   const bool sub = soa_subdiagonal(method);
   auto run = [&]<soa_energy_mode Mode>() {
     if (sub)
-      soa_run<T, Mode, true>(f, method, grid, X, tau, early, late);
+      soa_run<T, Mode, true>(f, method, grid, X, tau, early, late, progress);
     else
-      soa_run<T, Mode, false>(f, method, grid, X, tau, early, late);
+      soa_run<T, Mode, false>(f, method, grid, X, tau, early, late, progress);
   };
   if (!energy)
     run.template operator()<soa_energy_mode::off>();
@@ -295,9 +300,9 @@ void soa_fixed_steps_tiled(Field&& field, const butcher_tableau<S>& method,
 template <class Field, class Scalar, int Dim, std::size_t S, class GridScalar>
 void soa_fixed_steps(Field&& field, const butcher_tableau<S>& method, const time_grid<GridScalar>& grid,
                      batch<Scalar, Dim>& X, bool energy, bool left_riemann, double tau,
-                     Scalar* early, Scalar* late) {
+                     Scalar* early, Scalar* late, const progress_callback* progress = nullptr) {
   soa_fixed_steps_tiled<soa_default_tile<Scalar, Dim>>(std::forward<Field>(field), method, grid, X,
-                                                       energy, left_riemann, tau, early, late);
+                                                       energy, left_riemann, tau, early, late, progress);
 }
 
 }  // namespace kinflow::detail

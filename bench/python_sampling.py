@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""kinflow.sample from Python against the PyTorch code people would write instead.
+
+    .venv/bin/python bench/python_sampling.py [--threads 2] [--reps 5] [--quick]
+
+Two comparisons, each measured in this run (medians of --reps timed runs after a warm-up):
+
+1. **The exact empirical field** (kinflow.EmpiricalField) sampled with Euler, KTS
+   (alpha0 = beta0 = 0.01, tau = 0.6) and left-Riemann KPE, against bench/pytorch_sampler.py
+   (the softmax over the training set at every step, a Python loop over the steps) on the same
+   inputs and thread count, in a subprocess of the same interpreter:
+     - d = 2 double, N = 1024, B = 4096, 100 steps
+     - d = 1024 float, N = 1024, B = 1024, 20 steps
+   The samples and energies of both are compared (pytorch_sampler.py prints the differences).
+2. **A PyTorch model as the field**: the committed TorchScript MLP
+   (examples/models/fm_mlp_8gaussians.pt), B = 4096, Euler with 100 steps in float32, through
+   kinflow.sample (the model wrapped as a callable f(t, X) -> tensor, per-sample KPE) against
+   a plain PyTorch Euler loop on the same model that accumulates the same KPE, run in turn
+   (3 x --reps pairs). The overhead is kinflow's median time over the loop's, minus 1; also
+   printed: the time kinflow.sample spends outside the model (its own share, which the
+   model's run-to-run noise does not blur). The final states are compared.
+
+Prints the build (kinflow.build_info, torch and its BLAS) and one "RESULT" line per case.
+--quick: smaller sizes and fewer repetitions (a smoke run; its figures are not the ones to
+report).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import kinflow
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def median_time(fn, reps):
+    fn()  # warm-up, untimed
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def empirical_case(label, d, N, B, steps, scalar, threads, reps):
+    dtype = np.float32 if scalar == "float" else np.float64
+    Y = np.asarray(kinflow.standard_normal(N, d, 11), dtype=np.float64)
+    x0 = np.asarray(kinflow.standard_normal(B, d, 12), dtype=np.float64)
+    with tempfile.TemporaryDirectory(prefix="kinflow-pybench-") as tmp:
+        np.savetxt(os.path.join(tmp, "train.csv"), Y, delimiter=",", fmt="%.17g")
+        np.savetxt(os.path.join(tmp, "noise.csv"), x0, delimiter=",", fmt="%.17g")
+        field = kinflow.EmpiricalField(Y.astype(dtype), threads=threads)
+        kts = kinflow.KTS(alpha0=0.01, beta0=0.01, tau=0.6, k=3.0)
+        xs = x0.astype(dtype)
+        seconds, r = median_time(
+            lambda: kinflow.sample(field, xs, solver="euler", steps=steps, kts=kts, kpe="left"), reps)
+        np.savetxt(os.path.join(tmp, "kinflow_samples.csv"), np.asarray(r.x, dtype=np.float64),
+                   delimiter=",", fmt="%.17g")
+        np.savetxt(os.path.join(tmp, "kinflow_energy.csv"),
+                   np.stack([r.kpe, r.kpe_early, r.kpe_late], 1).astype(np.float64), delimiter=",", fmt="%.17g")
+        with open(os.path.join(tmp, "kinflow_time.txt"), "w") as f:
+            f.write(f"{seconds}\n")
+        p = subprocess.run([sys.executable, os.path.join(HERE, "pytorch_sampler.py"), "--dir", tmp,
+                            "--steps", str(steps), "--scalar", scalar, "--threads", str(threads),
+                            "--reps", str(reps), "--label", label, "--build", "python"],
+                           capture_output=True, text=True)
+    if p.returncode == 3:
+        print(f"RESULT label={label} skipped: PyTorch is not installed")
+        return None
+    if p.returncode != 0:
+        sys.exit(f"python_sampling.py: pytorch_sampler.py failed:\n{p.stderr}")
+    line = next(ln for ln in p.stdout.splitlines() if ln.startswith("RESULT "))
+    print(line, flush=True)
+    return dict(kv.split("=", 1) for kv in line.split()[1:])
+
+
+def model_case(B, steps, threads, reps):
+    import torch
+
+    torch.set_num_threads(threads)
+    model = torch.jit.load(os.path.join(ROOT, "examples", "models", "fm_mlp_8gaussians.pt"))
+    model.eval()
+    x0 = np.asarray(kinflow.standard_normal(B, 2, 5), dtype=np.float32)
+
+    inside = [0.0]  # seconds spent in the model during one kinflow.sample
+
+    def field(t, X):
+        start = time.perf_counter()
+        x = torch.from_numpy(X)
+        with torch.no_grad():
+            v = model(torch.full((x.shape[0],), t, dtype=torch.float32), x)
+        inside[0] += time.perf_counter() - start
+        return v
+
+    def plain_loop():
+        """What a PyTorch user writes: Euler, KPE = 1/2 sum h |v|^2 over the stages."""
+        with torch.no_grad():
+            x = torch.from_numpy(x0.copy())
+            kpe = torch.zeros(B, dtype=torch.float32)
+            h = 1.0 / steps
+            for i in range(steps):
+                v = model(torch.full((B,), i * h, dtype=torch.float32), x)
+                kpe += 0.5 * h * (v * v).sum(dim=1)
+                x = x + h * v
+            return x.numpy(), kpe.numpy()
+
+    def through_kinflow():
+        inside[0] = 0.0
+        return kinflow.sample(field, x0, solver="euler", steps=steps)
+
+    # Interleaved runs (the model's own time varies from run to run on a shared machine),
+    # after two warm-ups of each (TorchScript optimizes a model on its first runs).
+    for _ in range(2):
+        plain_loop()
+        through_kinflow()
+    t_loops, t_kins, outside = [], [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        x_loop, kpe_loop = plain_loop()
+        t_loops.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        r = through_kinflow()
+        t_kins.append(time.perf_counter() - start)
+        outside.append(t_kins[-1] - inside[0])
+    t_loop, t_kin = statistics.median(t_loops), statistics.median(t_kins)
+    x_kin = np.asarray(r.x)
+    diff = float(np.max(np.abs(x_kin - x_loop)))
+    ediff = float(np.max(np.abs(np.asarray(r.kpe) - kpe_loop) / np.maximum(np.abs(kpe_loop), 1.0)))
+    print("RESULT " + " ".join([
+        "label=torch_model_field", "scalar=float", f"B={B}", f"steps={steps}", f"threads={threads}",
+        f"kinflow_s={t_kin:.6g}", f"torch_loop_s={t_loop:.6g}", f"overhead={t_kin / t_loop - 1:+.3f}",
+        f"kinflow_outside_model_s={statistics.median(outside):.3g}",
+        f"outside_share={statistics.median(outside) / t_kin:.3f}",
+        f"max_sample_diff={diff:.3g}", f"max_energy_reldiff={ediff:.3g}"]), flush=True)
+    return t_kin / t_loop - 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=0, help="threads for kinflow and torch (0: all cores)")
+    p.add_argument("--reps", type=int, default=5, help="timed runs per case (median reported)")
+    p.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (smoke run)")
+    a = p.parse_args()
+    threads = a.threads or os.cpu_count() or 1
+    reps = 1 if a.quick else max(1, a.reps)
+    try:
+        import torch
+        torch_info = f"torch {torch.__version__}"
+    except ImportError:
+        torch_info = "no torch"
+    blas = "unknown"
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+        blas = next((n for n in ("openblas", "mkl", "blis", "atlas") if n in maps), "reference")
+    except OSError:
+        pass
+    print(f"build: kinflow {kinflow.__version__} ({kinflow.build_info}); {torch_info} (BLAS: {blas}); "
+          f"threads {threads}; {'quick' if a.quick else 'full'} run", flush=True)
+    if a.quick:
+        empirical_case("d2_double", 2, 256, 512, 20, "double", threads, reps)
+        empirical_case("d1024_float", 1024, 128, 128, 5, "float", threads, reps)
+    else:
+        empirical_case("d2_double", 2, 1024, 4096, 100, "double", threads, reps)
+        empirical_case("d1024_float", 1024, 1024, 1024, 20, "float", threads, reps)
+    if torch_info != "no torch":
+        model_case(512 if a.quick else 4096, 20 if a.quick else 100, threads, 1 if a.quick else 3 * reps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
