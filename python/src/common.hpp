@@ -150,6 +150,32 @@ struct field_holder {
   }
 };
 
+/// Fields whose evaluation writes buffers inside the object (kinflow::mlp_field: "copy it
+/// per thread"). Every call from Python works on its own copy of such a field, so that
+/// several Python threads may use one field object at once (the GIL is released while it
+/// runs); the closed-form fields are evaluated in place, as they may be.
+template <class F>
+inline constexpr bool evaluates_in_buffers = false;
+template <class Scalar>
+inline constexpr bool evaluates_in_buffers<kinflow::mlp_field<Scalar>> = true;
+
+/// Calls fn(field) with the holder's field, or with a copy of it for fields that evaluate
+/// in their own buffers (see evaluates_in_buffers).
+template <class Holder, class Fn>
+decltype(auto) with_field(const Holder& h, Fn&& fn) {
+  return std::visit(
+      [&](const auto& f) -> decltype(auto) {
+        using F = typename std::decay_t<decltype(f)>::element_type;
+        if constexpr (evaluates_in_buffers<F>) {
+          F local = *f;
+          return fn(local);
+        } else {
+          return fn(*f);
+        }
+      },
+      h.field);
+}
+
 using empirical_holder = field_holder<empirical_t>;
 using mixture_holder = field_holder<mixture_t>;
 using mlp_holder = field_holder<mlp_t>;

@@ -9,7 +9,7 @@ namespace {
 
 template <class Holder, class Fn>
 auto visit_field(const Holder& h, Fn&& fn) {
-  return std::visit([&](const auto& f) { return fn(*f); }, h.field);
+  return with_field(h, [&](auto& f) { return fn(std::as_const(f)); });
 }
 
 /// velocity(t, X) -> [B, d] for any field of a holder.

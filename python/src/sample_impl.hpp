@@ -135,14 +135,11 @@ py::object run_sample(Field& inner, const sample_settings& s, dyn_batch<Scalar>&
 /// sample() for a holder of C++ fields: x0 converted once to the field's precision.
 template <class Holder>
 py::object sample_holder(Holder& h, py::handle x0, const sample_settings& s) {
-  return std::visit(
-      [&](auto& f) -> py::object {
-        using F = typename std::decay_t<decltype(f)>::element_type;
-        using Scalar = typename F::scalar_type;
-        dyn_batch<Scalar> X = batch_of<Scalar>(x0, "x0", static_cast<py::ssize_t>(h.dim()));
-        return run_sample<Scalar>(*f, s, X, true);
-      },
-      h.field);
+  return with_field(h, [&](auto& f) -> py::object {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    dyn_batch<Scalar> X = batch_of<Scalar>(x0, "x0", static_cast<py::ssize_t>(h.dim()));
+    return run_sample<Scalar>(f, s, X, true);
+  });
 }
 
 }  // namespace kinflow_py

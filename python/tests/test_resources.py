@@ -263,3 +263,35 @@ def test_ctrl_c_interrupts_a_large_batch_cpp_sample():
         timer.cancel()
     elapsed = time.perf_counter() - t0
     assert elapsed < 0.5 + 1.5, f"interrupted after {elapsed:.2f} s"
+
+
+def test_one_field_object_from_several_threads():
+    # The GIL is released while a C++ field runs, so two Python threads may evaluate one
+    # field object at the same time; each must get what it gets alone (the MLP's buffers
+    # are per call, the closed-form fields keep none).
+    import pathlib
+    npz = pathlib.Path(__file__).resolve().parents[2] / "examples" / "models" / "fm_mlp_8gaussians.npz"
+    rng = np.random.default_rng(21)
+    fields = [kinflow.load_mlp(str(npz), dtype="float64"),
+              kinflow.EmpiricalField(rng.normal(size=(300, 2)), threads=2)]
+    for field in fields:
+        inputs = [rng.normal(size=(n, 2)) for n in (257, 1000)]
+        expected = [np.asarray(field.velocity(0.37, x)) for x in inputs]
+        expected_s = [np.asarray(kinflow.sample(field, x, solver="heun", steps=8).x) for x in inputs]
+        errors = []
+
+        def work(k):
+            try:
+                for _ in range(40):
+                    np.testing.assert_array_equal(np.asarray(field.velocity(0.37, inputs[k])), expected[k])
+                    r = kinflow.sample(field, inputs[k], solver="heun", steps=8)
+                    np.testing.assert_array_equal(np.asarray(r.x), expected_s[k])
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1, 0, 1)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors[0]
