@@ -26,6 +26,8 @@
 #include "cli/metrics.hpp"
 #include "cli/models.hpp"
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
+#include "cli/run_files.hpp"
 
 namespace {
 
@@ -180,21 +182,6 @@ struct run_output {
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
 };
 
-/// Prints progress on stderr every 10% of a long run (a kinflow::progress_callback).
-struct progress_meter {
-  bool enabled;
-  int next = 1;
-  void operator()(double done) {
-    if (!enabled) return;
-    while (next <= 10 && done * 10 >= next - 1e-9) {
-      std::fprintf(stderr, "\rkinflow-sample: %3d%%", next * 10);
-      if (next == 10) std::fputc('\n', stderr);
-      std::fflush(stderr);
-      ++next;
-    }
-  }
-};
-
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
 /// A shaped field names its own τ (the adaptive solves break there and the energy is split
 /// there); with KTS off the split is still --tau's, and adaptive steps end there too.
@@ -239,8 +226,7 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
     }
   };
   record(0, grid[0], X);
-  const bool long_run = !s.quiet && static_cast<double>(X.cols()) * static_cast<double>(steps) * S > 2e6;
-  if (long_run) opt.progress = progress_meter{true};
+  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   if (K == 0) {  // no observer: the integrator may tile the batch
     out.result = kinflow::integrate(field, method, grid, X, opt);
     return;
@@ -257,7 +243,7 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
   opt.rtol = s.rtol;
   opt.atol = s.atol;
   set_path_options(opt, s);
-  if (!s.quiet && X.cols() >= 10000) opt.progress = progress_meter{true};
+  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   std::vector<long> steps_of(static_cast<std::size_t>(K), 0);
   for (Eigen::Index i = 0; i < K; ++i) {
@@ -400,7 +386,7 @@ void write_paths(const std::filesystem::path& file, const std::vector<std::vecto
 }
 
 template <class Scalar>
-void write_summary(const std::filesystem::path& file, const settings& s, const inputs& in,
+cli::json_object make_summary(const settings& s, const inputs& in,
                    const run_output<Scalar>& out, const cli::sample_summary& m, const landing_density& d,
                    double seconds) {
   const auto& r = out.result;
@@ -448,7 +434,7 @@ void write_summary(const std::filesystem::path& file, const settings& s, const i
   if (m.has_heldout)
     j.object("heldout", cli::json_object().number("nn_dist_mean", m.nn_heldout_mean).number("sliced_w2", m.sliced_w2));
   j.number("wall_seconds", seconds);
-  j.write(file);
+  return j;
 }
 
 /// Samples the trained model of --model: MLP weights (.npz) or, in a build with the
@@ -467,6 +453,9 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
 template <class Scalar>
 int run(const settings& s) {
   const auto start = std::chrono::steady_clock::now();
+  // Opened first, so that a bad --out fails before any work and a killed run leaves no
+  // partial files (examples/cli/run_files.hpp).
+  cli::run_directory dir(s.out, "kinflow-sample", {"samples.csv", "train.csv", "trajectories.csv"});
   const inputs in = load_inputs(s);
   const dyn_batch<Scalar> train = in.ref.train.template cast<Scalar>();
   dyn_batch<Scalar> X = in.noise.template cast<Scalar>();
@@ -507,12 +496,10 @@ int run(const settings& s) {
       density_at_landing(X, out.result, m, in.ref, exact_log_density.size() ? &exact_log_density : nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  std::filesystem::create_directories(s.out);
-  const std::filesystem::path dir(s.out);
-  write_samples(dir / "samples.csv", X, out.result, m, d);
-  write_summary(dir / "summary.json", s, in, out, m, d, seconds);
-  cli::write_points(dir / "train.csv", in.ref.train);  // so that every run can be reproduced and plotted
-  if (s.trajectories > 0) write_paths(dir / "trajectories.csv", out.paths, X.rows());
+  write_samples(dir.stage("samples.csv"), X, out.result, m, d);
+  cli::write_points(dir.stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
+  if (s.trajectories > 0) write_paths(dir.stage("trajectories.csv"), out.paths, X.rows());
+  dir.commit(make_summary(s, in, out, m, d, seconds));  // summary.json last
 
   std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s\n", static_cast<long>(X.cols()),
               s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "");

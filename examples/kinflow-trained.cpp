@@ -25,6 +25,7 @@
 #include <iomanip>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -35,6 +36,8 @@
 #include "cli/metrics.hpp"
 #include "cli/models.hpp"
 #include "cli/output.hpp"
+#include "cli/progress.hpp"
+#include "cli/run_files.hpp"
 
 #ifndef KINFLOW_MODELS_DIR
 #define KINFLOW_MODELS_DIR "examples/models"
@@ -64,6 +67,7 @@ struct settings {
   double k = 3;
   std::string out = "kinflow-trained-out";
   bool quick = false;
+  bool quiet = false;
 };
 
 /// The KTS setting (alpha0, beta0, tau) of the sweep, with the rate k of --k.
@@ -103,7 +107,8 @@ settings parse(int argc, char** argv) {
       .value("--threads", "T", "runs of the sweep in parallel (0: all hardware threads)",
              cli::integer(s.threads, 0, 4096))
       .toggle("--quick", "500 samples, 40 steps, a 2 x 2 x 2 sweep (a smoke run)", s.quick)
-      .value("--out", "DIR", "output directory", cli::text(s.out));
+      .value("--out", "DIR", "output directory", cli::text(s.out))
+      .toggle("--quiet", "no progress on stderr", s.quiet);
   cl.parse(argc, argv);
   if (s.quick) {
     if (!cl.given("--samples")) s.samples = 500;
@@ -212,10 +217,15 @@ agreement compare_runs(const dyn_batch<Scalar>& Xa, const kinflow::solve_result<
 
 int run(const settings& s) {
   const auto start = std::chrono::steady_clock::now();
-  {  // Before any work, so that a bad --out does not cost a whole sweep.
-    std::error_code ec;
-    fs::create_directories(s.out, ec);
-    if (ec || !fs::is_directory(s.out)) usage_error("--out = '" + s.out + "': cannot create the directory");
+  // Before any work, so that a bad --out does not cost a whole sweep; a killed run leaves
+  // no partial files (examples/cli/run_files.hpp).
+  std::optional<cli::run_directory> dir;
+  try {
+    dir.emplace(s.out, "kinflow-trained",
+                std::vector<std::string>{"samples_model.csv", "samples_empirical.csv", "samples_model_best.csv",
+                                         "sweep.csv", "train.csv"});
+  } catch (const std::runtime_error& e) {
+    usage_error(e.what());
   }
   const auto seed = static_cast<std::uint64_t>(s.seed);
 
@@ -334,7 +344,8 @@ int run(const settings& s) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const unsigned workers = std::min<unsigned>(s.threads > 0 ? static_cast<unsigned>(s.threads) : hw,
                                               static_cast<unsigned>(rows.size()));
-  std::size_t next = 0;
+  std::size_t next = 0, done = 0;
+  auto progress = cli::progress_to_stderr("kinflow-trained", "runs", static_cast<double>(rows.size()), s.quiet);
   std::mutex lock;
   std::exception_ptr failure;  // the first error of any worker, rethrown after joining
   auto work = [&]() noexcept {
@@ -358,6 +369,9 @@ int run(const settings& s) {
         row.m = measure(X, r, ref, s);
         row.m.mem = {};  // per-sample data not kept for the sweep
         row.m.finite.clear();
+        const std::lock_guard<std::mutex> g(lock);
+        ++done;
+        if (progress) progress(static_cast<double>(done) / static_cast<double>(rows.size()));
       }
     } catch (...) {
       const std::lock_guard<std::mutex> g(lock);
@@ -404,18 +418,17 @@ int run(const settings& s) {
                 best->alpha0, best->beta0, best->tau, best->m.sliced_w2, base_model.sliced_w2, best->m.f_mem,
                 base_model.f_mem);
 
-  // 4. Files (the directory was made at the start).
-  const fs::path dir(s.out);
-  write_samples(dir / "samples_model.csv", X_model, r_model, ref);
-  write_samples(dir / "samples_empirical.csv", X_emp, r_emp, ref);
+  // 4. Files, staged in the directory opened at the start and committed with the summary.
+  write_samples(dir->stage("samples_model.csv"), X_model, r_model, ref);
+  write_samples(dir->stage("samples_empirical.csv"), X_emp, r_emp, ref);
   if (best) {
     dyn_batch<float> X = noise.cast<float>();
     auto model = model_f;
     const auto r = sample(model, kts_of(s, best->alpha0, best->beta0, best->tau), s.steps, X);
-    write_samples(dir / "samples_model_best.csv", X, r, ref);
+    write_samples(dir->stage("samples_model_best.csv"), X, r, ref);
   }
-  write_sweep(dir / "sweep.csv", rows);
-  cli::write_points(dir / "train.csv", ref.train);
+  write_sweep(dir->stage("sweep.csv"), rows);
+  cli::write_points(dir->stage("train.csv"), ref.train);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   cli::json_object settings_json;
   settings_json.text("model", s.model).text("train", s.train).text("dataset", s.dataset).integer("dim", d)
@@ -435,7 +448,8 @@ int run(const settings& s) {
     summary.object("best_model_setting", cli::json_object().number("alpha0", best->alpha0)
                                              .number("beta0", best->beta0).number("tau", best->tau)
                                              .object("metrics", json_metrics(best->m)));
-  summary.number("wall_seconds", seconds).write(dir / "summary.json");
+  summary.number("wall_seconds", seconds);
+  dir->commit(summary);  // summary.json last
   std::printf("\nkinflow-trained: wrote %s/{summary.json, sweep.csv, samples_model.csv, samples_empirical.csv%s, "
               "train.csv} in %.1f s\n",
               s.out.c_str(), best ? ", samples_model_best.csv" : "", seconds);

@@ -1,31 +1,41 @@
 #!/usr/bin/env bash
 # Builds and runs kinflow's whole test suite.
 #
-#   bash scripts/run-tests.sh [--sanitize]
+#   bash scripts/run-tests.sh [--sanitize] [--tsan] [--fuzz]
 #
 # build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
 # cannot rot; benchmarks that declare a smoke filter also run briefly under CTest), for the
 # host CPU as a default build is; then the API reference (Doxygen, warnings as errors), and
 # the Python package (scripts/install-python.sh into .venv/) with its pytest suite.
 # With --sanitize, or when CI=true, a second build in build/asan runs the tests under
-# AddressSanitizer and UBSan (Debug, -O1, line tables only), in the other configuration:
+# AddressSanitizer and UBSan (Debug, -Og, line tables only), in the other configuration:
 # portable (-DKINFLOW_NATIVE=OFF) with BLAS products (-DKINFLOW_USE_BLAS=ON, OpenBLAS). The
 # compile-only checks (header self-containment, compile-fail snippets, the README's quick
 # start) are the first build's alone.
+# With --tsan, or when CI=true, build/tsan builds the threaded tests and kinflow-trained with
+# ThreadSanitizer and runs them (the closed-form fields with threads > 1, one field from
+# several threads at once, the parallel sweep). With --fuzz, or when CI=true, the parsers'
+# libFuzzer targets run for a minute each under ASan + UBSan (scripts/run-fuzz.sh, clang-14).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 sanitize=0
+tsan=0
+fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --sanitize) sanitize=1 ;;
-    *) echo "run-tests.sh: unknown option '$arg' (expected --sanitize)" >&2; exit 2 ;;
+    --tsan) tsan=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "run-tests.sh: unknown option '$arg' (expected --sanitize, --tsan or --fuzz)" >&2; exit 2 ;;
   esac
 done
 if [ "${CI:-}" = "true" ]; then
   sanitize=1
+  tsan=1
+  fuzz=1
 fi
 
 bash scripts/install-deps.sh --bench --blas --docs --torch-cpp
@@ -50,25 +60,45 @@ echo "== Python package (.venv over /usr/bin/python3; pytest) =="
 bash scripts/install-python.sh --torch --jobs "$jobs"
 .venv/bin/python -m pytest python/tests -q
 
+# A Debug build for the sanitizer runs in DIR (-Og with line tables: about half the compile
+# time of -O1 at 1.5x its run time), portable, warnings as errors, without the benchmarks, the
+# package tests and the compile-only checks; the other -D options follow DIR.
+configure_checked() {
+  local dir="$1"
+  shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -Og" \
+    -DKINFLOW_NATIVE=OFF -DKINFLOW_WARNINGS_AS_ERRORS=ON -DKINFLOW_BUILD_TESTS=ON \
+    -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_TEST_PACKAGE=OFF -DKINFLOW_TEST_COMPILE_CHECKS=OFF \
+    -DKINFLOW_WITH_TORCH=OFF "$@"
+}
+
 if [ "$sanitize" -eq 1 ]; then
-  echo "== build/asan (Debug -O1 -g1, AddressSanitizer + UBSan; portable, BLAS products) =="
-  cmake -S . -B build/asan \
-    -DCMAKE_BUILD_TYPE=Debug \
-    -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
-    -DKINFLOW_SANITIZE=ON \
-    -DKINFLOW_NATIVE=OFF \
-    -DKINFLOW_USE_BLAS=ON \
-    -DKINFLOW_WARNINGS_AS_ERRORS=ON \
-    -DKINFLOW_BUILD_TESTS=ON \
-    -DKINFLOW_BUILD_EXAMPLES=OFF \
-    -DKINFLOW_BUILD_BENCHMARKS=OFF \
-    -DKINFLOW_TEST_PACKAGE=OFF \
-    -DKINFLOW_TEST_COMPILE_CHECKS=OFF \
-    -DKINFLOW_WITH_TORCH=OFF
+  echo "== build/asan (Debug -Og -g1, AddressSanitizer + UBSan; portable, BLAS products) =="
+  configure_checked build/asan -DKINFLOW_SANITIZE=ON -DKINFLOW_USE_BLAS=ON -DKINFLOW_BUILD_EXAMPLES=OFF
   cmake --build build/asan -j "$jobs"
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_init_order=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     ctest --test-dir build/asan --output-on-failure -j "$jobs"
+fi
+
+if [ "$tsan" -eq 1 ]; then
+  echo "== build/tsan (Debug -O1 -g1, ThreadSanitizer: threaded fields, one field from several threads, the parallel sweep) =="
+  # -O1 here: few targets, and their run time under TSan outweighs the compile time -Og saves.
+  configure_checked build/tsan -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DKINFLOW_SANITIZE_THREAD=ON -DKINFLOW_BUILD_EXAMPLES=ON
+  tsan_tests=(test_fields_concurrency test_fields_empirical test_fields_gaussian_mixture)
+  cmake --build build/tsan -j "$jobs" --target "${tsan_tests[@]}" kinflow-trained
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  for t in "${tsan_tests[@]}"; do
+    echo "-- $t (ThreadSanitizer)"
+    "build/tsan/tests/$t"
+  done
+  echo "-- kinflow-trained --quick --threads 2 (ThreadSanitizer)"
+  build/tsan/examples/kinflow-trained --quick --threads 2 --quiet --out build/tsan/trained-out
+fi
+
+if [ "$fuzz" -eq 1 ]; then
+  echo "== fuzzing (clang-14 libFuzzer, ASan + UBSan; scripts/run-fuzz.sh) =="
+  bash scripts/run-fuzz.sh --seconds "${KINFLOW_FUZZ_SECONDS:-60}" --jobs "$jobs"
 fi
 
 echo "run-tests.sh: all tests passed"

@@ -553,4 +553,22 @@ TEST_CASE("empirical field: bad input is rejected with a clear message", "[empir
     REQUIRE_THROWS_TYPE_WITH(kinflow::empirical_field<double>(Y, opt), kinflow::invalid_argument,
                            contains("memory_budget"));
   }
+  SECTION("memory budget too small for the dimension: an error at evaluation, not an allocation") {
+    // One point of d = 4096 doubles alone takes 32 KiB, and the direct distances hold a
+    // block of points plus a column: the smallest block needs more than 64 KiB.
+    const Eigen::Index d = 4096;
+    const kinflow::batch<double, Eigen::Dynamic> Yd = Eigen::MatrixXd::Random(d, 3);
+    kinflow::empirical_options<double> small;
+    small.memory_budget = std::size_t{64} << 10;
+    small.distances = kinflow::distance_method::direct;
+    const kinflow::empirical_field<double> f(Yd, small);
+    const kinflow::batch<double, Eigen::Dynamic> X = Eigen::MatrixXd::Random(d, 2);
+    kinflow::batch<double, Eigen::Dynamic> V;
+    REQUIRE_THROWS_TYPE_WITH(f(0.5, X, V), kinflow::invalid_argument,
+                             contains("memory_budget") && contains("at least") && contains("dimension 4096"));
+    // the same field with the default budget works
+    const kinflow::empirical_field<double> g(Yd);
+    g(0.5, X, V);
+    CHECK(V.allFinite());
+  }
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kinflow/models/npz.hpp"
@@ -71,13 +72,13 @@ inline void put(bytes& b, std::uint64_t v, int n) {
   for (int k = 0; k < n; ++k) b.push_back(static_cast<unsigned char>((v >> (8 * k)) & 0xFF));
 }
 
-// A ZIP of stored entries; `method` is written into every header as given (a non-zero
-// value makes the entries claim to be compressed).
-inline bytes zip_stored(const std::vector<npz_entry>& entries, std::uint16_t method = 0) {
+// A ZIP of stored entries holding the given bytes under the given names (".npy" added);
+// `method` is written into every header as given (a non-zero value makes the entries claim
+// to be compressed). The fuzz targets use it too (tests/fuzz/).
+inline bytes zip_of_payloads(const std::vector<std::pair<std::string, bytes>>& entries, std::uint16_t method = 0) {
   bytes out, central;
-  for (const auto& e : entries) {
-    const bytes payload = npy_bytes(e);
-    const std::string name = e.name + ".npy";
+  for (const auto& [stem, payload] : entries) {
+    const std::string name = stem + ".npy";
     const std::uint32_t crc = kinflow::detail::crc32(payload.data(), payload.size());
     const std::size_t offset = out.size();
     put(out, 0x04034b50, 4); put(out, 20, 2); put(out, 0, 2); put(out, method, 2);
@@ -98,6 +99,13 @@ inline bytes zip_stored(const std::vector<npz_entry>& entries, std::uint16_t met
   put(out, entries.size(), 2); put(out, entries.size(), 2);
   put(out, central.size(), 4); put(out, cd_offset, 4); put(out, 0, 2);
   return out;
+}
+
+// A ZIP of stored .npy entries built from their descriptions (see zip_of_payloads).
+inline bytes zip_stored(const std::vector<npz_entry>& entries, std::uint16_t method = 0) {
+  std::vector<std::pair<std::string, bytes>> payloads;
+  for (const auto& e : entries) payloads.emplace_back(e.name, npy_bytes(e));
+  return zip_of_payloads(payloads, method);
 }
 
 // A private scratch directory, removed when the process ends.

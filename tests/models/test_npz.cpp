@@ -124,6 +124,17 @@ TEST_CASE("unsupported dtypes are rejected by name", "[npz][errors]") {
   }
 }
 
+TEST_CASE("shapes whose size overflows are rejected, not wrapped around", "[npz][errors]") {
+  // Found by fuzzing (tests/fuzz/fuzz_npy.cpp): the product of the dimensions overflowed
+  // before the data size was compared with the entry's bytes.
+  for (const std::string shape : {"(4294967296, 4294967296, 16)", "(999999999999999, 999999999999999)",
+                                  "(100000000000000, 100000000000000, 100000000000000)"}) {
+    const std::string p = scratch().write("huge.npz", zip_stored({{"w", "<f8", shape, bytes(16, 0)}}));
+    CHECK_THROWS_AS(npz_archive(p), model_file_error);
+    CHECK_THROWS_WITH(npz_archive(p), kinflow_test::contains("huge.npz") && kinflow_test::contains("too large"));
+  }
+}
+
 TEST_CASE("corrupt data fails the CRC check", "[npz][errors]") {
   bytes b = zip_stored({{"w", "<f8", "(2,)", f8({1.0, 2.0})}});
   b[30 + 5 + 64 + 3] ^= 0x40;  // a byte of the array data (local header, name, npy header)

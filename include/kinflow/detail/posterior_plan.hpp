@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <new>
+#include <string>
 
 #include <Eigen/Core>
 
+#include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_parallel.hpp"
 
@@ -118,6 +120,14 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
   shrink(std::min<field_index>(rows, 64), std::min<field_index>(cols, 16));
   while (!fits(rows, cols, workers) && workers > 1) --workers;
   shrink(1, 1);
+  if (!fits(rows, cols, workers)) {
+    // Not even one point against one query fits: a clear error, not an allocation past
+    // the budget.
+    const std::size_t need =
+        field_bookkeeping_bytes + posterior_worker_scalars<Scalar>(d, 1, 1, p.expanded) * sizeof(Scalar);
+    require(false, "memory_budget", budget,
+            "expected at least " + std::to_string(need) + " bytes for points of dimension " + std::to_string(d));
+  }
 
   p.rows_block = rows;
   p.cols_block = cols;

@@ -81,6 +81,16 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, 1> npz_vector(const npz_archive& npz, cons
 
 }  // namespace detail
 
+/// Reads an MLP velocity field from the arrays of an `.npz` archive already read (from a
+/// file, or from memory with npz_archive::from_bytes); errors name npz.path(). Otherwise as
+/// load_mlp_field(const std::string&, matrix_products).
+/// @param npz       the archive
+/// @param products  which library computes the products, as in the mlp_field constructor
+/// @return the field
+template <class Scalar = double>
+[[nodiscard]] mlp_field<Scalar> load_mlp_field(const npz_archive& npz,
+                                               matrix_products products = matrix_products::automatic);
+
 /// Reads an MLP velocity field from an `.npz` weight file (naming convention in the file
 /// documentation of kinflow/models/mlp_npz.hpp).
 ///
@@ -99,7 +109,13 @@ template <class Scalar = double>
 [[nodiscard]] mlp_field<Scalar> load_mlp_field(const std::string& path,
                                                matrix_products products = matrix_products::automatic) {
   (void)detail::resolve_products(products, "products");  // before the file, so the error names it
-  const npz_archive npz(path);
+  return load_mlp_field<Scalar>(npz_archive(path), products);
+}
+
+template <class Scalar>
+mlp_field<Scalar> load_mlp_field(const npz_archive& npz, matrix_products products) {
+  (void)detail::resolve_products(products, "products");
+  const std::string& path = npz.path();
   std::set<std::string> used;
   const auto take = [&](const std::string& name) -> const std::string& {
     used.insert(name);

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -266,7 +267,16 @@ private:
     unsupported();
   }
 
-  const std::size_t count = static_cast<std::size_t>(a.size());
+  // The element count and byte size, refusing shapes whose product overflows (a corrupt
+  // or hostile header must not wrap around to a small size).
+  std::size_t count = 1;
+  const std::size_t max_bytes = std::numeric_limits<std::size_t>::max() / 2;
+  for (const auto dim : a.shape) {
+    const auto u = static_cast<std::size_t>(dim);
+    if (u != 0 && count > max_bytes / a.itemsize / u)
+      file_fail(file, entry, "array shape " + a.shape_text() + " is too large for memory");
+    count *= u;
+  }
   const std::size_t data_bytes = count * a.itemsize;
   const std::size_t have = n - start - header_len;
   if (have < data_bytes)
@@ -306,6 +316,17 @@ public:
     parse(b);
   }
 
+  /// Reads every array of an `.npz` file held in memory, @p bytes; @p name stands for the
+  /// file in error messages (and is what path() returns).
+  /// @throws kinflow::model_file_error as the constructor from a path does
+  [[nodiscard]] static npz_archive from_bytes(const std::vector<unsigned char>& bytes,
+                                              const std::string& name = "<memory>") {
+    npz_archive a;
+    a.path_ = name;
+    a.parse(bytes);
+    return a;
+  }
+
   /// The file this archive was read from.
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
@@ -330,6 +351,8 @@ public:
   [[nodiscard]] const std::map<std::string, npy_array>& arrays() const noexcept { return arrays_; }
 
 private:
+  npz_archive() = default;
+
   void parse(const std::vector<unsigned char>& b) {
     static_assert(std::endian::native == std::endian::little,
                   "kinflow's .npz reader assumes a little-endian machine");
