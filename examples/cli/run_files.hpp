@@ -5,10 +5,11 @@
 ///
 /// Every file is written under a staging name, `.<name>.partial`, and renamed into place
 /// only when the whole run has finished; `summary.json` comes last and records the run's
-/// settings, its files and their sizes, and `"complete": true`. When the run starts, the
-/// previous run's `summary.json` and any staging files left by a killed run are removed, and
-/// when it commits, the program's other output names that this run did not write are removed
-/// too, so files of two runs never sit side by side under one summary. SIGINT, SIGTERM and
+/// settings, its files and their sizes, and `"complete": true`. When the run starts, staging
+/// files left by a killed run are removed; when it commits, the previous run's `summary.json`
+/// is removed before the first rename, and the program's other output names that this run did
+/// not write after the renames, so files of two runs never sit side by side under one
+/// summary, and a run that fails or is killed before it commits leaves the previous one whole. SIGINT, SIGTERM and
 /// SIGHUP delete the staging files before the program dies of the signal; after SIGKILL
 /// only staging names can be left, which the next run into the directory removes.
 ///
@@ -71,8 +72,6 @@ public:
     std::filesystem::create_directories(dir_, ec);
     if (ec || !std::filesystem::is_directory(dir_))
       throw std::runtime_error(std::string(option) + " = '" + dir_.string() + "': cannot create the directory");
-    // The previous run's summary first: from here on its files no longer read as a run.
-    std::filesystem::remove(dir_ / "summary.json", ec);
     for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
       const std::string name = entry.path().filename().string();
       if (name.size() > 9 && name.front() == '.' && name.ends_with(".partial")) std::filesystem::remove(entry.path(), ec);
@@ -119,6 +118,10 @@ public:
       if (ec) throw std::runtime_error("cannot read back " + path.string());
       files.integer(name, static_cast<long long>(bytes));
     }
+    // The previous run's summary goes first: from the first rename on, its files no longer
+    // read as a run. (Until commit, a run that fails or is killed leaves the previous one
+    // whole.)
+    std::filesystem::remove(dir_ / "summary.json");
     for (const auto& [name, path] : staged_) std::filesystem::rename(path, dir_ / name);
     for (const auto& name : outputs_) {
       bool written = false;
