@@ -2,9 +2,11 @@
 // Independent references for the closed-form field tests: the formulas of docs/math.md §2 and
 // §3 written out plainly, one sample at a time, in long double, with nothing shared with
 // the library's implementation (no blocking, no expansion of the distances, no threads).
-// Also a small deterministic random source (the same numbers on every standard library).
+// Also a small deterministic random source (the same numbers on every standard library) and
+// the test inputs the field tests share (samples about a training set, random mixtures).
 
 #include <Eigen/Core>
+#include <kinflow/core/batch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -160,5 +162,51 @@ inline ld_matrix perturbed(const ld_matrix& m, ld rel, test_rng& rng) {
     for (Eigen::Index i = 0; i < m.rows(); ++i) p(i, j) *= 1 + rel * static_cast<ld>(rng.uniform(-1, 1));
   return p;
 }
+
+// Largest |a_i - b_i|.
+template <class A, class B>
+ld max_abs_diff(const A& a, const B& b) {
+  return (a.template cast<ld>() - b.template cast<ld>()).cwiseAbs().maxCoeff();
+}
+
+// A column vector of Scalar.
+template <class Scalar>
+using vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+// Samples at time t: half on the probability path (t y_k + σ z), the rest spread wider,
+// the last one far from all data.
+template <class Batch>
+Batch make_samples(const Batch& Y, Eigen::Index B, double t, double sigma, test_rng& rng) {
+  const Eigen::Index d = Y.rows();
+  Batch X(d, B);
+  for (Eigen::Index j = 0; j < B; ++j) {
+    const auto k = static_cast<Eigen::Index>(rng.next() % static_cast<std::uint64_t>(Y.cols()));
+    for (Eigen::Index i = 0; i < d; ++i) {
+      const double z = rng.normal();
+      const double v = j < B / 2 ? t * static_cast<double>(Y(i, k)) + sigma * z : 2.0 * z;
+      X(i, j) = static_cast<typename Batch::Scalar>(v);
+    }
+  }
+  X.col(B - 1).setConstant(typename Batch::Scalar(30));
+  return X;
+}
+
+// A random mixture: K components in dimension d, weights summing to one.
+template <class Scalar, int Dim>
+struct random_mixture {
+  vec<Scalar> pi, s;
+  kinflow::batch<Scalar, Dim> mu;
+  random_mixture(Eigen::Index d, Eigen::Index K, bool equal_stds, bool equal_weights, test_rng& rng)
+      : pi(K), s(K), mu(d, K) {
+    rng.fill_normal(mu, 2.0);
+    double total = 0;
+    std::vector<double> w(static_cast<std::size_t>(K));
+    for (auto& x : w) total += (x = equal_weights ? 1.0 : rng.uniform(0.1, 1.0));
+    for (Eigen::Index k = 0; k < K; ++k) {
+      pi(k) = static_cast<Scalar>(w[static_cast<std::size_t>(k)] / total);
+      s(k) = static_cast<Scalar>(equal_stds ? 0.3 : rng.uniform(0.05, 0.8));
+    }
+  }
+};
 
 }  // namespace kinflow_test

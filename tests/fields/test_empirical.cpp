@@ -21,6 +21,8 @@ using kinflow_test::ld;
 using kinflow_test::ld_matrix;
 using kinflow_test::ld_vector;
 using kinflow_test::test_rng;
+using kinflow_test::max_abs_diff;
+using kinflow_test::make_samples;
 
 static_assert(kinflow::batched_velocity_field<kinflow::empirical_field<double, 2>, double, 2>);
 static_assert(kinflow::per_column_time_field<kinflow::empirical_field<double, 2>, double, 2>);
@@ -39,29 +41,7 @@ namespace {
 
 const std::vector<double> test_times{0.0, 0.3, 0.9, 0.999, 1.0 - 1e-9, 1.0};
 
-// Largest |a_i - b_i|.
-template <class A, class B>
-ld max_abs_diff(const A& a, const B& b) {
-  return (a.template cast<ld>() - b.template cast<ld>()).cwiseAbs().maxCoeff();
-}
 
-// Samples at time t: half on the probability path (t y_k + σ z), the rest spread wider,
-// the last one far from all data.
-template <class Batch>
-Batch make_samples(const Batch& Y, Eigen::Index B, double t, double sigma, test_rng& rng) {
-  const Eigen::Index d = Y.rows();
-  Batch X(d, B);
-  for (Eigen::Index j = 0; j < B; ++j) {
-    const auto k = static_cast<Eigen::Index>(rng.next() % static_cast<std::uint64_t>(Y.cols()));
-    for (Eigen::Index i = 0; i < d; ++i) {
-      const double z = rng.normal();
-      const double v = j < B / 2 ? t * static_cast<double>(Y(i, k)) + sigma * z : 2.0 * z;
-      X(i, j) = static_cast<typename Batch::Scalar>(v);
-    }
-  }
-  X.col(B - 1).setConstant(typename Batch::Scalar(30));
-  return X;
-}
 
 // Compares every quantity of the field with the long-double reference. The tolerance of each
 // quantity is what the problem itself allows: 32x its change under relative perturbations of
@@ -373,75 +353,7 @@ TEST_CASE("empirical field: defined and finite at t = 1 and for far samples", "[
   }
 }
 
-TEST_CASE("empirical field: results do not depend on threads or block sizes",
-          "[empirical][threads]") {
-  test_rng rng(13);
-  using kinflow::distance_method;
-  struct config {
-    unsigned threads;
-    std::size_t budget;
-  };
-  const std::vector<config> configs{{1, std::size_t{32} << 20}, {2, std::size_t{32} << 20},
-                                    {3, std::size_t{64} << 10}, {1, std::size_t{64} << 10},
-                                    {0, std::size_t{200} << 10}};
-  for (const auto& [d, n, B, method] :
-       std::vector<std::tuple<Eigen::Index, Eigen::Index, Eigen::Index, distance_method>>{
-           {2, 3001, 300, distance_method::automatic},
-           {64, 1500, 150, distance_method::expanded},
-           {64, 700, 50, distance_method::direct}}) {
-    kinflow::batch<double> Y(d, n);
-    rng.fill_normal(Y);
-    for (const double t : {0.5, 0.99, 1.0}) {
-      const kinflow::batch<double> X = make_samples(Y, B, t, 1 - t + 1e-3, rng);
-      kinflow::batch<double> V0, M0;
-      Eigen::VectorXd lp0, div0;
-      for (std::size_t c = 0; c < configs.size(); ++c) {
-        CAPTURE(d, t, c, static_cast<int>(method));
-        kinflow::empirical_options<double> opt;
-        opt.threads = configs[c].threads;
-        opt.memory_budget = configs[c].budget;
-        opt.distances = method;
-        const kinflow::empirical_field<double> field(Y, opt);
-        kinflow::batch<double> V, M;
-        field(t, X, V);
-        field.posterior_mean(t, X, M);
-        const Eigen::VectorXd lp = field.log_density(t, X);
-        const Eigen::VectorXd div = d == 2 ? field.divergence(t, X) : Eigen::VectorXd();
-        if (c == 0) {
-          V0 = V;
-          M0 = M;
-          lp0 = lp;
-          div0 = div;
-          continue;
-        }
-        CHECK(max_abs_diff(V, V0) <= 1e-12L * V0.cwiseAbs().maxCoeff());
-        CHECK(max_abs_diff(M, M0) <= 1e-12L * M0.cwiseAbs().maxCoeff());
-        CHECK(max_abs_diff(lp, lp0) <= 1e-12L * lp0.cwiseAbs().maxCoeff());
-        // (At t = 1 the divergence t tr Cov / eps² is 0 up to terms below 1e-280.)
-        if (d == 2) CHECK(max_abs_diff(div, div0) <= 1e-12L * (1 + div0.cwiseAbs().maxCoeff()));
-      }
-    }
-  }
-}
 
-TEST_CASE("empirical field: V may be X itself; repeated calls give the same bits", "[empirical]") {
-  test_rng rng(17);
-  kinflow::batch<double> Y(5, 300), X(5, 70);
-  rng.fill_normal(Y);
-  rng.fill_normal(X);
-  for (const auto method : {kinflow::distance_method::direct, kinflow::distance_method::expanded}) {
-    kinflow::empirical_options<double> opt;
-    opt.distances = method;
-    opt.threads = 2;
-    const kinflow::empirical_field<double> field(Y, opt);
-    kinflow::batch<double> V, V2, XX = X;
-    field(0.7, X, V);
-    field(0.7, X, V2);
-    CHECK(max_abs_diff(V2, V) == 0);  // two threads: the same bits every time
-    field(0.7, XX, XX);
-    CHECK(max_abs_diff(XX, V) == 0);
-  }
-}
 
 TEST_CASE("empirical field: a NaN sample does not affect the others", "[empirical]") {
   test_rng rng(18);

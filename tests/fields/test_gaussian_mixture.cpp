@@ -22,6 +22,9 @@ using kinflow_test::ld;
 using kinflow_test::ld_matrix;
 using kinflow_test::ld_vector;
 using kinflow_test::test_rng;
+using kinflow_test::max_abs_diff;
+using kinflow_test::random_mixture;
+using kinflow_test::vec;
 
 static_assert(kinflow::batched_velocity_field<kinflow::gaussian_mixture_field<double, 2>, double, 2>);
 static_assert(kinflow::per_column_time_field<kinflow::gaussian_mixture_field<float>, float, Eigen::Dynamic>);
@@ -34,32 +37,6 @@ static_assert(kinflow::field_with_dim<kinflow::gaussian_mixture_field<float>>);
   } while (false)
 
 namespace {
-
-template <class A, class B>
-ld max_abs_diff(const A& a, const B& b) {
-  return (a.template cast<ld>() - b.template cast<ld>()).cwiseAbs().maxCoeff();
-}
-
-template <class Scalar>
-using vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-
-// A random mixture: K components in dimension d, weights summing to one.
-template <class Scalar, int Dim>
-struct random_mixture {
-  vec<Scalar> pi, s;
-  kinflow::batch<Scalar, Dim> mu;
-  random_mixture(Eigen::Index d, Eigen::Index K, bool equal_stds, bool equal_weights, test_rng& rng)
-      : pi(K), s(K), mu(d, K) {
-    rng.fill_normal(mu, 2.0);
-    double total = 0;
-    std::vector<double> w(static_cast<std::size_t>(K));
-    for (auto& x : w) total += (x = equal_weights ? 1.0 : rng.uniform(0.1, 1.0));
-    for (Eigen::Index k = 0; k < K; ++k) {
-      pi(k) = static_cast<Scalar>(w[static_cast<std::size_t>(k)] / total);
-      s(k) = static_cast<Scalar>(equal_stds ? 0.3 : rng.uniform(0.05, 0.8));
-    }
-  }
-};
 
 // Field against reference; tolerances as in test_empirical.cpp: 32x the change of the
 // reference under relative input perturbations of one roundoff, plus the rounding of each
@@ -273,38 +250,6 @@ TEST_CASE("smoothed empirical field: the mixture of N(y_i, s² I), tending to th
   CHECK(max_abs_diff(V1, V2) == 0);
 }
 
-TEST_CASE("gaussian mixture: results do not depend on threads or block sizes", "[mixture][threads]") {
-  test_rng rng(31);
-  for (const bool equal_stds : {true, false}) {
-    for (const Eigen::Index d : {2, 40}) {
-      const random_mixture<double, Eigen::Dynamic> mix(d, 1200, equal_stds, false, rng);
-      kinflow::batch<double> X(d, 200);
-      rng.fill_normal(X, 2.0);
-      kinflow::batch<double> V0;
-      Eigen::VectorXd lp0;
-      int c = 0;
-      for (const unsigned threads : {1u, 2u, 3u}) {
-        for (const std::size_t budget : {std::size_t{64} << 10, std::size_t{32} << 20}) {
-          kinflow::gaussian_mixture_options<double> opt;
-          opt.threads = threads;
-          opt.memory_budget = budget;
-          const kinflow::gaussian_mixture_field<double> field(mix.pi, mix.mu, mix.s, opt);
-          kinflow::batch<double> V;
-          field(0.8, X, V);
-          const Eigen::VectorXd lp = field.log_density(0.8, X);
-          if (c++ == 0) {
-            V0 = V;
-            lp0 = lp;
-            continue;
-          }
-          CAPTURE(equal_stds, d, threads, budget);
-          CHECK(max_abs_diff(V, V0) <= 1e-12L * V0.cwiseAbs().maxCoeff());
-          CHECK(max_abs_diff(lp, lp0) <= 1e-12L * lp0.cwiseAbs().maxCoeff());
-        }
-      }
-    }
-  }
-}
 
 TEST_CASE("gaussian mixture: bad input is rejected with a clear message", "[mixture][errors]") {
   using kinflow_test::contains;
@@ -641,30 +586,3 @@ TEMPLATE_TEST_CASE("gaussian mixture: the divergence overloads agree; finite eve
   }
 }
 
-TEST_CASE("gaussian mixture: divergence does not depend on threads or block sizes", "[mixture][divergence][threads]") {
-  test_rng rng(47);
-  for (const bool equal_stds : {true, false}) {
-    const random_mixture<double, Eigen::Dynamic> mix(3, 1200, equal_stds, false, rng);
-    kinflow::batch<double> X(3, 300);
-    rng.fill_normal(X, 2.0);
-    Eigen::VectorXd D0;
-    int c = 0;
-    for (const unsigned threads : {1u, 2u, 3u}) {
-      for (const std::size_t budget : {std::size_t{64} << 10, std::size_t{32} << 20}) {
-        kinflow::gaussian_mixture_options<double> opt;
-        opt.threads = threads;
-        opt.memory_budget = budget;
-        const kinflow::gaussian_mixture_field<double> field(mix.pi, mix.mu, mix.s, opt);
-        const Eigen::VectorXd D = field.divergence(0.8, X);
-        if (c++ == 0) {
-          D0 = D;
-          continue;
-        }
-        CAPTURE(equal_stds, threads, budget);
-        // Per-component stds: one pass per sample, no blocks: the same bits.
-        if (!equal_stds) CHECK(D == D0);
-        CHECK(max_abs_diff(D, D0) <= 1e-12L * (1 + D0.cwiseAbs().maxCoeff()));
-      }
-    }
-  }
-}
