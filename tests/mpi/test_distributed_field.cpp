@@ -325,6 +325,24 @@ TEST_CASE("distributed field: bad shards are errors on every rank", "[mpi][error
     CHECK_THROWS_WITH(kmpi::distributed_empirical_field<double>(MPI_COMM_WORLD, none),
                       kinflow_test::contains("N >= 1"));
   }
+  SECTION("a rank whose evaluation fails: the others do not wait, all throw") {
+    const auto f = kmpi::distributed_empirical_field<double>::balanced(MPI_COMM_WORLD, normal_matrix<double>(2, 9, 4));
+    const Eigen::MatrixXd X = normal_matrix<double>(2, 4, 5);
+    // The last rank gives one time too many.
+    const kinflow::sample_times<double> T = kinflow::sample_times<double>::Constant(me == p - 1 ? 5 : 4, 0.5);
+    Eigen::MatrixXd V;
+    try {
+      f.velocity_at_times(T, X, V);
+      FAIL("no error");
+    } catch (const kmpi::collective_error& e) {
+      CHECK(e.failed_rank() == p - 1);
+      CHECK_THAT(e.what(), kinflow_test::contains("number of times T"));
+    }
+    // The field works on afterwards.
+    const kinflow::sample_times<double> good = kinflow::sample_times<double>::Constant(4, 0.5);
+    f.velocity_at_times(good, X, V);
+    CHECK(V.allFinite());
+  }
   SECTION("a batch of the wrong dimension") {
     const auto f = kmpi::distributed_empirical_field<double>::balanced(MPI_COMM_WORLD, normal_matrix<double>(2, 9, 4));
     const Eigen::MatrixXd X(3, 4);

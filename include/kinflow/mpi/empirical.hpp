@@ -238,19 +238,24 @@ public:
   [[nodiscard]] state_type reduced_state(Scalar t, const batch_type& X,
                                          posterior_request request = {true, false}) const {
     check(X);
-    return reduce(X.cols(), request, [&](const empirical_field<Scalar, Dim>& f) {
-      return f.partial_state(t, X, request);
-    });
+    return reduce(
+        X.cols(), request, [] {},
+        [&](const empirical_field<Scalar, Dim>& f) { return f.partial_state(t, X, request); });
   }
 
   /// Collective: the reduced state with one time per column, query j at time `T(j)`.
+  /// @throws kinflow::mpi::collective_error on every rank when T has not one entry per
+  ///         column of X on some rank, or the evaluation failed on any rank.
   [[nodiscard]] state_type reduced_state_at_times(const sample_times<Scalar>& T, const batch_type& X,
                                                   posterior_request request = {true, false}) const {
     check(X);
-    kinflow::detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    return reduce(X.cols(), request, [&](const empirical_field<Scalar, Dim>& f) {
-      return f.partial_state_at_times(T, X, request);
-    });
+    // Checked inside the reduction: a rank whose T is wrong fails every rank.
+    return reduce(
+        X.cols(), request,
+        [&] {
+          kinflow::detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+        },
+        [&](const empirical_field<Scalar, Dim>& f) { return f.partial_state_at_times(T, X, request); });
   }
 
   /// Collective: velocity `V.col(j) = v(X.col(j), t)`; V is resized to X's shape and may be X.
@@ -324,12 +329,15 @@ private:
   }
 
   /// This rank's partial state from `local(field)` (the empty state on an empty shard),
-  /// reduced over all ranks with the status record appended.
-  template <class Local>
-  state_type reduce(Eigen::Index queries, posterior_request request, const Local& local) const {
+  /// after `validate()`, reduced over all ranks with the status record appended: when
+  /// either threw on any rank, every rank throws kinflow::mpi::collective_error.
+  template <class Validate, class Local>
+  state_type reduce(Eigen::Index queries, posterior_request request, const Validate& validate,
+                    const Local& local) const {
     state_type state;
     std::string error;
     try {
+      validate();
       if (local_)
         state = local(*local_);
       else
