@@ -5,12 +5,23 @@
 //
 // Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used) and, with
 // --trajectories K, DIR/trajectories.csv.
+//
+// Built with MPI (-DKINFLOW_WITH_MPI=ON), `mpirun -np P kinflow-sample ... [--shard train|samples]`
+// shards the training set (the exact field's partial states reduced once per evaluation;
+// the default when N >= B) or the samples over the P ranks; rank 0 writes the outputs and
+// summary.json records P and the shard mode (docs/mpi.md).
 // Run with --help for every option.
 
 #include <kinflow/kinflow.hpp>
+#if defined(KINFLOW_HAVE_MPI)
+#include <kinflow/mpi/empirical.hpp>
+#include <kinflow/mpi/samples.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +72,33 @@ struct settings {
   bool quiet = false;
   bool likelihood = false;  // --likelihood: per-sample log-likelihood beside the KPE
   long probes = 1;          // Hutchinson probes when the field has no exact divergence
+  std::string shard;        // --shard train | samples (MPI builds); empty: train when N >= B
 };
+
+#if defined(KINFLOW_HAVE_MPI)
+constexpr bool have_mpi = true;
+#else
+constexpr bool have_mpi = false;
+#endif
+
+/// The ranks of an MPI run (one rank, no shard mode, otherwise).
+struct parallel {
+  int rank = 0;
+  int ranks = 1;
+  std::string shard;  // "train" or "samples" under MPI; empty in a build without MPI
+  [[nodiscard]] bool root() const { return rank == 0; }
+};
+
+/// Runs @p work on every rank; when it throws on any rank, every rank throws one error
+/// with the first failing rank's message (without MPI: just runs it).
+template <class Work>
+auto on_every_rank(Work&& work) -> decltype(work()) {
+#if defined(KINFLOW_HAVE_MPI)
+  return kinflow::mpi::collectively(MPI_COMM_WORLD, std::forward<Work>(work));
+#else
+  return std::forward<Work>(work)();
+#endif
+}
 
 /// The embedded pairs, which choose their own steps.
 bool is_adaptive(const std::string& solver) { return kinflow::is_adaptive_method(solver); }
@@ -149,8 +186,16 @@ settings parse(int argc, char** argv) {
       .value("--out", "DIR",
              "output directory: samples.csv, summary.json, train.csv, and trajectories.csv with --trajectories",
              cli::text(s.out))
-      .toggle("--quiet", "no progress on stderr", s.quiet);
+      .toggle("--quiet", "no progress on stderr", s.quiet)
+      .section("MPI (a build with -DKINFLOW_WITH_MPI=ON, started with mpirun -np P)")
+      .value("--shard", "MODE",
+             "train: each rank holds N/P training points of the empirical field, one reduction per "
+             "evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
+             cli::one_of(s.shard, {"train", "samples"}));
   cl.parse(argc, argv);
+  if (cl.given("--shard") && !have_mpi)
+    usage_error("--shard needs a kinflow-sample built with MPI (cmake -DKINFLOW_WITH_MPI=ON) and started with "
+                "mpirun -np P; this build has no MPI");
 
   if (!s.model.empty()) {
     if (cl.given("--field")) usage_error("--field and --model exclude each other: --model is the field");
@@ -180,6 +225,7 @@ struct run_output {
   std::vector<double> grid;                 // fixed-step grid actually used (empty for dopri5)
   std::vector<std::vector<double>> paths;   // rows: sample, step, t, x...
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
+  dyn_batch<Scalar> pilot;                  // --grid energy: the pilot samples (empty: X's first 256)
 };
 
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
@@ -209,7 +255,8 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
     if (s.grid == "edm") return kinflow::time_grid<>::edm(steps);
     if (s.grid == "shift") return kinflow::time_grid<>::shifted(steps, s.shift);
     if (s.grid == "energy") {  // pilot: up to 256 samples on a fine uniform grid
-      const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
+      const dyn_batch<Scalar> pilot =
+          out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(std::min<Eigen::Index>(X.cols(), 256)));
       return kinflow::pilot_energy_grid(field, method, pilot, steps);
     }
     return kinflow::time_grid<>::uniform(steps);
@@ -261,11 +308,13 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
 }
 
 template <class Scalar, class Field>
-run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scalar>& X) {
+run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scalar>& X,
+                               const dyn_batch<Scalar>& pilot = {}) {
   // KTS wraps every field; with alpha0 = beta0 = 0 the gain is the identity and the
   // results are bit-identical to the unshaped field's.
   auto field = kinflow::shaped(std::forward<Field>(inner), kinflow::kts_gain(s.kts));
   run_output<Scalar> out;
+  out.pilot = pilot;
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
                        ? "exact"
                        : "hutchinson";
@@ -388,7 +437,7 @@ void write_paths(const std::filesystem::path& file, const std::vector<std::vecto
 template <class Scalar>
 cli::json_object make_summary(const settings& s, const inputs& in,
                    const run_output<Scalar>& out, const cli::sample_summary& m, const landing_density& d,
-                   double seconds) {
+                   double seconds, const parallel& par) {
   const auto& r = out.result;
   std::vector<double> e(static_cast<std::size_t>(r.kpe.total.size()));
   for (std::size_t i = 0; i < e.size(); ++i) e[i] = static_cast<double>(r.kpe.total(static_cast<Eigen::Index>(i)));
@@ -433,6 +482,7 @@ cli::json_object make_summary(const settings& s, const inputs& in,
   }
   if (m.has_heldout)
     j.object("heldout", cli::json_object().number("nn_dist_mean", m.nn_heldout_mean).number("sliced_w2", m.sliced_w2));
+  if (have_mpi) j.object("mpi", cli::json_object().integer("ranks", par.ranks).text("shard", par.shard));
   j.number("wall_seconds", seconds);
   return j;
 }
@@ -450,32 +500,23 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
   });
 }
 
+/// Samples with the field of --field / --model: every sample of @p X on one process, or
+/// this rank's share under --shard samples (@p pilot: the whole batch's pilot samples).
+/// @p exact_log_density receives log p_1 at the landing points for the mixture fields.
 template <class Scalar>
-int run(const settings& s) {
-  const auto start = std::chrono::steady_clock::now();
-  // Opened first, so that a bad --out fails before any work and a killed run leaves no
-  // partial files (examples/cli/run_files.hpp).
-  cli::run_directory dir(s.out, "kinflow-sample", {"samples.csv", "train.csv", "trajectories.csv"});
-  const inputs in = load_inputs(s);
-  const dyn_batch<Scalar> train = in.ref.train.template cast<Scalar>();
-  dyn_batch<Scalar> X = in.noise.template cast<Scalar>();
-  if (!s.quiet && s.field != "model")  // (sample_model reports once the model is loaded)
-    std::fprintf(stderr, "kinflow-sample: %ld samples in %ld-D, %s field on %ld training points, %s\n",
-                 static_cast<long>(X.cols()), static_cast<long>(X.rows()), s.field.c_str(),
-                 static_cast<long>(train.cols()), s.solver.c_str());
-
+run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& train, dyn_batch<Scalar>& X,
+                                const dyn_batch<Scalar>& pilot, Eigen::VectorXd& exact_log_density) {
   run_output<Scalar> out;
-  Eigen::VectorXd exact_log_density;  // log p_1 at the landing points, for mixture fields
   auto keep_log_density = [&](const auto& field) {
     exact_log_density = field.log_density(Scalar(1), X).template cast<double>();
   };
   if (s.field == "empirical") {
     kinflow::empirical_options<Scalar> o;
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
-    out = sample_with(kinflow::empirical_field<Scalar>(kinflow::keep_reference, train, o), s, X);
+    out = sample_with(kinflow::empirical_field<Scalar>(kinflow::keep_reference, train, o), s, X, pilot);
   } else if (s.field == "smoothed") {
     const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing));
-    out = sample_with(field, s, X);
+    out = sample_with(field, s, X, pilot);
     keep_log_density(field);
   } else if (s.field == "model") {
     sample_model(s, train.cols(), X, out);
@@ -483,9 +524,69 @@ int run(const settings& s) {
     const kinflow::isotropic_gaussian_mixture mix = kinflow::dataset_mixture(s.dataset);
     const dyn_batch<Scalar> means = mix.means.cast<Scalar>();
     const kinflow::gaussian_mixture_field<Scalar> field(mix.weights.cast<Scalar>(), means, mix.stds.cast<Scalar>());
-    out = sample_with(field, s, X);
+    out = sample_with(field, s, X, pilot);
     keep_log_density(field);
   }
+  return out;
+}
+
+template <class Scalar>
+int run(const settings& s_given, const parallel& par_given) {
+  const auto start = std::chrono::steady_clock::now();
+  parallel par = par_given;
+  settings s = s_given;
+  if (!par.root()) s.quiet = true;  // progress and reports from rank 0 only
+  // Opened first (on rank 0), so that a bad --out fails before any work and a killed run
+  // leaves no partial files (examples/cli/run_files.hpp).
+  std::optional<cli::run_directory> dir;
+  on_every_rank([&] {
+    if (par.root()) dir.emplace(s.out, "kinflow-sample", std::vector<std::string>{"samples.csv", "train.csv", "trajectories.csv"});
+  });
+  const inputs in = on_every_rank([&] { return load_inputs(s); });
+  const dyn_batch<Scalar> train = in.ref.train.template cast<Scalar>();
+  dyn_batch<Scalar> X = in.noise.template cast<Scalar>();
+  if (have_mpi) {
+    // Default: the training set when it is at least as large as the batch (the empirical
+    // field only), the samples otherwise.
+    if (par.shard.empty()) par.shard = s.field == "empirical" && train.cols() >= X.cols() ? "train" : "samples";
+    if (par.shard == "train" && s.field != "empirical")
+      usage_error("--shard train shards the training set of --field empirical; with --field " + s.field +
+                  " use --shard samples");
+    if (par.shard == "samples" && s.trajectories > 0 && par.ranks > 1)
+      usage_error("--trajectories needs the whole batch on one rank: use --shard train or one rank");
+  }
+  if (!s.quiet && s.field != "model")  // (sample_model reports once the model is loaded)
+    std::fprintf(stderr, "kinflow-sample: %ld samples in %ld-D, %s field on %ld training points, %s%s\n",
+                 static_cast<long>(X.cols()), static_cast<long>(X.rows()), s.field.c_str(),
+                 static_cast<long>(train.cols()), s.solver.c_str(),
+                 have_mpi ? (", " + std::to_string(par.ranks) + " rank(s), --shard " + par.shard).c_str() : "");
+
+  run_output<Scalar> out;
+  Eigen::VectorXd exact_log_density;  // log p_1 at the landing points, for mixture fields
+#if defined(KINFLOW_HAVE_MPI)
+  if (par.shard == "train") {
+    // Every rank keeps its balanced share of the training set; every evaluation reduces.
+    kinflow::empirical_options<Scalar> o;
+    o.sigma_min = static_cast<Scalar>(s.sigma_min);
+    out = sample_with(kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o), s, X);
+  } else {
+    // Every rank solves its balanced share of the samples; gathered in order on rank 0.
+    const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
+    dyn_batch<Scalar> mine = kinflow::mpi::local_columns(MPI_COMM_WORLD, X);
+    Eigen::VectorXd local_log_density;
+    run_output<Scalar> local = on_every_rank([&] {
+      return mine.cols() == 0 ? run_output<Scalar>{} : sample_field(s, train, mine, pilot, local_log_density);
+    });
+    out = local;
+    out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0);
+    X = kinflow::mpi::gather_columns(MPI_COMM_WORLD, Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>(mine), 0);
+    if (s.field == "smoothed" || s.field == "gmm")  // the mixture fields' exact log density
+      exact_log_density = kinflow::mpi::gather_values(MPI_COMM_WORLD, local_log_density, 0);
+  }
+  if (!par.root()) return 0;  // rank 0 reports and writes
+#else
+  out = sample_field(s, train, X, dyn_batch<Scalar>{}, exact_log_density);
+#endif
 
   // Memorization against the training set, distances to held-out data of the dataset,
   // and the local density at the landing points.
@@ -496,10 +597,10 @@ int run(const settings& s) {
       density_at_landing(X, out.result, m, in.ref, exact_log_density.size() ? &exact_log_density : nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  write_samples(dir.stage("samples.csv"), X, out.result, m, d);
-  cli::write_points(dir.stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
-  if (s.trajectories > 0) write_paths(dir.stage("trajectories.csv"), out.paths, X.rows());
-  dir.commit(make_summary(s, in, out, m, d, seconds));  // summary.json last
+  write_samples(dir->stage("samples.csv"), X, out.result, m, d);
+  cli::write_points(dir->stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
+  if (s.trajectories > 0) write_paths(dir->stage("trajectories.csv"), out.paths, X.rows());
+  dir->commit(make_summary(s, in, out, m, d, seconds, par));  // summary.json last
 
   std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s\n", static_cast<long>(X.cols()),
               s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "");
@@ -522,6 +623,29 @@ int run(const settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  parallel par;
+#if defined(KINFLOW_HAVE_MPI)
+  MPI_Init(&argc, &argv);
+  // Usage errors exit from inside the parser: finalize on the way out.
+  std::atexit([] {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  });
+  MPI_Comm_rank(MPI_COMM_WORLD, &par.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &par.ranks);
+  // One message per run: the other ranks' output goes nowhere (their failures reach
+  // rank 0 through kinflow::mpi::collectively and the distributed field).
+  if (!par.root()) {
+    if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) return 1;
+  }
+#endif
   const settings s = parse(argc, argv);
-  return kinflow_cli::run_guarded([&] { return s.precision == "float" ? run<float>(s) : run<double>(s); });
+  par.shard = s.shard;
+  int code = kinflow_cli::run_guarded([&] { return s.precision == "float" ? run<float>(s, par) : run<double>(s, par); });
+#if defined(KINFLOW_HAVE_MPI)
+  MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  MPI_Finalize();
+#endif
+  return code;
 }

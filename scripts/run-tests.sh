@@ -38,7 +38,7 @@ if [ "${CI:-}" = "true" ]; then
   fuzz=1
 fi
 
-bash scripts/install-deps.sh --bench --blas --docs --torch-cpp
+bash scripts/install-deps.sh --bench --blas --docs --mpi --torch-cpp
 
 jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -49,7 +49,7 @@ cmake -S . -B build/tests \
   -DKINFLOW_BUILD_TESTS=ON \
   -DKINFLOW_BUILD_EXAMPLES=ON \
   -DKINFLOW_BUILD_BENCHMARKS=ON \
-  -DKINFLOW_WITH_TORCH=ON
+  -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 

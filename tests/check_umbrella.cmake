@@ -8,9 +8,10 @@ file(GLOB_RECURSE _headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/kinflow/*.h
 list(SORT _headers)
 set(_missing "")
 foreach(_header IN LISTS _headers)
-  # detail/ is private; the TorchScript adapter needs libtorch and is included on its own.
+  # detail/ is private; the TorchScript adapter (libtorch) and the MPI layer (MPI) are
+  # included on their own.
   if(_header MATCHES "^kinflow/detail/" OR _header STREQUAL "kinflow/kinflow.hpp" OR
-     _header STREQUAL "kinflow/models/torchscript.hpp")
+     _header STREQUAL "kinflow/models/torchscript.hpp" OR _header MATCHES "^kinflow/mpi/")
     continue()
   endif()
   string(FIND "${_umbrella}" "#include \"${_header}\"" _quoted)

@@ -4,7 +4,7 @@
 # rule report an invalid value as "<program>: <flag>: expected ..., got '<value>'" with exit
 # status 2.
 #   cmake -DSAMPLE=<kinflow-sample> -DTRAINED=<kinflow-trained> -DQUICKSTART=<kinflow-quickstart>
-#         -DSHOOTOUT=<kinflow-shootout> -DWORK=<scratch dir> -P check_command_line.cmake
+#         -DSHOOTOUT=<kinflow-shootout> -DWORK=<scratch dir> [-DWITH_MPI=ON] -P check_command_line.cmake
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
@@ -41,6 +41,12 @@ expect_help("${TRAINED}" --model --torchscript --train --dataset --samples --ste
             --tau --k --threads --quick --out)
 expect_help("${QUICKSTART}" --samples --steps --seed)
 expect_help("${SHOOTOUT}" --samples --seed --out)
+
+# --shard needs MPI: without it, a clear error (builds with MPI: tests/cli/check_sample_mpi.py).
+if(NOT WITH_MPI)
+  expect_error("${SAMPLE}" "kinflow-sample: --shard needs a kinflow-sample built with MPI (cmake -DKINFLOW_WITH_MPI=ON) and started with mpirun -np P; this build has no MPI"
+               ARGS --shard train)
+endif()
 
 # The integer rule, the same in every program.
 expect_error("${SAMPLE}" "kinflow-sample: --steps: expected an integer in [1, 10000000], got 'x'" ARGS --steps x)

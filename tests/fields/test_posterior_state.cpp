@@ -197,3 +197,26 @@ TEST_CASE("posterior_state: bad shapes and requests are errors", "[posterior_sta
   const matrix X5 = matrix::Random(3, 5);
   CHECK_THROWS_AS(f.velocity_from(0.5, X5, a, V), kinflow::dimension_mismatch);
 }
+
+TEST_CASE("posterior_state: one time per column gives each column's state at its own time",
+          "[posterior_state]") {
+  kinflow_test::test_rng rng(13);
+  const Eigen::Index d = 4, n = 50, b = 6;
+  matrix Y(d, n), X(d, b);
+  rng.fill_normal(Y);
+  rng.fill_normal(X);
+  const field f(Y, {.threads = 1});
+  kinflow::sample_times<double> T(b);
+  T << 0.0, 0.2, 0.5, 0.8, 0.999, 1.0;
+  const kinflow::posterior_request request{.mean = true, .trace = true};
+  const state at_times = f.partial_state_at_times(T, X, request);
+  for (Eigen::Index j = 0; j < b; ++j) {
+    CAPTURE(j);
+    const matrix x = X.col(j);
+    const state single = f.partial_state(T(j), x, request);
+    const auto size = static_cast<std::size_t>(state::record_size(d));
+    CHECK(std::memcmp(at_times.record(j), single.record(0), size * sizeof(double)) == 0);
+  }
+  CHECK_THROWS_AS(f.partial_state_at_times(kinflow::sample_times<double>(b + 1), X, request),
+                  kinflow::dimension_mismatch);
+}

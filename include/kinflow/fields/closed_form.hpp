@@ -314,6 +314,18 @@ public:
     return out;
   }
 
+  /// The partial posterior state with one time per column: query j is `X.col(j)` at time
+  /// `T(j)` (the states behind velocity_at_times and divergence_at_times).
+  /// @throws kinflow::dimension_mismatch unless T has one entry per column of X.
+  [[nodiscard]] state_type partial_state_at_times(const sample_times<Scalar>& T, const batch_type& X,
+                                                  posterior_request request = {true, false}) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    state_type out;
+    engine_.accumulate([this, &T](Eigen::Index j) { return derived().params(T(j)); }, X, request,
+                       out);
+    return out;
+  }
+
   /// Velocity at time t of every column of X from the posterior state @p state of X (this
   /// field's finishing step; the state may merge several subsets of the points).
   /// @throws kinflow::dimension_mismatch when the state's dimension or queries differ from

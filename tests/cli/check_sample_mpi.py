@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""kinflow-sample under mpirun: the outputs of 2 ranks equal those of one process.
+
+    python3 tests/cli/check_sample_mpi.py --sample EXE --mpiexec MPIEXEC [--mpiexec-flag F ...] --work DIR
+
+The reference is one process without mpirun and --shard samples (the plain empirical field
+over every sample). Then `mpirun -np 2` with --shard train (the training set sharded, one
+reduction per evaluation), with --shard samples, and with no --shard (train, since N >= B):
+every number of samples.csv equals the reference's within 1e-12 relative (|a - b| <=
+1e-12 max(1, |b|); the nearest-neighbour distances are differences of nearly equal numbers,
+hence the unit floor), the text columns are equal, summary.json records the ranks and the
+shard mode, and only rank 0 writes. A training file that cannot be read makes the run fail
+with one message (not one per rank), and no summary.
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
+    return p.returncode, p.stdout, p.stderr
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def compare(ref_dir, dir_, label):
+    a, b = rows(os.path.join(dir_, "samples.csv")), rows(os.path.join(ref_dir, "samples.csv"))
+    check(a[0] == b[0], f"{label}: same columns ({a[0]} vs {b[0]})")
+    check(len(a) == len(b), f"{label}: same number of rows ({len(a)} vs {len(b)})")
+    worst = 0.0
+    for ra, rb in zip(a[1:], b[1:]):
+        for name, x, y in zip(a[0], ra, rb):
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                check(x == y, f"{label}: column {name}: {x} vs {y}")
+                continue
+            err = abs(fx - fy) / max(1.0, abs(fy))
+            worst = max(worst, err)
+            check(err <= 1e-12, f"{label}: column {name}: {x} vs {y} (relative {err:.3g})")
+    print(f"{label}: largest relative difference {worst:.3g}")
+    with open(os.path.join(ref_dir, "train.csv")) as f1, open(os.path.join(dir_, "train.csv")) as f2:
+        check(f1.read() == f2.read(), f"{label}: train.csv differs")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sample", required=True)
+    ap.add_argument("--mpiexec", required=True)
+    ap.add_argument("--mpiexec-flag", action="append", default=[])
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    common = ["--dataset", "moons", "--n-train", "300", "--samples", "40", "--solver", "rk4", "--steps", "20",
+              "--likelihood", "--quiet", "--seed", "3"]
+    mpirun = [a.mpiexec, "-np", "2"] + a.mpiexec_flag
+
+    ref = os.path.join(a.work, "one")
+    rc, out, err = run([a.sample] + common + ["--shard", "samples", "--out", ref])
+    check(rc == 0, f"one process: exit {rc}\n{err}")
+    for mode in ["train", "samples", None]:
+        d = os.path.join(a.work, f"two-{mode or 'default'}")
+        cmd = mpirun + [a.sample] + common + ["--out", d] + (["--shard", mode] if mode else [])
+        rc, out, err = run(cmd)
+        check(rc == 0, f"2 ranks, --shard {mode}: exit {rc}\n{err}")
+        if rc != 0:
+            continue
+        check(out.count("kinflow-sample:") == 1, f"2 ranks, --shard {mode}: one report, got:\n{out}")
+        with open(os.path.join(d, "summary.json")) as f:
+            summary = json.load(f)
+        check(summary.get("mpi") == {"ranks": 2, "shard": mode or "train"},
+              f"2 ranks, --shard {mode}: summary.json mpi = {summary.get('mpi')}")
+        compare(ref, d, f"2 ranks, --shard {mode}")
+
+    # A training file no rank can read: one message, exit status not 0, no summary.
+    d = os.path.join(a.work, "missing")
+    rc, out, err = run(mpirun + [a.sample, "--train", os.path.join(a.work, "no-such-file.csv"), "--quiet",
+                                 "--out", d])
+    check(rc != 0, "unreadable --train: the run must fail")
+    lines = [l for l in err.splitlines() if l.startswith("kinflow-sample")]
+    check(len(lines) == 1 and "no-such-file.csv" in lines[0], f"unreadable --train: one message, got:\n{err}")
+    check(not os.path.exists(os.path.join(d, "summary.json")), "unreadable --train: no summary.json")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        sys.exit(1)
+    print("kinflow-sample under mpirun: outputs equal the single-process run")
+
+
+if __name__ == "__main__":
+    main()
