@@ -14,7 +14,9 @@ energy split into early and late at t = --kpe-tau (default 0.6) for every settin
   exact                     the exact empirical field of the training split (it memorizes)
   smoothed_<s>              the Gaussian mixture N(y_i, s^2 I) over the training images
   trained                   the committed flow-matching MLP (train_digits_mlp.py, fm_mlp_digits.npz)
-  trained_kts_<a0>_<b0>_<tau>  the same with Kinetic Trajectory Shaping
+  trained_kts_<a0>_<b0>_<tau>  the same with Kinetic Trajectory Shaping (the sweep)
+  exact_kts_<a0>_<b0>_0.6   the exact field with KTS: each landing strength of the sweep, and
+                            the balanced a0 = b0 = 0.01
 Measurements per setting, with bootstrap 95% CIs (percentile, resampling the samples):
   (i)   fidelity: a classifier (scikit-learn MLPClassifier, 64 ReLU units) trained on the real
         training digits gives every sample a confidence, the probability of its predicted class;
@@ -117,8 +119,8 @@ def save_figure(fig, path):
     os.replace(tmp, path)
 
 
-def setting_name(alpha0, beta0, tau):
-    return f"trained_kts_{alpha0:g}_{beta0:g}_{tau:g}"
+def setting_name(alpha0, beta0, tau, field="trained"):
+    return f"{field}_kts_{alpha0:g}_{beta0:g}_{tau:g}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,6 +409,27 @@ def figure_goldilocks(summary, alphas, betas, taus, path):
     save_figure(fig, path)
 
 
+def figure_exact_kts(summary, names, path):
+    """F_mem against the Frechet distance for the exact field under KTS, with the trained model."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    pts = [("exact", "exact, no KTS")] + [(n, n.replace("exact_kts_", "exact KTS ")) for n in names]
+    xs = [summary[n]["frechet_features_held_out"] for n, _ in pts]
+    ys = [summary[n]["f_mem"] for n, _ in pts]
+    ax.plot(xs, ys, "o", color="tab:blue")
+    for (n, label), x, y in zip(pts, xs, ys):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    t = summary["trained"]
+    ax.plot([t["frechet_features_held_out"]], [t["f_mem"]], "s", color="tab:red")
+    ax.annotate("trained, no KTS", (t["frechet_features_held_out"], t["f_mem"]), fontsize=7, xytext=(4, 3),
+                textcoords="offset points")
+    ax.set_xlabel("Fréchet distance to held-out (classifier features)", fontsize=8)
+    ax.set_ylabel("F_mem", fontsize=8)
+    ax.set_title("Landing brake on the exact empirical field (τ = 0.6)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -502,6 +525,14 @@ def main(argv=None):
                 run_setting(name, mlp, kinflow.KTS(alpha0=a0, beta0=b0, tau=tau), x0, judge, a, rng,
                             min(resamples, 200), 0, summary, None)
                 sweep.append(name)
+    # KTS on the exact field too, a model that memorizes everything: the landing brake at tau = 0.6.
+    exact_line = []
+    for a0, b0 in [(0.0, b) for b in betas if b > 0] + [(0.01, 0.01)] * bool(betas[-1] > 0):
+        name = setting_name(a0, b0, 0.6, "exact")
+        if name not in summary:
+            run_setting(name, kinflow.EmpiricalField(digits.train), kinflow.KTS(alpha0=a0, beta0=b0, tau=0.6), x0,
+                        judge, a, rng, min(resamples, 200), 0, summary, None)
+            exact_line.append(name)
     best = min(sweep, key=lambda n: summary[n]["frechet_features_held_out"]) if sweep else None
     if best is not None:  # the best point gets the CI the sweep skipped
         r_best = np.random.default_rng(a.seed + 29)
@@ -527,10 +558,13 @@ def main(argv=None):
     figure_scatter(kept, summary, shown, os.path.join(fig_dir, "digits_kpe_confidence_density.png"))
     if sweep:
         figure_goldilocks(summary, alphas, betas, taus, os.path.join(fig_dir, "digits_goldilocks.png"))
+    if exact_line:
+        figure_exact_kts(summary, exact_line, os.path.join(fig_dir, "digits_exact_kts.png"))
 
     record = {
         "settings": {"samples": samples, "steps": a.steps, "solver": "euler", "kpe_tau": a.kpe_tau,
                      "smoothed": smoothed, "sweep": {"alpha0": alphas, "beta0": betas, "tau": taus},
+                     "exact_kts": exact_line,
                      "bootstrap": resamples, "bootstrap_sweep": min(resamples, 200), "bootstrap_mmd": main_mmd,
                      "knn_k": KNN_K, "pca_components": PCA_COMPONENTS, "memorization_ratio": 1 / 3,
                      "n_train": int(digits.train.shape[0]), "n_held_out": int(digits.held_out.shape[0]),

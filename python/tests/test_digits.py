@@ -29,6 +29,7 @@ NPZ = DIGITS / "fm_mlp_digits.npz"
 FIXTURE = DIGITS / "fm_mlp_digits_fixture.csv"
 D = 64
 QUICK_SETTINGS = {"exact", "trained", "smoothed_0.3", "trained_kts_0_0.025_0.6", "trained_kts_0.02_0_0.6",
+                  "exact_kts_0_0.025_0.6", "exact_kts_0.01_0.01_0.6",
                   "trained_kts_0.02_0.025_0.6"}
 
 
@@ -62,7 +63,7 @@ def test_outputs_are_complete(run):
     assert summary["complete"] is True
     assert set(summary["results"]) == QUICK_SETTINGS
     assert not list(out.rglob("*.tmp*"))
-    for name in ("kpe_deciles", "memorized", "kpe_confidence_density", "goldilocks"):
+    for name in ("kpe_deciles", "memorized", "kpe_confidence_density", "goldilocks", "exact_kts"):
         png = out / "figures" / f"digits_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert 10_000 < png.stat().st_size < 300_000
