@@ -247,6 +247,7 @@ def measure(name, x0, r, field, judge, a, rng, resamples, mmd_resamples):
     s = {
         "n_samples": n,
         "f_mem": float(mem.fraction), "f_mem_ci": [float(c) for c in mem.ci],
+        "nn_dist_median": float(np.median(mem.nn_dist)), "nn_ratio_median": float(np.median(mem.nn_ratio)),
         "kpe_mean": float(np.mean(kpe)), "kpe_early_mean": float(np.mean(early)), "kpe_late_mean": float(np.mean(late)),
         "kpe_late_mean_memorized": float(np.mean(late[memorized])) if memorized.any() else None,
         "kpe_late_mean_other": float(np.mean(late[~memorized])) if (~memorized).any() else None,
@@ -547,7 +548,10 @@ def main(argv=None):
                         usecols=range(digits_data.DIM), ndmin=2)
         summary[best]["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(xb[i]), len(xb), main_mmd, r_best)
 
+    held_nn = kinflow.memorization(digits.held_out, digits.train, bootstrap=0)
     reference = {
+        "held_out_images": {"nn_dist_median": float(np.median(held_nn.nn_dist)),
+                            "nn_ratio_median": float(np.median(held_nn.nn_ratio)), "f_mem": float(held_nn.fraction)},
         "train_images": {"frechet_features_held_out": frechet_distance(judge.train_features, judge.held_out_features),
                          "mmd2_held_out": judge.mmd2(digits.train),
                          "confidence_mean": float(np.mean(judge.clf.predict_proba(digits.train).max(axis=1)))},

@@ -145,6 +145,7 @@ def test_memorization_and_density_columns_from_the_training_images(run):
         d = np.sqrt(np.maximum(0, (x ** 2).sum(1)[:, None] + (train ** 2).sum(1)[None, :] - 2 * x @ train.T))
         d.sort(axis=1)
         np.testing.assert_allclose(c["nn_dist"], d[:, 0], atol=1e-6)
+        assert np.median(d[:, 0]) == pytest.approx(summary["results"][name]["nn_dist_median"], abs=1e-6)
         ratio = d[:, 0] / d[:, 1]
         clear = np.abs(ratio - 1 / 3) > 1e-6  # away from the threshold, rounding cannot flip a sample
         np.testing.assert_array_equal(c["memorized"][clear].astype(bool), ratio[clear] < 1 / 3)
