@@ -256,6 +256,8 @@ def measure(name, x0, r, field, judge, a, rng, resamples, mmd_resamples):
         "spearman_kpe_knn_log_density": kinflow.spearman(kpe, knn),
         "confidence_by_kpe_decile": [float(np.mean(confidence[dec == k])) for k in range(10)],
         "knn_log_density_by_kpe_decile": [float(np.mean(knn[dec == k])) for k in range(10)],
+        "f_mem_by_kpe_decile": [float(np.mean(memorized[dec == k])) for k in range(10)],
+        "nn_dist_by_kpe_decile": [float(np.mean(np.asarray(mem.nn_dist)[dec == k])) for k in range(10)],
         "predicted_class_counts": [int(np.sum(predicted == c)) for c in range(10)],
     }
     if memorized.any() and (~memorized).any():
@@ -547,6 +549,13 @@ def main(argv=None):
         xb = np.loadtxt(os.path.join(a.out, best, "samples.csv"), delimiter=",", skiprows=1,
                         usecols=range(digits_data.DIM), ndmin=2)
         summary[best]["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(xb[i]), len(xb), main_mmd, r_best)
+        # Paired: both settings start from the same noise, so one resample of rows serves both.
+        xt = np.loadtxt(os.path.join(a.out, "trained", "samples.csv"), delimiter=",", skiprows=1,
+                        usecols=range(digits_data.DIM), ndmin=2)
+        fb, ft = judge.features(xb), judge.features(xt)
+        paired_fd = bootstrap(lambda i: frechet_distance(fb[i], judge.held_out_features)
+                              - frechet_distance(ft[i], judge.held_out_features), len(xb), min(resamples, 200), r_best)
+        paired_mmd = bootstrap(lambda i: judge.mmd2(xb[i]) - judge.mmd2(xt[i]), len(xb), main_mmd, r_best)
 
     held_nn = kinflow.memorization(digits.held_out, digits.train, bootstrap=0)
     reference = {
@@ -589,7 +598,9 @@ def main(argv=None):
             "f_mem": summary[best]["f_mem"], "f_mem_trained": summary["trained"]["f_mem"],
             "frechet": summary[best]["frechet_features_held_out"],
             "frechet_trained": summary["trained"]["frechet_features_held_out"],
-            "mmd2": summary[best]["mmd2_held_out"], "mmd2_trained": summary["trained"]["mmd2_held_out"]},
+            "mmd2": summary[best]["mmd2_held_out"], "mmd2_trained": summary["trained"]["mmd2_held_out"],
+            "frechet_difference_ci": paired_fd, "mmd2_difference_ci": paired_mmd,
+            "difference": "best minus trained, paired bootstrap over the shared noise"},
         "seconds": time.perf_counter() - started,
         "complete": True,
     }

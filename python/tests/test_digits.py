@@ -92,9 +92,12 @@ def test_outputs_are_complete(run):
             assert key in cols, (name, key)
 
 
-def test_exact_field_memorizes(run):
+def test_memorization_kts_and_the_best_point(run):
     _, summary = run
     r = summary["results"]
+    best = summary["best_kts"]
+    assert best["setting"] in r and best["frechet"] == r[best["setting"]]["frechet_features_held_out"]
+    assert best["frechet"] == min(v["frechet_features_held_out"] for k, v in r.items() if k.startswith("trained_kts_"))
     assert r["exact"]["f_mem"] >= 0.99
     # A strong landing brake stops short of the posterior mean: fewer copies.
     assert r["exact_kts_0_0.05_0.4"]["f_mem"] < r["exact"]["f_mem"]
@@ -123,6 +126,8 @@ def test_numbers_agree_with_the_per_sample_files(run):
         order = np.argsort(kpe, kind="stable")
         for k, v in enumerate(s["confidence_by_kpe_decile"]):
             assert np.mean(conf[order[k * 30:(k + 1) * 30]]) == pytest.approx(v, rel=1e-12)
+        for k, v in enumerate(s["f_mem_by_kpe_decile"]):
+            assert np.mean(mem[order[k * 30:(k + 1) * 30]]) == pytest.approx(v, abs=1e-12)
         if mem.any():
             assert np.mean(late[mem]) == pytest.approx(s["kpe_late_mean_memorized"], rel=1e-9)
         if (~mem).any():
