@@ -17,7 +17,8 @@ energy split into early and late at t = --kpe-tau (default 0.6) for every settin
   trained_kts_<a0>_<b0>_<tau>  the same with Kinetic Trajectory Shaping (the sweep)
   exact_kts_<a0>_<b0>_<tau>  the exact field with KTS: landing brakes b0 = 0.025 .. 0.052 at
                             tau = 0.4, and the balanced a0 = b0 = 0.01 at tau = 0.6
-Measurements per setting, with bootstrap 95% CIs (percentile, resampling the samples):
+Measurements per setting, with bootstrap 95% CIs (percentile, resampling the samples; for the
+distances to held-out images shifted by the bootstrap's bias estimate):
   (i)   fidelity: a classifier (scikit-learn MLPClassifier, 64 ReLU units) trained on the real
         training digits gives every sample a confidence, the probability of its predicted class;
         Spearman(KPE, confidence) and the mean confidence by KPE decile;
@@ -138,11 +139,20 @@ def percentile_ci(values):
     return [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]
 
 
-def bootstrap(stat, n, resamples, rng):
-    """stat(indices) on `resamples` bootstrap resamples of range(n): the 95% percentile CI."""
+def bootstrap(stat, n, resamples, rng, point=None):
+    """stat(indices) on `resamples` bootstrap resamples of range(n): the 95% percentile CI.
+
+    With `point` (the statistic on all samples) the interval is shifted by the bootstrap's
+    estimate of its bias, mean(resampled) - point: for the distances to held-out images, whose
+    resamples repeat samples and so read as farther from the data than the samples are."""
     if resamples < 1:
         return [None, None]
-    return percentile_ci([stat(rng.integers(0, n, n)) for _ in range(resamples)])
+    values = np.asarray([stat(rng.integers(0, n, n)) for _ in range(resamples)], dtype=np.float64)
+    lo, hi = percentile_ci(values)
+    if point is None or lo is None:
+        return [lo, hi]
+    bias = float(np.mean(values[np.isfinite(values)])) - point
+    return [lo - bias, hi - bias]
 
 
 def partial_spearman(x, y, z):
@@ -282,9 +292,9 @@ def measure(name, x0, r, field, judge, a, rng, resamples, mmd_resamples):
     fd = frechet_distance(feats, judge.held_out_features)
     s["frechet_features_held_out"] = fd
     s["frechet_features_held_out_ci"] = bootstrap(
-        lambda i: frechet_distance(feats[i], judge.held_out_features), n, min(resamples, 200), rng)
+        lambda i: frechet_distance(feats[i], judge.held_out_features), n, min(resamples, 200), rng, fd)
     s["mmd2_held_out"] = judge.mmd2(x)
-    s["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(x[i]), n, mmd_resamples, rng)
+    s["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(x[i]), n, mmd_resamples, rng, s["mmd2_held_out"])
     return columns, s
 
 
@@ -466,7 +476,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=100, help="Euler steps (default 100)")
     p.add_argument("--kpe-tau", type=float, default=0.6, help="where the energy is split into early/late (default 0.6)")
     p.add_argument("--smoothed", default=None, help="s of the smoothed fields (default 0.1,0.3,0.6; --quick 0.3)")
-    p.add_argument("--alpha0", default=None, help="KTS sweep: launch strengths (default 0,0.02,0.1; --quick 0,0.02)")
+    p.add_argument("--alpha0", default=None, help="KTS sweep: launch strengths (default 0,0.02,0.1,0.3; --quick 0,0.02)")
     p.add_argument("--beta0", default=None, help="KTS sweep: landing strengths (default 0,0.01,0.025,0.05; --quick 0,0.025)")
     p.add_argument("--tau", default=None, help="KTS sweep: switch times (default 0.4,0.6,0.8; --quick 0.6)")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000; --quick 100)")
@@ -484,7 +494,7 @@ def main(argv=None):
     if resamples < 0:
         p.error(f"--bootstrap: expected an integer >= 0, got {resamples}")
     smoothed = parse_list(p, "--smoothed", a.smoothed or ("0.3" if a.quick else "0.1,0.3,0.6"), 0, 100, lo_open=True)
-    alphas = parse_list(p, "--alpha0", a.alpha0 or ("0,0.02" if a.quick else "0,0.02,0.1"), 0, 10)
+    alphas = parse_list(p, "--alpha0", a.alpha0 or ("0,0.02" if a.quick else "0,0.02,0.1,0.3"), 0, 10)
     betas = parse_list(p, "--beta0", a.beta0 or ("0,0.025" if a.quick else "0,0.01,0.025,0.05"), 0, 1 / (math.e ** 3 - 1))
     taus = parse_list(p, "--tau", a.tau or ("0.6" if a.quick else "0.4,0.6,0.8"), 0, 1)
     if not os.path.isfile(a.model):
@@ -548,14 +558,18 @@ def main(argv=None):
         r_best = np.random.default_rng(a.seed + 29)
         xb = np.loadtxt(os.path.join(a.out, best, "samples.csv"), delimiter=",", skiprows=1,
                         usecols=range(digits_data.DIM), ndmin=2)
-        summary[best]["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(xb[i]), len(xb), main_mmd, r_best)
+        summary[best]["mmd2_held_out_ci"] = bootstrap(lambda i: judge.mmd2(xb[i]), len(xb), main_mmd, r_best,
+                                                      summary[best]["mmd2_held_out"])
         # Paired: both settings start from the same noise, so one resample of rows serves both.
         xt = np.loadtxt(os.path.join(a.out, "trained", "samples.csv"), delimiter=",", skiprows=1,
                         usecols=range(digits_data.DIM), ndmin=2)
         fb, ft = judge.features(xb), judge.features(xt)
+        fd_diff = summary[best]["frechet_features_held_out"] - summary["trained"]["frechet_features_held_out"]
+        mmd_diff = summary[best]["mmd2_held_out"] - summary["trained"]["mmd2_held_out"]
         paired_fd = bootstrap(lambda i: frechet_distance(fb[i], judge.held_out_features)
-                              - frechet_distance(ft[i], judge.held_out_features), len(xb), min(resamples, 200), r_best)
-        paired_mmd = bootstrap(lambda i: judge.mmd2(xb[i]) - judge.mmd2(xt[i]), len(xb), main_mmd, r_best)
+                              - frechet_distance(ft[i], judge.held_out_features), len(xb), min(resamples, 200), r_best,
+                              fd_diff)
+        paired_mmd = bootstrap(lambda i: judge.mmd2(xb[i]) - judge.mmd2(xt[i]), len(xb), main_mmd, r_best, mmd_diff)
 
     held_nn = kinflow.memorization(digits.held_out, digits.train, bootstrap=0)
     reference = {
