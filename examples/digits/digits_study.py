@@ -478,7 +478,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output directory (created)")
     p.add_argument("--quick", action="store_true",
-                   help="a short run (under two minutes): 300 samples, one smoothed field, three sweep points")
+                   help="a short run (under a minute): 300 samples, one smoothed field, three sweep points, "
+                        "two KTS points on the exact field")
     p.add_argument("--samples", type=int, default=None, help="samples per setting (default 2000; --quick 300)")
     p.add_argument("--steps", type=int, default=100, help="Euler steps (default 100)")
     p.add_argument("--kpe-tau", type=float, default=0.6, help="where the energy is split into early/late (default 0.6)")
