@@ -8,8 +8,9 @@
 #
 #   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR]
 #
-#   --torch         also install python3-torch and python3-matplotlib (the PyTorch tests
-#                   and the example in examples/python/; large)
+#   --torch         also install python3-torch, python3-matplotlib, python3-sklearn and
+#                   python3-scipy (the PyTorch tests, the example in examples/python/ and
+#                   the digits study in examples/digits/; large)
 #   --jobs N        parallel compile jobs (default 2)
 #   --build-dir DIR CMake build directory (default build/python)
 #
@@ -26,10 +27,10 @@ packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pyt
 
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --torch) packages+=(python3-torch python3-matplotlib) ;;
+    --torch) packages+=(python3-torch python3-matplotlib python3-sklearn python3-scipy) ;;
     --jobs) jobs="${2:?install-python.sh: --jobs needs a number}"; shift ;;
     --build-dir) build_dir="${2:?install-python.sh: --build-dir needs a directory}"; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N or --build-dir DIR)" >&2; exit 2 ;;
   esac
   shift
