@@ -34,7 +34,9 @@ mpirun=(mpirun)
 args=(--n "$n" --d "$d" --b "$b" --reps "$reps")
 
 p2=$("${mpirun[@]}" -np 2 "$exe" "${args[@]}" --threads 1)
-t2=$("${mpirun[@]}" -np 1 "$exe" "${args[@]}" --threads 2 --single)
+# One rank of two threads must not be bound to one core (Open MPI binds each rank to a core
+# by default when there are no more ranks than cores): its threads would share that core.
+t2=$("${mpirun[@]}" --bind-to none -np 1 "$exe" "${args[@]}" --threads 2 --single)
 t1=$("${mpirun[@]}" -np 1 "$exe" "${args[@]}" --threads 1 --single)
 echo "$p2"; echo "$t2"; echo "$t1"
 sec() { sed -E 's/.* seconds=([^ ]+).*/\1/' <<<"$1"; }
