@@ -246,6 +246,37 @@ void set_path_options(Options& opt, const settings& s) {
   opt.likelihood.divergence.hutchinson.seed = static_cast<std::uint64_t>(s.seed);
 }
 
+/// Records the first K samples' states into `paths` (rows: sample, step, t, x...): after
+/// every step of a fixed grid, and after every accepted step of an adaptive solve. One type
+/// whatever the field, so the solves' drivers are compiled once for all fields.
+template <class Scalar>
+struct path_recorder {
+  Eigen::Index K;
+  std::vector<std::vector<double>>& paths;
+  const std::vector<double>& grid;  // fixed grids: the times
+  std::vector<long> steps_of;       // adaptive solves: accepted steps per sample
+
+  void record(Eigen::Index i, double step, double t, const auto& x) {
+    std::vector<double> row{static_cast<double>(i), step, t};
+    for (Eigen::Index r = 0; r < x.rows(); ++r) row.push_back(static_cast<double>(x(r)));
+    paths.push_back(std::move(row));
+  }
+  void start(const dyn_batch<Scalar>& X, double t) {
+    for (Eigen::Index i = 0; i < K; ++i) record(i, 0.0, t, X.col(i));
+  }
+  template <std::size_t S>
+  void operator()(const kinflow::fixed_step_view<Scalar, Eigen::Dynamic, S>& view) {
+    const auto step = view.step + 1;
+    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
+  }
+  template <std::size_t S>
+  void operator()(const kinflow::adaptive_step_view<Scalar, Eigen::Dynamic, S>& v) {
+    if (v.sample >= K) return;
+    auto& n = steps_of[static_cast<std::size_t>(v.sample)];
+    record(v.sample, static_cast<double>(++n), static_cast<double>(v.t + v.dt), v.x());
+  }
+};
+
 template <class Scalar, class Field, std::size_t S>
 void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const settings& s,
                dyn_batch<Scalar>& X, run_output<Scalar>& out) {
@@ -265,22 +296,14 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
-  auto record = [&](std::size_t step, double t, const dyn_batch<Scalar>& x) {
-    for (Eigen::Index i = 0; i < K; ++i) {
-      std::vector<double> row{static_cast<double>(i), static_cast<double>(step), t};
-      for (Eigen::Index r = 0; r < x.rows(); ++r) row.push_back(static_cast<double>(x(r, i)));
-      out.paths.push_back(std::move(row));
-    }
-  };
-  record(0, grid[0], X);
   opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   if (K == 0) {  // no observer: the integrator may tile the batch
     out.result = kinflow::integrate(field, method, grid, X, opt);
     return;
   }
-  out.result = kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
-    record(view.step + 1, grid[view.step + 1], view.x);
-  });
+  path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
+  recorder.start(X, grid[0]);
+  out.result = kinflow::integrate(field, method, grid, X, opt, recorder);
 }
 
 template <class Scalar, class Field, std::size_t S>
@@ -292,19 +315,9 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
   set_path_options(opt, s);
   opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
-  std::vector<long> steps_of(static_cast<std::size_t>(K), 0);
-  for (Eigen::Index i = 0; i < K; ++i) {
-    std::vector<double> row{static_cast<double>(i), 0.0, 0.0};
-    for (Eigen::Index r = 0; r < X.rows(); ++r) row.push_back(static_cast<double>(X(r, i)));
-    out.paths.push_back(std::move(row));
-  }
-  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, [&](const auto& v) {
-    if (v.sample >= K) return;
-    auto& n = steps_of[static_cast<std::size_t>(v.sample)];
-    std::vector<double> row{static_cast<double>(v.sample), static_cast<double>(++n), static_cast<double>(v.t + v.dt)};
-    for (Eigen::Index r = 0; r < X.rows(); ++r) row.push_back(static_cast<double>(v.x()(r)));
-    out.paths.push_back(std::move(row));
-  });
+  path_recorder<Scalar> recorder{K, out.paths, out.grid, std::vector<long>(static_cast<std::size_t>(K), 0)};
+  recorder.start(X, 0.0);
+  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, recorder);
 }
 
 template <class Scalar, class Field>

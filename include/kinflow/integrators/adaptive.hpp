@@ -44,6 +44,7 @@
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
+#include "kinflow/detail/batch_callable.hpp"
 #include "kinflow/detail/rk_combine.hpp"
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/controller.hpp"
@@ -131,16 +132,18 @@ auto scaled_rms(const V& v, const A& scale, double atol, double rtol) {
 }
 
 /// The adaptive driver: statuses, counters, stops, controller and integrals around the
-/// step kernel. `channels` is a tuple of path_channel: the kinetic energy first, then the
-/// log-likelihood's divergence, then the user's integrands.
-template <class Field, class Scalar, int Dim, std::size_t S, class Controller, class Channels,
-          class Observer>
-solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& method, double t0,
-                                    double t1, batch<Scalar, Dim>& X,
-                                    const adaptive_options& options, const Controller& controller,
-                                    Channels& channels, Observer& observer) {
+/// step kernel. `eval` evaluates the field (whatever its type, so the driver is compiled
+/// once for all fields); `switch_time` is the field's own, if any. `channels` is a tuple of
+/// path_channel: the kinetic energy first, then the log-likelihood's divergence, then the
+/// user's integrands.
+template <class Scalar, int Dim, std::size_t S, class Controller, class Channels, class Observer>
+solve_result<Scalar> adaptive_solve(const batched_velocity_ref<Scalar, Dim>& eval,
+                                    std::optional<double> switch_time,
+                                    const embedded_tableau<S>& method, double t0, double t1,
+                                    batch<Scalar, Dim>& X, const adaptive_options& options,
+                                    const Controller& controller, Channels& channels,
+                                    Observer& observer) {
   using batch_type = batch<Scalar, Dim>;
-  using field_type = std::remove_reference_t<Field>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const auto Bs = static_cast<std::size_t>(B);
   const Scalar dir = t1 > t0 ? Scalar(1) : Scalar(-1);
@@ -149,8 +152,6 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
   const int error_order = method.embedded_order + 1;
   const Scalar expo = Scalar(-1) / Scalar(error_order);
   const bool fsal = method.fsal;
-
-  field_evaluator<field_type, Scalar, Dim> eval(field, d);
 
   solve_result<Scalar> res;
   res.status.assign(Bs, solve_status::success);
@@ -237,8 +238,7 @@ solve_result<Scalar> adaptive_solve(Field& field, const embedded_tableau<S>& met
     if ((b - t0) * (t1 - b) > 0) stops.push_back(static_cast<Scalar>(b));
   };
   for (double b : options.breakpoints) add_stop(b);
-  if constexpr (field_with_switch_time<field_type>)
-    if (const std::optional<double> s = std::as_const(field).switch_time()) add_stop(*s);
+  if (switch_time) add_stop(*switch_time);
   std::sort(stops.begin(), stops.end(), [&](Scalar a, Scalar b) { return dir * a < dir * b; });
   stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
   stops.push_back(T1);
@@ -472,18 +472,22 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   detail::validate_controller(controller);
 
   using field_type = std::remove_reference_t<Field>;
-  using likelihood_integrand = detail::divergence_integrand<field_type, Scalar, Dim>;
-  auto channels = detail::make_channels<Scalar, likelihood_integrand>(
+  auto channels = detail::make_channels<Scalar, detail::divergence_integrand<Scalar, Dim>>(
       options.kpe, detail::resolve_kpe_tau(options.kpe, field), integrals);
   auto& likelihood = std::get<1>(channels);
+  std::optional<divergence_evaluator<field_type, Scalar, Dim>> divergence;
   per_sample<Scalar> log_n0;
   if (options.likelihood.enabled) {
     detail::require_likelihood_span(t0, t1);
-    detail::enable_likelihood(likelihood, field, X.rows(), options.likelihood);
+    detail::enable_likelihood(likelihood, divergence, field, X.rows(), options.likelihood);
     if (t0 == 0) log_n0 = detail::standard_normal_log_density(X);
   }
-  auto res = detail::adaptive_solve<field_type, Scalar, Dim, S, controller_type>(
-      field, method, t0, t1, X, options, controller, channels, observer);
+  std::optional<double> switch_time;
+  if constexpr (field_with_switch_time<field_type>) switch_time = std::as_const(field).switch_time();
+  field_evaluator<field_type, Scalar, Dim> evaluator(field, X.rows());
+  auto res = detail::adaptive_solve<Scalar, Dim, S, controller_type>(
+      detail::batched_velocity_ref<Scalar, Dim>(evaluator), switch_time, method, t0, t1, X, options,
+      controller, channels, observer);
   detail::finish_channels(channels, res);
   if (options.likelihood.enabled) detail::finish_likelihood(likelihood, t0 == 0, log_n0, X, res);
   return res;

@@ -15,6 +15,8 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -22,6 +24,7 @@
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
+#include "kinflow/detail/batch_callable.hpp"
 #include "kinflow/detail/rk_combine.hpp"
 #include "kinflow/integrators/solve_extras.hpp"
 #include "kinflow/energy/kpe.hpp"
@@ -90,6 +93,82 @@ struct fixed_step_view {
   const butcher_tableau<S>& method;          ///< the method (for its weights `b` and nodes `c`)
 };
 
+namespace detail {
+
+/// The general fixed-grid path: all N steps of the grid through the step kernel, on the
+/// whole batch when observed or when `cols >= B`, else on tiles of `cols` columns, each
+/// over all steps before the next. The channels' stage sums go to the energy accumulator
+/// and the integrals; `extra_nfe` gets what the integrands cost each sample. `eval`
+/// evaluates the field whatever its type, so this is compiled once for all fields.
+template <class Scalar, int Dim, std::size_t S, class GridScalar, class Channels, class Observer>
+void fixed_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const butcher_tableau<S>& method,
+                      const time_grid<GridScalar>& grid, batch<Scalar, Dim>& X,
+                      const fixed_step_options& options, Eigen::Index cols, kpe_accumulator<Scalar>& kpe,
+                      Channels& channels, Observer& observer, std::int64_t& extra_nfe) {
+  using batch_type = batch<Scalar, Dim>;
+  const Eigen::Index d = X.rows(), B = X.cols();
+  const std::size_t N = grid.steps();
+  rk_work<Scalar, Dim, S> work;
+  const std::array<long double, S> no_error{};
+
+  // All N steps on the columns [first, first + Xb.cols()) held in Xb.
+  auto run_steps = [&](batch_type& Xb, Eigen::Index first, auto&& after_step) {
+    const Eigen::Index n = Xb.cols();
+    work.resize(d, n);
+    for (std::size_t step = 0; step < N; ++step) {
+      const auto t = static_cast<Scalar>(grid[step]);
+      const auto t_next = static_cast<Scalar>(grid[step + 1]);
+      const Scalar h = t_next - t, habs = std::abs(h);
+      for_each_in(channels, [&](auto& c) {
+        if (c.enabled) c.step.start(n, false);
+      });
+      rk_step(eval, method, false, t, h, Xb, Xb, work, first_stage::evaluate,
+              [&](std::size_t j, Scalar tj, const batch_type& Xj, const batch_type& Kj) {
+                for_each_in(channels, [&](auto& c) {
+                  if (!c.enabled || !c.needs(method.b, no_error, j, false)) return;
+                  c.evaluate(tj, Xj, Kj);
+                  if (first == 0) extra_nfe += c.cost;
+                  c.accumulate(c.weight(method.b, j), 0.0L, h, habs);
+                });
+              });
+      if (kpe.enabled()) {
+        kpe.increments().head(n) = std::get<0>(channels).step.sums();
+        kpe.commit(step, t, t_next, first, n);
+      }
+      // The likelihood and the user's integrals.
+      std::apply([&](auto&, auto&... rest) {
+        ((rest.enabled ? void(rest.value.segment(first, n) += rest.step.sums()) : void()), ...);
+      }, channels);
+      after_step(step, t, h);
+      report_progress(options.progress,
+                      static_cast<double>(first) * static_cast<double>(N) +
+                          static_cast<double>(n) * static_cast<double>(step + 1),
+                      static_cast<double>(B) * static_cast<double>(N));
+    }
+  };
+
+  if constexpr (is_active_observer<Observer>) {
+    run_steps(X, 0, [&](std::size_t n, Scalar t, Scalar h) {
+      observer(fixed_step_view<Scalar, Dim, S>{n, t, h, X, work.k, method});
+    });
+  } else {
+    auto nothing = [](std::size_t, Scalar, Scalar) {};
+    if (cols >= B) {
+      run_steps(X, 0, nothing);
+    } else {
+      batch_type tile;
+      for (Eigen::Index first = 0; first < B; first += cols) {
+        const Eigen::Index width = std::min(cols, B - first);
+        tile = X.middleCols(first, width);
+        run_steps(tile, first, nothing);
+        X.middleCols(first, width) = tile;
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
 /// Integrates `dx/dt = v(t, x)` over the grid with an explicit Runge–Kutta method,
 /// stepping the batch `X` (d x B, one column per sample) in place.
 ///
@@ -133,7 +212,6 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
                 "kinflow::integrate: an integrand of kinflow::along is neither g(t, x, v) -> "
                 "Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
   constexpr bool user_integrals = std::tuple_size_v<decltype(integrals.integrands)> > 0;
-  using batch_type = batch<Scalar, Dim>;
   using field_type = std::remove_reference_t<Field>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps();
@@ -143,59 +221,19 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   field_evaluator<field_type, Scalar, Dim> eval(field, d);
   const double tau = detail::resolve_kpe_tau(options.kpe, field);
   detail::kpe_accumulator<Scalar> kpe(options.kpe, tau, B, N);
-  auto channels = detail::make_channels<Scalar, detail::divergence_integrand<field_type, Scalar, Dim>>(
+  auto channels = detail::make_channels<Scalar, detail::divergence_integrand<Scalar, Dim>>(
       options.kpe, tau, integrals);
   detail::for_each_in(channels, [&](auto& c) { c.value.setZero(B); });
   auto& likelihood = std::get<1>(channels);
   const bool forward = grid[N] > grid[0];
+  std::optional<divergence_evaluator<field_type, Scalar, Dim>> divergence;
   per_sample<Scalar> log_n0;
   if (options.likelihood.enabled) {
     detail::require_likelihood_span(static_cast<double>(grid[0]), static_cast<double>(grid[N]));
-    detail::enable_likelihood(likelihood, field, d, options.likelihood);
+    detail::enable_likelihood(likelihood, divergence, field, d, options.likelihood);
     if (forward) log_n0 = detail::standard_normal_log_density(X);
   }
   std::int64_t extra_nfe = 0;  // evaluations the integrands cost each sample (the same for all)
-
-  detail::rk_work<Scalar, Dim, S> work;
-  batch_type tile;
-  const std::array<long double, S> no_error{};
-
-  // All N steps on the columns [first, first + Xb.cols()) held in Xb, through the step
-  // kernel; the channels' stage sums go to the energy accumulator and the integrals.
-  auto run_steps = [&](batch_type& Xb, Eigen::Index first, auto&& after_step) {
-    const Eigen::Index n = Xb.cols();
-    work.resize(d, n);
-    for (std::size_t step = 0; step < N; ++step) {
-      const auto t = static_cast<Scalar>(grid[step]);
-      const auto t_next = static_cast<Scalar>(grid[step + 1]);
-      const Scalar h = t_next - t, habs = std::abs(h);
-      detail::for_each_in(channels, [&](auto& c) {
-        if (c.enabled) c.step.start(n, false);
-      });
-      detail::rk_step(eval, method, false, t, h, Xb, Xb, work, detail::first_stage::evaluate,
-                      [&](std::size_t j, Scalar tj, const batch_type& Xj, const batch_type& Kj) {
-                        detail::for_each_in(channels, [&](auto& c) {
-                          if (!c.enabled || !c.needs(method.b, no_error, j, false)) return;
-                          c.evaluate(tj, Xj, Kj);
-                          if (first == 0) extra_nfe += c.cost;
-                          c.accumulate(c.weight(method.b, j), 0.0L, h, habs);
-                        });
-                      });
-      if (kpe.enabled()) {
-        kpe.increments().head(n) = std::get<0>(channels).step.sums();
-        kpe.commit(step, t, t_next, first, n);
-      }
-      // The likelihood and the user's integrals.
-      std::apply([&](auto&, auto&... rest) {
-        ((rest.enabled ? void(rest.value.segment(first, n) += rest.step.sums()) : void()), ...);
-      }, channels);
-      after_step(step, t, h);
-      detail::report_progress(options.progress,
-                              static_cast<double>(first) * static_cast<double>(N) +
-                                  static_cast<double>(n) * static_cast<double>(step + 1),
-                              static_cast<double>(B) * static_cast<double>(N));
-    }
-  };
 
   // Per-sample fields of fixed dimension: one fused pass per step, every stage of a
   // column in registers (what a hand-written loop does), energy accumulated alongside.
@@ -210,25 +248,11 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
         static_cast<Eigen::Index>((S + 2) * sizeof(Scalar)) * std::max<Eigen::Index>(d, 1);
     cols = std::max<Eigen::Index>(4096, (Eigen::Index(128) << 10) / bytes_per_column);
   }
-  // The general path: the step kernel on the whole batch (observed) or on column tiles.
+  // The general path: the step kernel on the whole batch (observed) or on column tiles,
+  // compiled once for every field of these types.
   auto batched = [&] {
-    if constexpr (detail::is_active_observer<Observer>) {
-      run_steps(X, 0, [&](std::size_t n, Scalar t, Scalar h) {
-        observer(fixed_step_view<Scalar, Dim, S>{n, t, h, X, work.k, method});
-      });
-    } else {
-      auto nothing = [](std::size_t, Scalar, Scalar) {};
-      if (cols >= B) {
-        run_steps(X, 0, nothing);
-      } else {
-        for (Eigen::Index first = 0; first < B; first += cols) {
-          const Eigen::Index width = std::min(cols, B - first);
-          tile = X.middleCols(first, width);
-          run_steps(tile, first, nothing);
-          X.middleCols(first, width) = tile;
-        }
-      }
-    }
+    detail::fixed_grid_steps(detail::batched_velocity_ref<Scalar, Dim>(eval), method, grid, X, options, cols,
+                             kpe, channels, observer, extra_nfe);
   };
   // Structure-of-arrays tiles, when chosen (the kernel has no per-step profile).
   constexpr bool soa_possible = fused && detail::soa_suited<Dim>;

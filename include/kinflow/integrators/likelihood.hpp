@@ -41,6 +41,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/detail/batch_callable.hpp"
 #include "kinflow/fields/divergence.hpp"
 #include "kinflow/integrators/result.hpp"
 
@@ -62,14 +63,15 @@ struct likelihood_options {
 
 namespace detail {
 
-/// The log-likelihood's integrand: the divergence of the field at every stage.
-template <class Field, class Scalar, int Dim>
+/// The log-likelihood's integrand: the divergence of the field at every stage, through a
+/// reference of one type whatever the field's (see kinflow/detail/batch_callable.hpp).
+template <class Scalar, int Dim>
 struct divergence_integrand {
-  std::optional<divergence_evaluator<Field, Scalar, Dim>> eval;
+  batched_divergence_ref<Scalar, Dim> divergence;
 
   void operator()(const sample_times<Scalar>& T, const batch<Scalar, Dim>& X, const batch<Scalar, Dim>&,
-                  per_sample<Scalar>& G) {
-    (*eval)(T, X, G);
+                  per_sample<Scalar>& G) const {
+    divergence(T, X, G);
   }
 };
 
@@ -88,13 +90,16 @@ per_sample<Scalar> standard_normal_log_density(const batch<Scalar, Dim>& X) {
   return (Scalar(-0.5) * X.colwise().squaredNorm().transpose()).array() - shift;
 }
 
-/// Sets up the likelihood's channel for `field` (evaluator, cost per evaluation).
-template <class Channel, class Field>
-void enable_likelihood(Channel& channel, Field& field, Eigen::Index d, const likelihood_options& o) {
+/// Sets up the likelihood's channel for `field`: the divergence evaluator in `evaluator`
+/// (which must outlive the solve), the cost per evaluation, the error norm.
+template <class Channel, class Field, class Scalar, int Dim>
+void enable_likelihood(Channel& channel, std::optional<divergence_evaluator<Field, Scalar, Dim>>& evaluator,
+                       Field& field, Eigen::Index d, const likelihood_options& o) {
+  auto& e = evaluator.emplace(field, d, o.divergence);
   channel.enabled = true;
-  channel.integrand.eval.emplace(field, d, o.divergence);
-  channel.cost = channel.integrand.eval->evaluations_per_sample();
-  channel.in_error = o.in_error_norm && channel.integrand.eval->is_exact();
+  channel.integrand.divergence = batched_divergence_ref<Scalar, Dim>(e);
+  channel.cost = e.evaluations_per_sample();
+  channel.in_error = o.in_error_norm && e.is_exact();
 }
 
 /// `log_likelihood = log N(x(0)) − ∫₀¹ div` from the channel's integral: forward, `log_n0`
