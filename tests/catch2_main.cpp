@@ -1,3 +1,5 @@
-// Catch2 v2's main(), compiled once and linked into every test executable.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+// The main() of kinflow's test executables under Catch2 v2 (the implementation is
+// tests/catch2_session.cpp).
+#include "catch2_session.hpp"
+
+int main(int argc, char** argv) { return kinflow_test::run_catch_session(argc, argv); }

@@ -9,8 +9,7 @@
 #if defined(KINFLOW_CATCH2_V3)
 #include <catch2/catch_session.hpp>
 #else
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "../catch2_session.hpp"  // Catch2 v2: its implementation is tests/catch2_session.cpp
 #endif
 
 int main(int argc, char** argv) {
@@ -19,11 +18,11 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   int failed = 0;
-  {
-    Catch::Session session;
-    failed = session.applyCommandLine(argc, argv);
-    if (failed == 0) failed = session.run();
-  }
+#if defined(KINFLOW_CATCH2_V3)
+  failed = Catch::Session().run(argc, argv);
+#else
+  failed = kinflow_test::run_catch_session(argc, argv);
+#endif
   int any = 0;
   MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (rank == 0)
