@@ -23,7 +23,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python=/usr/bin/python3
 jobs=2
 build_dir="$root/build/python"
-packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy python3-venv python3-dev)
+packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-pytest-xdist python3-numpy python3-venv python3-dev)
 
 while [ "$#" -gt 0 ]; do
   case "$1" in

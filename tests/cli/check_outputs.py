@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Outputs complete or absent, and progress on stderr, for kinflow-sample and kinflow-trained.
 
-    python3 tests/cli/check_outputs.py --sample EXE --trained EXE --work DIR
+    python3 tests/cli/check_outputs.py --sample EXE --trained EXE --work DIR [--part PART]
+
+PART (default all): `sample` (kinflow-sample killed), `trained` (kinflow-trained killed, and
+its sweep's progress) or `progress` (kinflow-sample's progress); each part works in its own
+directory under DIR, so the parts can run at the same time (CTest runs them as three tests).
 
 Runs are killed (SIGKILL, SIGTERM, SIGINT) at several moments, from the start to just past
 the end of a run, into a directory that holds a previous complete run. After every kill the
@@ -162,24 +166,29 @@ def main():
     ap.add_argument("--sample", required=True)
     ap.add_argument("--trained", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--part", choices=("all", "sample", "trained", "progress"), default="all")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    d = os.path.join(a.work, "sample-out")
-    first = ["--dataset", "8gaussians", "--n-train", "100", "--samples", "300", "--steps", "10",
-             "--trajectories", "4"]
-    second = ["--dataset", "moons", "--n-train", "1500", "--samples", "20000", "--steps", "60"]
-    kill_matrix(a.sample, d, SAMPLE_OUTPUTS, first, second, "kinflow-sample",
-                [0.0, 0.1, 0.3, 0.6, 0.9, 1.0, 1.05])
-    dt = os.path.join(a.work, "trained-out")
-    kill_matrix(a.trained, dt, TRAINED_OUTPUTS, ["--quick", "--samples", "200", "--threads", "2"],
-                ["--quick", "--samples", "600", "--threads", "2"], "kinflow-trained", [0.05, 0.4, 0.8, 1.0, 1.1])
-    # kinflow-trained's sweep reports runs done.
-    # (the quick run's 500 samples, the sweep widened so that it lasts more than a second)
-    p = subprocess.run([a.trained, "--quick", "--threads", "1", "--alpha0", "0,0.1,0.2", "--beta0", "0,0.02,0.04",
-                        "--tau", "0.4,0.6", "--out", dt], capture_output=True, text=True)
-    check(p.returncode == 0, f"kinflow-trained failed: {p.stderr}")
-    check(" runs |" in p.stderr and "ETA" not in p.stdout, f"kinflow-trained shows no sweep progress: {p.stderr!r}")
-    progress_checks(a.sample, d)
+    if a.part in ("all", "sample"):
+        d = os.path.join(a.work, "sample-out")
+        first = ["--dataset", "8gaussians", "--n-train", "100", "--samples", "300", "--steps", "10",
+                 "--trajectories", "4"]
+        second = ["--dataset", "moons", "--n-train", "1500", "--samples", "20000", "--steps", "60"]
+        kill_matrix(a.sample, d, SAMPLE_OUTPUTS, first, second, "kinflow-sample",
+                    [0.0, 0.1, 0.3, 0.6, 0.9, 1.0, 1.05])
+    if a.part in ("all", "trained"):
+        dt = os.path.join(a.work, "trained-out")
+        kill_matrix(a.trained, dt, TRAINED_OUTPUTS, ["--quick", "--samples", "200", "--threads", "2"],
+                    ["--quick", "--samples", "600", "--threads", "2"], "kinflow-trained",
+                    [0.05, 0.4, 0.8, 1.0, 1.1])
+        # kinflow-trained's sweep reports runs done.
+        # (the quick run's 500 samples, the sweep widened so that it lasts more than a second)
+        p = subprocess.run([a.trained, "--quick", "--threads", "1", "--alpha0", "0,0.1,0.2", "--beta0",
+                            "0,0.02,0.04", "--tau", "0.4,0.6", "--out", dt], capture_output=True, text=True)
+        check(p.returncode == 0, f"kinflow-trained failed: {p.stderr}")
+        check(" runs |" in p.stderr and "ETA" not in p.stdout, f"kinflow-trained shows no sweep progress: {p.stderr!r}")
+    if a.part in ("all", "progress"):
+        progress_checks(a.sample, os.path.join(a.work, "progress-out"))
     if failures:
         print(f"check_outputs.py: {len(failures)} failures", flush=True)
         return 1
