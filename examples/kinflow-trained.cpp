@@ -264,7 +264,12 @@ int run(const settings& s) {
   if (!torchscript.empty()) {
     // A fixed shaped setting (k = 3 whatever --k says, so that beta0 = 0.04 stays valid).
     const kinflow::kts_options kts{.alpha0 = 0.2, .beta0 = 0.04, .tau = 0.6, .k = 3};
-    const double tolerance_f = 1e-5, tolerance_d = 1e-12;  // measured: ~2e-6 and ~5e-15
+    // The two adapters sum in different orders (Eigen's products, libtorch's), so they differ
+    // by rounding, and the largest difference over the batch grows with its size. Measured
+    // over 40 steps, max |dx| and max |dE|/E: float 2e-6 at 500 samples, 1.3e-5 and 1.1e-5 at
+    // 20000; double 9e-15 and 2e-14. The tolerances leave room for more samples: 1e-4 is
+    // about 800 float unit roundoffs, still far below what different weights would give.
+    const double tolerance_f = 1e-4, tolerance_d = 1e-12;
     cli::json_object js;
     js.text("torchscript", torchscript)
         .object("kts", cli::json_object().number("alpha0", kts.alpha0).number("beta0", kts.beta0)

@@ -74,11 +74,14 @@ def check_directory(d, outputs, caught, label):
     return False
 
 
-def timed_run(cmd):
+def timed_run(cmd, quiet=None):
+    """Seconds `cmd` took; with a list for `quiet`, its stderr is appended to it."""
     start = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         sys.exit(f"check_outputs.py: {' '.join(cmd)} failed:\n{p.stderr}")
+    if quiet is not None:
+        quiet.append(p.stderr)
     return time.perf_counter() - start
 
 
@@ -128,8 +131,27 @@ def kill_matrix(exe, d, outputs, first, second, label, moments):
           f"{label}: the run after a SIGKILL is not complete")
 
 
+def lasting(make_cmd, n, seconds=2.0, stderr=None):
+    """A size for `make_cmd(n)` whose work grows in proportion to `n` that makes that work last
+    `seconds` (progress shows only after a run's first second, and how long a size takes
+    depends on the machine and on what else runs). Two runs with --quiet, at n and 4 n, give
+    the seconds per unit of size apart from the program's fixed costs. Their stderr goes to
+    the list `stderr`."""
+    t1 = timed_run([*make_cmd(n), "--quiet"], stderr)
+    t2 = timed_run([*make_cmd(4 * n), "--quiet"], stderr)
+    per_unit = max((t2 - t1) / (3 * n), 1e-9)
+    return max(4 * n, int(1.25 * seconds / per_unit) + 1)
+
+
 def progress_checks(exe, d):
-    long_run = ["--dataset", "moons", "--n-train", "1500", "--samples", "20000", "--steps", "60", "--out", d]
+    # A batch small enough for the metrics after the solve (not covered by the meter) to be
+    # quick, and as many steps as it takes for the solve to last a few seconds.
+    def run(steps):
+        return [exe, "--dataset", "moons", "--n-train", "1500", "--samples", "4000", "--steps", str(steps),
+                "--out", d]
+    quiet = []
+    long_run = run(lasting(run, 60, stderr=quiet))[1:]
+    check(quiet == [""] * len(quiet), f"--quiet printed on stderr: {quiet!r}")
     p = subprocess.run([exe, *long_run], capture_output=True, text=True)
     check(p.returncode == 0, f"progress run failed: {p.stderr}")
     lines = [ln for ln in p.stderr.splitlines() if "%" in ln and "ETA" in ln]
@@ -137,8 +159,6 @@ def progress_checks(exe, d):
     check("done in" in p.stderr, "the last progress line says how long it took")
     check("ETA" not in p.stdout and "%|" not in p.stdout.replace(" ", ""), "progress reached stdout")
     check("\r" not in p.stderr, "a pipe gets whole lines, not a live line")
-    q = subprocess.run([exe, *long_run, "--quiet"], capture_output=True, text=True)
-    check(q.returncode == 0 and q.stderr == "", f"--quiet printed on stderr: {q.stderr!r}")
     # A terminal: the live line, rewritten with carriage returns.
     master, slave = pty.openpty()
     t = subprocess.Popen([exe, *long_run], stdout=subprocess.DEVNULL, stderr=slave)
@@ -181,10 +201,14 @@ def main():
         kill_matrix(a.trained, dt, TRAINED_OUTPUTS, ["--quick", "--samples", "200", "--threads", "2"],
                     ["--quick", "--samples", "600", "--threads", "2"], "kinflow-trained",
                     [0.05, 0.4, 0.8, 1.0, 1.1])
-        # kinflow-trained's sweep reports runs done.
-        # (the quick run's 500 samples, the sweep widened so that it lasts more than a second)
-        p = subprocess.run([a.trained, "--quick", "--threads", "1", "--alpha0", "0,0.1,0.2", "--beta0",
-                            "0,0.02,0.04", "--tau", "0.4,0.6", "--out", dt], capture_output=True, text=True)
+        # kinflow-trained's sweep reports runs done (the sweep widened; a sweep over before the
+        # meter's first second shows nothing, so it is tried again with more samples).
+        for n in (500, 2000, 8000):
+            p = subprocess.run([a.trained, "--quick", "--samples", str(n), "--threads", "1", "--alpha0", "0,0.1,0.2",
+                                "--beta0", "0,0.02,0.04", "--tau", "0.4,0.6", "--out", dt],
+                               capture_output=True, text=True)
+            if p.returncode != 0 or " runs |" in p.stderr:
+                break
         check(p.returncode == 0, f"kinflow-trained failed: {p.stderr}")
         check(" runs |" in p.stderr and "ETA" not in p.stdout, f"kinflow-trained shows no sweep progress: {p.stderr!r}")
     if a.part in ("all", "progress"):
