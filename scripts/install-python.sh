@@ -6,13 +6,17 @@
 #   .venv/bin/python -c "import kinflow"
 #   .venv/bin/python -m pytest python/tests -q
 #
-#   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR]
+#   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR | --prebuilt DIR | --setup-only]
 #
 #   --torch         also install python3-torch, python3-matplotlib, python3-sklearn and
 #                   python3-scipy (the PyTorch tests, the example in examples/python/ and
 #                   the digits study in examples/digits/; large)
 #   --jobs N        parallel compile jobs (default 2)
 #   --build-dir DIR CMake build directory (default build/python)
+#   --prebuilt DIR  install the extension module already built in DIR, a build of this tree
+#                   configured with -DKINFLOW_BUILD_PYTHON=ON (scripts/run-tests.sh builds it
+#                   with the tests), instead of building one
+#   --setup-only    the Debian packages and the environment only (before such a build)
 #
 # Installs the Debian packages it needs when they are missing (as root; otherwise it prints
 # the command), and downloads nothing else: the extension is built with CMake from the
@@ -23,6 +27,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python=/usr/bin/python3
 jobs=2
 build_dir="$root/build/python"
+prebuilt=""
+setup_only=0
 packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-pytest-xdist python3-numpy python3-venv python3-dev)
 
 while [ "$#" -gt 0 ]; do
@@ -30,12 +36,18 @@ while [ "$#" -gt 0 ]; do
     --torch) packages+=(python3-torch python3-matplotlib python3-sklearn python3-scipy) ;;
     --jobs) jobs="${2:?install-python.sh: --jobs needs a number}"; shift ;;
     --build-dir) build_dir="${2:?install-python.sh: --build-dir needs a directory}"; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N or --build-dir DIR)" >&2; exit 2 ;;
+    --prebuilt) prebuilt="${2:?install-python.sh: --prebuilt needs a build directory}"; shift ;;
+    --setup-only) setup_only=1 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N, --build-dir DIR, --prebuilt DIR or --setup-only)" >&2; exit 2 ;;
   esac
   shift
 done
 case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
+if [ -n "$prebuilt" ]; then
+  case "$prebuilt" in /*) ;; *) prebuilt="$(pwd)/$prebuilt" ;; esac
+  build_dir="$prebuilt"
+fi
 
 say() { echo "install-python.sh: $*"; }
 
@@ -89,19 +101,31 @@ else
   "$python" -m venv --system-site-packages "$venv"
 fi
 
-# 3. The extension module, with CMake (only its target).
-say "building the extension in $build_dir (Release, -j$jobs)"
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
-  -DKINFLOW_BUILD_PYTHON=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF \
-  -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_BUILD_DOCS=OFF -DKINFLOW_INSTALL=OFF \
-  -DPython3_EXECUTABLE="$python" >/dev/null
-cmake --build "$build_dir" --target _kinflow -j "$jobs"
+if [ "$setup_only" -eq 1 ]; then
+  say "packages and $venv ready (--setup-only: no extension built or installed)"
+  exit 0
+fi
 
+# 3. The extension module, with CMake (only its target), or from a build that made it.
 suffix="$("$python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
 module="$build_dir/python/_kinflow$suffix"
-if [ ! -f "$module" ]; then
-  say "the build did not produce $module" >&2
-  exit 1
+if [ -n "$prebuilt" ]; then
+  if [ ! -f "$module" ]; then
+    say "--prebuilt $prebuilt: no $module there (configure that build with -DKINFLOW_BUILD_PYTHON=ON and build the target _kinflow)" >&2
+    exit 1
+  fi
+  say "using the extension built in $build_dir"
+else
+  say "building the extension in $build_dir (Release, -j$jobs)"
+  cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
+    -DKINFLOW_BUILD_PYTHON=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF \
+    -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_BUILD_DOCS=OFF -DKINFLOW_INSTALL=OFF \
+    -DPython3_EXECUTABLE="$python" >/dev/null
+  cmake --build "$build_dir" --target _kinflow -j "$jobs"
+  if [ ! -f "$module" ]; then
+    say "the build did not produce $module" >&2
+    exit 1
+  fi
 fi
 
 # 4. Install: the pure-Python package and the module, copied into site-packages.

@@ -5,8 +5,10 @@
 #
 # build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
 # cannot rot; benchmarks that declare a smoke filter also run briefly under CTest), for the
-# host CPU as a default build is; then the API reference (Doxygen, warnings as errors), and
-# the Python package (scripts/install-python.sh into .venv/) with its pytest suite.
+# host CPU as a default build is; the test executables at -O2 (-DKINFLOW_TEST_FLAGS), the
+# programs they run and the Python extension module at Release's -O3; then the API reference
+# (Doxygen, warnings as errors), and the Python package (scripts/install-python.sh into
+# .venv/, with the module of that build) with its pytest suite.
 # With --sanitize, or when CI=true, a second build in build/asan runs the tests under
 # AddressSanitizer and UBSan (Debug, line tables only, -O0 but the longest-running tests at
 # -O1), in the other configuration:
@@ -46,6 +48,10 @@ bash scripts/install-deps.sh "${deps[@]}"
 
 jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
+# The Python package's Debian packages and .venv/ first: the Release build below also
+# compiles the extension module, which install-python.sh then installs from it.
+bash scripts/install-python.sh --torch --setup-only
+
 echo "== build/tests (Release) =="
 cmake -S . -B build/tests \
   -DCMAKE_BUILD_TYPE=Release \
@@ -53,7 +59,8 @@ cmake -S . -B build/tests \
   -DKINFLOW_BUILD_TESTS=ON \
   -DKINFLOW_BUILD_EXAMPLES=ON \
   -DKINFLOW_BUILD_BENCHMARKS=ON \
-  -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON
+  -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON -DKINFLOW_TEST_FLAGS=-O2 \
+  -DKINFLOW_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
@@ -61,7 +68,7 @@ echo "== API reference (Doxygen, warnings as errors) =="
 cmake --build build/tests --target docs
 
 echo "== Python package (.venv over /usr/bin/python3; pytest) =="
-bash scripts/install-python.sh --torch --jobs "$jobs"
+bash scripts/install-python.sh --torch --prebuilt build/tests
 # One worker per core, each taking whole files (a file's module fixtures run once).
 .venv/bin/python -m pytest python/tests -q -n "$jobs" --dist loadfile
 
@@ -92,8 +99,8 @@ fi
 if [ "$tsan" -eq 1 ]; then
   echo "== build/tsan (GCC, Debug -O1 -g1, ThreadSanitizer: threaded fields, one field from several threads, the parallel sweep) =="
   configure_checked build/tsan -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DKINFLOW_SANITIZE_THREAD=ON -DKINFLOW_BUILD_EXAMPLES=ON
-  tsan_tests=(test_fields_concurrency)
-  cmake --build build/tsan -j "$jobs" --target "${tsan_tests[@]}" kinflow-trained
+  tsan_tests=(test_fields_concurrency)  # with kinflow-trained: the target kinflow_tsan_checks
+  cmake --build build/tsan -j "$jobs" --target kinflow_tsan_checks
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
   for t in "${tsan_tests[@]}"; do
     echo "-- $t (ThreadSanitizer)"
