@@ -602,7 +602,11 @@ int run(const settings& s_given, const parallel& par_given) {
 #endif
 
   // Memorization against the training set, distances to held-out data of the dataset,
-  // and the local density at the landing points.
+  // and the local density at the landing points: seconds of their own for large batches,
+  // announced when the run has already shown progress (it has lasted more than a second).
+  if (!s.quiet && std::chrono::steady_clock::now() - start > std::chrono::seconds(1))
+    std::fprintf(stderr, "kinflow-sample: measuring the %ld samples (memorization, landing density%s)\n",
+                 static_cast<long>(X.cols()), in.ref.heldout.cols() > 0 ? ", distance to held-out data" : "");
   cli::summary_options so;
   so.seed = so.sliced.seed = static_cast<std::uint64_t>(s.seed);
   const cli::sample_summary m = cli::summarize(X, out.result, in.ref, so);

@@ -75,7 +75,9 @@ template <class DerivedX, class DerivedY>
   detail::require_dimension("median_pairwise_distance: dimension of y", y.rows(), x.rows());
   detail::require(max_points >= 2, "median_max_points", max_points, "expected at least 2");
   std::vector<Eigen::VectorXd> pool;
-  auto take = [&](const auto& s, Eigen::Index limit) {
+  // (each set evaluated once: a column of an expression would copy the whole expression)
+  auto take = [&](const auto& set, Eigen::Index limit) {
+    const auto& s = set.eval();
     const Eigen::Index count = std::min(s.cols(), limit);
     for (Eigen::Index k = 0; k < count; ++k) {
       // Evenly spaced columns: k·cols/count (exact in integers).

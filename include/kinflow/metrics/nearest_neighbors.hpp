@@ -91,7 +91,10 @@ public:
     detail::require_dimension("nearest neighbours: query dimension", queries.rows(), dim());
     detail::require(queries.allFinite(), "queries", "(a set with NaN or Inf)",
                     "expected finite coordinates");
-    const Eigen::Index nq = queries.cols();
+    // An expression is evaluated once: a column of one nests a copy of it (an IndexedView
+    // copies its index vector), which per query would cost O(Q) each. A matrix is not copied.
+    const auto& Q = queries.eval();
+    const Eigen::Index nq = Q.cols();
     knn_result<Scalar> out;
     out.distances.resize(k, nq);
     out.indices.resize(k, nq);
@@ -99,7 +102,7 @@ public:
     point<Scalar, Dim> q;
     q.resize(dim());
     for (Eigen::Index c = 0; c < nq; ++c) {
-      q = queries.col(c).template cast<Scalar>();
+      q = Q.col(c).template cast<Scalar>();
       std::size_t filled = 0;
       search(0, q, best, filled);
       for (int r = 0; r < k; ++r) {

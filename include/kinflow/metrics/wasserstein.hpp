@@ -157,10 +157,11 @@ template <class DerivedX, class DerivedY>
                   "expected as many points as x (" + std::to_string(x.cols()) +
                       "); use sliced_wasserstein2 for sets of different sizes");
   const Eigen::Index n = x.cols();
+  // Evaluated once (the columns of an expression would copy it n² times).
+  const Eigen::MatrixXd xd = x.template cast<double>(), yd = y.template cast<double>();
   Eigen::MatrixXd c(n, n);
   for (Eigen::Index j = 0; j < n; ++j)
-    for (Eigen::Index i = 0; i < n; ++i)
-      c(i, j) = (x.col(i).template cast<double>() - y.col(j).template cast<double>()).squaredNorm();
+    for (Eigen::Index i = 0; i < n; ++i) c(i, j) = (xd.col(i) - yd.col(j)).squaredNorm();
   auto a = solve_assignment(c);
   exact_wasserstein_result r;
   r.squared = std::max(0.0, a.cost / static_cast<double>(n));
