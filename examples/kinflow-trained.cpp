@@ -150,7 +150,7 @@ run_metrics measure(const dyn_batch<Scalar>& X, const kinflow::solve_result<Scal
                     const settings& s) {
   cli::summary_options o;
   o.seed = static_cast<std::uint64_t>(s.seed);
-  o.sliced = {.projections = 256, .seed = 1};
+  o.sliced = {.projections = 256, .seed = 1, .threads = 1};  // (the sweep already runs on --threads)
   o.min_samples = 2;
   return cli::summarize(X, r, ref, o);
 }

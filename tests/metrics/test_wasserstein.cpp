@@ -4,6 +4,7 @@
 // W2 of shifted sets (exactly the shift in 1D, |s|/sqrt(d) in expectation).
 #include "kinflow_catch.hpp"
 
+#include <kinflow/data/random.hpp>
 #include <kinflow/metrics/wasserstein.hpp>
 
 #include <Eigen/Core>
@@ -175,6 +176,34 @@ TEST_CASE("sliced W2: shift in 1D exactly, |s|/sqrt(d) in 2D, zero for the same 
   // Sliced never exceeds exact W2 (each projection is 1-Lipschitz).
   const Eigen::MatrixXd u = random_points(2, 60, 7), v = random_points(2, 60, 8).array() * 1.5;
   REQUIRE(kinflow::sliced_wasserstein2(u, v) <= kinflow::exact_wasserstein2(u, v).distance + 1e-12);
+}
+
+TEST_CASE("sliced W2: the mean over the seeded directions, the same bits on any number of threads",
+          "[wasserstein][threads]") {
+  const Eigen::MatrixXd x = random_points(3, 500, 9), y = random_points(3, 300, 10).array() * 1.3 + 0.2;
+  kinflow::sliced_wasserstein_options o{.projections = 37, .seed = 5, .threads = 1};
+  // The definition, step by step: directions z/|z| from the seeded stream, the 1D W2² of the
+  // projections by the quantile integral, the root of their mean.
+  kinflow::random_stream rng(o.seed);
+  double mean = 0;
+  for (int p = 0; p < o.projections; ++p) {
+    Eigen::Vector3d z;
+    do {
+      for (int i = 0; i < 3; ++i) z(i) = rng.normal();
+    } while (z.squaredNorm() == 0);
+    z /= z.norm();
+    std::vector<double> a, b;
+    for (Eigen::Index j = 0; j < x.cols(); ++j) a.push_back(z.dot(x.col(j)));
+    for (Eigen::Index j = 0; j < y.cols(); ++j) b.push_back(z.dot(y.col(j)));
+    mean += quantile_integral(a, b) / o.projections;
+  }
+  const double one = kinflow::sliced_wasserstein2(x, y, o);
+  CHECK(one == Approx(std::sqrt(mean)).epsilon(1e-10));
+  for (const unsigned threads : {0u, 2u, 3u, 8u, 100u}) {
+    o.threads = threads;
+    INFO("threads = " << threads);
+    CHECK(kinflow::sliced_wasserstein2(x, y, o) == one);
+  }
 }
 
 TEST_CASE("bad arguments", "[wasserstein]") {

@@ -19,6 +19,7 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/data/random.hpp"
+#include "kinflow/detail/field_parallel.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -174,6 +175,9 @@ template <class DerivedX, class DerivedY>
 struct sliced_wasserstein_options {
   int projections = 256;  ///< number of random directions (≥ 1)
   std::uint64_t seed = 0; ///< seed of the directions (random_stream)
+  /// Worker threads over the directions: 0 = all hardware threads, 1 = the calling thread
+  /// only. The result is the same bits whatever the number.
+  unsigned threads = 0;
 };
 
 /// Sliced W2 between point sets @p x (`d × n`) and @p y (`d × m`), any sizes:
@@ -192,21 +196,33 @@ template <class DerivedX, class DerivedY>
                   options.projections, "expected at least 1 direction");
   const Eigen::Index d = x.rows();
   const Eigen::MatrixXd xd = x.template cast<double>(), yd = y.template cast<double>();
+  // The directions in the seeded stream's order, then one task per direction (each sorts
+  // its two projections); the per-direction values are summed in that order.
+  const auto P = static_cast<std::size_t>(options.projections);
+  Eigen::MatrixXd theta(d, options.projections);
   random_stream rng(options.seed);
-  Eigen::VectorXd theta(d);
-  std::vector<double> px(static_cast<std::size_t>(xd.cols())), py(static_cast<std::size_t>(yd.cols()));
-  long double sum = 0;
-  for (int p = 0; p < options.projections; ++p) {
+  for (Eigen::Index p = 0; p < theta.cols(); ++p) {
     double norm2 = 0;
     do {
-      for (Eigen::Index i = 0; i < d; ++i) theta(i) = rng.normal();
-      norm2 = theta.squaredNorm();
+      for (Eigen::Index i = 0; i < d; ++i) theta(i, p) = rng.normal();
+      norm2 = theta.col(p).squaredNorm();
     } while (norm2 == 0);
-    theta /= std::sqrt(norm2);
-    for (Eigen::Index j = 0; j < xd.cols(); ++j) px[static_cast<std::size_t>(j)] = theta.dot(xd.col(j));
-    for (Eigen::Index j = 0; j < yd.cols(); ++j) py[static_cast<std::size_t>(j)] = theta.dot(yd.col(j));
-    sum += wasserstein2_squared_1d(px, py);
+    theta.col(p) /= std::sqrt(norm2);
   }
+  const unsigned workers = detail::field_worker_count(options.threads, P);
+  std::vector<std::vector<double>> px(workers, std::vector<double>(static_cast<std::size_t>(xd.cols()))),
+      py(workers, std::vector<double>(static_cast<std::size_t>(yd.cols())));
+  std::vector<double> w2(P);
+  detail::field_parallel_for(workers, P, [&](unsigned w, std::size_t p) {
+    const auto t = theta.col(static_cast<Eigen::Index>(p));
+    auto& a = px[w];
+    auto& b = py[w];
+    for (Eigen::Index j = 0; j < xd.cols(); ++j) a[static_cast<std::size_t>(j)] = t.dot(xd.col(j));
+    for (Eigen::Index j = 0; j < yd.cols(); ++j) b[static_cast<std::size_t>(j)] = t.dot(yd.col(j));
+    w2[p] = wasserstein2_squared_1d(a, b);
+  });
+  long double sum = 0;
+  for (const double v : w2) sum += v;
   return std::sqrt(static_cast<double>(sum / options.projections));
 }
 
