@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// @brief Private machinery of the closed-form fields: running independent tasks on a
-/// few worker threads (OpenMP when the translation unit is compiled with it, std::thread
-/// otherwise).
+/// @brief Private machinery of the closed-form fields and of sliced_wasserstein2: running
+/// independent tasks on a few worker threads (OpenMP when the translation unit is compiled
+/// with it, std::thread otherwise).
 ///
 /// Tasks are handed out from a shared counter, so which worker runs a task never changes
 /// what the task computes: results do not depend on the number of threads.
