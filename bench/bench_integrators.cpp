@@ -36,7 +36,7 @@
 #include <string>
 
 #include "bench_ratios.hpp"
-#include "kinflow/integrators/soa_rk.hpp"
+#include "kinflow/integrators/kernels/soa_tiles.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 
 namespace {

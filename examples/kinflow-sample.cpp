@@ -61,6 +61,8 @@ struct settings {
   double sigma_min = 0;
   std::string solver = "euler";
   long steps = 100;
+  std::string last_step = "method";  // method | euler | denoise
+  std::string start = "lower";       // multistep start: lower | rk
   std::string grid = "uniform";  // uniform | cosine | edm | shift:S | energy
   double shift = 1;
   double rtol = 1e-5, atol = 1e-5;
@@ -154,8 +156,19 @@ settings parse(int argc, char** argv) {
                  "metrics: give the model's own, e.g. --train examples/models/fm_mlp_8gaussians_train.csv",
              cli::file_name(s.model))
       .section("Solver")
-      .value("--solver", "NAME", "euler midpoint heun ralston rk4 (fixed grid), dopri5 tsit5 bs32 (adaptive)",
-             cli::one_of(s.solver, {"euler", "midpoint", "heun", "ralston", "rk4", "dopri5", "tsit5", "bs32"}))
+      .value("--solver", "NAME",
+             "euler midpoint heun ralston rk3 rk4 (Runge-Kutta, fixed grid), ab2 ab3 dpmpp2m dpmpp3m unipc "
+             "(multistep, fixed grid, one evaluation per step), dopri5 tsit5 bs32 (adaptive)",
+             cli::one_of(s.solver, {"euler", "midpoint", "heun", "ralston", "rk3", "rk4", "ab2", "ab3", "dpmpp2m",
+                                    "dpmpp3m", "unipc", "dopri5", "tsit5", "bs32"}))
+      .value("--last-step", "RULE",
+             "last step of a fixed grid: method (its own), euler (one evaluation at its start; for fields "
+             "singular at t = 1), denoise (the jump x + (1 - t) v to t = 1, the same as euler there)",
+             cli::one_of(s.last_step, {"method", "euler", "denoise"}))
+      .value("--start", "S",
+             "first steps of a multistep solver: lower (lower order, as published) or rk (Runge-Kutta steps "
+             "of its order, which keep it)",
+             cli::one_of(s.start, {"lower", "rk"}))
       .value("--steps", "N", "fixed-grid steps", cli::integer(s.steps, 1, 10000000))
       .value("--grid", "G", "time grid of the fixed-step solvers: uniform cosine edm shift:S energy",
              parametric_choice(s.grid, s.shift, "shift", {"uniform", "cosine", "edm", "energy"}))
@@ -209,6 +222,10 @@ settings parse(int argc, char** argv) {
   cli::require_kts("--alpha0/--beta0/--tau/--k/--early/--late", s.kts);
   if (is_adaptive(s.solver) && s.grid != "uniform")
     usage_error("--grid applies to fixed-step solvers; " + s.solver + " chooses its own steps");
+  if (is_adaptive(s.solver) && s.last_step != "method")
+    usage_error("--last-step applies to fixed-step solvers; " + s.solver + " chooses its own steps");
+  if (!kinflow::is_multistep_method(s.solver) && s.start != "lower")
+    usage_error("--start applies to the multistep solvers (ab2 ab3 dpmpp2m dpmpp3m unipc), not " + s.solver);
   return s;
 }
 
@@ -269,6 +286,10 @@ struct path_recorder {
     const auto step = view.step + 1;
     for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
   }
+  void operator()(const kinflow::multistep_step_view<Scalar, Eigen::Dynamic>& view) {
+    const auto step = view.step + 1;
+    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
+  }
   template <std::size_t S>
   void operator()(const kinflow::adaptive_step_view<Scalar, Eigen::Dynamic, S>& v) {
     if (v.sample >= K) return;
@@ -277,9 +298,8 @@ struct path_recorder {
   }
 };
 
-template <class Scalar, class Field, std::size_t S>
-void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const settings& s,
-               dyn_batch<Scalar>& X, run_output<Scalar>& out) {
+template <class Scalar, class Field, class Method>
+void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
   const auto steps = static_cast<std::size_t>(s.steps);
   kinflow::time_grid<double> grid = [&] {
     if (s.grid == "cosine") return kinflow::time_grid<>::cosine(steps);
@@ -295,6 +315,10 @@ void run_fixed(Field& field, const kinflow::butcher_tableau<S>& method, const se
   out.grid = grid.times();
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
+  opt.last_step = s.last_step == "euler"     ? kinflow::last_step_rule::euler
+                  : s.last_step == "denoise" ? kinflow::last_step_rule::denoise
+                                             : kinflow::last_step_rule::method;
+  opt.start = s.start == "rk" ? kinflow::multistep_start::runge_kutta : kinflow::multistep_start::lower_order;
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   if (K == 0) {  // no observer: the integrator may tile the batch
@@ -464,7 +488,7 @@ cli::json_object make_summary(const settings& s, const inputs& in,
       .text("noise_file", s.noise_file).integer("n_train", in.ref.train.cols()).integer("samples", in.noise.cols())
       .integer("dim", in.ref.train.rows()).integer("seed", s.seed).text("field", s.field).text("model", s.model)
       .number("smoothing", s.smoothing).number("sigma_min", s.sigma_min).text("solver", s.solver)
-      .integer("steps", s.steps).text("grid", s.grid).number("shift", s.shift).number("rtol", s.rtol)
+      .text("last_step", s.last_step).text("start", s.start).integer("steps", s.steps).text("grid", s.grid).number("shift", s.shift).number("rtol", s.rtol)
       .number("atol", s.atol).text("precision", s.precision).object("kts", kts).text("kpe_quadrature", s.kpe)
       .boolean("likelihood", s.likelihood).integer("probes", s.probes);
   cli::json_object kpe;

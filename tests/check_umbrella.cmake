@@ -1,16 +1,16 @@
 # Usage: cmake -DINCLUDE_DIR=<repo>/include -P check_umbrella.cmake
 #
-# Fails when a public header (anything under kinflow/ but detail/) is not included by the
-# umbrella header kinflow/kinflow.hpp, naming the headers to add there.
+# Fails when a public header (anything under kinflow/ but a detail/ or kernels/ folder) is
+# not included by the umbrella header kinflow/kinflow.hpp, naming the headers to add there.
 
 file(READ "${INCLUDE_DIR}/kinflow/kinflow.hpp" _umbrella)
 file(GLOB_RECURSE _headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/kinflow/*.hpp")
 list(SORT _headers)
 set(_missing "")
 foreach(_header IN LISTS _headers)
-  # detail/ is private; the TorchScript adapter (libtorch) and the MPI layer (MPI) are
-  # included on their own.
-  if(_header MATCHES "^kinflow/detail/" OR _header STREQUAL "kinflow/kinflow.hpp" OR
+  # detail/ and kernels/ folders are private; the TorchScript adapter (libtorch) and the
+  # MPI layer (MPI) are included on their own.
+  if(_header MATCHES "^kinflow/(.*/)?(detail|kernels)/" OR _header STREQUAL "kinflow/kinflow.hpp" OR
      _header STREQUAL "kinflow/models/torchscript.hpp" OR _header MATCHES "^kinflow/mpi/")
     continue()
   endif()

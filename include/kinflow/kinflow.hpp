@@ -2,8 +2,8 @@
 /// @file
 /// @brief Umbrella header: includes every public kinflow header.
 ///
-/// `#include <kinflow/kinflow.hpp>` gives the whole library. Headers under
-/// `kinflow/detail/` are private machinery and are not listed here.
+/// `#include <kinflow/kinflow.hpp>` gives the whole library. Headers in `detail/` and
+/// `kernels/` folders are private machinery and are not listed here.
 ///
 /// This list is kept by hand: a new public header must be added below (the header
 /// self-containment test compiles this file together with every header, and the
@@ -31,17 +31,18 @@
 #include "kinflow/fields/shaped.hpp"
 
 #include "kinflow/integrators/adaptive.hpp"
+#include "kinflow/integrators/adaptive_options.hpp"
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/energy_grid.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/fixed_grid.hpp"
 #include "kinflow/integrators/likelihood.hpp"
 #include "kinflow/integrators/methods.hpp"
+#include "kinflow/integrators/multistep.hpp"
+#include "kinflow/integrators/multistep_methods.hpp"
 #include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
-#include "kinflow/integrators/rk_step.hpp"
-#include "kinflow/integrators/soa_rk.hpp"
-#include "kinflow/integrators/solve_extras.hpp"
 #include "kinflow/integrators/tableau.hpp"
 
 #include "kinflow/metrics/density.hpp"

@@ -250,8 +250,10 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         Initial noise; not modified. C++ fields convert it to their own precision; a callable
         field is sampled in float32 when ``x0`` is float32, else float64.
     solver : str
-        Fixed grid: "euler", "midpoint", "heun", "ralston", "rk4"; adaptive (embedded pairs with
-        per-sample step control): "dopri5", "bs32", "tsit5".
+        Fixed grid, Runge-Kutta: "euler", "midpoint", "heun", "ralston", "rk3", "rk4";
+        fixed grid, multistep (one evaluation per step; docs/integrators.md): "ab2", "ab3",
+        "dpmpp2m", "dpmpp3m", "unipc"; adaptive (embedded pairs with per-sample step
+        control): "dopri5", "bs32", "tsit5".
     steps : int
         Steps of the fixed-grid solvers, in [1, 10^7].
     grid : str

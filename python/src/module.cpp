@@ -27,8 +27,9 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
                                bool trajectories) {
   sample_settings s;
   if (!kinflow::is_fixed_step_method(solver) && !kinflow::is_adaptive_method(solver))
-    throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk4 (fixed grid), dopri5, bs32, "
-                          "tsit5 (adaptive), got '" + solver + "'");
+    throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk3, rk4 (Runge-Kutta, fixed "
+                          "grid), ab2, ab3, dpmpp2m, dpmpp3m, unipc (multistep, fixed grid), dopri5, bs32, tsit5 "
+                          "(adaptive), got '" + solver + "'");
   s.solver = solver;
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
@@ -45,8 +46,8 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
     throw py::value_error("grid: applies to the fixed-step solvers; " + solver + " chooses its own steps (got grid='" +
                           grid + "')");
   if (s.adaptive() && trajectories)
-    throw py::value_error("trajectories: recorded on the fixed-step solvers' grids only (euler, midpoint, heun, "
-                          "ralston, rk4), not with " + solver);
+    throw py::value_error("trajectories: recorded on the fixed-step solvers' grids only (Runge-Kutta and "
+                          "multistep), not with " + solver);
   if (!kts.is_none()) {
     if (!py::isinstance<kts_holder>(kts))
       throw py::type_error("kts: expected a kinflow.KTS or None, got " +

@@ -30,8 +30,8 @@ struct solve_output {
   std::size_t frames = 0;
 };
 
-template <class Scalar, class Field, std::size_t S>
-kinflow::time_grid<double> make_grid(Field& field, const kinflow::butcher_tableau<S>& method,
+template <class Scalar, class Field, class Method>
+kinflow::time_grid<double> make_grid(Field& field, const Method& method,
                                      const sample_settings& s, const dyn_batch<Scalar>& X) {
   const auto steps = static_cast<std::size_t>(s.steps);
   if (s.grid == "cosine") return kinflow::time_grid<>::cosine(steps);
@@ -44,8 +44,8 @@ kinflow::time_grid<double> make_grid(Field& field, const kinflow::butcher_tablea
   return kinflow::time_grid<>::uniform(steps);
 }
 
-template <class Scalar, class Field, std::size_t S>
-kinflow::solve_result<Scalar> run_fixed(Field& field, const kinflow::butcher_tableau<S>& method,
+template <class Scalar, class Field, class Method>
+kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
                                         const kinflow::time_grid<double>& grid, const sample_settings& s,
                                         dyn_batch<Scalar>& X, const kinflow::progress_callback& progress,
                                         std::vector<Scalar>* frames) {

@@ -16,9 +16,10 @@ import _np_reference as ref
 
 MU = np.array([1.0, -2.0])
 S = 0.5
-FIXED = ["euler", "midpoint", "heun", "ralston", "rk4"]
-STAGES = {"euler": 1, "midpoint": 2, "heun": 2, "ralston": 2, "rk4": 4}
-ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "ralston": 2, "rk4": 4}
+FIXED = ["euler", "midpoint", "heun", "ralston", "rk3", "rk4"]
+STAGES = {"euler": 1, "midpoint": 2, "heun": 2, "ralston": 2, "rk3": 3, "rk4": 4}
+ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "ralston": 2, "rk3": 3, "rk4": 4}
+MULTISTEP = ["ab2", "ab3", "dpmpp2m", "dpmpp3m", "dpmpp3m_exact", "unipc"]
 
 
 def gaussian_lambda(mu=MU, s=S):
@@ -47,10 +48,22 @@ def test_fixed_solvers_follow_the_exact_trajectory(x0, solver):
     steps = 200
     r = kinflow.sample(gaussian_lambda(), x0, solver=solver, steps=steps)
     exact = ref.gaussian_trajectory(1.0, x0, MU, S)
-    tol = {1: 3e-2, 2: 1e-4, 4: 1e-9}[ORDER[solver]]
+    tol = {1: 3e-2, 2: 1e-4, 3: 1e-6, 4: 1e-9}[ORDER[solver]]
     np.testing.assert_allclose(np.asarray(r.x), exact, rtol=0, atol=tol)
     np.testing.assert_allclose(np.asarray(r.kpe), ref.gaussian_kpe(x0, MU, S), rtol=tol, atol=tol)
     np.testing.assert_array_equal(np.asarray(r.nfe), STAGES[solver] * steps)
+
+
+@pytest.mark.parametrize("solver", MULTISTEP)
+def test_multistep_solvers_follow_the_exact_trajectory(x0, solver):
+    # One evaluation per step; second order or better on the cosine grid (docs/integrators.md).
+    steps = 200
+    r = kinflow.sample(gaussian_lambda(), x0, solver=solver, steps=steps, grid="cosine")
+    exact = ref.gaussian_trajectory(1.0, x0, MU, S)
+    np.testing.assert_allclose(np.asarray(r.x), exact, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(r.kpe), ref.gaussian_kpe(x0, MU, S), rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(r.nfe), steps)
+    assert list(r.status) == ["success"] * x0.shape[0]
 
 
 @pytest.mark.parametrize("solver", ["dopri5", "bs32"])

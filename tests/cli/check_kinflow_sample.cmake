@@ -115,12 +115,27 @@ if(NOT WITH_TORCHSCRIPT)
   run_fails("--model" --model "${models}/fm_mlp_8gaussians.pt")
 endif()
 
-# 5. Argument errors.
+# 5. Multistep solvers (one evaluation per step), their Runge-Kutta start, the last-step rule.
+run_ok(dpm --dataset 8gaussians --n-train 50 --samples 20 --solver dpmpp2m --steps 10 --likelihood)
+expect_contains("${WORK}/dpm/samples.csv" ",10,success,")
+expect_contains("${WORK}/dpm/summary.json" "\"solver\": \"dpmpp2m\"")
+run_ok(ab3 --dataset 8gaussians --n-train 50 --samples 20 --solver ab3 --steps 10 --start rk --grid cosine)
+expect_contains("${WORK}/ab3/samples.csv" ",14,success,")  # 10 + 2 start steps x 2 more stages
+run_ok(unipc --dataset moons --n-train 50 --samples 20 --solver unipc --steps 8 --trajectories 2)
+expect_lines("${WORK}/unipc/trajectories.csv" 19)  # header + 2 samples x (8 steps + start)
+run_ok(last --dataset 8gaussians --n-train 50 --samples 20 --solver rk4 --steps 10 --last-step euler)
+expect_contains("${WORK}/last/samples.csv" ",37,success,")  # 4 x 9 + 1
+expect_contains("${WORK}/last/summary.json" "\"last_step\": \"euler\"")
+
+# 6. Argument errors.
 run_fails("--bogus" --bogus 1)
 run_fails("--steps" --steps 0)
 run_fails("--probes" --probes 0)
 run_fails("--grid" --solver bs32 --grid cosine)
 run_fails("--solver" --solver rk5)
+run_fails("--last-step" --solver dopri5 --last-step euler)
+run_fails("--last-step" --last-step jump)
+run_fails("--start" --solver rk4 --start rk)
 run_fails("--grid" --grid spiral)
 run_fails("--beta0" --beta0 0.06)
 run_fails("--field" --field gmm --dataset moons)

@@ -116,6 +116,54 @@ TEST_CASE("Euler on a uniform grid lands exactly on the posterior mean at its la
   }
 }
 
+TEST_CASE("last-step rules: RK4 lands with one evaluation, on the posterior mean", "[empirical][trajectory]") {
+  // fixed_step_options::last_step: the last step is an Euler step from t_{N-1}, which for
+  // the empirical field is the denoiser jump onto the posterior mean m(x, t_{N-1}),
+  // computed here in long double from the training points (closed_form_reference.hpp).
+  test_rng rng(59);
+  batch2 Y(2, 25), X0(2, 40);
+  rng.fill_normal(Y);
+  rng.fill_normal(X0);
+  const kinflow::empirical_field<double, 2> field(Y);
+  const kinflow_test::ld_matrix Yl = Y.cast<long double>();
+  for (const auto rule : {kinflow::last_step_rule::euler, kinflow::last_step_rule::denoise}) {
+    for (const std::size_t N : {2u, 10u, 40u}) {
+      CAPTURE(N);
+      const auto grid = kinflow::time_grid<double>::uniform(N);
+      kinflow::fixed_step_options opt;
+      opt.last_step = rule;
+      opt.kpe.profile = kinflow::kpe_profile::per_sample;
+      batch2 X = X0, before_last = X0;
+      bool last_was_euler = false;
+      const auto r = kinflow::integrate(field, kinflow::rk4, grid, X, opt,
+                                        [&](const kinflow::fixed_step_view<double, 2, 4>& s) {
+                                          if (s.step + 2 == N) before_last = s.x;
+                                          if (s.step + 1 == N) last_was_euler = s.euler;
+                                        });
+      CHECK(last_was_euler);
+      CHECK(r.nfe(0) == static_cast<std::int64_t>(4 * (N - 1) + 1));
+      const long double t = grid[N - 1];
+      for (Eigen::Index j = 0; j < X.cols(); ++j) {
+        const auto ref = kinflow_test::empirical_reference(Yl, before_last.col(j).cast<long double>(), t, 1 - t);
+        const double scale = before_last.col(j).cwiseAbs().maxCoeff() + 1;
+        CHECK((X.col(j).cast<long double>() - ref.mean).cwiseAbs().maxCoeff() <= 64 * eps * scale);
+        // The step's energy is the left-point one, ½ h ‖v(x, t_{N-1})‖², v = (m - x)/(1 - t).
+        const long double h = 1 - t;
+        const long double e = 0.5L * h * ((ref.mean - before_last.col(j).cast<long double>()) / h).squaredNorm();
+        CHECK(std::abs(r.kpe.profile(j, static_cast<Eigen::Index>(N - 1)) - e) <= 1e-12 * (1 + e));
+      }
+    }
+  }
+  // Without the rule RK4 evaluates stages at t = 1 and does not land on the posterior mean.
+  batch2 X = X0, before_last = X0;
+  const auto grid = kinflow::time_grid<double>::uniform(10);
+  kinflow::integrate(field, kinflow::rk4, grid, X, {}, [&](const kinflow::fixed_step_view<double, 2, 4>& s) {
+    if (s.step == 8) before_last = s.x;
+  });
+  const auto ref = kinflow_test::empirical_reference(Yl, before_last.col(0).cast<long double>(), 0.9L, 0.1L);
+  CHECK((X.col(0).cast<long double>() - ref.mean).cwiseAbs().maxCoeff() > 1e-6);
+}
+
 TEST_CASE("empirical-field samples land on training points as steps grow", "[empirical][trajectory]") {
   test_rng rng(57);
   batch2 Y(2, 50), X0(2, 200);

@@ -49,10 +49,12 @@ TEMPLATE_TEST_CASE("every fixed-step method converges at its order", "[explicit_
   const bool is_float = std::is_same_v<TestType, float>;
   const std::vector<int> low{32, 64, 128, 256}, mid{16, 32, 64, 128};
   const std::vector<int> high = is_float ? std::vector<int>{8, 16, 32} : std::vector<int>{8, 16, 32, 64};
+  const std::vector<int> third = is_float ? std::vector<int>{16, 32, 64} : std::vector<int>{32, 64, 128, 256};
   CHECK(observed_order<TestType>(kinflow::euler, low) == Approx(1.0).margin(0.2));
   CHECK(observed_order<TestType>(kinflow::midpoint, mid) == Approx(2.0).margin(0.2));
   CHECK(observed_order<TestType>(kinflow::heun, mid) == Approx(2.0).margin(0.2));
   CHECK(observed_order<TestType>(kinflow::ralston, mid) == Approx(2.0).margin(0.2));
+  CHECK(observed_order<TestType>(kinflow::rk3, third) == Approx(3.0).margin(0.2));
   CHECK(observed_order<TestType>(kinflow::rk4, high) == Approx(4.0).margin(0.2));
 }
 

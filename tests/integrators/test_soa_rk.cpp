@@ -1,4 +1,4 @@
-// The structure-of-arrays tile kernel (kinflow/integrators/soa_rk.hpp): against the exact
+// The structure-of-arrays tile kernel (kinflow/integrators/kernels/soa_tiles.hpp): against the exact
 // solution and energy of the Gaussian-target flow, its orders of convergence, and
 // agreement with kinflow::integrate's fused per-sample kernel to a few ulps, including
 // ragged last tiles, float and double, both energy quadratures and the early/late split.
@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "kinflow/integrators/soa_rk.hpp"
+#include "kinflow/integrators/kernels/soa_tiles.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow_catch.hpp"
 #include "support/oracles.hpp"

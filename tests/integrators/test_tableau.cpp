@@ -215,6 +215,7 @@ TEST_CASE("every tableau satisfies its order conditions and is explicit", "[tabl
   check_tableau(kinflow::midpoint);
   check_tableau(kinflow::heun);
   check_tableau(kinflow::ralston);
+  check_tableau(kinflow::rk3);
   check_tableau(kinflow::rk4);
   check_embedded(kinflow::dopri5);
   check_embedded(kinflow::bs32);
@@ -433,6 +434,16 @@ TEST_CASE("methods by name: each name reaches its own tableau, unknown names are
         name, [](const auto&) -> std::string_view { return "fixed"; }, [](const auto& m) { return m.name; });
     CHECK(got == name);
   }
+  for (auto name : kinflow::multistep_method_names) {
+    CHECK(kinflow::is_multistep_method(name));
+    CHECK(kinflow::is_fixed_step_method(name));
+    CHECK_FALSE(kinflow::is_adaptive_method(name));
+    const std::string_view got = kinflow::visit_method(
+        name, [](const auto& m) { return m.name; },
+        [](const auto&) -> std::string_view { return "adaptive"; });
+    CHECK(got == name);
+  }
+  CHECK_FALSE(kinflow::is_multistep_method("rk4"));
   CHECK_FALSE(kinflow::is_fixed_step_method("rk5"));
   CHECK_FALSE(kinflow::is_adaptive_method("RK4"));
   auto none = [](const auto&) { return 0; };

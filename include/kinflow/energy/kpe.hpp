@@ -76,6 +76,22 @@ struct kinetic_energy {
 
 namespace detail {
 
+/// The one early/late rule of every solve: a step over `[t0, t1]` (either direction)
+/// counts as early when its lower end is below τ.
+template <class T>
+[[nodiscard]] constexpr bool kpe_step_is_early(T t0, T t1, double tau) noexcept {
+  return static_cast<double>(t0 < t1 ? t0 : t1) < tau;
+}
+
+/// The weight of stage j's `½‖k_j‖²` in a step's energy, per unit of `|h|`: the method's
+/// own `b_j` (kpe_quadrature::stage), or 1 for the first stage and 0 for the others
+/// (kpe_quadrature::left_riemann). Every kernel and driver takes its weights from here.
+template <std::size_t S>
+[[nodiscard]] constexpr long double kpe_stage_weight(const std::array<long double, S>& b, std::size_t j,
+                                                     bool left_riemann) noexcept {
+  return left_riemann ? (j == 0 ? 1.0L : 0.0L) : b[j];
+}
+
 inline void validate_kpe_options(const kpe_options& o) {
   if (o.tau) require(std::isfinite(*o.tau), "kpe.tau", *o.tau, "expected a finite time");
 }
@@ -115,6 +131,8 @@ public:
   }
 
   [[nodiscard]] bool enabled() const noexcept { return opt_.enabled; }
+  /// The quadrature rule.
+  [[nodiscard]] kpe_quadrature quadrature() const noexcept { return opt_.quadrature; }
 
   /// Scratch vector for callers that compute the increments themselves (entry i for
   /// column first + i), followed by commit().
@@ -138,7 +156,7 @@ public:
   /// The vector a step over `[t0, t1]` adds to: the early or the late energies. (The
   /// total is formed once at the end, so each step touches one vector.)
   [[nodiscard]] per_sample<Scalar>& phase(Scalar t0, Scalar t1) noexcept {
-    return static_cast<double>(std::min(t0, t1)) < tau_ ? result_.early : result_.late;
+    return kpe_step_is_early(t0, t1, tau_) ? result_.early : result_.late;
   }
 
   /// The early energies so far (kernels that split the steps themselves add to these).

@@ -43,6 +43,7 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/multistep.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow/schedules/time_grid.hpp"
@@ -163,9 +164,9 @@ template <class T, class Derived>
 /// @throws kinflow::invalid_argument for invalid options, an empty pilot batch, or when no
 ///   pilot sample stays finite; kinflow::dimension_mismatch when the field's output does
 ///   not match the samples.
-template <class Field, class Scalar, int Dim, std::size_t S>
+template <class Field, class Method, class Scalar, int Dim>
   requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim>
-[[nodiscard]] time_grid<double> pilot_energy_grid(Field&& field, const butcher_tableau<S>& method,
+[[nodiscard]] time_grid<double> pilot_energy_grid(Field&& field, const Method& method,
                                                   const batch<Scalar, Dim>& pilot_samples,
                                                   std::size_t steps,
                                                   const energy_grid_options& options = {}) {

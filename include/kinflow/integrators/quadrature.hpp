@@ -200,7 +200,7 @@ struct path_channel {
   /// Weight of stage j in the propagated sum.
   template <std::size_t S>
   [[nodiscard]] long double weight(const std::array<long double, S>& b, std::size_t j) const {
-    return left ? (j == 0 ? 1.0L : 0.0L) : b[j];
+    return kpe_stage_weight(b, j, left);
   }
 
   /// Whether stage j's integrand value is needed at all.

@@ -31,6 +31,9 @@ enum class solve_status : std::uint8_t {
   return "unknown";
 }
 
+/// The default observer of a solve: observes nothing, costs nothing.
+struct no_observer {};
+
 /// Per-sample counters (one entry per column of the batch).
 using sample_counts = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
 

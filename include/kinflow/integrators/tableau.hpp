@@ -49,6 +49,11 @@ inline constexpr butcher_tableau<2> heun{{{{0, 0}, {1, 0}}}, {0.5L, 0.5L}, {0, 1
 inline constexpr butcher_tableau<2> ralston{
     {{{0, 0}, {2.0L / 3, 0}}}, {0.25L, 0.75L}, {0, 2.0L / 3}, 2, "ralston"};
 
+/// Kutta's third-order method (1901): `k_1 = v(t, x)`, `k_2 = v(t + h/2, x + h k_1/2)`,
+/// `k_3 = v(t + h, x − h k_1 + 2h k_2)`, `x_new = x + h (k_1 + 4 k_2 + k_3)/6`.
+inline constexpr butcher_tableau<3> rk3{
+    {{{0, 0, 0}, {0.5L, 0, 0}, {-1, 2, 0}}}, {1.0L / 6, 2.0L / 3, 1.0L / 6}, {0, 0.5L, 1}, 3, "rk3"};
+
 /// The classical fourth-order Runge–Kutta method.
 inline constexpr butcher_tableau<4> rk4{
     {{{0, 0, 0, 0}, {0.5L, 0, 0, 0}, {0, 0.5L, 0, 0}, {0, 0, 1, 0}}},

@@ -10,13 +10,9 @@
 
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/quadrature.hpp"
+#include "kinflow/integrators/result.hpp"
 
-namespace kinflow {
-
-/// The default observer: observes nothing, costs nothing.
-struct no_observer {};
-
-namespace detail {
+namespace kinflow::detail {
 
 /// The kinds of trailing arguments.
 enum class extra_kind { controller, integrals, observer };
@@ -58,5 +54,4 @@ template <class Obs, class View>
 concept observer_of = std::is_same_v<std::remove_cvref_t<Obs>, no_observer> ||
                       std::invocable<Obs&, const View&>;
 
-}  // namespace detail
-}  // namespace kinflow
+}  // namespace kinflow::detail

@@ -55,6 +55,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow/schedules/time_grid.hpp"
@@ -124,7 +125,7 @@ struct soa_method {
       for (std::size_t l = 0; l < S; ++l) a[j][l] = static_cast<Scalar>(m.a[j][l]);
       b[j] = static_cast<Scalar>(m.b[j]);
       c[j] = static_cast<Scalar>(m.c[j]);
-      wb[j] = left ? (j == 0 ? Scalar(1) : Scalar(0)) : b[j];
+      wb[j] = static_cast<Scalar>(kpe_stage_weight(m.b, j, left));
     }
   }
 };
@@ -252,7 +253,7 @@ void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<Gri
       const soa_step_coefficients<Scalar, S> c(m, t, t_next - t);
       Scalar* e = nullptr;
       if constexpr (Mode != soa_energy_mode::off)
-        e = (static_cast<double>(std::min(t, t_next)) < tau ? early : late) + first;
+        e = (kpe_step_is_early(t, t_next, tau) ? early : late) + first;
       soa_tile_step<Mode, Subdiagonal>(field, c, x, w, e);
     }
     Scalar* dst = data + first * Dim;
