@@ -29,6 +29,7 @@
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/fixed_grid.hpp"
 #include "kinflow/integrators/kernels/fused_columns.hpp"
+#include "kinflow/integrators/kernels/kernel_choice.hpp"
 #include "kinflow/integrators/kernels/rk_step.hpp"
 #include "kinflow/integrators/kernels/soa_tiles.hpp"
 #include "kinflow/integrators/result.hpp"
@@ -112,26 +113,12 @@ template <class Field, class Scalar, int Dim, std::size_t S, class GridScalar, c
 solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
                                const time_grid<GridScalar>& grid, batch<Scalar, Dim>& X,
                                const fixed_step_options& options = {}, Extras&&... extras) {
-  static_assert(detail::count_kind<detail::extra_kind::controller, Extras...> == 0,
-                "kinflow::integrate: a step-size controller applies to integrate_adaptive; a "
-                "fixed-grid solve walks its time grid");
-  static_assert(detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1,
-                "kinflow::integrate: more than one kinflow::along(...) given; put every "
-                "integrand into one");
-  static_assert(detail::count_kind<detail::extra_kind::observer, Extras...> <= 1,
-                "kinflow::integrate: more than one observer given (or an argument that is "
-                "neither kinflow::along(...) nor an observer)");
+  detail::check_fixed_grid_extras<Scalar, Dim, fixed_step_view<Scalar, Dim, S>, Extras...>();
   const path_integrals<> no_integrals{};
   no_observer none;
   const auto& integrals = detail::extra_or<detail::extra_kind::integrals>(no_integrals, extras...);
   auto& observer = detail::extra_or<detail::extra_kind::observer>(none, extras...);
   using Observer = decltype(observer);
-  static_assert(detail::observer_of<Observer, fixed_step_view<Scalar, Dim, S>>,
-                "kinflow::integrate: a trailing argument is neither kinflow::along(...) nor an "
-                "observer callable with a kinflow::fixed_step_view");
-  static_assert(detail::integrands_of<std::remove_cvref_t<decltype(integrals)>, Scalar, Dim>,
-                "kinflow::integrate: an integrand of kinflow::along is neither g(t, x, v) -> "
-                "Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
   using field_type = std::remove_reference_t<Field>;
   const std::size_t N = grid.steps();
   detail::fixed_grid_core<field_type, Scalar, Dim, std::remove_cvref_t<decltype(integrals)>> core(
@@ -143,25 +130,32 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   // structure-of-arrays tiles (kinflow/integrators/kernels/), for the steps before a
   // last-step rule's Euler step; everything else through the general step loop.
   constexpr bool per_sample_field = Dim != Eigen::Dynamic && !batched_velocity_field<field_type, Scalar, Dim> &&
-                              !detail::is_active_observer<Observer> &&
-                              std::tuple_size_v<decltype(integrals.integrands)> == 0;
+                                    !detail::is_active_observer<Observer> &&
+                                    std::tuple_size_v<decltype(integrals.integrands)> == 0;
   bool done = false;
   if constexpr (per_sample_field) {
     if (!core.likelihood_enabled()) {
       const std::size_t steps = euler_last ? N - 1 : N;
       constexpr bool soa_possible = detail::soa_suited<Dim>;
-      if (soa_possible && options.kernel == per_sample_kernel::structure_of_arrays &&
-          options.kpe.profile == kpe_profile::none) {
+      bool soa = false;
+      if constexpr (soa_possible) {
+        if (options.kpe.profile == kpe_profile::none && steps > 0) {
+          soa = options.kernel == per_sample_kernel::structure_of_arrays ||
+                (options.kernel == per_sample_kernel::automatic &&
+                 detail::structure_of_arrays_is_faster(field, method, grid, X, core.kpe.enabled(),
+                                                       options.kpe.quadrature == kpe_quadrature::left_riemann));
+        }
+      }
+      if (soa) {
         if constexpr (soa_possible) {
           const auto& times = grid.times();
           const time_grid<GridScalar> head =
               euler_last ? time_grid<GridScalar>(std::vector<GridScalar>(times.begin(), times.end() - 1)) : grid;
           const bool kpe_on = core.kpe.enabled();
-          if (steps > 0)
-            detail::soa_fixed_steps(field, method, head, X, kpe_on,
-                                    options.kpe.quadrature == kpe_quadrature::left_riemann, core.tau(),
-                                    kpe_on ? core.kpe.early_values().data() : nullptr,
-                                    kpe_on ? core.kpe.late_values().data() : nullptr, &options.progress);
+          detail::soa_fixed_steps(field, method, head, X, kpe_on,
+                                  options.kpe.quadrature == kpe_quadrature::left_riemann, core.tau(),
+                                  kpe_on ? core.kpe.early_values().data() : nullptr,
+                                  kpe_on ? core.kpe.late_values().data() : nullptr, &options.progress);
         }
       } else {
         detail::fused_fixed_steps(field, method, grid, steps, X, core.kpe, cols, options.progress, N);

@@ -42,12 +42,20 @@ namespace kinflow {
 
 /// How a per-sample field of fixed dimension is integrated on a grid by a Runge–Kutta
 /// method (see fixed_step_options::kernel). Which one is faster depends on how the field is
-/// written, which kinflow cannot see; both give the same results up to rounding (bitwise
+/// written, which no type can tell; both give the same results up to rounding (bitwise
 /// without FMA contraction).
 enum class per_sample_kernel {
+  /// The default: the faster of the two for this field, found by timing both on a copy of
+  /// the batch's first tile over the grid's first steps (batches of at least 16 tiles,
+  /// e.g. 8192 samples in d = 2, double; smaller ones run interleaved). The probe calls the
+  /// field on those copies (evaluations not counted in the NFE) and is discarded; every
+  /// sample goes through the one kernel chosen. Choose a kernel explicitly for results
+  /// repeatable bit for bit across runs (the choice may differ between runs when the two
+  /// are about as fast, and the kernels differ in rounding).
+  automatic,
   /// Column by column, every stage of a sample in registers, reading the batch in place
-  /// (the default; kinflow/integrators/kernels/fused_columns.hpp). Right for every field,
-  /// and the only fast one for fields written with Eigen vector operations on the point
+  /// (kinflow/integrators/kernels/fused_columns.hpp). Right for every field, and the only
+  /// fast one for fields written with Eigen vector operations on the point
   /// (`mu + g * (x - t * mu)`).
   interleaved,
   /// Tiles of samples transposed to one array per coordinate, all steps on a tile before
@@ -104,7 +112,7 @@ struct fixed_step_options {
   /// Per-sample fields of fixed dimension (without observer, integrals, likelihood or KPE
   /// profile), Runge–Kutta methods: which kernel walks the samples. Both give the same
   /// results up to rounding (bitwise without FMA contraction).
-  per_sample_kernel kernel = per_sample_kernel::interleaved;
+  per_sample_kernel kernel = per_sample_kernel::automatic;
   /// How the last step of the grid is taken (see last_step_rule).
   last_step_rule last_step = last_step_rule::method;
   /// Multistep methods: how the first steps are taken (see multistep_start).
@@ -211,6 +219,32 @@ private:
   std::optional<divergence_evaluator<Field, Scalar, Dim>> divergence_;
   per_sample<Scalar> log_n0_;
 };
+
+/// Compile-time checks of the trailing arguments of a fixed-grid front door (kinflow::integrate):
+/// at most one kinflow::along(...) bundle of valid integrands and one observer of `View`,
+/// no step-size controller.
+template <class Scalar, int Dim, class View, class... Extras>
+constexpr void check_fixed_grid_extras() {
+  static_assert(count_kind<extra_kind::controller, Extras...> == 0,
+                "kinflow::integrate: a step-size controller applies to integrate_adaptive; a "
+                "fixed-grid solve walks its time grid");
+  static_assert(count_kind<extra_kind::integrals, Extras...> <= 1,
+                "kinflow::integrate: more than one kinflow::along(...) given; put every "
+                "integrand into one");
+  static_assert(count_kind<extra_kind::observer, Extras...> <= 1,
+                "kinflow::integrate: more than one observer given (or an argument that is "
+                "neither kinflow::along(...) nor an observer)");
+  using integrals_type = std::remove_cvref_t<decltype(extra_or<extra_kind::integrals>(
+      std::declval<const path_integrals<>&>(), std::declval<Extras>()...))>;
+  using observer_type = decltype(extra_or<extra_kind::observer>(std::declval<no_observer&>(), std::declval<Extras>()...));
+  static_assert(observer_of<observer_type, View>,
+                "kinflow::integrate: a trailing argument is neither kinflow::along(...) nor an "
+                "observer callable with the method's step view (kinflow::fixed_step_view for "
+                "Runge-Kutta methods, kinflow::multistep_step_view for multistep ones)");
+  static_assert(integrands_of<integrals_type, Scalar, Dim>,
+                "kinflow::integrate: an integrand of kinflow::along is neither g(t, x, v) -> "
+                "Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
+}
 
 /// The default tile of a fixed-grid solve with `buffers` d x tile buffers: about 128 KiB,
 /// but never fewer than 4096 columns per call (expensive batched fields, GEMM-based and

@@ -242,25 +242,11 @@ template <class Field, class Scalar, int Dim, class GridScalar, class... Extras>
 solve_result<Scalar> integrate(Field&& field, const multistep_method& method, const time_grid<GridScalar>& grid,
                                batch<Scalar, Dim>& X, const fixed_step_options& options = {},
                                Extras&&... extras) {
-  static_assert(detail::count_kind<detail::extra_kind::controller, Extras...> == 0,
-                "kinflow::integrate: a step-size controller applies to integrate_adaptive; a "
-                "fixed-grid solve walks its time grid");
-  static_assert(detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1,
-                "kinflow::integrate: more than one kinflow::along(...) given; put every "
-                "integrand into one");
-  static_assert(detail::count_kind<detail::extra_kind::observer, Extras...> <= 1,
-                "kinflow::integrate: more than one observer given (or an argument that is "
-                "neither kinflow::along(...) nor an observer)");
+  detail::check_fixed_grid_extras<Scalar, Dim, multistep_step_view<Scalar, Dim>, Extras...>();
   const path_integrals<> no_integrals{};
   no_observer none;
   const auto& integrals = detail::extra_or<detail::extra_kind::integrals>(no_integrals, extras...);
   auto& observer = detail::extra_or<detail::extra_kind::observer>(none, extras...);
-  static_assert(detail::observer_of<decltype(observer), multistep_step_view<Scalar, Dim>>,
-                "kinflow::integrate: a trailing argument is neither kinflow::along(...) nor an "
-                "observer callable with a kinflow::multistep_step_view");
-  static_assert(detail::integrands_of<std::remove_cvref_t<decltype(integrals)>, Scalar, Dim>,
-                "kinflow::integrate: an integrand of kinflow::along is neither g(t, x, v) -> "
-                "Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
   detail::require(method.order >= 2 && method.order <= 3 && (method.order == 2 || method.family != multistep_family::unipc),
                   "method.order", method.order, "expected 2 or 3 (UniPC: 2)");
   detail::validate_multistep_grid(method, grid);
