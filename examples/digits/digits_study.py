@@ -70,7 +70,10 @@ import kinflow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import digits_data  # noqa: E402
+import flow_examples  # noqa: E402
+from flow_examples import write_atomically  # noqa: E402
 
 MODEL = os.path.join(HERE, "fm_mlp_digits.npz")
 KNN_K = 10
@@ -82,15 +85,6 @@ EXACT_KTS_QUICK = [(0.0, 0.05, 0.4), (0.01, 0.01, 0.6)]
 
 # ---------------------------------------------------------------------------------------
 # Output
-
-
-def write_atomically(path, write, mode="w"):
-    """Calls write(file) on a temporary file beside path and renames it into place."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, mode, **({"newline": ""} if mode == "w" else {})) as f:
-        write(f)
-    os.replace(tmp, path)
 
 
 def write_table(path, columns):
@@ -116,11 +110,7 @@ def write_table(path, columns):
 
 
 def save_figure(fig, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    flow_examples.save_figure(fig, path, dpi=90)
 
 
 def setting_name(alpha0, beta0, tau, field="trained"):

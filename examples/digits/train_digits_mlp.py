@@ -30,77 +30,23 @@ import numpy as np
 
 try:
     import torch
-    from torch import nn
 except ImportError:  # pragma: no cover - told to the user
     sys.exit("train_digits_mlp.py needs PyTorch: bash scripts/install-python.sh --torch")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import digits_data  # noqa: E402
-
-FREQUENCIES = [math.pi * 2.0 ** k for k in range(4)]
-
-
-class FlowMLP(nn.Module):
-    """v(t, x) = MLP([x; sin(w t); cos(w t)]), SiLU between layers; t is (B,), x is (B, d)."""
-
-    def __init__(self, dim=digits_data.DIM, hidden=256, depth=3):
-        super().__init__()
-        self.register_buffer("frequencies", torch.tensor(FREQUENCIES, dtype=torch.float64))
-        sizes = [dim + 2 * len(FREQUENCIES)] + [hidden] * depth + [dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.act = nn.SiLU()
-
-    def forward(self, t, x):
-        wt = t.reshape(-1, 1).to(x.dtype) * self.frequencies.to(x.dtype).reshape(1, -1)
-        h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i + 1 < len(self.layers):
-                h = self.act(h)
-        return h
+import flow_examples  # noqa: E402
+from flow_examples import FREQUENCIES  # noqa: E402
 
 
-def ascii(s):
-    return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+class FlowMLP(flow_examples.FlowMLP):
+    """The study's network: v(t, x) = MLP([x; sin(w t); cos(w t)]), SiLU between layers."""
 
-
-def export_npz(model, path):
-    arrays = {k: v.detach().float().numpy() for k, v in model.state_dict().items() if k.startswith("layers.")}
-    arrays["activation"] = ascii("silu")
-    arrays["time_embedding"] = ascii("sinusoidal")
-    arrays["time_frequencies"] = np.asarray(FREQUENCIES, dtype=np.float64)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def export_fixture(model, path, gen, n=24):
-    # The float32 weights are exact in double: the double copy of the network is the reference a
-    # double implementation must reproduce to rounding.
-    ref = FlowMLP()
-    ref.load_state_dict(model.state_dict())
-    ref = ref.double()
-    t = torch.rand(n, generator=gen, dtype=torch.float64)
-    t[0], t[1], t[2] = 0.0, 1.0, 0.5
-    x = 1.5 * torch.randn(n, digits_data.DIM, generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        v = ref(t, x)
-    d = digits_data.DIM
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(",".join(["t"] + [f"x_{j}" for j in range(d)] + [f"v_{j}" for j in range(d)]) + "\n")
-        for i in range(n):
-            row = [float(t[i])] + x[i].tolist() + v[i].tolist()
-            f.write(",".join(repr(float(a)) for a in row) + "\n")
-    os.replace(tmp, path)
-
-
-def flow_matching_loss(model, data, gen, batch):
-    x1 = data[torch.randint(0, data.shape[0], (batch,), generator=gen)]
-    x0 = torch.randn(x1.shape, generator=gen)
-    t = torch.rand(batch, generator=gen)
-    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-    return ((model(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
+    def __init__(self):
+        super().__init__(dim=digits_data.DIM, hidden=256, depth=3, activation="silu",
+                         frequencies=FREQUENCIES)
 
 
 def main(argv=None):
@@ -131,29 +77,28 @@ def main(argv=None):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     start = time.perf_counter()
     log, recent = [], []
-    for step in range(1, a.steps + 1):
-        loss = flow_matching_loss(model, train, gen, a.batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent.append(float(loss))
+
+    def report(step, loss):
+        recent.append(loss)
         if step % 1000 == 0 or step == a.steps:
             with torch.no_grad():
                 vgen = torch.Generator().manual_seed(12345)
-                held = float(np.mean([float(flow_matching_loss(model, held_out, vgen, 1024)) for _ in range(4)]))
-                trn = float(np.mean([float(flow_matching_loss(model, train, vgen, 1024)) for _ in range(4)]))
+                held = float(np.mean([float(flow_examples.flow_matching_loss(model, held_out, 1024, vgen))
+                                      for _ in range(4)]))
+                trn = float(np.mean([float(flow_examples.flow_matching_loss(model, train, 1024, vgen))
+                                     for _ in range(4)]))
             log.append({"step": step, "loss_recent": float(np.mean(recent)), "loss_train": trn,
                         "loss_held_out": held, "seconds": time.perf_counter() - start})
-            recent = []
+            recent.clear()
             print(f"step {step:6d}/{a.steps}  loss {log[-1]['loss_recent']:.4f}  train {trn:.4f}  "
                   f"held-out {held:.4f}  ({log[-1]['seconds']:.0f} s)", flush=True)
+
+    flow_examples.train(model, train, a.steps, a.batch, opt, sched, gen, report)
     seconds = time.perf_counter() - start
-    model.eval()
 
     npz = os.path.join(a.out, "fm_mlp_digits.npz")
-    export_npz(model, npz)
-    export_fixture(model, os.path.join(a.out, "fm_mlp_digits_fixture.csv"), gen)
+    flow_examples.export_npz(model, npz)
+    flow_examples.export_fixture(model, os.path.join(a.out, "fm_mlp_digits_fixture.csv"), gen, n=24, scale=1.5)
     record = {
         "data_fingerprint": digits.fingerprint(),
         "architecture": {"inputs": "[x; sin(w t); cos(w t)]", "frequencies": FREQUENCIES, "hidden": 256,

@@ -36,11 +36,13 @@ takes two lines (numpy str values are read as well as uint8 ASCII bytes):
 import argparse
 import math
 import os
+import sys
 import zipfile
 
-import numpy as np
 import torch
-from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import flow_examples  # noqa: E402
 
 
 def eight_gaussians(n, gen):
@@ -50,49 +52,9 @@ def eight_gaussians(n, gen):
     return (centres + 0.5 * torch.randn(n, 2, generator=gen, dtype=torch.float64)) / 1.414
 
 
-class FlowMLP(nn.Module):
-    """v(t, x) = MLP([x; time features(t)]); x is (B, d), t is (B,)."""
-
-    def __init__(self, dim, hidden, depth, activation, frequencies):
-        super().__init__()
-        self.activation_name = activation
-        self.register_buffer("frequencies", torch.tensor(frequencies, dtype=torch.float64))
-        self.sinusoidal = len(frequencies) > 0
-        n_time = 2 * len(frequencies) if self.sinusoidal else 1
-        sizes = [dim + n_time] + [hidden] * depth + [dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        acts = {"silu": nn.SiLU(), "relu": nn.ReLU(), "tanh": nn.Tanh(),
-                "gelu": nn.GELU(approximate="none")}
-        self.act = acts[activation]
-
-    def forward(self, t, x):
-        t = t.reshape(-1, 1).to(x.dtype)
-        if self.sinusoidal:
-            wt = t * self.frequencies.to(x.dtype).reshape(1, -1)
-            h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
-        else:
-            h = torch.cat([x, t], dim=1)
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i + 1 < len(self.layers):
-                h = self.act(h)
-        return h
-
-
-def ascii(s):
-    return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
-
-
-def export_npz(model, path):
-    arrays = {k: v.detach().float().numpy() for k, v in model.state_dict().items()
-              if k.startswith("layers.")}
-    arrays["activation"] = ascii(model.activation_name)
-    if model.sinusoidal:
-        arrays["time_embedding"] = ascii("sinusoidal")
-        arrays["time_frequencies"] = model.frequencies.numpy().astype(np.float64)
-    else:
-        arrays["time_embedding"] = ascii("raw")
-    np.savez(path, **arrays)
+class FlowMLP(flow_examples.FlowMLP):
+    """flow_examples.FlowMLP under this script's own name, which its TorchScript archive
+    records (__torch__.FlowMLP)."""
 
 
 def save_torchscript(model, path):
@@ -109,23 +71,6 @@ def save_torchscript(model, path):
     check = torch.jit.load(path)
     t, x = torch.rand(4), torch.randn(4, 2)
     assert torch.equal(check(t, x), model(t, x))
-
-
-def export_fixture(model, path, gen, n=48):
-    # The float32 weights are exactly representable in double: evaluating the double copy
-    # gives the reference a double implementation must reproduce to rounding.
-    ref = model.double()
-    t = torch.rand(n, generator=gen, dtype=torch.float64)
-    t[0], t[1], t[2] = 0.0, 1.0, 0.5
-    x = 2.5 * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        v = ref(t, x)
-    with open(path, "w") as f:
-        f.write("t,x0,x1,v0,v1\n")
-        for i in range(n):
-            f.write(",".join(repr(float(a)) for a in (t[i], x[i, 0], x[i, 1], v[i, 0], v[i, 1])))
-            f.write("\n")
-    model.float()
 
 
 def main():
@@ -149,32 +94,25 @@ def main():
             f.write(f"{row[0]!r},{row[1]!r}\n")
     train = train.float()
 
-    freqs = [math.pi * 2.0 ** k for k in range(4)]
-    model = FlowMLP(2, a.hidden, 2, "silu", freqs)
+    model = FlowMLP(2, a.hidden, 2, "silu", flow_examples.FREQUENCIES)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps)
-    for step in range(a.steps):
-        x1 = train[torch.randint(0, a.n_train, (a.batch,), generator=gen)]
-        x0 = torch.randn(a.batch, 2, generator=gen)
-        t = torch.rand(a.batch, generator=gen)
-        xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-        loss = ((model(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 500 == 0 or step + 1 == a.steps:
-            print(f"step {step:5d}  loss {loss.item():.4f}")
-    model.eval()
 
-    export_npz(model, base + ".npz")
+    def report(step, loss):
+        if (step - 1) % 500 == 0 or step == a.steps:
+            print(f"step {step - 1:5d}  loss {loss:.4f}")
+
+    flow_examples.train(model, train, a.steps, a.batch, opt, sched, gen, report)
+
+    flow_examples.export_npz(model, base + ".npz")
     save_torchscript(model, base + ".pt")
-    export_fixture(model, base + "_fixture.csv", gen)
+    flow_examples.export_fixture(model, base + "_fixture.csv", gen, n=48, scale=2.5, x_name="x{}", v_name="v{}")
 
     torch.manual_seed(a.seed + 1)
     gelu = FlowMLP(2, 8, 2, "gelu", [])
-    export_npz(gelu, os.path.join(a.out, "gelu_raw_time.npz"))
-    export_fixture(gelu, os.path.join(a.out, "gelu_raw_time_fixture.csv"), gen, n=16)
+    flow_examples.export_npz(gelu, os.path.join(a.out, "gelu_raw_time.npz"))
+    flow_examples.export_fixture(gelu, os.path.join(a.out, "gelu_raw_time_fixture.csv"), gen, n=16, scale=2.5,
+                                 x_name="x{}", v_name="v{}")
     for name in ("fm_mlp_8gaussians.npz", "fm_mlp_8gaussians.pt", "gelu_raw_time.npz"):
         print(f"{name}: {os.path.getsize(os.path.join(a.out, name))} bytes")
 

@@ -28,7 +28,6 @@ summary.json last):
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -37,7 +36,6 @@ import numpy as np
 
 try:
     import torch
-    from torch import nn
 except ImportError:  # pragma: no cover - told to the user
     sys.exit("train_and_shape.py needs PyTorch: bash scripts/install-python.sh --torch")
 try:
@@ -50,25 +48,8 @@ except ImportError:  # pragma: no cover
 
 import kinflow
 
-
-class FlowMLP(nn.Module):
-    """v(t, x) = MLP([x; sin(w t); cos(w t)]), SiLU, w = pi (1, 2, 4, 8)."""
-
-    def __init__(self, dim=2, hidden=64, depth=3):
-        super().__init__()
-        self.register_buffer("freqs", math.pi * torch.tensor([1.0, 2.0, 4.0, 8.0]))
-        sizes = [dim + 8] + [hidden] * depth + [dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.act = nn.SiLU()
-
-    def forward(self, t, x):
-        wt = t.reshape(-1, 1) * self.freqs.reshape(1, -1)
-        h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i + 1 < len(self.layers):
-                h = self.act(h)
-        return h
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flow_examples  # noqa: E402
 
 
 class TorchField:
@@ -85,34 +66,20 @@ class TorchField:
 
 def train(Y, iters, batch, seed, log_every):
     torch.manual_seed(seed)
-    net = FlowMLP()
+    # v(t, x) = MLP([x; sin(w t); cos(w t)]), SiLU, w = pi (1, 2, 4, 8)
+    net = flow_examples.FlowMLP(dim=2, hidden=64, depth=3)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters)
     data = torch.from_numpy(np.asarray(Y, dtype=np.float32))
     losses = []
-    for it in range(1, iters + 1):
-        x1 = data[torch.randint(0, data.shape[0], (batch,))]
-        x0 = torch.randn_like(x1)
-        t = torch.rand(batch)
-        xt = (1 - t)[:, None] * x0 + t[:, None] * x1
-        loss = ((net(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
+
+    def report(it, loss):
+        losses.append(loss)
         if log_every and it % log_every == 0:
             print(f"  iteration {it:5d}/{iters}: loss {np.mean(losses[-log_every:]):.4f}", flush=True)
-    net.eval()
+
+    flow_examples.train(net, data, iters, batch, opt, sched, report=report)
     return net, float(np.mean(losses[-max(1, iters // 10):]))
-
-
-def write_atomically(path, write):
-    """Calls write(file) on path + '.tmp' and renames it into place."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        write(f)
-    os.replace(tmp, path)
 
 
 def save_samples(path, r, memorized):
@@ -125,7 +92,7 @@ def save_samples(path, r, memorized):
             w.writerow([repr(float(x[i, 0])), repr(float(x[i, 1])), repr(float(r.kpe[i])),
                         repr(float(r.kpe_early[i])), repr(float(r.kpe_late[i])), int(memorized[i])])
 
-    write_atomically(path, write)
+    flow_examples.write_atomically(path, write)
 
 
 def main(argv=None):
@@ -218,9 +185,7 @@ def main(argv=None):
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="KPE  ½∫‖v‖²dt",
                  shrink=0.8)
     png = os.path.join(a.out, "trajectories_by_kpe.png")
-    fig.savefig(png + ".tmp.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(png + ".tmp.png", png)
+    flow_examples.save_figure(fig, png, dpi=100)
 
     record = {
         "settings": {"dataset": a.dataset, "n_train": a.n_train, "iters": iters, "samples": samples,
@@ -231,7 +196,7 @@ def main(argv=None):
         "results": summary,
         "complete": True,
     }
-    write_atomically(summary_path, lambda f: json.dump(record, f, indent=2))
+    flow_examples.write_atomically(summary_path, lambda f: json.dump(record, f, indent=2))
     print(f"wrote {png} and {summary_path}")
     return 0
 

@@ -20,6 +20,7 @@
 #include "kinflow/data/csv.hpp"
 #include "kinflow/data/random.hpp"
 #include "kinflow/data/toy2d.hpp"
+#include "kinflow/data/toy2d_generators.hpp"
 
 #include "kinflow/energy/kpe.hpp"
 
@@ -53,6 +54,7 @@
 #include "kinflow/metrics/wasserstein.hpp"
 
 #include "kinflow/models/mlp.hpp"
+#include "kinflow/models/mlp_layers.hpp"
 #include "kinflow/models/mlp_npz.hpp"
 #include "kinflow/models/npz.hpp"
 

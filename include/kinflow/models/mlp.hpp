@@ -12,14 +12,9 @@
 ///     h_l = σ(W_l h_{l-1} + b_l)      l = 1 … L-1
 ///     v   = W_L h_{L-1} + b_L         (no activation after the last layer)
 ///
-/// Activations σ: SiLU `x / (1 + e^{-x})`, ReLU `max(x, 0)`, tanh, and GELU in its exact
-/// form `½ x (1 + erf(x / √2))` (PyTorch's `nn.GELU()` default, `approximate="none"`; the
-/// tanh approximation is not offered).
-///
-/// Time features φ(t):
-///  - raw:        `φ(t) = t` (one feature);
-///  - sinusoidal: `φ(t) = [sin(ω_1 t), …, sin(ω_K t), cos(ω_1 t), …, cos(ω_K t)]` (2K
-///    features, all sines first), with the frequencies ω_k stored in the weight file.
+/// The activations σ (SiLU, ReLU, tanh, exact GELU) and the time features φ(t) (raw t or
+/// a sinusoidal embedding), with the derivatives σ' the divergence uses, are defined in
+/// kinflow/models/mlp_layers.hpp, which this header includes.
 ///
 /// **Divergence.** `div v = Σ_r ∂v_r/∂x_r` (only the d state inputs are differentiated,
 /// not the time features) is computed exactly by forward-mode differentiation: the tangents
@@ -29,19 +24,15 @@
 ///     div v     = Σ_r W_L[r, :] · ∂h_{L-1}/∂x_r
 ///
 /// (`z_l` the pre-activations, `∘` elementwise), one matrix product per layer for the d
-/// tangents of a tile of columns. Derivatives: SiLU `s (1 + z (1 - s))` with `s` the
-/// logistic function, ReLU `1` for `z > 0` and `0` otherwise (0 at 0), tanh `1 - tanh² z`,
-/// GELU (exact form) `½ (1 + erf(z/√2)) + z e^{-z²/2}/√(2π)`. A divergence costs about d
-/// times a forward pass.
+/// tangents of a tile of columns (σ' as in kinflow/models/mlp_layers.hpp). A divergence
+/// costs about d times a forward pass.
 ///
 /// The dimension d is the output size of the last layer; the first layer must take d +
 /// (number of time features) inputs.
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <numbers>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -51,47 +42,13 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/gemm.hpp"
+#include "kinflow/models/mlp_layers.hpp"
 
 namespace kinflow {
 
-/// Activation between the dense layers of kinflow::mlp_field.
-enum class mlp_activation {
-  silu,  ///< x / (1 + e^{-x})
-  relu,  ///< max(x, 0)
-  tanh,  ///< tanh x
-  gelu   ///< ½ x (1 + erf(x/√2)), the exact form
-};
-
-/// How time enters kinflow::mlp_field.
-enum class time_encoding {
-  raw,        ///< one input feature, t
-  sinusoidal  ///< sin(ω_k t) for every k, then cos(ω_k t) for every k
-};
-
-/// One dense layer of kinflow::mlp_field: `y = W x + b`, W of shape out × in (as in
-/// PyTorch's `nn.Linear`).
-/// @tparam Scalar float or double
-template <class Scalar>
-struct dense_layer {
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> weight;  ///< out × in
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> bias;                 ///< out
-};
-
-/// The time features φ(t) of kinflow::mlp_field (see the file documentation).
-/// @tparam Scalar float or double
-template <class Scalar>
-struct time_features {
-  time_encoding encoding = time_encoding::raw;      ///< raw t or a sinusoidal embedding
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> frequencies;  ///< ω_1 … ω_K (sinusoidal only)
-
-  /// Number of input features time contributes: 1 (raw) or 2K (sinusoidal).
-  [[nodiscard]] Eigen::Index size() const {
-    return encoding == time_encoding::raw ? 1 : 2 * frequencies.size();
-  }
-};
-
 /// A multilayer perceptron velocity field `v(x, t) = MLP([x; φ(t)])` (see the file
-/// documentation for the exact network, activations and time features).
+/// documentation for the exact network, and kinflow/models/mlp_layers.hpp for the
+/// activations and time features).
 ///
 /// A batched velocity field: `field(t, X, V)` and `field.velocity_at_times(T, X, V)` plug
 /// into every integrator; `divergence(t, X, D)` and `divergence_at_times(T, X, D)` give the
@@ -199,7 +156,7 @@ public:
                   Eigen::MatrixBase<DerivedV>& V) const {
     check_shapes(X, V);
     reserve(X.cols());
-    time_rows_constant(t);
+    detail::mlp_time_features(time_, t, phi_);
     const detail::blas_single_thread_scope single_threaded_blas(blas_);
     if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
                   bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
@@ -234,7 +191,7 @@ public:
     const detail::blas_single_thread_scope single_threaded_blas(blas_);
     auto in = input_.leftCols(X.cols());
     in.topRows(dim_) = X.template cast<Scalar>();
-    time_rows(T, in);
+    detail::mlp_time_rows(time_, T, in, dim_);
     for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
       tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
     });
@@ -257,7 +214,7 @@ public:
     D.resize(X.cols());
     reserve(X.cols());
     reserve_divergence(X.cols());
-    time_rows_constant(t);
+    detail::mlp_time_features(time_, t, phi_);
     const detail::blas_single_thread_scope single_threaded_blas(blas_);
     const auto& first = layers_.front();
     if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
@@ -294,7 +251,7 @@ public:
     const detail::blas_single_thread_scope single_threaded_blas(blas_);
     auto in = input_.leftCols(X.cols());
     in.topRows(dim_) = X.template cast<Scalar>();
-    time_rows(T, in);
+    detail::mlp_time_rows(time_, T, in, dim_);
     for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
       divergence_tile(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), D, c0, n);
     });
@@ -366,34 +323,20 @@ private:
     auto h = hidden_[0].leftCols(n);
     detail::product_into(w, x, h, false, blas_);
     h.colwise() += b;
-    activate(h);
+    detail::mlp_activate(activation_, h);
     // Layers 1 … L-1 on the tile's hidden activations.
     const std::size_t L = layers_.size();
     for (std::size_t l = 1; l + 1 < L; ++l) {
       auto hl = hidden_[l].leftCols(n);
       detail::product_into(layers_[l].weight, hidden_[l - 1].leftCols(n), hl, false, blas_);
       hl.colwise() += layers_[l].bias;
-      activate(hl);
+      detail::mlp_activate(activation_, hl);
     }
     if constexpr (std::is_same_v<T, Scalar>)
       detail::product_into(layers_.back().weight, hidden_[L - 2].leftCols(n), out, false, blas_);
     else
       out.noalias() = (layers_.back().weight * hidden_[L - 2].leftCols(n)).template cast<T>();
     out.colwise() += layers_.back().bias.template cast<T>();
-  }
-
-  // φ(T(j)) into the time rows of the input columns `in`.
-  template <class In>
-  void time_rows(const sample_times<Scalar>& T, In& in) const {
-    const Eigen::Index K = time_.frequencies.size();
-    if (time_.encoding == time_encoding::raw) {
-      in.row(dim_) = T;
-    } else {
-      for (Eigen::Index k = 0; k < K; ++k) {
-        in.row(dim_ + k) = (time_.frequencies(k) * T.array()).sin().matrix();
-        in.row(dim_ + K + k) = (time_.frequencies(k) * T.array()).cos().matrix();
-      }
-    }
   }
 
   // Divergence buffers for a batch of B columns: σ'(z) of one tile and two tangent
@@ -441,7 +384,7 @@ private:
         h.colwise() += layers_[l].bias;
       }
       auto slope = slope_.topLeftCorner(width, n);
-      derivative_and_activate(h, slope);
+      detail::mlp_derivative_and_activate(activation_, h, slope);
       auto tg = next->topLeftCorner(width, n * d);
       if (l == 0) {
         for (Eigen::Index r = 0; r < d; ++r)
@@ -461,78 +404,6 @@ private:
       Scalar sum = 0;
       for (Eigen::Index r = 0; r < d; ++r) sum += last_rows_.col(r).dot(tg.col(r * n + j));
       D(c0 + j) = sum;
-    }
-  }
-
-  // `slope = σ'(h)` and `h ← σ(h)`, elementwise; h holds the pre-activations on entry. The
-  // activations are exactly those of activate().
-  template <class H, class S>
-  void derivative_and_activate(H& h, S& slope) const {
-    auto z = h.array();
-    auto sl = slope.array();
-    switch (activation_) {
-      case mlp_activation::silu: {
-        // s = 1/(1 + e^{-z}); 1 - s = e^{-z} s for z ≥ 0 (no cancellation), else 1 - s ≥ ½.
-        sl = z.unaryExpr([](Scalar v) {
-          const Scalar e = std::exp(-v);
-          const Scalar sg = Scalar(1) / (Scalar(1) + e);
-          const Scalar one_minus = v >= Scalar(0) ? e * sg : Scalar(1) - sg;
-          return sg * (Scalar(1) + v * one_minus);
-        });
-        activate(h);
-        break;
-      }
-      case mlp_activation::relu:
-        sl = (z > Scalar(0)).template cast<Scalar>();
-        activate(h);
-        break;
-      case mlp_activation::tanh:
-        activate(h);
-        sl = Scalar(1) - z.square();  // z now holds tanh of the pre-activations
-        break;
-      case mlp_activation::gelu:
-        sl = z.unaryExpr([](Scalar v) {
-          const Scalar inv_sqrt2 = Scalar(std::numbers::sqrt2 / 2);
-          const Scalar inv_sqrt_2pi = Scalar(std::numbers::inv_sqrtpi * std::numbers::sqrt2 / 2);
-          return Scalar(0.5) * (Scalar(1) + std::erf(v * inv_sqrt2)) +
-                 v * inv_sqrt_2pi * std::exp(Scalar(-0.5) * v * v);
-        });
-        activate(h);
-        break;
-    }
-  }
-
-  // φ(t) into phi_.
-  void time_rows_constant(Scalar t) const {
-    const Eigen::Index K = time_.frequencies.size();
-    if (time_.encoding == time_encoding::raw) {
-      phi_(0) = t;
-    } else {
-      for (Eigen::Index k = 0; k < K; ++k) {
-        phi_(k) = std::sin(time_.frequencies(k) * t);
-        phi_(K + k) = std::cos(time_.frequencies(k) * t);
-      }
-    }
-  }
-
-  template <class H>
-  void activate(H& h) const {
-    auto a = h.array();
-    switch (activation_) {
-      case mlp_activation::silu:
-        a = a / (Scalar(1) + (-a).exp());
-        break;
-      case mlp_activation::relu:
-        a = a.max(Scalar(0));
-        break;
-      case mlp_activation::tanh:
-        a = a.tanh();
-        break;
-      case mlp_activation::gelu:
-        a = a.unaryExpr([](Scalar z) {
-          return Scalar(0.5) * z * (Scalar(1) + std::erf(z * Scalar(std::numbers::sqrt2 / 2)));
-        });
-        break;
     }
   }
 

@@ -1,0 +1,155 @@
+"""What the example scripts share: the flow-matching MLP, its training loop, its export for
+kinflow, and writing files and figures atomically.
+
+Used by examples/python/train_and_shape.py, examples/models/train_fm_mlp.py and
+examples/digits/{train_digits_mlp,digits_study}.py; a script outside this folder puts it on
+its path with
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+PyTorch is needed only for the network, its training and its export (FlowMLP and the
+functions that take a model): without it the rest still imports, for digits_study.py, which
+samples the exported network through kinflow.
+"""
+
+import copy
+import math
+import os
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # the scripts that train say so themselves
+    torch = None
+
+# w_k = pi 2^k, k = 0 .. 3: the frequencies of the sinusoidal time features.
+FREQUENCIES = [math.pi * 2.0 ** k for k in range(4)]
+
+
+if torch is not None:
+
+    class FlowMLP(nn.Module):
+        """v(t, x) = MLP([x; time features(t)]); x is (B, d), t is (B,).
+
+        Time features: [sin(w t); cos(w t)] for the given frequencies w, or t itself when
+        there are none. Dense layers dim + features -> hidden (depth times) -> dim, the
+        activation between them, none after the last: kinflow's .npz MLP format
+        (examples/models/README.md), written by export_npz.
+        """
+
+        def __init__(self, dim, hidden, depth, activation="silu", frequencies=FREQUENCIES):
+            super().__init__()
+            self.activation_name = activation
+            self.register_buffer("frequencies", torch.tensor(frequencies, dtype=torch.float64))
+            self.sinusoidal = len(frequencies) > 0
+            n_time = 2 * len(frequencies) if self.sinusoidal else 1
+            sizes = [dim + n_time] + [hidden] * depth + [dim]
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+            acts = {"silu": nn.SiLU(), "relu": nn.ReLU(), "tanh": nn.Tanh(),
+                    "gelu": nn.GELU(approximate="none")}
+            self.act = acts[activation]
+
+        def forward(self, t, x):
+            t = t.reshape(-1, 1).to(x.dtype)
+            if self.sinusoidal:
+                wt = t * self.frequencies.to(x.dtype).reshape(1, -1)
+                h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
+            else:
+                h = torch.cat([x, t], dim=1)
+            for i, layer in enumerate(self.layers):
+                h = layer(h)
+                if i + 1 < len(self.layers):
+                    h = self.act(h)
+            return h
+
+
+def flow_matching_loss(model, data, batch, generator=None):
+    """The conditional flow-matching loss on the linear path x_t = (1 - t) x0 + t x1:
+    mean over a batch of |v(t, x_t) - (x1 - x0)|^2, x1 drawn from the rows of data,
+    x0 ~ N(0, I), t ~ U[0, 1) (drawn in that order, from generator or torch's own)."""
+    x1 = data[torch.randint(0, data.shape[0], (batch,), generator=generator)]
+    x0 = torch.randn(x1.shape, generator=generator)
+    t = torch.rand(batch, generator=generator)
+    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+    return ((model(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
+
+
+def train(model, data, steps, batch, optimizer, scheduler, generator=None, report=None):
+    """steps steps of optimizer (and scheduler) on flow_matching_loss; report(step, loss)
+    after each, step counted from 1. Leaves the model in evaluation mode."""
+    for step in range(1, steps + 1):
+        loss = flow_matching_loss(model, data, batch, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if report is not None:
+            report(step, float(loss))
+    model.eval()
+
+
+def _ascii(s):
+    return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+
+
+def export_npz(model, path):
+    """Writes a FlowMLP's weights (float32) in kinflow's .npz MLP format."""
+    arrays = {k: v.detach().float().numpy() for k, v in model.state_dict().items()
+              if k.startswith("layers.")}
+    arrays["activation"] = _ascii(model.activation_name)
+    if model.sinusoidal:
+        arrays["time_embedding"] = _ascii("sinusoidal")
+        arrays["time_frequencies"] = model.frequencies.numpy().astype(np.float64)
+    else:
+        arrays["time_embedding"] = _ascii("raw")
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def export_fixture(model, path, generator, n, scale, x_name="x_{}", v_name="v_{}"):
+    """Writes n inputs (t, x) and the velocities v the model gives them in double precision,
+    one CSV row each (columns t, x_name.format(j)..., v_name.format(j)...): t drawn uniformly
+    but for 0, 1 and 1/2 first, x = scale z with z ~ N(0, I).
+
+    The float32 weights are exact in double: the double copy of the network is the reference
+    a double implementation must reproduce to rounding."""
+    ref = copy.deepcopy(model).double()
+    d = model.layers[-1].out_features
+    t = torch.rand(n, generator=generator, dtype=torch.float64)
+    t[0], t[1], t[2] = 0.0, 1.0, 0.5
+    x = scale * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        v = ref(t, x)
+
+    def write(f):
+        f.write(",".join(["t"] + [x_name.format(j) for j in range(d)] +
+                         [v_name.format(j) for j in range(d)]) + "\n")
+        for i in range(n):
+            row = [float(t[i])] + x[i].tolist() + v[i].tolist()
+            f.write(",".join(repr(float(a)) for a in row) + "\n")
+
+    write_atomically(path, write)
+
+
+def write_atomically(path, write, mode="w"):
+    """Calls write(file) on a temporary file beside path and renames it into place."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, mode, **({"newline": ""} if mode == "w" else {})) as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def save_figure(fig, path, dpi):
+    """Saves a matplotlib figure (tight bounding box) under a temporary name, renames it into
+    place and closes it."""
+    import matplotlib.pyplot as plt
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
