@@ -157,10 +157,11 @@ settings parse(int argc, char** argv) {
              cli::file_name(s.model))
       .section("Solver")
       .value("--solver", "NAME",
-             "euler midpoint heun ralston rk3 rk4 (Runge-Kutta, fixed grid), ab2 ab3 dpmpp2m dpmpp3m unipc "
-             "(multistep, fixed grid, one evaluation per step), dopri5 tsit5 bs32 (adaptive)",
+             "euler midpoint heun ralston rk3 rk4 (Runge-Kutta, fixed grid), ab2 ab3 dpmpp2m dpmpp3m "
+             "dpmpp3m_exact unipc (multistep, fixed grid, one evaluation per step; docs/integrators.md), "
+             "dopri5 tsit5 bs32 (adaptive)",
              cli::one_of(s.solver, {"euler", "midpoint", "heun", "ralston", "rk3", "rk4", "ab2", "ab3", "dpmpp2m",
-                                    "dpmpp3m", "unipc", "dopri5", "tsit5", "bs32"}))
+                                    "dpmpp3m", "dpmpp3m_exact", "unipc", "dopri5", "tsit5", "bs32"}))
       .value("--last-step", "RULE",
              "last step of a fixed grid: method (its own), euler (one evaluation at its start; for fields "
              "singular at t = 1), denoise (the jump x + (1 - t) v to t = 1, the same as euler there)",
@@ -225,7 +226,8 @@ settings parse(int argc, char** argv) {
   if (is_adaptive(s.solver) && s.last_step != "method")
     usage_error("--last-step applies to fixed-step solvers; " + s.solver + " chooses its own steps");
   if (!kinflow::is_multistep_method(s.solver) && s.start != "lower")
-    usage_error("--start applies to the multistep solvers (ab2 ab3 dpmpp2m dpmpp3m unipc), not " + s.solver);
+    usage_error("--start applies to the multistep solvers (ab2 ab3 dpmpp2m dpmpp3m dpmpp3m_exact unipc), not " +
+                s.solver);
   return s;
 }
 
