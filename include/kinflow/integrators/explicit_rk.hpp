@@ -46,10 +46,10 @@ namespace detail {
 /// step of the grid as an Euler step. The channels' stage sums go to the energy accumulator
 /// and the integrals. `eval` evaluates the field whatever its type, so this is compiled
 /// once for all fields.
-template <class Scalar, int Dim, std::size_t S, class GridScalar, class Core, class Observer>
+template <class Scalar, int Dim, std::size_t S, class GridScalar, class Sums, class Observer>
 void rk_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const butcher_tableau<S>& method,
                    const time_grid<GridScalar>& grid, bool euler_last, batch<Scalar, Dim>& X,
-                   const fixed_step_options& options, Eigen::Index cols, Core& core, Observer& observer) {
+                   const fixed_step_options& options, Eigen::Index cols, Sums& core, Observer& observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps(), steps = euler_last ? N - 1 : N;
@@ -169,7 +169,7 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
       done = true;
     }
   }
-  if (!done) detail::rk_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core, observer);
+  if (!done) detail::rk_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(), observer);
   const auto nfe = static_cast<std::int64_t>(euler_last ? S * (N - 1) + 1 : S * N);
   return core.finish(X, nfe, N);
 }

@@ -140,23 +140,41 @@ struct fixed_step_view {
 
 namespace detail {
 
-/// The setup and the end of a fixed-grid solve, shared by every method family: the
-/// options checked, the field's evaluator and its batched reference, the energy
-/// accumulator, the channels (energy, likelihood, the user's integrals), the likelihood's
-/// divergence, and the result with counters and statuses.
-template <class Field, class Scalar, int Dim, class Integrals>
-class fixed_grid_core {
-public:
+/// What the step loops add to: the energy accumulator, the channels (energy, likelihood,
+/// the user's integrals) and the evaluations the integrands cost. Of one type whatever the
+/// field, so that the loops are compiled once for all fields.
+template <class Scalar, int Dim, class Integrals>
+struct fixed_grid_sums {
   using channels_type = decltype(make_channels<Scalar, divergence_integrand<Scalar, Dim>>(
       std::declval<const kpe_options&>(), 0.0, std::declval<const Integrals&>()));
+
+  fixed_grid_sums(const kpe_options& o, double tau, Eigen::Index samples, std::size_t steps, const Integrals& integrals)
+      : kpe(o, tau, samples, steps),
+        channels(make_channels<Scalar, divergence_integrand<Scalar, Dim>>(o, tau, integrals)) {}
+
+  kpe_accumulator<Scalar> kpe;  ///< the energies, per step and column block
+  channels_type channels;       ///< the energy's, the likelihood's and the user's integrals
+  std::int64_t extra_nfe = 0;   ///< evaluations the integrands cost each sample (the same for all)
+};
+
+/// The setup and the end of a fixed-grid solve, shared by every method family: the
+/// options checked, the field's evaluator and its batched reference, the sums the step
+/// loops add to, the likelihood's divergence, and the result with counters and statuses.
+template <class Field, class Scalar, int Dim, class Integrals>
+class fixed_grid_core : public fixed_grid_sums<Scalar, Dim, Integrals> {
+  using sums_type = fixed_grid_sums<Scalar, Dim, Integrals>;
+
+public:
+  using sums_type::channels;
+  using sums_type::extra_nfe;
+  using sums_type::kpe;
 
   template <class GridScalar>
   fixed_grid_core(Field& field, const time_grid<GridScalar>& grid, const batch<Scalar, Dim>& X,
                   const fixed_step_options& options, const Integrals& integrals)
-      : evaluator_(field, X.rows()),
+      : sums_type(options.kpe, resolve_kpe_tau(options.kpe, field), X.cols(), grid.steps(), integrals),
+        evaluator_(field, X.rows()),
         tau_(resolve_kpe_tau(options.kpe, field)),
-        kpe(options.kpe, tau_, X.cols(), grid.steps()),
-        channels(make_channels<Scalar, divergence_integrand<Scalar, Dim>>(options.kpe, tau_, integrals)),
         forward_(grid[grid.steps()] > grid[0]) {
     require(options.tile_columns >= 0, "tile_columns", options.tile_columns,
             "expected >= 0 (0 selects the automatic tile)");
@@ -177,6 +195,8 @@ public:
   [[nodiscard]] batched_velocity_ref<Scalar, Dim> velocity() noexcept {
     return batched_velocity_ref<Scalar, Dim>(evaluator_);
   }
+  /// The part the step loops add to (of one type whatever the field).
+  [[nodiscard]] sums_type& sums() noexcept { return *this; }
   /// The split time of the energy.
   [[nodiscard]] double tau() const noexcept { return tau_; }
   /// True when the log-likelihood is carried.
@@ -208,13 +228,6 @@ public:
 private:
   field_evaluator<Field, Scalar, Dim> evaluator_;
   double tau_;
-
-public:
-  kpe_accumulator<Scalar> kpe;  ///< the energies, per step and column block
-  channels_type channels;       ///< the energy's, the likelihood's and the user's integrals
-  std::int64_t extra_nfe = 0;   ///< evaluations the integrands cost each sample (the same for all)
-
-private:
   bool forward_;
   std::optional<divergence_evaluator<Field, Scalar, Dim>> divergence_;
   per_sample<Scalar> log_n0_;

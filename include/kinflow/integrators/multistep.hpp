@@ -82,10 +82,10 @@ void validate_multistep_grid(const multistep_method& m, const time_grid<GridScal
 
 /// The multistep step loop of the fixed-grid core (see the file comment), compiled once per
 /// scalar type and dimension whatever the field.
-template <class Scalar, int Dim, class GridScalar, class Core, class Observer>
+template <class Scalar, int Dim, class GridScalar, class Sums, class Observer>
 void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const multistep_method& method,
                           const time_grid<GridScalar>& grid, bool euler_last, batch<Scalar, Dim>& X,
-                          const fixed_step_options& options, Eigen::Index cols, Core& core, Observer& observer) {
+                          const fixed_step_options& options, Eigen::Index cols, Sums& core, Observer& observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps();
@@ -255,7 +255,7 @@ solve_result<Scalar> integrate(Field&& field, const multistep_method& method, co
   const std::size_t N = grid.steps();
   const bool euler_last = options.last_step != last_step_rule::method;
   const Eigen::Index cols = detail::default_tile_columns<Scalar>(options.tile_columns, 6, X.rows());
-  detail::multistep_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core, observer);
+  detail::multistep_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(), observer);
   std::int64_t nfe = static_cast<std::int64_t>(N);
   if (options.start == multistep_start::runge_kutta) {
     const auto start_steps = std::min<std::int64_t>(method.order - 1, static_cast<std::int64_t>(N) - (euler_last ? 1 : 0));
