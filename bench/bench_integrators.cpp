@@ -13,9 +13,12 @@
 // so the integrator's own overhead is what is measured.
 //
 // Who runs (the <who> token of the names):
+//  - kinflow_default  kinflow::integrate with the per-sample field and its default kernel
+//                     (per_sample_kernel::automatic: the faster of the two below, timed on
+//                     the first tile);
 //  - kinflow_sample   kinflow::integrate with the per-sample field and
 //                     per_sample_kernel::interleaved (one pass per step, column by column,
-//                     all stages in registers; the default);
+//                     all stages in registers);
 //  - kinflow_batched  kinflow::integrate with the batched field (tiled, stage by stage);
 //  - kinflow_soa      kinflow::integrate with per_sample_kernel::structure_of_arrays (tiles
 //                     transposed to one array per coordinate, vectorized across samples);
@@ -149,6 +152,7 @@ void kinflow_run(benchmark::State& state, const kinflow::butcher_tableau<S>& met
 }
 
 constexpr auto kSoa = kinflow::per_sample_kernel::structure_of_arrays;
+constexpr auto kAuto = kinflow::per_sample_kernel::automatic;
 
 // kinflow's structure-of-arrays tile kernel called directly, for tuning its tile (Tile 0:
 // its default tile).
@@ -330,24 +334,29 @@ int main(int argc, char** argv) {
     for (const bool kpe : {false, true}) {
       const std::string k = kpe ? "/kpe_on" : "/kpe_off";
       // Linear field (the Gaussian flow).
+      reg("euler/kinflow_default" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::euler, kpe, 0, kAuto); });
       reg("euler/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::euler, kpe); });
       reg("euler/kinflow_batched" + k + b, [kpe](benchmark::State& s) { kinflow_run<gaussian_flow>(s, kinflow::euler, kpe); });
       reg("euler/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::euler, kpe, 0, kSoa); });
       reg("euler/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_euler<linear_coef>(s, kpe); });
       reg("euler/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<linear_coef, false>(s, kpe); });
+      reg("rk4/kinflow_default" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::rk4, kpe, 0, kAuto); });
       reg("rk4/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::rk4, kpe); });
       reg("rk4/kinflow_batched" + k + b, [kpe](benchmark::State& s) { kinflow_run<gaussian_flow>(s, kinflow::rk4, kpe); });
       reg("rk4/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow>(s, kinflow::rk4, kpe, 0, kSoa); });
       reg("rk4/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_rk4<linear_coef>(s, kpe); });
       reg("rk4/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<linear_coef, true>(s, kpe); });
       // The linear field written with Eigen vector operations.
+      reg("rk4/kinflow_default_eigen" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow_eigen>(s, kinflow::rk4, kpe, 0, kAuto); });
       reg("rk4/kinflow_sample_eigen" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow_eigen>(s, kinflow::rk4, kpe); });
       reg("rk4/kinflow_soa_eigen" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_flow_eigen>(s, kinflow::rk4, kpe, 0, kSoa); });
       // Nonlinear field (per-sample form only).
+      reg("euler_nonlinear/kinflow_default" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::euler, kpe, 0, kAuto); });
       reg("euler_nonlinear/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::euler, kpe); });
       reg("euler_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::euler, kpe, 0, kSoa); });
       reg("euler_nonlinear/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_euler<nonlinear_coef>(s, kpe); });
       reg("euler_nonlinear/handwritten_soa" + k + b, [kpe](benchmark::State& s) { handwritten_soa<nonlinear_coef, false>(s, kpe); });
+      reg("rk4_nonlinear/kinflow_default" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::rk4, kpe, 0, kAuto); });
       reg("rk4_nonlinear/kinflow_sample" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::rk4, kpe); });
       reg("rk4_nonlinear/kinflow_soa" + k + b, [kpe](benchmark::State& s) { kinflow_run<sample_nonlinear>(s, kinflow::rk4, kpe, 0, kSoa); });
       reg("rk4_nonlinear/handwritten" + k + b, [kpe](benchmark::State& s) { handwritten_rk4<nonlinear_coef>(s, kpe); });
@@ -373,7 +382,10 @@ int main(int argc, char** argv) {
   }
   return kinflow_bench::run_with_ratios(
       argc, argv,
-      {{"kinflow_sample", "handwritten", "vs loop"},
+      {{"kinflow_default", "handwritten_soa", "vs SoA loop"},
+       {"kinflow_default", "kinflow_sample", "vs fused"},
+       {"kinflow_default_eigen", "kinflow_sample_eigen", "vs fused"},
+       {"kinflow_sample", "handwritten", "vs loop"},
        {"kinflow_batched", "handwritten", "vs loop"},
        {"kinflow_sample", "handwritten_soa", "vs SoA loop"},
        {"kinflow_soa", "handwritten_soa", "vs SoA loop"},

@@ -287,7 +287,8 @@ TEMPLATE_TEST_CASE("integrate with per_sample_kernel::structure_of_arrays", "[so
   const batch<Scalar, 2> X0 = starts<Scalar, 2>(1031);  // not a multiple of the tile
   kinflow::fixed_step_options soa;
   soa.kernel = kinflow::per_sample_kernel::structure_of_arrays;
-  kinflow::fixed_step_options interleaved;  // the default
+  kinflow::fixed_step_options interleaved;
+  interleaved.kernel = kinflow::per_sample_kernel::interleaved;
   for (const bool left : {false, true}) {
     soa.kpe.quadrature = interleaved.kpe.quadrature =
         left ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
@@ -304,7 +305,7 @@ TEMPLATE_TEST_CASE("integrate with per_sample_kernel::structure_of_arrays", "[so
     CHECK(a.kpe.tau == b.kpe.tau);
   }
   // A per-step profile is not kept by the tiles: the option falls back to interleaved
-  // (bitwise the default's result).
+  // (bitwise that kernel's result).
   soa.kpe.quadrature = interleaved.kpe.quadrature = kinflow::kpe_quadrature::stage;
   soa.kpe.profile = interleaved.kpe.profile = kinflow::kpe_profile::per_sample;
   batch<Scalar, 2> X = X0, Y = X0;
@@ -319,4 +320,31 @@ TEMPLATE_TEST_CASE("integrate with per_sample_kernel::structure_of_arrays", "[so
   const auto z = kinflow::integrate(f, kinflow::rk4, grid, Z, soa);
   CHECK(z.count(kinflow::solve_status::non_finite) == 1);
   CHECK(z.status[3] == kinflow::solve_status::non_finite);
+}
+
+TEMPLATE_TEST_CASE("per_sample_kernel::automatic runs one of the two kernels on every sample",
+                   "[soa_rk][integrate]", float, double) {
+  // Whichever kernel the timing probe picks, every sample goes through it: the result is
+  // one of the two kernels' results for the whole batch (they agree to rounding), the
+  // counters are the solve's, and the probe leaves the batch and the energies untouched.
+  // A batch of 20 tiles is probed; the field's form decides nothing the test could rely on.
+  using Scalar = TestType;
+  const auto mu = test_mu<Scalar, 2>();
+  const gaussian_lanes<Scalar, 2> f{mu, Scalar(0.5)};
+  const auto grid = time_grid<>::uniform(12);
+  const Eigen::Index B = 20 * kinflow::detail::soa_default_tile<Scalar, 2> + 7;
+  const batch<Scalar, 2> X0 = starts<Scalar, 2>(B);
+  kinflow::fixed_step_options automatic, soa, interleaved;
+  soa.kernel = kinflow::per_sample_kernel::structure_of_arrays;
+  interleaved.kernel = kinflow::per_sample_kernel::interleaved;
+  CHECK(automatic.kernel == kinflow::per_sample_kernel::automatic);  // the default
+  batch<Scalar, 2> X = X0, Y = X0, Z = X0;
+  const auto r = kinflow::integrate(f, kinflow::rk4, grid, X, automatic);
+  const auto a = kinflow::integrate(f, kinflow::rk4, grid, Y, soa);
+  const auto b = kinflow::integrate(f, kinflow::rk4, grid, Z, interleaved);
+  const bool as_soa = X == Y && r.kpe.total == a.kpe.total;
+  const bool as_interleaved = X == Z && r.kpe.total == b.kpe.total;
+  CHECK((as_soa || as_interleaved));
+  CHECK(r.nfe == b.nfe);
+  CHECK(r.all_success());
 }
