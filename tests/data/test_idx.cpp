@@ -222,6 +222,10 @@ TEST_CASE("malformed IDX files: one error naming the file and the problem", "[id
   // Sizes whose product overflows 64 bits, or exceeds 4 GiB: rejected before any allocation.
   CHECK_THAT(parse_error(header(0x0E, {0xffffffffu, 0xffffffffu, 0xffffffffu})), Catch::Contains("sizes too large"));
   CHECK_THAT(parse_error(header(0x08, {65536, 65537})), Catch::Contains("sizes too large"));
+  CHECK_THAT(parse_error(header(0x08, {1, 65536, 65537})), Catch::Contains("sizes too large"));
+  // A zero size past the first would make a huge count of empty items.
+  CHECK_THAT(parse_error(header(0x0D, {0x23000c40u, 0})), Catch::Contains("dimension 1 is 0"));
+  CHECK(parse(header(0x08, {0, 28, 28})).points().cols() == 0);  // no items: an empty set
   CHECK_THROWS_AS(parse(good).labels(), kinflow::model_file_error);
   CHECK_THAT(parse_error(gzip_of(longer)), Catch::Contains("oversized"));
   CHECK_THROWS_WITH(kinflow::read_idx(temp_path("missing.idx")), Catch::Contains("cannot be opened"));

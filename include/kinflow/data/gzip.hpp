@@ -11,6 +11,7 @@
 /// stream cannot expand more than 1032-fold, so no input makes it allocate without bound.
 
 #include "kinflow/core/errors.hpp"
+#include "kinflow/detail/crc32.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,22 +30,6 @@ namespace kinflow {
 }
 
 namespace detail {
-
-/// CRC-32 (the polynomial 0xEDB88320 of gzip and ZIP) of @p size bytes, continuing @p crc.
-[[nodiscard]] inline std::uint32_t crc32(const unsigned char* data, std::size_t size, std::uint32_t crc = 0) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t n = 0; n < 256; ++n) {
-      std::uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (std::size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xffu] ^ (crc >> 8);
-  return ~crc;
-}
 
 /// The state of one gzip decode: the input, its bit buffer (deflate packs bits from the
 /// least significant end of each byte) and the output.

@@ -15,7 +15,8 @@
 /// them (one column per item, its elements in row-major order, d = 784 for 28 × 28 images;
 /// the raw values, or divided by a given number, e.g. 255 for pixels in [0, 1])
 /// and idx_array::labels() a vector of integers. A file that is not IDX, is truncated, holds
-/// bytes past its data, has sizes whose product overflows or exceeds idx_max_bytes, or holds
+/// bytes past its data, has a size 0 past the first or sizes whose product overflows or
+/// exceeds idx_max_bytes, or holds
 /// fewer items than asked for, throws kinflow::model_file_error naming the file and the
 /// problem; a malformed header never causes an allocation larger than the file's data.
 
@@ -174,11 +175,15 @@ namespace detail {
   if (size < header_bytes)
     file_fail(source, "", "truncated: the header of " + std::to_string(p[3]) + " dimensions needs " +
                               std::to_string(header_bytes) + " bytes, the file has " + std::to_string(size));
-  std::uint64_t total = a.itemsize();
+  // One item's bytes first, then all items': each product stays below 2^64.
+  std::uint64_t item = a.itemsize();
   for (std::size_t k = 0; k < p[3]; ++k) {
     a.shape.push_back(idx_be32(p + 4 + 4 * k));
-    total *= a.shape.back();  // at most 2^32 · 2^32 here, as total <= 2^32 before: no overflow
-    if (total > idx_max_bytes)
+    if (k > 0 && a.shape[k] == 0)
+      file_fail(source, "", "dimension " + std::to_string(k) + " is 0: items without elements (shape " +
+                                idx_shape_text(a.shape) + "...)");
+    if (k > 0) item *= a.shape[k];
+    if (item > idx_max_bytes || item * a.shape[0] > idx_max_bytes)
       file_fail(source, "", "sizes too large: the header declares more than " + std::to_string(idx_max_bytes) +
                                 " bytes of data (dimension " + std::to_string(k) + " = " +
                                 std::to_string(a.shape.back()) + ")");
@@ -252,15 +257,14 @@ namespace detail {
   return parse_idx(content.data(), content.size(), path.string(), max_items);
 }
 
-/// True when the file at @p path starts like an IDX file (two zero bytes and a known
-/// element type) or like gzip data (which read_idx() decompresses); false when it cannot be
-/// opened or starts otherwise, e.g. with text (a CSV file).
+/// True when the file at @p path starts like an IDX file (two zero bytes, which no text
+/// file starts with) or like gzip data (which read_idx() decompresses); false when it cannot
+/// be opened or starts otherwise, e.g. with text (a CSV file). read_idx() then checks the rest.
 [[nodiscard]] inline bool looks_like_idx(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  unsigned char head[3] = {1, 1, 1};
-  in.read(reinterpret_cast<char*>(head), 3);
-  if (is_gzip(head, static_cast<std::size_t>(in.gcount()))) return true;
-  return in.gcount() == 3 && head[0] == 0 && head[1] == 0 && detail::idx_known_type(head[2]);
+  unsigned char head[2] = {1, 1};
+  in.read(reinterpret_cast<char*>(head), 2);
+  return in.gcount() == 2 && (is_gzip(head, 2) || (head[0] == 0 && head[1] == 0));
 }
 
 }  // namespace kinflow
