@@ -112,6 +112,7 @@ TEST_CASE("unsigned-byte images: shape, elements and the d x N layout", "[idx]")
         CHECK(raw(4 * r + c, k) == byte);
         CHECK(unit(4 * r + c, k) == byte / 255);
       }
+  CHECK_THROWS_WITH(a.points(0), Catch::Contains("divisor"));
   const Eigen::MatrixXf single = a.points<float>(255);
   CHECK(single(7, 2) == static_cast<float>(235.0 / 255));
 }

@@ -103,9 +103,11 @@ struct idx_array {
 
   /// The items as the columns of a `d × N` batch (d = item_elements(), N = items()), each
   /// element divided by @p divisor: 255 maps unsigned-byte pixels to [0, 1], 1 keeps them.
-  /// @throws kinflow::model_file_error for a non-finite element (a float file), naming it.
+  /// @throws kinflow::model_file_error for a non-finite element (a float file), naming it;
+  ///   kinflow::invalid_argument unless @p divisor is finite and non-zero.
   template <class Scalar = double>
   [[nodiscard]] batch<Scalar> points(double divisor = 1) const {
+    detail::require(std::isfinite(divisor) && divisor != 0, "divisor", divisor, "expected a finite non-zero number");
     batch<Scalar> out(static_cast<Eigen::Index>(item_elements()), static_cast<Eigen::Index>(items()));
     for (std::size_t i = 0; i < size(); ++i) {
       const double v = element(i) / divisor;
