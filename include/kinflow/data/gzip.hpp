@@ -289,7 +289,10 @@ private:
 /// Decompresses the gzip data of @p size bytes at @p data (one member or several back to
 /// back), stopping once the output holds @p limit bytes: a prefix costs only its share of
 /// the work. The CRC-32 and length of each member are checked when it is decoded to its end.
+/// @param data   the gzip data
+/// @param size   its length in bytes
 /// @param source the file's name in error messages
+/// @param limit  the most bytes wanted (the default: all)
 /// @return the decompressed bytes (at most @p limit)
 /// @throws kinflow::model_file_error "kinflow: <source>: gzip data: <what is wrong>" for
 ///   malformed or truncated data.

@@ -200,7 +200,10 @@ namespace detail {
 ///
 /// Reading every item (the default) checks the whole file: a byte missing or a byte too
 /// many is an error. Reading fewer decompresses and checks only as much as those items need.
-/// @param source the file's name in error messages
+/// @param data      the file's bytes
+/// @param size      their number
+/// @param source    the file's name in error messages
+/// @param max_items the items to keep (idx_all: every item)
 /// @throws kinflow::model_file_error (see the file comment); kinflow::invalid_argument for
 ///   max_items = 0.
 [[nodiscard]] inline idx_array parse_idx(const unsigned char* data, std::size_t size, const std::string& source,
