@@ -135,9 +135,13 @@ settings parse(int argc, char** argv) {
                        "report memorization and distribution metrics.");
   cl.section("Input")
       .value("--dataset", "NAME", "toy training set: " + cli::join(kinflow::dataset_names, " "), cli::text(s.dataset))
-      .value("--train", "FILE.csv", "training set from CSV instead (N rows of d numbers; any d)",
+      .value("--train", "FILE", "training set from a file instead: CSV (N rows of d numbers; any d) or IDX "
+             "(e.g. /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz; plain or gzip; one point per "
+             "image, bytes / 255)",
              cli::text(s.train_file))
-      .value("--n-train", "N", "training points drawn from --dataset", cli::integer(s.n_train, 1, 10000000))
+      .value("--n-train", "N", "training points drawn from --dataset (default 1000), or the first N of --train "
+             "(default: all of it)",
+             cli::integer(s.n_train, 1, 10000000), "")
       .value("--samples", "B", "samples to draw", cli::integer(s.samples, 1, 100000000))
       .value("--noise", "FILE.csv", "initial noise x0 from CSV instead (B rows of d numbers, in order)",
              cli::text(s.noise_file))
@@ -207,6 +211,7 @@ settings parse(int argc, char** argv) {
              "evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
              cli::one_of(s.shard, {"train", "samples"}));
   cl.parse(argc, argv);
+  if (!s.train_file.empty() && !cl.given("--n-train")) s.n_train = 0;  // the whole file
   if (cl.given("--shard") && !have_mpi)
     usage_error("--shard needs a kinflow-sample built with MPI (cmake -DKINFLOW_WITH_MPI=ON) and started with "
                 "mpirun -np P; this build has no MPI");
@@ -376,7 +381,7 @@ inputs load_inputs(const settings& s) {
   const auto seed = static_cast<std::uint64_t>(s.seed);
   Eigen::MatrixXd train, heldout;
   if (!s.train_file.empty()) {
-    train = cli::read_points("--train", s.train_file);
+    train = cli::read_points("--train", s.train_file, s.n_train);
   } else {
     cli::require_dataset("--dataset", s.dataset);
     train = kinflow::make_dataset(s.dataset, s.n_train, seed);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kinflow's build needs, and only those that are missing.
 #
-#   bash scripts/install-deps.sh [--bench] [--blas] [--clang] [--docs] [--mpi] [--plots] [--torch] [--torch-cpp]
+#   bash scripts/install-deps.sh [--bench] [--blas] [--clang] [--datasets] [--docs] [--mpi] [--plots] [--torch] [--torch-cpp]
 #
 #   (always)  cmake g++ make libeigen3-dev catch2
 #   --bench   libbenchmark-dev libboost-dev   (benchmarks and their peer comparisons)
 #   --blas    libopenblas-dev                 (-DKINFLOW_USE_BLAS=ON, kinflow::blas)
 #   --clang   clang-14 libclang-rt-14-dev     (the sanitizer and fuzzing builds of run-tests.sh)
+#   --datasets  dataset-fashion-mnist         (Fashion-MNIST's IDX files in
+#                                             /usr/share/datasets/fashion-mnist/; 30 MB)
 #   --docs    doxygen                         (the API reference: target docs)
 #   --mpi     libopenmpi-dev openmpi-bin      (-DKINFLOW_WITH_MPI=ON, kinflow::mpi, mpirun)
 #   --plots   python3-matplotlib              (plotting scripts of the examples)
@@ -24,13 +26,14 @@ for arg in "$@"; do
     --bench) packages+=(libbenchmark-dev libboost-dev) ;;
     --blas) packages+=(libopenblas-dev) ;;
     --clang) packages+=(clang-14 libclang-rt-14-dev) ;;
+    --datasets) packages+=(dataset-fashion-mnist) ;;
     --docs) packages+=(doxygen) ;;
     --mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
     --plots) packages+=(python3-matplotlib) ;;
     --torch) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
     --torch-cpp) packages+=(libtorch-dev) ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --blas, --clang, --docs, --mpi, --plots, --torch or --torch-cpp)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --blas, --clang, --datasets, --docs, --mpi, --plots, --torch or --torch-cpp)" >&2; exit 2 ;;
   esac
 done
 

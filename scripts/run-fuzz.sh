@@ -50,7 +50,7 @@ echo "run-fuzz.sh: building the fuzz targets in $build_dir (clang++-14, -O1, ASa
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
   -DKINFLOW_BUILD_FUZZERS=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF \
   -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_BUILD_DOCS=OFF -DKINFLOW_INSTALL=OFF -DKINFLOW_NATIVE=OFF >/dev/null
-targets=(fuzz_csv fuzz_npy fuzz_npz fuzz_mlp)  # (the target kinflow_fuzzers builds them all)
+targets=(fuzz_csv fuzz_npy fuzz_npz fuzz_mlp fuzz_idx)  # (the target kinflow_fuzzers builds them all)
 cmake --build "$build_dir" --target kinflow_fuzzers -j "$jobs"
 
 rm -rf "$build_dir/artifacts"  # this run's findings only

@@ -42,7 +42,7 @@ if [ "${CI:-}" = "true" ]; then
   fuzz=1
 fi
 
-deps=(--bench --blas --docs --mpi --torch-cpp)
+deps=(--bench --blas --datasets --docs --mpi --torch-cpp)
 if [ "$sanitize" -eq 1 ] || [ "$fuzz" -eq 1 ]; then deps+=(--clang); fi
 bash scripts/install-deps.sh "${deps[@]}"
 

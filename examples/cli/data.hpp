@@ -1,11 +1,12 @@
 #pragma once
 /// @file
 /// @brief The data of kinflow's command-line programs: toy dataset names and held-out
-/// draws (include/kinflow/data/toy2d.hpp), point sets read from CSV
-/// (include/kinflow/data/csv.hpp), and the checks of KTS settings
+/// draws (include/kinflow/data/toy2d.hpp), point sets read from CSV or IDX files
+/// (include/kinflow/data/csv.hpp, idx.hpp), and the checks of KTS settings
 /// (include/kinflow/schedules/kts.hpp) — each error a usage error naming the flag.
 
 #include <kinflow/data/csv.hpp>
+#include <kinflow/data/idx.hpp>
 #include <kinflow/data/toy2d.hpp>
 #include <kinflow/schedules/kts.hpp>
 
@@ -33,13 +34,28 @@ inline void require_dataset(std::string_view flag, const std::string& name, bool
   return kinflow::make_dataset(name, n, seed ^ 0x9e3779b97f4a7c15ULL);
 }
 
-/// The points (`d × N`, one column per CSV row) of the CSV file @p path; a file that
-/// cannot be read is a usage error naming @p flag and the line and column at fault.
-[[nodiscard]] inline Eigen::MatrixXd read_points(std::string_view flag, const std::string& path) {
+/// The points (`d × N`) of the file @p path: an IDX file, plain or gzip-compressed, told
+/// apart by its first bytes (kinflow/data/idx.hpp; one column per item, unsigned-byte data
+/// divided by 255 into [0, 1], other types as stored), or else CSV (one column per row).
+/// Only the first @p max_points points when it is positive (--n-train); a file that cannot
+/// be read, or holds fewer points, is a usage error naming @p flag and what is wrong.
+[[nodiscard]] inline Eigen::MatrixXd read_points(std::string_view flag, const std::string& path, long max_points = 0) {
+  const std::string who = std::string(flag) + (max_points > 0 ? " --n-train " + std::to_string(max_points) : "");
   try {
-    return kinflow::read_csv(path).points;
+    if (kinflow::looks_like_idx(path)) {
+      const kinflow::idx_array a =
+          kinflow::read_idx(path, max_points > 0 ? static_cast<std::size_t>(max_points) : kinflow::idx_all);
+      if (a.item_elements() == 0) usage_error(who + ": " + path + " holds items of no elements");
+      return a.points(a.type == kinflow::idx_type::u8 ? 255.0 : 1.0);
+    }
+    Eigen::MatrixXd points = kinflow::read_csv(path).points;
+    if (max_points > points.cols())
+      usage_error(who + ": asked for " + std::to_string(max_points) + " points, " + path + " holds " +
+                  std::to_string(points.cols()));
+    if (max_points > 0) points.conservativeResize(Eigen::NoChange, max_points);
+    return points;
   } catch (const kinflow::invalid_argument& e) {
-    usage_error(std::string(flag) + ": " + e.what());
+    usage_error(who + ": " + e.what());
   }
 }
 

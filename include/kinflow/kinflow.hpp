@@ -18,6 +18,8 @@
 #include "kinflow/core/products.hpp"
 
 #include "kinflow/data/csv.hpp"
+#include "kinflow/data/gzip.hpp"
+#include "kinflow/data/idx.hpp"
 #include "kinflow/data/random.hpp"
 #include "kinflow/data/toy2d.hpp"
 #include "kinflow/data/toy2d_generators.hpp"

@@ -56,6 +56,7 @@ __all__ = [
     "mmd2",
     "knn_log_density",
     "spearman",
+    "read_idx",
     "datasets",
 ]
 
@@ -376,10 +377,56 @@ def spearman(x, y):
 # Data
 
 
+def read_idx(path, max_items=None):
+    """The array stored in the IDX file ``path`` (the format of MNIST and Fashion-MNIST),
+    plain or gzip-compressed (told apart by the file's first bytes, not its name).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, e.g. ``/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz``.
+    max_items : int >= 1 or None
+        Keep only the first ``max_items`` items (the first dimension); None keeps all. Only
+        the bytes those items need are decompressed.
+
+    Returns
+    -------
+    ndarray
+        The file's shape (``[N, 28, 28]`` for images, ``[N]`` for labels, N cut to
+        ``max_items``) and element type (uint8, int8, int16, int32, float32 or float64), in
+        the machine's byte order; the values as stored.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong: not an IDX file (its magic number), truncated,
+        bytes past the data, sizes past 4 GiB, corrupt gzip data (a CRC-32 or length that
+        disagrees), fewer items than ``max_items``, a missing or unreadable file.
+
+    The C++ reader (kinflow/data/idx.hpp) does the work, so that Python and
+    ``kinflow-sample --train`` read every file alike.
+    """
+    import os
+
+    if max_items is None:
+        count = 0
+    else:
+        if isinstance(max_items, bool) or not isinstance(max_items, (int, _np.integer)):
+            raise TypeError(f"max_items: expected an int or None, got {type(max_items).__name__}")
+        count = int(max_items)
+        if count < 1:
+            raise ValueError(f"max_items: expected None (every item) or a count >= 1, got {count}")
+    return _kinflow.read_idx(os.fspath(path), count)
+
+
 class _Datasets:
     """The toy 2-D datasets: ``kinflow.datasets.make(name, n, seed)`` -> ``[n, 2]`` float64,
     ``kinflow.datasets.names`` the valid names (the same generators as the C++ library and the
-    command-line programs)."""
+    command-line programs); and Fashion-MNIST from its IDX files,
+    ``kinflow.datasets.fashion_mnist(split, n)``."""
+
+    #: Where Debian's ``dataset-fashion-mnist`` installs the Fashion-MNIST files.
+    fashion_mnist_dir = "/usr/share/datasets/fashion-mnist"
 
     names = tuple(_kinflow.dataset_names)
 
@@ -390,8 +437,38 @@ class _Datasets:
             raise TypeError(f"name: expected a str, got {type(name).__name__}")
         return _kinflow.make_dataset(name, int(n), int(seed))
 
+    @staticmethod
+    def fashion_mnist(split="train", n=None, directory=None):
+        """The first ``n`` images of Fashion-MNIST's ``split`` ("train": 60000, "test":
+        10000) and their labels, read from ``directory`` (default ``fashion_mnist_dir``,
+        where ``bash scripts/install-deps.sh --datasets`` puts Debian's files).
+
+        Returns ``(X, labels)``: ``X`` ``[n, 784]`` float64, one image per row, its 28 x 28
+        pixels in row-major order divided by 255 into [0, 1] -- the training set that
+        ``kinflow-sample --train <images file> --n-train n`` uses --; ``labels`` ``[n]``
+        uint8, the classes 0..9. ``n=None`` reads the whole split.
+
+        Raises FileNotFoundError when the files are absent, ValueError for a bad ``split``
+        or ``n`` or a malformed file (see ``read_idx``).
+        """
+        import os
+
+        prefixes = {"train": "train", "test": "t10k"}
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, _np.integer)) or n < 1):
+            raise ValueError(f"n: expected None (the whole split) or a count >= 1, got {n!r}")
+        if split not in prefixes:
+            raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+        d = _Datasets.fashion_mnist_dir if directory is None else os.fspath(directory)
+        paths = [os.path.join(d, f"{prefixes[split]}-{kind}-ubyte.gz") for kind in ("images-idx3", "labels-idx1")]
+        for path in paths:
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path}: Fashion-MNIST is not installed there (Debian: install "
+                                        f"dataset-fashion-mnist, e.g. bash scripts/install-deps.sh --datasets)")
+        images, labels = read_idx(paths[0], n), read_idx(paths[1], n)
+        return images.reshape(images.shape[0], -1) / 255.0, labels
+
     def __repr__(self):
-        return "kinflow.datasets(names=" + ", ".join(self.names) + ")"
+        return "kinflow.datasets(names=" + ", ".join(self.names) + ", fashion_mnist)"
 
 
 datasets = _Datasets()

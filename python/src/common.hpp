@@ -219,5 +219,6 @@ py::object sample_python(py::object f, py::handle x0, const sample_settings& s);
 
 void init_fields(py::module_& m);
 void init_metrics(py::module_& m);
+void init_data(py::module_& m);
 
 }  // namespace kinflow_py

@@ -108,6 +108,7 @@ PYBIND11_MODULE(_kinflow, m) {
 
   init_fields(m);
   init_metrics(m);
+  init_data(m);
   m.def("sample", &sample, py::arg("field"), py::arg("x0"), py::arg("solver") = "euler", py::arg("steps") = 100,
         py::arg("grid") = "uniform", py::arg("kts") = py::none(), py::arg("kpe") = "stage", py::arg("tau") = 0.6,
         py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
