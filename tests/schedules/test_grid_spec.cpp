@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kinflow/schedules/grid_spec.hpp"
@@ -96,4 +97,15 @@ TEST_CASE("grid spec: bad names, numbers and ranges name grid or the parameter",
   CHECK_THROWS_WITH(parse_grid_spec("energy:-1"), contains("gamma = -1") && contains(">= 0"));
   CHECK_THROWS_WITH(parse_grid_spec("acceleration:inf"), contains("gamma = inf"));
   CHECK_THROWS_AS(parse_grid_spec("spiral"), kinflow::invalid_argument);
+}
+
+TEST_CASE("grid spec: kinds by bare name and their parameter names", "[grid_spec]") {
+  CHECK(kinflow::parse_grid_kind("dynamic-shift") == grid_kind::dynamic_shift);
+  CHECK(kinflow::parse_grid_kind("beta") == grid_kind::beta);
+  CHECK_THROWS_WITH(kinflow::parse_grid_kind("betta"), kinflow_test::contains("grid = 'betta'"));
+  CHECK(kinflow::grid_parameters_required(grid_kind::shift));
+  CHECK(!kinflow::grid_parameters_required(grid_kind::beta));
+  CHECK(kinflow::grid_parameter_names(grid_kind::exponential) ==
+        std::vector<std::string_view>{"sigma_min", "sigma_max"});
+  CHECK(kinflow::grid_parameter_names(grid_kind::cosine).empty());
 }

@@ -66,10 +66,9 @@ struct grid_spec {
   [[nodiscard]] bool needs_pilot() const { return kind == grid_kind::energy || kind == grid_kind::acceleration; }
 };
 
-namespace detail {
-
-/// The parameters a grid kind takes, in the order of its text form.
-inline std::vector<std::string_view> grid_parameter_names(grid_kind kind) {
+/// The parameters a grid kind takes, in the order of its text form (set_grid_parameter()'s
+/// names): `{"alpha", "beta"}` for grid_kind::beta, none for uniform and cosine.
+[[nodiscard]] inline std::vector<std::string_view> grid_parameter_names(grid_kind kind) {
   switch (kind) {
     case grid_kind::edm: return {"rho"};
     case grid_kind::shift: return {"shift"};
@@ -81,6 +80,22 @@ inline std::vector<std::string_view> grid_parameter_names(grid_kind kind) {
     default: return {};
   }
 }
+
+/// Whether the kind's parameters have no defaults and must be given (shift, dynamic-shift).
+[[nodiscard]] inline bool grid_parameters_required(grid_kind kind) {
+  return kind == grid_kind::shift || kind == grid_kind::dynamic_shift;
+}
+
+/// The kind a grid's bare name (`"dynamic-shift"`, no parameters) names.
+/// @throws kinflow::invalid_argument naming `grid` and listing the valid names.
+[[nodiscard]] inline grid_kind parse_grid_kind(std::string_view name) {
+  for (int k = 0; k <= static_cast<int>(grid_kind::acceleration); ++k)
+    if (name == to_string(static_cast<grid_kind>(k))) return static_cast<grid_kind>(k);
+  detail::require(false, "grid", "'" + std::string(name) + "'", "expected one of " + grid_names());
+  return grid_kind::uniform;
+}
+
+namespace detail {
 
 inline double& grid_parameter(grid_spec& spec, std::string_view name) {
   if (name == "rho") return spec.rho;
@@ -108,7 +123,7 @@ inline std::string joined_parameter_names(grid_kind kind) {
   std::string out = to_string(spec.kind);
   char sep = ':';
   grid_spec copy = spec;
-  for (const auto name : detail::grid_parameter_names(spec.kind)) {
+  for (const auto name : grid_parameter_names(spec.kind)) {
     out += sep + detail::to_text(detail::grid_parameter(copy, name));
     sep = ',';
   }
@@ -139,7 +154,7 @@ inline void validate(const grid_spec& spec) {
 /// @throws kinflow::invalid_argument when the kind has no parameter of that name.
 inline void set_grid_parameter(grid_spec& spec, std::string_view name, double value) {
   bool known = false;
-  for (const auto n : detail::grid_parameter_names(spec.kind)) known = known || n == name;
+  for (const auto n : grid_parameter_names(spec.kind)) known = known || n == name;
   detail::require(known, "grid parameter", std::string(name),
           "expected a parameter of the " + to_string(spec.kind) +
               " grid: " + detail::joined_parameter_names(spec.kind));
@@ -155,16 +170,10 @@ inline void set_grid_parameter(grid_spec& spec, std::string_view name, double va
   const auto colon = text.find(':');
   const std::string_view name = text.substr(0, colon);
   grid_spec spec;
-  bool found = false;
-  for (int k = 0; k <= static_cast<int>(grid_kind::acceleration) && !found; ++k)
-    if (name == to_string(static_cast<grid_kind>(k))) {
-      spec.kind = static_cast<grid_kind>(k);
-      found = true;
-    }
   const std::string quoted = "'" + std::string(text) + "'";
-  detail::require(found, "grid", quoted, "expected one of " + grid_names());
-  const auto params = detail::grid_parameter_names(spec.kind);
-  const bool optional = spec.kind != grid_kind::shift && spec.kind != grid_kind::dynamic_shift;
+  spec.kind = parse_grid_kind(name);
+  const auto params = grid_parameter_names(spec.kind);
+  const bool optional = !grid_parameters_required(spec.kind);
   const std::string form = to_string(spec) + " (parameters: " + detail::joined_parameter_names(spec.kind) + ")";
   if (colon == std::string_view::npos) {
     detail::require(optional || params.empty(), "grid", quoted, "expected " + form + "; valid grids: " + grid_names());
