@@ -63,8 +63,7 @@ struct settings {
   long steps = 100;
   std::string last_step = "method";  // method | euler | denoise
   std::string start = "lower";       // multistep start: lower | rk
-  std::string grid = "uniform";  // uniform | cosine | edm | shift:S | energy
-  double shift = 1;
+  kinflow::grid_spec grid;           // --grid, read by kinflow::parse_grid_spec
   double rtol = 1e-5, atol = 1e-5;
   std::string precision = "double";
   kinflow::kts_options kts{};
@@ -104,6 +103,15 @@ auto on_every_rank(Work&& work) -> decltype(work()) {
 
 /// The embedded pairs, which choose their own steps.
 bool is_adaptive(const std::string& solver) { return kinflow::is_adaptive_method(solver); }
+
+/// --grid's value through the library's one mapping; its errors become usage errors.
+kinflow::grid_spec parse_grid(const std::string& flag, const std::string& v) {
+  try {
+    return kinflow::parse_grid_spec(v);
+  } catch (const kinflow::invalid_argument& e) {
+    usage_error(flag + ": " + std::string(e.what()).substr(std::string("kinflow: ").size()));
+  }
+}
 
 /// `--flag NAME` or `--flag NAME:S` (S a number > 0): stores NAME, or @p parametric and S.
 cli::binding parametric_choice(std::string& target, double& parameter, const std::string& parametric,
@@ -175,8 +183,11 @@ settings parse(int argc, char** argv) {
              "of its order, which keep it)",
              cli::one_of(s.start, {"lower", "rk"}))
       .value("--steps", "N", "fixed-grid steps", cli::integer(s.steps, 1, 10000000))
-      .value("--grid", "G", "time grid of the fixed-step solvers: uniform cosine edm shift:S energy",
-             parametric_choice(s.grid, s.shift, "shift", {"uniform", "cosine", "edm", "energy"}))
+      .value("--grid", "G",
+             "time grid of the fixed-step solvers: " + kinflow::grid_names() +
+                 " (energy and acceleration from a pilot run of the field; docs/kts.md has the formulas)",
+             cli::custom([&s](const std::string& flag, const std::string& v) { s.grid = parse_grid(flag, v); },
+                         kinflow::to_string(s.grid)))
       .value("--rtol", "V", "relative tolerance of the adaptive solvers", cli::number(s.rtol, cli::closed(1e-15, 1)))
       .value("--atol", "V", "absolute tolerance of the adaptive solvers", cli::number(s.atol, cli::closed(0, 1)))
       .value("--precision", "P", "float or double", cli::one_of(s.precision, {"float", "double"}))
@@ -226,7 +237,7 @@ settings parse(int argc, char** argv) {
   if (s.field == "gmm" && !kinflow::is_mixture_dataset(s.dataset))
     usage_error("--field gmm = exact mixture field: --dataset must be " + mixtures + ", not '" + s.dataset + "'");
   cli::require_kts("--alpha0/--beta0/--tau/--k/--early/--late", s.kts);
-  if (is_adaptive(s.solver) && s.grid != "uniform")
+  if (is_adaptive(s.solver) && s.grid.kind != kinflow::grid_kind::uniform)
     usage_error("--grid applies to fixed-step solvers; " + s.solver + " chooses its own steps");
   if (is_adaptive(s.solver) && s.last_step != "method")
     usage_error("--last-step applies to fixed-step solvers; " + s.solver + " chooses its own steps");
@@ -308,17 +319,10 @@ struct path_recorder {
 template <class Scalar, class Field, class Method>
 void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
   const auto steps = static_cast<std::size_t>(s.steps);
-  kinflow::time_grid<double> grid = [&] {
-    if (s.grid == "cosine") return kinflow::time_grid<>::cosine(steps);
-    if (s.grid == "edm") return kinflow::time_grid<>::edm(steps);
-    if (s.grid == "shift") return kinflow::time_grid<>::shifted(steps, s.shift);
-    if (s.grid == "energy") {  // pilot: up to 256 samples on a fine uniform grid
-      const dyn_batch<Scalar> pilot =
-          out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(std::min<Eigen::Index>(X.cols(), 256)));
-      return kinflow::pilot_energy_grid(field, method, pilot, steps);
-    }
-    return kinflow::time_grid<>::uniform(steps);
-  }();
+  // Pilot grids: up to 256 samples on a fine uniform grid.
+  const dyn_batch<Scalar> pilot =
+      out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(std::min<Eigen::Index>(X.cols(), 256)));
+  const kinflow::time_grid<double> grid = kinflow::make_grid(s.grid, steps, field, method, pilot);
   out.grid = grid.times();
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
@@ -495,7 +499,9 @@ cli::json_object make_summary(const settings& s, const inputs& in,
       .text("noise_file", s.noise_file).integer("n_train", in.ref.train.cols()).integer("samples", in.noise.cols())
       .integer("dim", in.ref.train.rows()).integer("seed", s.seed).text("field", s.field).text("model", s.model)
       .number("smoothing", s.smoothing).number("sigma_min", s.sigma_min).text("solver", s.solver)
-      .text("last_step", s.last_step).text("start", s.start).integer("steps", s.steps).text("grid", s.grid).number("shift", s.shift).number("rtol", s.rtol)
+      .text("last_step", s.last_step).text("start", s.start).integer("steps", s.steps)
+      .text("grid", kinflow::to_string(s.grid.kind)).number("shift", s.grid.shift)
+      .text("grid_spec", kinflow::to_string(s.grid)).number("rtol", s.rtol)
       .number("atol", s.atol).text("precision", s.precision).object("kts", kts).text("kpe_quadrature", s.kpe)
       .boolean("likelihood", s.likelihood).integer("probes", s.probes);
   cli::json_object kpe;

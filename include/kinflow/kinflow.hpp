@@ -37,6 +37,7 @@
 #include "kinflow/integrators/adaptive_options.hpp"
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/energy_grid.hpp"
+#include "kinflow/integrators/pilot_grid.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/integrators/fixed_grid.hpp"
 #include "kinflow/integrators/likelihood.hpp"
@@ -60,5 +61,6 @@
 #include "kinflow/models/mlp_npz.hpp"
 #include "kinflow/models/npz.hpp"
 
+#include "kinflow/schedules/grid_spec.hpp"
 #include "kinflow/schedules/kts.hpp"
 #include "kinflow/schedules/time_grid.hpp"

@@ -49,6 +49,7 @@ __all__ = [
     "smoothed_empirical",
     "load_mlp",
     "sample",
+    "grid",
     "standard_normal",
     "memorization",
     "sliced_wasserstein2",
@@ -258,8 +259,11 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
     steps : int
         Steps of the fixed-grid solvers, in [1, 10^7].
     grid : str
-        Time grid of the fixed-step solvers: "uniform", "cosine", "edm", "shift:S" (S > 0) or
-        "energy" (equal-energy steps from a pilot run).
+        Time grid of the fixed-step solvers, by the names ``kinflow.grid`` takes: "uniform",
+        "cosine", "edm[:RHO]", "shift:S", "exponential[:SIGMA_MIN,SIGMA_MAX]", "beta[:A,B]",
+        "dynamic-shift:MU", or from a pilot run of the field on up to 256 of the samples:
+        "energy[:GAMMA]" (equal shares of the energy) and "acceleration[:GAMMA]" (equal shares
+        of the integral of ``|dv/dt|^GAMMA``).
     kts : KTS or None
         Kinetic Trajectory Shaping of the field; None for the plain field.
     kpe : str
@@ -296,6 +300,41 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
     values = _kinflow.sample(field, x0, solver, int(steps), grid, kts, kpe, float(tau), float(rtol),
                              float(atol), bool(likelihood), bool(trajectories))
     return SampleResult(values)
+
+
+def grid(name, steps, **params):
+    """The time grid ``name`` of ``steps`` steps: ``steps + 1`` times from exactly 0 (noise)
+    to exactly 1 (data), strictly increasing, as ``sample(..., grid=name)`` walks it.
+
+    Parameters
+    ----------
+    name : str
+        "uniform", "cosine", "edm[:RHO]", "shift:S", "exponential[:SIGMA_MIN,SIGMA_MAX]",
+        "beta[:A,B]" or "dynamic-shift:MU" (formulas in docs/kts.md). The pilot grids
+        "energy" and "acceleration" need a field: pass them to ``sample``.
+    steps : int
+        Number of steps, in [1, 10^7].
+    **params : float
+        The grid's parameters by name instead of after the colon: ``rho`` (edm), ``shift``,
+        ``sigma_min`` and ``sigma_max`` (exponential), ``alpha`` and ``beta`` (beta), ``mu``
+        (dynamic-shift).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape ``[steps + 1]``
+
+    Raises
+    ------
+    ValueError naming ``grid`` for an unknown name, a parameter the grid does not take or one
+    out of its range, and for the pilot grids.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"grid: expected a str name, got {type(name).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, _np.integer)):
+        raise TypeError(f"steps: expected an int, got {type(steps).__name__}")
+    for key, value in params.items():
+        _require_real(f"grid parameter {key}", value)
+    return _kinflow.grid(name, int(steps), {k: float(v) for k, v in params.items()})
 
 
 def standard_normal(B, d, seed=0, dtype="float64"):

@@ -192,8 +192,7 @@ struct kts_holder {
 struct sample_settings {
   std::string solver = "euler";
   long steps = 100;
-  std::string grid = "uniform";  // uniform | cosine | edm | shift | energy
-  double shift = 1;
+  kinflow::grid_spec grid;  // read by kinflow::parse_grid_spec
   kinflow::kts_options kts{};
   bool has_kts = false;
   std::string kpe = "stage";

@@ -11,15 +11,46 @@ py::object make_result(py::dict attributes) { return attributes; }
 
 namespace {
 
-double number_after(const std::string& text, std::size_t at, const char* param) {
+/// A grid by name (kinflow::parse_grid_spec) and keyword parameters; errors as ValueError
+/// naming `grid`.
+kinflow::grid_spec parse_grid(const std::string& name, const py::dict& params) {
   try {
-    std::size_t used = 0;
-    const std::string tail = text.substr(at);
-    const double v = std::stod(tail, &used);
-    if (used == tail.size() && std::isfinite(v) && v > 0) return v;
-  } catch (const std::exception&) {
+    // Keyword parameters may stand for all the numbers: "shift" with shift=2.5.
+    const bool keywords_only = !params.empty() && name.find(':') == std::string::npos;
+    kinflow::grid_spec spec;
+    if (keywords_only) {
+      spec.kind = kinflow::parse_grid_kind(name);
+      if (kinflow::grid_parameters_required(spec.kind))
+        for (const auto n : kinflow::grid_parameter_names(spec.kind))
+          if (!params.contains(std::string(n)))
+            throw py::value_error("grid: '" + name + "' needs its parameter " + std::string(n) + "=, or '" + name +
+                                  ":...' in the name");
+    } else {
+      spec = kinflow::parse_grid_spec(name);
+    }
+    for (const auto& [key, value] : params) {
+      const auto k = py::str(key).cast<std::string>();
+      if (!py::isinstance<py::float_>(value) && !py::isinstance<py::int_>(value))
+        throw py::type_error("grid: parameter " + k + " expected a real number, got " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+      kinflow::set_grid_parameter(spec, k, value.cast<double>());
+    }
+    kinflow::validate(spec);
+    return spec;
+  } catch (const kinflow::invalid_argument& e) {
+    throw py::value_error("grid: " + std::string(e.what()).substr(std::string("kinflow: ").size()));
   }
-  throw py::value_error(std::string(param) + ": expected 'shift:S' with a number S > 0, got '" + text + "'");
+}
+
+py::array_t<double> grid(const std::string& name, long steps, const py::dict& params) {
+  if (steps < 1 || steps > 10000000)
+    throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
+  const kinflow::grid_spec spec = parse_grid(name, params);
+  if (spec.needs_pilot())
+    throw py::value_error("grid: '" + name + "' is built from a pilot run of a field; pass it to "
+                          "kinflow.sample(field, x0, grid='" + name + "')");
+  const auto g = kinflow::make_grid(spec, static_cast<std::size_t>(steps));
+  return py::array_t<double>(static_cast<py::ssize_t>(g.times().size()), g.times().data());
 }
 
 sample_settings parse_settings(const std::string& solver, long steps, const std::string& grid, py::object kts,
@@ -34,15 +65,8 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
   s.steps = steps;
-  if (grid.rfind("shift:", 0) == 0) {
-    s.grid = "shift";
-    s.shift = number_after(grid, 6, "grid");
-  } else if (grid == "uniform" || grid == "cosine" || grid == "edm" || grid == "energy") {
-    s.grid = grid;
-  } else {
-    throw py::value_error("grid: expected uniform, cosine, edm, shift:S (S > 0) or energy, got '" + grid + "'");
-  }
-  if (s.adaptive() && s.grid != "uniform")
+  s.grid = parse_grid(grid, py::dict());
+  if (s.adaptive() && s.grid.kind != kinflow::grid_kind::uniform)
     throw py::value_error("grid: applies to the fixed-step solvers; " + solver + " chooses its own steps (got grid='" +
                           grid + "')");
   if (s.adaptive() && trajectories)
@@ -113,4 +137,5 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("grid") = "uniform", py::arg("kts") = py::none(), py::arg("kpe") = "stage", py::arg("tau") = 0.6,
         py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
         py::arg("trajectories") = false);
+  m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

@@ -30,18 +30,12 @@ struct solve_output {
   std::size_t frames = 0;
 };
 
+/// The grid s.grid names; a pilot grid's pilot runs on up to 256 of the samples.
 template <class Scalar, class Field, class Method>
 kinflow::time_grid<double> make_grid(Field& field, const Method& method,
                                      const sample_settings& s, const dyn_batch<Scalar>& X) {
-  const auto steps = static_cast<std::size_t>(s.steps);
-  if (s.grid == "cosine") return kinflow::time_grid<>::cosine(steps);
-  if (s.grid == "edm") return kinflow::time_grid<>::edm(steps);
-  if (s.grid == "shift") return kinflow::time_grid<>::shifted(steps, s.shift);
-  if (s.grid == "energy") {  // pilot: up to 256 samples on a fine uniform grid
-    const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
-    return kinflow::pilot_energy_grid(field, method, pilot, steps);
-  }
-  return kinflow::time_grid<>::uniform(steps);
+  const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), s.grid.needs_pilot() ? 256 : 0));
+  return kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, method, pilot);
 }
 
 template <class Scalar, class Field, class Method>

@@ -138,7 +138,8 @@ def test_left_riemann_kpe_is_first_order(x0):
     assert 1.6 < errs[0] / errs[1] < 2.4
 
 
-@pytest.mark.parametrize("grid", ["cosine", "edm", "shift:3", "energy"])
+@pytest.mark.parametrize("grid", ["cosine", "edm", "shift:3", "energy", "exponential", "beta:0.6,0.6",
+                                  "dynamic-shift:1.15", "acceleration", "acceleration:0.5"])
 def test_grids(x0, grid):
     r = kinflow.sample(gaussian_lambda(), x0, solver="rk4", steps=60, grid=grid)
     np.testing.assert_allclose(np.asarray(r.x), ref.gaussian_trajectory(1.0, x0, MU, S),

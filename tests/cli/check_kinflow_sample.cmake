@@ -88,6 +88,16 @@ expect_header("${WORK}/csv/samples.csv" "x_0,x_1,x_2,kpe,kpe_early,kpe_late,nfe,
 expect_lines("${WORK}/csv/samples.csv" 3)
 expect_contains("${WORK}/csv/samples.csv" ",32,success,")  # NFE = 4 stages x 8 steps
 
+# The grids by name, through the library's one mapping (its formulas are tested there).
+run_ok(beta --samples 20 --n-train 50 --solver heun --steps 6 --grid beta:0.5,2)
+expect_contains("${WORK}/beta/summary.json" "\"grid\": \"beta\"")
+expect_contains("${WORK}/beta/summary.json" "\"grid_spec\": \"beta:0.5,2\"")
+expect_contains("${WORK}/beta/samples.csv" ",12,success,")  # NFE = 2 stages x 6 steps
+run_ok(dynshift --samples 20 --n-train 50 --steps 5 --grid dynamic-shift:1.15)
+expect_contains("${WORK}/dynshift/summary.json" "\"grid_spec\": \"dynamic-shift:1.15\"")
+run_ok(accel --samples 20 --n-train 50 --steps 5 --grid acceleration)
+expect_contains("${WORK}/accel/summary.json" "\"grid_spec\": \"acceleration:1\"")
+
 # 4. A trained model (--model): MLP weights, and a TorchScript module when the build has
 #    the adapter (WITH_TORCHSCRIPT); the same model both ways gives the same samples.
 set(models "${SOURCE_DIR}/examples/models")
@@ -137,6 +147,11 @@ run_fails("--last-step" --solver dopri5 --last-step euler)
 run_fails("--last-step" --last-step jump)
 run_fails("--start" --solver rk4 --start rk)
 run_fails("--grid" --grid spiral)
+run_fails("--grid" --grid shift)
+run_fails("--grid" --grid beta:0,1)
+run_fails("--grid" --grid beta:0.6)
+run_fails("--grid" --grid dynamic-shift:nan)
+run_fails("--grid" --grid acceleration:-1)
 run_fails("--beta0" --beta0 0.06)
 run_fails("--field" --field gmm --dataset moons)
 run_fails("--dataset" --dataset nope)

@@ -1,10 +1,16 @@
 // Time grids: every kind is strictly increasing with exact endpoints; the EDM and shifted
 // grids against values worked out by hand (or to 25 digits in decimal arithmetic); user
-// grids are validated; fixed-step solves on any grid cost stages x steps evaluations.
+// grids are validated; fixed-step solves on any grid cost stages x steps evaluations. The
+// exponential, beta and dynamic-shift grids against their published definitions computed
+// here step by step (the Beta CDF by brute-force quadrature in long double), and against
+// closed forms (Beta(1, 1) uniform, Beta(½, ½) the arcsine law).
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <numbers>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kinflow/integrators/explicit_rk.hpp"
@@ -31,6 +37,34 @@ void check_valid(const time_grid<T>& g, std::size_t steps, T t0, T t1) {
   }
 }
 
+// ∫₀^x s^{a-1}(1-s)^{b-1} ds by composite Simpson in long double. Where an exponent is
+// negative the integrand is singular; below ½ the substitution s = u^{1/a} (above ½,
+// 1 - s = v^{1/b}) turns it into the bounded (1/a)(1 - u^{1/a})^{b-1}.
+long double beta_integral(long double x, long double a, long double b) {
+  auto simpson = [](auto f, long double lo, long double hi) {
+    const int n = 40000;
+    const long double h = (hi - lo) / n;
+    long double sum = f(lo) + f(hi);
+    for (int k = 1; k < n; ++k) sum += f(lo + k * h) * (k % 2 ? 4 : 2);
+    return sum * h / 3;
+  };
+  const long double half = 0.5L, left_end = std::min(x, half);
+  long double total = 0;
+  if (a < 1)
+    total += simpson([&](long double u) { return std::pow(1 - std::pow(u, 1 / a), b - 1) / a; }, 0.0L,
+                     std::pow(left_end, a));
+  else
+    total += simpson([&](long double s) { return std::pow(s, a - 1) * std::pow(1 - s, b - 1); }, 0.0L, left_end);
+  if (x > half) {
+    if (b < 1)
+      total += simpson([&](long double v) { return std::pow(1 - std::pow(v, 1 / b), a - 1) / b; },
+                       std::pow(1 - x, b), std::pow(half, b));
+    else
+      total += simpson([&](long double s) { return std::pow(s, a - 1) * std::pow(1 - s, b - 1); }, half, x);
+  }
+  return total;
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("time grids: every kind is strictly increasing and hits its endpoints exactly",
@@ -48,6 +82,14 @@ TEMPLATE_TEST_CASE("time grids: every kind is strictly increasing and hits its e
       check_valid(time_grid<T>::shifted(n, s), n, T(0), T(1));
       check_valid(time_grid<T>::shifted(n, s, T(0.1), T(0.9)), n, T(0.1), T(0.9));
     }
+    check_valid(time_grid<T>::exponential(n), n, T(0), T(1));
+    check_valid(time_grid<T>::exponential(n, T(0.01), T(10)), n, T(0), T(1));
+    // α = 0.3 puts 1 - t_{N-1} ≈ (α B/N)^{1/α} ≈ 1e-10 for N = 1000: beyond float.
+    for (T a : {T(0.3), T(0.6), T(1), T(2.5)})
+      for (T b : {T(0.4), T(0.6), T(1), T(3)})
+        if (sizeof(T) == sizeof(double) || a >= T(0.6)) check_valid(time_grid<T>::beta(n, a, b), n, T(0), T(1));
+    check_valid(time_grid<T>::beta(n), n, T(0), T(1));
+    for (T mu : {T(-2), T(0), T(0.5), T(1.15), T(3)}) check_valid(time_grid<T>::dynamic_shift(n, mu), n, T(0), T(1));
     // Backward solves use the reversed forward grid.
     check_valid(time_grid<T>::edm(n).reversed(), n, T(1), T(0));
   }
@@ -149,6 +191,8 @@ TEST_CASE("time grids: a fixed-step solve costs stages x steps on every grid", "
   };
   const std::vector<time_grid<double>> grids{time_grid<double>::uniform(13), time_grid<double>::cosine(13),
                                              time_grid<double>::edm(13), time_grid<double>::shifted(13, 3.0),
+                                             time_grid<double>::exponential(13), time_grid<double>::beta(13),
+                                             time_grid<double>::dynamic_shift(13, 1.15),
                                              time_grid<double>::from_times({0.0, 0.3, 0.35, 1.0})};
   for (const auto& g : grids) {
     kinflow::batch<double, 1> X = kinflow::batch<double, 1>::Ones(1, 3);
@@ -156,9 +200,106 @@ TEST_CASE("time grids: a fixed-step solve costs stages x steps on every grid", "
     CHECK((euler.nfe.array() == static_cast<std::int64_t>(g.steps())).all());
     const auto rk4 = kinflow::integrate(field, kinflow::rk4, g, X);
     CHECK((rk4.nfe.array() == static_cast<std::int64_t>(4 * g.steps())).all());
-    // x' = -t x: any grid reaches x(1) = e^{-1/2} x(0); RK4 closely on these grids.
+    // x' = -t x: any grid reaches x(1) = e^{-1/2} x(0). RK4's error on this grid is about
+    // 16/15 of its difference from the grid with every step halved (fourth order).
     X.setOnes();
     kinflow::integrate(field, kinflow::rk4, time_grid<double>(g.times()), X);
-    CHECK(X(0, 0) == Approx(std::exp(-0.5)).epsilon(g.steps() > 5 ? 1e-6 : 1e-3));
+    std::vector<double> halves{g[0]};
+    for (std::size_t i = 0; i < g.steps(); ++i) {
+      halves.push_back(0.5 * (g[i] + g[i + 1]));
+      halves.push_back(g[i + 1]);
+    }
+    kinflow::batch<double, 1> Y = kinflow::batch<double, 1>::Ones(1, 3);
+    kinflow::integrate(field, kinflow::rk4, time_grid<double>(halves), Y);
+    const double estimate = 16.0 / 15.0 * std::abs(X(0, 0) - Y(0, 0));
+    CHECK(std::abs(X(0, 0) - std::exp(-0.5)) <= 1.5 * estimate + 1e-14);
+    CHECK(X(0, 0) == Approx(std::exp(-0.5)).epsilon(g.steps() > 5 ? 1e-5 : 1e-3));
   }
+}
+
+TEST_CASE("time grids: exponential grid is uniform in log sigma, sigma = (1 - t)/t", "[time_grid]") {
+  for (auto [smin, smax] : {std::pair{0.002, 80.0}, std::pair{0.03, 14.6}}) {
+    const std::size_t n = 25;
+    const auto g = smin == 0.002 ? time_grid<double>::exponential(n) : time_grid<double>::exponential(n, smin, smax);
+    for (std::size_t i = 1; i < n; ++i) {
+      INFO("i = " << i);
+      const double want = std::log(smax) + (static_cast<double>(i) / n) * (std::log(smin) - std::log(smax));
+      CHECK(std::log((1 - g[i]) / g[i]) == Approx(want).margin(1e-12));
+    }
+  }
+}
+
+TEST_CASE("time grids: beta grid against closed forms and the Beta CDF by quadrature", "[time_grid]") {
+  SECTION("Beta(1, 1) is the uniform grid") {
+    const auto g = time_grid<double>::beta(40, 1.0, 1.0);
+    for (std::size_t i = 0; i <= 40; ++i) CHECK(g[i] == Approx(i / 40.0).margin(1e-15));
+  }
+  SECTION("Beta(1/2, 1/2) is the arcsine law: sigma_i = sin²(π(1 - i/N)/2), t_i = sin²(π i/(2N))") {
+    const auto g = time_grid<double>::beta(30, 0.5, 0.5);
+    for (std::size_t i = 0; i <= 30; ++i) {
+      const double s = std::sin(std::numbers::pi * (i / 30.0) / 2);
+      CHECK(g[i] == Approx(s * s).margin(2e-15));
+    }
+  }
+  SECTION("diffusers' definition: sigma_i = 1 - t_i is the Beta(a, b) quantile of 1 - i/N") {
+    for (auto [a, b] : {std::pair{0.6, 0.6}, std::pair{2.0, 0.7}, std::pair{0.3, 3.0}, std::pair{4.0, 2.0}}) {
+      INFO("alpha = " << a << ", beta = " << b);
+      const std::size_t n = 12;
+      const auto g = a == 0.6 ? time_grid<double>::beta(n) : time_grid<double>::beta(n, a, b);
+      const long double whole = beta_integral(1.0L, a, b);
+      for (std::size_t i = 1; i < n; ++i) {
+        INFO("i = " << i);
+        const long double sigma = 1.0L - static_cast<long double>(g[i]);
+        const double cdf = static_cast<double>(beta_integral(sigma, a, b) / whole);
+        CHECK(cdf == Approx(1.0 - static_cast<double>(i) / n).margin(1e-9));
+      }
+    }
+  }
+  SECTION("alpha < beta puts more steps near the data: the mirror grid of Beta(b, a)") {
+    const auto g = time_grid<double>::beta(16, 0.5, 2.0), m = time_grid<double>::beta(16, 2.0, 0.5);
+    for (std::size_t i = 0; i <= 16; ++i) CHECK(g[i] == Approx(1.0 - m[16 - i]).margin(1e-13));
+    CHECK(g[16] - g[15] < g[1] - g[0]);
+  }
+}
+
+TEST_CASE("time grids: dynamic shift is Flux's time shift of sigma = 1 - t", "[time_grid]") {
+  for (double mu : {-1.3, 0.5, 1.15, 2.0}) {
+    INFO("mu = " << mu);
+    const std::size_t n = 20;
+    const auto g = time_grid<double>::dynamic_shift(n, mu);
+    for (std::size_t i = 1; i < n; ++i) {
+      const double sigma = 1.0 - static_cast<double>(i) / n;
+      const double shifted = std::exp(mu) / (std::exp(mu) + (1 / sigma - 1));
+      CHECK(g[i] == Approx(1.0 - shifted).margin(1e-14));
+    }
+    // SD3's shift S = e^mu on sigma is shifted() with s = e^-mu on t = 1 - sigma.
+    const auto s = time_grid<double>::shifted(n, std::exp(-mu));
+    for (std::size_t i = 0; i <= n; ++i) CHECK(g[i] == Approx(s[i]).margin(1e-14));
+  }
+  const auto zero = time_grid<double>::dynamic_shift(9, 0.0), uniform = time_grid<double>::uniform(9);
+  for (std::size_t i = 0; i <= 9; ++i) CHECK(zero[i] == Approx(uniform[i]).margin(1e-16));
+  // mu > 0 puts the small steps near the noise, as Flux uses it.
+  const auto flux = time_grid<double>::dynamic_shift(50, 1.15);
+  CHECK(flux[1] - flux[0] < flux[50] - flux[49]);
+}
+
+TEST_CASE("time grids: invalid exponential, beta and dynamic-shift parameters are rejected",
+          "[time_grid][errors]") {
+  using kinflow_test::contains;
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  CHECK_THROWS_WITH(time_grid<double>::exponential(10, 0.0), contains("sigma_min = 0") && contains("> 0"));
+  CHECK_THROWS_WITH(time_grid<double>::exponential(10, 2.0, 1.0), contains("sigma_max = 1") && contains("sigma_min = 2"));
+  CHECK_THROWS_WITH(time_grid<double>::exponential(10, 0.1, inf), contains("sigma_max = inf"));
+  CHECK_THROWS_WITH(time_grid<double>::exponential(0), contains("steps = 0"));
+  CHECK_THROWS_WITH(time_grid<double>::beta(10, 0.0, 0.6), contains("alpha = 0") && contains("(0, 1e4]"));
+  CHECK_THROWS_WITH(time_grid<double>::beta(10, 0.6, -1.0), contains("beta = -1") && contains("(0, 1e4]"));
+  CHECK_THROWS_WITH(time_grid<double>::beta(10, nan, 0.6), contains("alpha = nan"));
+  CHECK_THROWS_WITH(time_grid<double>::beta(10, 0.6, 2e4), contains("beta = 20000"));
+  CHECK_THROWS_WITH(time_grid<double>::beta(0), contains("steps = 0"));
+  // Beta(1, 0.001) has all its quantiles within e^-1000 of 0: they collapse in double.
+  CHECK_THROWS_WITH(time_grid<double>::beta(10, 0.001, 1.0), contains("alpha, beta") && contains("coincide"));
+  CHECK_THROWS_WITH(time_grid<double>::dynamic_shift(10, nan), contains("mu = nan") && contains("[-30, 30]"));
+  CHECK_THROWS_WITH(time_grid<double>::dynamic_shift(10, inf), contains("mu = inf"));
+  CHECK_THROWS_WITH(time_grid<double>::dynamic_shift(10, -31.0), contains("mu = -31"));
+  CHECK_THROWS_WITH(time_grid<double>::dynamic_shift(100000, -30.0), contains("mu") && contains("coincide"));
 }

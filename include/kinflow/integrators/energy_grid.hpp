@@ -26,6 +26,10 @@
 /// for the piecewise-constant `ẽ^γ`; against a smooth density they are off by
 /// O(pilot step²).
 ///
+/// The builder knows nothing of energy: energy_equidistributing_grid() equidistributes the
+/// per-step increments of any non-negative signal, and pilot_acceleration_grid()
+/// (kinflow/integrators/pilot_grid.hpp) feeds it `∫ ‖dv/dt‖ dt` over each pilot step.
+///
 /// pilot_energy_grid() runs the pilot itself (a few samples, a fine uniform grid, any
 /// fixed-step method) and returns the grid; its cost is `stages × pilot_steps` field
 /// evaluations per pilot sample, on top of the final solve's `stages × N`.
@@ -72,6 +76,34 @@ inline void validate(const energy_grid_options& o) {
   require(o.floor > 0 && o.floor <= 1, "floor", o.floor, "expected a value in (0, 1]");
 }
 
+/// Checks what every pilot run needs and returns its uniform grid.
+template <class Scalar, int Dim>
+time_grid<double> pilot_grid_for(const energy_grid_options& o, std::size_t steps, const batch<Scalar, Dim>& samples,
+                                 std::size_t min_pilot_steps = 1) {
+  validate(o);
+  require(steps >= 1, "steps", steps, "expected at least 1");
+  require(o.pilot_steps >= min_pilot_steps, "pilot_steps", o.pilot_steps,
+          "expected at least " + std::to_string(min_pilot_steps));
+  require(samples.cols() >= 1, "pilot samples", samples.cols(), "expected at least one sample (column)");
+  return time_grid<double>::uniform(o.pilot_steps, o.t0, o.t1);
+}
+
+/// The per-step mean of a `B x M` per-sample profile over the samples whose solve succeeded
+/// and whose row is finite.
+/// @throws kinflow::invalid_argument when no sample qualifies.
+template <class Profile>
+Eigen::VectorXd mean_of_finite_samples(const Profile& per_sample, const std::vector<solve_status>& status) {
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(per_sample.cols());
+  Eigen::Index used = 0;
+  for (Eigen::Index i = 0; i < per_sample.rows(); ++i) {
+    if (status[static_cast<std::size_t>(i)] != solve_status::success || !per_sample.row(i).allFinite()) continue;
+    mean += per_sample.row(i).transpose().template cast<double>();
+    ++used;
+  }
+  require(used > 0, "pilot samples", per_sample.rows(), "expected at least one pilot sample whose solve stays finite");
+  return mean / static_cast<double>(used);
+}
+
 }  // namespace detail
 
 /// The grid of `steps` steps over the pilot grid's span on which every step carries an
@@ -97,7 +129,7 @@ template <class T, class Derived>
   for (std::size_t m = 0; m < M; ++m) {
     const double de = static_cast<double>(profile(static_cast<Eigen::Index>(m)));
     detail::require(std::isfinite(de) && de >= 0, "profile[" + std::to_string(m) + "]", de,
-                    "expected a finite energy increment >= 0");
+                    "expected a finite increment (energy, or the signal equidistributed) >= 0");
     len[m] = std::abs(static_cast<double>(s[m + 1]) - static_cast<double>(s[m]));
     centre[m] = 0.5 * (static_cast<double>(s[m]) + static_cast<double>(s[m + 1]));
     energy[m] = de;
@@ -170,31 +202,14 @@ template <class Field, class Method, class Scalar, int Dim>
                                                   const batch<Scalar, Dim>& pilot_samples,
                                                   std::size_t steps,
                                                   const energy_grid_options& options = {}) {
-  detail::validate(options);
-  detail::require(steps >= 1, "steps", steps, "expected at least 1");
-  detail::require(options.pilot_steps >= 1, "pilot_steps", options.pilot_steps, "expected at least 1");
-  detail::require(pilot_samples.cols() >= 1, "pilot samples", pilot_samples.cols(),
-                  "expected at least one sample (column)");
-  const auto pilot = time_grid<double>::uniform(options.pilot_steps, options.t0, options.t1);
-
+  const auto pilot = detail::pilot_grid_for(options, steps, pilot_samples);
   batch<Scalar, Dim> X = pilot_samples;
   fixed_step_options fo;
   fo.kpe.enabled = true;
   fo.kpe.quadrature = options.quadrature;
   fo.kpe.profile = kpe_profile::per_sample;
   const auto r = integrate(field, method, pilot, X, fo);
-
-  Eigen::VectorXd profile = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(pilot.steps()));
-  Eigen::Index used = 0;
-  for (Eigen::Index i = 0; i < X.cols(); ++i) {
-    if (r.status[static_cast<std::size_t>(i)] != solve_status::success) continue;
-    if (!r.kpe.profile.row(i).allFinite()) continue;
-    profile += r.kpe.profile.row(i).transpose().template cast<double>();
-    ++used;
-  }
-  detail::require(used > 0, "pilot samples", X.cols(),
-                  "expected at least one pilot sample whose solve stays finite");
-  profile /= static_cast<double>(used);
+  const Eigen::VectorXd profile = detail::mean_of_finite_samples(r.kpe.profile, r.status);
   return energy_equidistributing_grid(pilot, profile, steps, options);
 }
 

@@ -11,6 +11,9 @@
 ///  - time_grid::cosine     `t_i = ½(1 - cos(π i/N))` (small steps at both ends)
 ///  - time_grid::edm        the EDM/Karras ρ-grid of noise levels, mapped to flow time
 ///  - time_grid::shifted    `t' = s·t/(1 + (s-1)·t)` applied to a uniform grid
+///  - time_grid::exponential log-uniform noise levels σ (uniform in `λ = log(t/(1-t))`)
+///  - time_grid::beta       Beta(α, β) quantiles of the flow noise level `σ = 1 - t`
+///  - time_grid::dynamic_shift Flux's `σ' = e^μ/(e^μ + (1/σ - 1))` on `σ = 1 - t`
 ///  - time_grid::from_times user-given times with required endpoints (or the constructor)
 ///  - energy-equidistributing grids, built from a pilot run's energy profile:
 ///    see kinflow/integrators/energy_grid.hpp.
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "kinflow/core/errors.hpp"
+#include "kinflow/detail/incomplete_beta.hpp"
 
 namespace kinflow {
 
@@ -67,10 +71,7 @@ public:
   [[nodiscard]] static time_grid edm(std::size_t steps, T rho = T(7), T sigma_min = T(0.002),
                                      T sigma_max = T(80)) {
     detail::require(std::isfinite(rho) && rho > 0, "rho", rho, "expected a finite value > 0");
-    detail::require(std::isfinite(sigma_min) && sigma_min > 0, "sigma_min", sigma_min,
-                    "expected a finite value > 0");
-    detail::require(std::isfinite(sigma_max) && sigma_max > sigma_min, "sigma_max", sigma_max,
-                    "expected a finite value > sigma_min = " + detail::to_text(sigma_min));
+    require_sigma_range(sigma_min, sigma_max);
     const T a = std::pow(sigma_max, T(1) / rho), b = std::pow(sigma_min, T(1) / rho);
     return mapped(steps, T(0), T(1), [=](T s) {
       const T sigma = std::pow(a + s * (b - a), rho);
@@ -87,6 +88,66 @@ public:
   [[nodiscard]] static time_grid shifted(std::size_t steps, T s, T t0 = T(0), T t1 = T(1)) {
     detail::require(std::isfinite(s) && s > 0, "shift", s, "expected a finite value > 0");
     return mapped(steps, t0, t1, [=](T u) { return s * u / (T(1) + (s - T(1)) * u); });
+  }
+
+  /// Exponential grid: noise levels uniform in log σ (k-diffusion's get_sigmas_exponential,
+  /// diffusers' `use_exponential_sigmas`), mapped to flow time like edm():
+  ///
+  ///     σ_i = exp(log σ_max + (i/N)(log σ_min - log σ_max)),   t_i = 1/(1 + σ_i),
+  ///
+  /// with `t_0 = 0` and `t_N = 1` exactly (pure noise and clean data, as in edm()). The map
+  /// `t = 1/(1 + σ)` is the one of a noise-level (EDM) schedule, `σ = (1-t)/t`, so that the
+  /// same σ_min and σ_max mean the same as in edm(); then `log σ = -λ_t` with
+  /// `λ_t = log(t/(1-t))` (SPEC §9), and the grid is uniform in λ between its ends: the
+  /// variable in which DPM-Solver's steps are exact. Defaults are EDM's noise range:
+  /// `σ_min = 0.002`, `σ_max = 80` (λ from -4.38 to 6.21).
+  /// @throws kinflow::invalid_argument unless `steps >= 1` and `0 < sigma_min < sigma_max`,
+  ///   both finite.
+  [[nodiscard]] static time_grid exponential(std::size_t steps, T sigma_min = T(0.002), T sigma_max = T(80)) {
+    require_sigma_range(sigma_min, sigma_max);
+    const T a = std::log(sigma_max), b = std::log(sigma_min);
+    return mapped(steps, T(0), T(1), [=](T s) { return T(1) / (T(1) + std::exp(a + s * (b - a))); });
+  }
+
+  /// Beta grid (Lee et al. 2024, "Beta Sampling is All You Need"; diffusers' `_convert_to_beta`
+  /// with `use_beta_sigmas`): the flow noise levels are the Beta(α, β) quantiles
+  ///
+  ///     σ_i = F⁻¹(1 - i/N; α, β),   t_i = 1 - σ_i = F⁻¹(i/N; β, α),
+  ///
+  /// `F(x; α, β) = I_x(α, β)` the Beta CDF (the regularized incomplete beta function). Its
+  /// values already run over [0, 1] like the flow noise level, so it maps by `σ = 1 - t`
+  /// (diffusers applies it to its flow sigmas with σ_min = 0, σ_max = 1); the second form
+  /// follows from `1 - X ~ Beta(β, α)` for `X ~ Beta(α, β)`. α = β = 1 is the uniform grid;
+  /// α, β < 1 put small steps at both ends, α < β more of them near the data (t = 1).
+  /// Defaults are diffusers': α = β = 0.6.
+  /// @throws kinflow::invalid_argument unless `steps >= 1`, `alpha` and `beta` are finite
+  ///   and in (0, 10⁴], and the N quantiles are distinct in T.
+  [[nodiscard]] static time_grid beta(std::size_t steps, T alpha = T(0.6), T beta = T(0.6)) {
+    detail::require(std::isfinite(alpha) && alpha > 0 && alpha <= T(1e4), "alpha", alpha,
+                    "expected a finite value in (0, 1e4]");
+    detail::require(std::isfinite(beta) && beta > 0 && beta <= T(1e4), "beta", beta,
+                    "expected a finite value in (0, 1e4]");
+    return distinct(steps, "alpha, beta", [=](T s) {
+      return static_cast<T>(detail::inverse_regularized_incomplete_beta(static_cast<double>(s),
+                                                                       static_cast<double>(beta),
+                                                                       static_cast<double>(alpha)));
+    });
+  }
+
+  /// Dynamic-shift grid (Flux's `time_shift(μ, 1, σ)`, diffusers' `use_dynamic_shifting`):
+  /// the flow noise levels `σ = 1 - u` of a uniform grid (u = i/N) become
+  ///
+  ///     σ' = e^μ / (e^μ + (1/σ - 1)),   t' = 1 - σ' = u / (u + e^μ (1 - u)).
+  ///
+  /// That is SD3's shift `σ' = Sσ/(1 + (S-1)σ)` with `S = e^μ`, applied to σ; on t it is
+  /// shifted() with `s = e^{-μ}` (the shift of shifted() acts on t, not σ): μ > 0 gives small
+  /// steps near the noise (t = 0), as Flux uses it (μ from 0.5 to 1.15 with the image size).
+  /// @throws kinflow::invalid_argument unless `steps >= 1`, `mu` is finite with |μ| <= 30,
+  ///   and the times are distinct in T.
+  [[nodiscard]] static time_grid dynamic_shift(std::size_t steps, T mu) {
+    detail::require(std::isfinite(mu) && std::abs(mu) <= T(30), "mu", mu, "expected a finite value in [-30, 30]");
+    const T e = std::exp(mu);
+    return distinct(steps, "mu", [=](T u) { return u / (u + e * (T(1) - u)); });
   }
 
   /// User-given times that must run from exactly `t0` to exactly `t1`.
@@ -120,6 +181,25 @@ public:
     return time_grid(std::move(t));
   }
 
+  /// The grid `t_i = g(i/N)` on [0, 1] (ends exact) for a map whose interior values may
+  /// collapse in T for extreme parameters: throws naming @p params instead of a bare
+  /// times[i] complaint.
+  template <class Map>
+  [[nodiscard]] static time_grid distinct(std::size_t steps, const char* params, Map&& g) {
+    detail::require(steps >= 1, "steps", steps, "expected at least 1");
+    std::vector<T> t(steps + 1, T(0));
+    t.back() = T(1);
+    for (std::size_t i = 1; i <= steps; ++i) {
+      if (i < steps) t[i] = g(static_cast<T>(i) / static_cast<T>(steps));
+      if (!(t[i] > t[i - 1]))
+        detail::require(false, "steps", steps,
+                        std::string("expected fewer steps or milder ") + params + ": times " +
+                            std::to_string(i - 1) + " and " + std::to_string(i) +
+                            " of the grid coincide in this precision");
+    }
+    return time_grid(std::move(t));
+  }
+
   /// Number of steps N (one fewer than the number of times).
   [[nodiscard]] std::size_t steps() const noexcept { return t_.size() - 1; }
   /// The times `t_0 ... t_N`.
@@ -136,6 +216,13 @@ public:
   [[nodiscard]] time_grid reversed() const { return time_grid(std::vector<T>(t_.rbegin(), t_.rend())); }
 
 private:
+  static void require_sigma_range(T sigma_min, T sigma_max) {
+    detail::require(std::isfinite(sigma_min) && sigma_min > 0, "sigma_min", sigma_min,
+                    "expected a finite value > 0");
+    detail::require(std::isfinite(sigma_max) && sigma_max > sigma_min, "sigma_max", sigma_max,
+                    "expected a finite value > sigma_min = " + detail::to_text(sigma_min));
+  }
+
   void validate() const {
     detail::require(t_.size() >= 2, "time grid size", t_.size(),
                     "expected at least 2 times (1 step)");
