@@ -238,7 +238,8 @@ def _require_real(name, value):
 
 
 def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="stage", tau=None,
-           rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False):
+           rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
+           start="lower"):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -278,6 +279,14 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         fields, Hutchinson's estimate for a callable).
     trajectories : bool
         Also record the states on the grid, ``[steps + 1, B, d]`` (fixed-step solvers only).
+    last_step : str
+        The last step of a fixed grid: "method" (the method's own), "euler" (one evaluation
+        at its start, for fields singular at t = 1) or "denoise" (the jump ``x + (1 - t) v``
+        to t = 1, the same arithmetic; the grid must end at 1).
+    start : str
+        First steps of a multistep solver: "lower" (lower order while the history is short,
+        as published) or "rk" (Runge-Kutta steps of its order, which keep it, at ``order - 1``
+        more evaluations per start step).
 
     Returns
     -------
@@ -287,7 +296,8 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         tau = kts.tau if isinstance(kts, KTS) else 0.6
     if isinstance(steps, bool) or not isinstance(steps, (int, _np.integer)):
         raise TypeError(f"steps: expected an int, got {type(steps).__name__}")
-    for name, value in (("solver", solver), ("grid", grid), ("kpe", kpe)):
+    for name, value in (("solver", solver), ("grid", grid), ("kpe", kpe), ("last_step", last_step),
+                        ("start", start)):
         if not isinstance(value, str):
             raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
     for name, value in (("tau", tau), ("rtol", rtol), ("atol", atol)):
@@ -298,7 +308,7 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
     if isinstance(field, MLPField):
         field = field._for(x0)
     values = _kinflow.sample(field, x0, solver, int(steps), grid, kts, kpe, float(tau), float(rtol),
-                             float(atol), bool(likelihood), bool(trajectories))
+                             float(atol), bool(likelihood), bool(trajectories), last_step, start)
     return SampleResult(values)
 
 

@@ -200,6 +200,8 @@ struct sample_settings {
   double rtol = 1e-5, atol = 1e-5;
   bool likelihood = false;
   bool trajectories = false;
+  kinflow::last_step_rule last_step = kinflow::last_step_rule::method;
+  kinflow::multistep_start start = kinflow::multistep_start::lower_order;
   bool adaptive() const { return kinflow::is_adaptive_method(solver); }
 };
 

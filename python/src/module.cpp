@@ -55,12 +55,12 @@ py::array_t<double> grid(const std::string& name, long steps, const py::dict& pa
 
 sample_settings parse_settings(const std::string& solver, long steps, const std::string& grid, py::object kts,
                                const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
-                               bool trajectories) {
+                               bool trajectories, const std::string& last_step, const std::string& start) {
   sample_settings s;
   if (!kinflow::is_fixed_step_method(solver) && !kinflow::is_adaptive_method(solver))
     throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk3, rk4 (Runge-Kutta, fixed "
-                          "grid), ab2, ab3, dpmpp2m, dpmpp3m, unipc (multistep, fixed grid), dopri5, bs32, tsit5 "
-                          "(adaptive), got '" + solver + "'");
+                          "grid), ab2, ab3, dpmpp2m, dpmpp3m, dpmpp3m_exact, unipc (multistep, fixed grid), dopri5, "
+                          "bs32, tsit5 (adaptive), got '" + solver + "'");
   s.solver = solver;
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
@@ -90,13 +90,30 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   s.atol = atol;
   s.likelihood = likelihood;
   s.trajectories = trajectories;
+  if (last_step == "euler")
+    s.last_step = kinflow::last_step_rule::euler;
+  else if (last_step == "denoise")
+    s.last_step = kinflow::last_step_rule::denoise;
+  else if (last_step != "method")
+    throw py::value_error("last_step: expected 'method', 'euler' or 'denoise', got '" + last_step + "'");
+  if (s.adaptive() && last_step != "method")
+    throw py::value_error("last_step: applies to the fixed-step solvers; " + solver + " chooses its own steps");
+  if (start == "rk")
+    s.start = kinflow::multistep_start::runge_kutta;
+  else if (start != "lower")
+    throw py::value_error("start: expected 'lower' (as published) or 'rk' (Runge-Kutta start steps), got '" + start +
+                          "'");
+  if (start != "lower" && !kinflow::is_multistep_method(solver))
+    throw py::value_error("start: applies to the multistep solvers (ab2, ab3, dpmpp2m, dpmpp3m, dpmpp3m_exact, "
+                          "unipc), not " + solver);
   return s;
 }
 
 py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const std::string& grid,
                   py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
-                  bool trajectories) {
-  const sample_settings s = parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories);
+                  bool trajectories, const std::string& last_step, const std::string& start) {
+  const sample_settings s =
+      parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
   if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
@@ -136,6 +153,6 @@ PYBIND11_MODULE(_kinflow, m) {
   m.def("sample", &sample, py::arg("field"), py::arg("x0"), py::arg("solver") = "euler", py::arg("steps") = 100,
         py::arg("grid") = "uniform", py::arg("kts") = py::none(), py::arg("kpe") = "stage", py::arg("tau") = 0.6,
         py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
-        py::arg("trajectories") = false);
+        py::arg("trajectories") = false, py::arg("last_step") = "method", py::arg("start") = "lower");
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

@@ -46,6 +46,8 @@ kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
   opt.progress = progress;
+  opt.last_step = s.last_step;
+  opt.start = s.start;
   if (!frames) return kinflow::integrate(field, method, grid, X, opt);
   const std::size_t n = static_cast<std::size_t>(X.size());
   frames->resize(grid.times().size() * n);

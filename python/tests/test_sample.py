@@ -373,3 +373,18 @@ def test_results_do_not_depend_on_the_batch(solver):
     np.testing.assert_array_equal(np.asarray(big.x)[:100], np.asarray(small.x))
     np.testing.assert_array_equal(np.asarray(big.kpe)[:100], np.asarray(small.kpe))
     np.testing.assert_array_equal(np.asarray(big.nfe)[:100], np.asarray(small.nfe))
+
+
+def test_last_step_rule_and_multistep_start(x0):
+    # The last-step rule makes the last RK4 step one Euler evaluation (4 x 9 + 1); a
+    # Runge-Kutta start adds order - 1 evaluations to each of its order - 1 steps.
+    r = kinflow.sample(gaussian_lambda(), x0, solver="rk4", steps=10, last_step="euler")
+    np.testing.assert_array_equal(np.asarray(r.nfe), 37)
+    r = kinflow.sample(gaussian_lambda(), x0, solver="ab3", steps=10, start="rk")
+    np.testing.assert_array_equal(np.asarray(r.nfe), 14)
+    with pytest.raises(ValueError, match="last_step"):
+        kinflow.sample(gaussian_lambda(), x0, solver="rk4", last_step="jump")
+    with pytest.raises(ValueError, match="last_step"):
+        kinflow.sample(gaussian_lambda(), x0, solver="dopri5", last_step="euler")
+    with pytest.raises(ValueError, match="start"):
+        kinflow.sample(gaussian_lambda(), x0, solver="rk4", start="rk")
