@@ -137,7 +137,9 @@ void check_field(Eigen::Index d, Eigen::Index n, Eigen::Index b, layout l, std::
   CAPTURE(d, n, b, name(l), ranks());
   const matrix<Scalar> Y = normal_matrix<Scalar>(d, n, seed);
   const batch<Scalar, Dim> X = normal_matrix<Scalar>(d, b, seed + 1, 1.3);
-  const kinflow::empirical_options<Scalar> opt{.threads = 1, .distances = distances};
+  kinflow::empirical_options<Scalar> opt;
+  opt.threads = 1;
+  opt.distances = distances;
   const kinflow::empirical_field<Scalar, Dim> whole(Y, opt);
   const kmpi::shard_range s = range_of(l, n, rank(), ranks());
   const matrix<Scalar> mine = Y.middleCols(s.offset, s.count);
@@ -211,7 +213,8 @@ TEST_CASE("distributed field: integrator runs with KPE, KTS and the log-likeliho
   const Eigen::Index d = 2, n = 60, b = 16;
   const matrix<double> Y = normal_matrix<double>(d, n, 21, 2.0);
   const batch<double, 2> X0 = normal_matrix<double>(d, b, 22);
-  const kinflow::empirical_options<double> opt{.threads = 1};
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
   const kinflow::empirical_field<double, 2> whole(Y, opt);
   const auto field = kmpi::distributed_empirical_field<double, 2>::balanced(MPI_COMM_WORLD, Y, opt);
   const double tol = 1e-12;

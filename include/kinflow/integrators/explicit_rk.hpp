@@ -251,7 +251,7 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   // The general path: the step kernel on the whole batch (observed) or on column tiles,
   // compiled once for every field of these types.
   auto batched = [&] {
-    detail::fixed_grid_steps(detail::batched_velocity_ref<Scalar, Dim>(eval), method, grid, X, options, cols,
+    detail::fixed_grid_steps(detail::stage_velocity(eval, divergence), method, grid, X, options, cols,
                              kpe, channels, observer, extra_nfe);
   };
   // Structure-of-arrays tiles, when chosen (the kernel has no per-step profile).
