@@ -8,6 +8,7 @@
 
 #include <kinflow/fields/empirical.hpp>
 #include <kinflow/fields/gaussian_mixture.hpp>
+#include <kinflow/fields/shaped.hpp>
 #include <kinflow/fields/velocity_divergence.hpp>
 #include <kinflow/integrators/adaptive.hpp>
 #include <kinflow/integrators/explicit_rk.hpp>
@@ -278,5 +279,35 @@ TEST_CASE("A solve carrying the log-likelihood gets the divergence from the velo
     CHECK(separate.divergence_calls > 0);
     for (Eigen::Index i = 0; i < X0.cols(); ++i)
       CHECK(std::abs(rp.log_likelihood(i) - rs.log_likelihood(i)) <= 1e-5 * (1 + std::abs(rs.log_likelihood(i))));
+  }
+}
+
+TEST_CASE("velocity_and_divergence of a shaped field: both scaled by the gain", "[divergence][pass][shaped]") {
+  test_rng rng(31);
+  kinflow::batch<double, 2> Y(2, 40), X(2, 12);
+  rng.fill_normal(Y);
+  rng.fill_normal(X);
+  const kinflow::empirical_field<double, 2> inner(Y);
+  const kinflow::kts_gain gain(kinflow::kts_options{.alpha0 = 0.5, .beta0 = 0.02, .tau = 0.6, .k = 3});
+  const auto s = kinflow::shaped(inner, gain);
+  static_assert(kinflow::velocity_divergence_field<decltype(s), double, 2>);
+  kinflow::sample_times<double> T = kinflow::sample_times<double>::LinSpaced(12, 0.0, 1.0);
+  for (const double t : {0.1, 0.7, 0.999}) {
+    CAPTURE(t);
+    kinflow::batch<double, 2> V, Vin;
+    kinflow::per_sample<double> D, Din;
+    s.velocity_and_divergence(t, X, V, D);
+    inner.velocity_and_divergence(t, X, Vin, Din);
+    CHECK(D == (gain(t) * Din).eval());
+    CHECK(V == (gain(t) * Vin).eval());
+  }
+  kinflow::batch<double, 2> V, Vin;
+  kinflow::per_sample<double> D, Din;
+  s.velocity_and_divergence_at_times(T, X, V, D);
+  inner.velocity_and_divergence_at_times(T, X, Vin, Din);
+  for (Eigen::Index i = 0; i < 12; ++i) {
+    CAPTURE(i);
+    CHECK(D(i) == gain(T(i)) * Din(i));
+    CHECK(V.col(i) == (gain(T(i)) * Vin.col(i)).eval());
   }
 }

@@ -186,6 +186,13 @@ void check_field(Eigen::Index d, Eigen::Index n, Eigen::Index b, layout l, std::
                                   static_cast<double>(d) / static_cast<double>(whole.sigma(T(j))));
     CHECK(std::abs(static_cast<double>(D(j)) - static_cast<double>(D_ref(j))) <= tol * scale);
   }
+  // Velocity and divergence from one reduction: as the single-process field's.
+  batch<Scalar, Dim> Vp;
+  per_sample<Scalar> Dp;
+  field.velocity_and_divergence_at_times(T, X, Vp, Dp);
+  CHECK(rel_err(Vp, V_ref) <= tol);
+  CHECK(same_bits(Dp, D));
+  CHECK(same_bits_on_every_rank(Vp));
   // A second field over the same shards gives the same bits.
   const kmpi::distributed_empirical_field<Scalar, Dim> again(MPI_COMM_WORLD, mine, opt);
   batch<Scalar, Dim> V_again;
