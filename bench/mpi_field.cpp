@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
   const int reps = static_cast<int>(arg(argc, argv, "--reps", 5));
   const bool single = flag(argc, argv, "--single");
   const Eigen::MatrixXd X = normal(d, b, 1);
-  const kinflow::empirical_options<double> opt{.threads = threads};
+  kinflow::empirical_options<double> opt;
+  opt.threads = threads;
   std::vector<double> seconds;
   if (single) {
     const kinflow::empirical_field<double> field(normal(d, n, 2), opt);

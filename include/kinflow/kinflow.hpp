@@ -32,6 +32,8 @@
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/fields/shaped.hpp"
+#include "kinflow/fields/smoothed_empirical.hpp"
+#include "kinflow/fields/velocity_divergence.hpp"
 
 #include "kinflow/integrators/adaptive.hpp"
 #include "kinflow/integrators/adaptive_options.hpp"

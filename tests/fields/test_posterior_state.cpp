@@ -54,7 +54,9 @@ void check_sharded(Eigen::Index d, kinflow::distance_method distances, std::uint
   matrix Y(d, n), X(d, b);
   rng.fill_normal(Y);
   rng.fill_normal(X, 1.3);
-  const kinflow::empirical_options<double> opt{.threads = 1, .distances = distances};
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
+  opt.distances = distances;
   const field whole(Y, opt);
   // Uneven shards; the last one holds a single point.
   const std::vector<Eigen::Index> cuts{0, 61, 100, 156, 157};
@@ -205,7 +207,9 @@ TEST_CASE("posterior_state: one time per column gives each column's state at its
   matrix Y(d, n), X(d, b);
   rng.fill_normal(Y);
   rng.fill_normal(X);
-  const field f(Y, {.threads = 1});
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
+  const field f(Y, opt);
   kinflow::sample_times<double> T(b);
   T << 0.0, 0.2, 0.5, 0.8, 0.999, 1.0;
   const kinflow::posterior_request request{.mean = true, .trace = true};

@@ -137,7 +137,9 @@ void check_field(Eigen::Index d, Eigen::Index n, Eigen::Index b, layout l, std::
   CAPTURE(d, n, b, name(l), ranks());
   const matrix<Scalar> Y = normal_matrix<Scalar>(d, n, seed);
   const batch<Scalar, Dim> X = normal_matrix<Scalar>(d, b, seed + 1, 1.3);
-  const kinflow::empirical_options<Scalar> opt{.threads = 1, .distances = distances};
+  kinflow::empirical_options<Scalar> opt;
+  opt.threads = 1;
+  opt.distances = distances;
   const kinflow::empirical_field<Scalar, Dim> whole(Y, opt);
   const kmpi::shard_range s = range_of(l, n, rank(), ranks());
   const matrix<Scalar> mine = Y.middleCols(s.offset, s.count);
@@ -184,6 +186,13 @@ void check_field(Eigen::Index d, Eigen::Index n, Eigen::Index b, layout l, std::
                                   static_cast<double>(d) / static_cast<double>(whole.sigma(T(j))));
     CHECK(std::abs(static_cast<double>(D(j)) - static_cast<double>(D_ref(j))) <= tol * scale);
   }
+  // Velocity and divergence from one reduction: as the single-process field's.
+  batch<Scalar, Dim> Vp;
+  per_sample<Scalar> Dp;
+  field.velocity_and_divergence_at_times(T, X, Vp, Dp);
+  CHECK(rel_err(Vp, V_ref) <= tol);
+  CHECK(same_bits(Dp, D));
+  CHECK(same_bits_on_every_rank(Vp));
   // A second field over the same shards gives the same bits.
   const kmpi::distributed_empirical_field<Scalar, Dim> again(MPI_COMM_WORLD, mine, opt);
   batch<Scalar, Dim> V_again;
@@ -211,7 +220,8 @@ TEST_CASE("distributed field: integrator runs with KPE, KTS and the log-likeliho
   const Eigen::Index d = 2, n = 60, b = 16;
   const matrix<double> Y = normal_matrix<double>(d, n, 21, 2.0);
   const batch<double, 2> X0 = normal_matrix<double>(d, b, 22);
-  const kinflow::empirical_options<double> opt{.threads = 1};
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
   const kinflow::empirical_field<double, 2> whole(Y, opt);
   const auto field = kmpi::distributed_empirical_field<double, 2>::balanced(MPI_COMM_WORLD, Y, opt);
   const double tol = 1e-12;

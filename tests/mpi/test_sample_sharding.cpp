@@ -76,7 +76,9 @@ TEST_CASE("gathers put every rank's columns and values in rank order", "[mpi][ga
 TEST_CASE("sample sharding equals the single-process solve", "[mpi][samples]") {
   const Eigen::Index d = 2, n = 30;
   const Eigen::MatrixXd Y = normal_matrix(d, n, 31, 2.0);
-  const kinflow::empirical_field<double, 2> field(Y, {.threads = 1});
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
+  const kinflow::empirical_field<double, 2> field(Y, opt);
   const double tol = 1e-12;
 
   SECTION("fixed grid, Heun, per-sample KPE profile, to every rank and to rank 0") {

@@ -35,12 +35,6 @@
 
 namespace kinflow::detail {
 
-/// What a stream computes besides the log-sum-exp.
-struct posterior_request {
-  bool mean = false;   ///< Σ_i w_ij g_ij y_i (g = 1 without per-point variances)
-  bool trace = false;  ///< Σ_i w_ij ‖y_i - ȳ_j‖² (shared variance only; direct distances)
-};
-
 /// One sample's running statistics at the end of a stream, relative to its maximum logit.
 template <class Scalar>
 struct posterior_raw {
@@ -112,6 +106,15 @@ public:
     x_norm2_ = col_a_ + cb;
     bound_ = x_norm2_ + cb;
     tmp_ = bound_ + cb;  // d + 1
+    if (plan.expanded && req.trace) {
+      p = tmp_ + field_pad<Scalar>(d_ + 1);
+      near_mean_ = p;  // d x cols_block
+      p += field_pad<Scalar>(d_ * plan.cols_block);
+      near_sum_ = p;
+      far_sum_ = near_sum_ + cb;
+      far_sq_ = far_sum_ + cb;
+      near_cut_ = far_sq_ + cb;
+    }
   }
 
   /// Streams samples [j0, j0 + nc) of X over every point; calls `sink(j, raw)` per sample.
@@ -128,9 +131,12 @@ public:
     }
     for (field_index j = 0; j < nc; ++j) {
       Scalar* a = acc_ + j * d_;
-      // The trace's pairwise update keeps the normalised mean: back to a weighted sum.
-      if (req_.trace)
+      if (req_.trace && plan_.expanded) {
+        finish_split_trace(j);
+      } else if (req_.trace) {
+        // The trace's pairwise update keeps the normalised mean: back to a weighted sum.
         for (field_index k = 0; k < d_; ++k) a[k] *= run_sum_[j];
+      }
       sink(j0 + j, posterior_raw<Scalar>{run_max_[j], run_sum_[j], run_coef_[j], run_m2_[j], a});
     }
   }
@@ -156,6 +162,7 @@ private:
       col_a_[j] = par.a;
     }
     if (!plan_.expanded) return;
+    if (req_.trace) start_split_trace(nc);
     // The cross term x·y of a product of length d carries an error of about sqrt(d) u ‖x‖‖y‖
     // (u the unit roundoff), the norms likewise; (2 sqrt(d) + 4) u (‖x‖ + t max‖y‖)² bounds
     // the error of the squared distance, divided by 2v for the logit.
@@ -203,7 +210,7 @@ private:
       const Scalar alpha = fold(j, i0, m, L.data());
       if (req_.mean && alpha != Scalar(1)) vector_map(acc_ + j * d_, d_) *= alpha;
     }
-    if (req_.mean) {
+    if (req_.mean || req_.trace) {
       Eigen::Map<Eigen::Matrix<Scalar, Dim, Eigen::Dynamic>> A(acc_, d_, nc);
       product_into(yb, T, A, true, plan_.blas);
     }
@@ -245,7 +252,10 @@ private:
     e = (e - new_max).max(exp_floor<Scalar>());
     exp_in_place(e_ptr, m);
     if (req_.trace) {
-      fold_trace(j, m, e, alpha);
+      if (plan_.expanded)
+        fold_split_trace(j, i0, m, e, alpha);
+      else
+        fold_trace(j, m, e, alpha);
       return Scalar(1);
     }
     if (per_point()) {
@@ -302,6 +312,80 @@ private:
     run_sum_[j] = total;
   }
 
+  /// Product distances with the trace (docs/math.md, "The divergence in the velocity's
+  /// pass"): each sample's pairs split into near ones, whose weight exceeds `near_cut`, and
+  /// far ones. Near pairs go through the pairwise update of fold_trace with direct
+  /// coordinates; far pairs are only summed, `Σ e`, `Σ e ‖y‖²` and (by the mean's product)
+  /// `Σ e y`, and join at the end about the final mean. The cut bounds what the far sums'
+  /// rounding can do to the trace by `d v / (16 t)` machine epsilons, a sixteenth of the
+  /// `d/σ` rounding the velocity has anyway.
+  void start_split_trace(field_index nc) {
+    std::fill(near_mean_, near_mean_ + d_ * nc, Scalar(0));
+    std::fill(near_sum_, near_sum_ + nc, Scalar(0));
+    std::fill(far_sum_, far_sum_ + nc, Scalar(0));
+    std::fill(far_sq_, far_sq_ + nc, Scalar(0));
+    const Scalar r2 = pts_.max_norm * pts_.max_norm;
+    for (field_index j = 0; j < nc; ++j) {
+      const Scalar t = std::abs(col_t_[j]);
+      const Scalar cut = static_cast<Scalar>(d_) * col_a_[j] /
+                         (Scalar(64) * t * r2 * static_cast<Scalar>(n_));
+      near_cut_[j] = t > Scalar(0) && r2 > Scalar(0) ? cut : inf;  // t = 0 or all y = 0: no trace term
+    }
+  }
+
+  /// Folds one block of weights `e` (rescaled from the old maximum by alpha) into the split
+  /// trace of sample j; the far pairs stay in `e` for the mean's product.
+  void fold_split_trace(field_index j, field_index i0, field_index m, array_map& e, Scalar alpha) {
+    vector_map far_mean(acc_ + j * d_, d_), near_mean(near_mean_ + j * d_, d_);
+    if (alpha != Scalar(1)) {
+      far_mean *= alpha;
+      near_sum_[j] *= alpha;
+      run_m2_[j] *= alpha;
+      far_sum_[j] *= alpha;
+      far_sq_[j] *= alpha;
+    }
+    const Scalar cut = near_cut_[j];
+    vector_map mu_b(tmp_, d_);
+    mu_b.setZero();
+    Scalar sb = 0;
+    for (field_index i = 0; i < m; ++i)
+      if (e(i) > cut) {
+        sb += e(i);
+        mu_b += e(i) * pts_.y.col(i0 + i);
+      }
+    if (sb > Scalar(0)) {
+      mu_b /= sb;
+      Scalar m2_b = 0;
+      for (field_index i = 0; i < m; ++i)
+        if (e(i) > cut) {
+          m2_b += e(i) * (pts_.y.col(i0 + i) - mu_b).squaredNorm();
+          e(i) = 0;
+        }
+      const Scalar sa = near_sum_[j];
+      const Scalar total = sa + sb;
+      const Scalar sq = (mu_b - near_mean).squaredNorm();
+      near_mean += (sb / total) * (mu_b - near_mean);
+      run_m2_[j] += m2_b + sq * (sa * sb / total);
+      near_sum_[j] = total;
+    }
+    far_sum_[j] += e.sum();
+    far_sq_[j] += (e * const_array_map(pts_.sq_norm + i0, m)).sum();
+  }
+
+  /// Joins sample j's near and far parts: weight sum, weighted sum (in acc) and squared
+  /// deviations about the mean of all, `Q = Q_near + W_near ‖μ_near - μ‖² + Q_far(μ)` with
+  /// `Q_far(μ) = Σ e ‖y‖² - 2 μ·Σ e y + ‖μ‖² Σ e` (never negative in exact arithmetic).
+  void finish_split_trace(field_index j) {
+    vector_map far(acc_ + j * d_, d_), near_mean(near_mean_ + j * d_, d_), mu(tmp_, d_);
+    const Scalar wn = near_sum_[j], wf = far_sum_[j];
+    const Scalar total = wn + wf;
+    mu = (wn * near_mean + far) / total;
+    const Scalar q_far = far_sq_[j] - Scalar(2) * mu.dot(far) + mu.squaredNorm() * wf;
+    run_m2_[j] += wn * (near_mean - mu).squaredNorm() + std::max(q_far, Scalar(0));
+    run_sum_[j] = total;
+    far += wn * near_mean;
+  }
+
   const posterior_points<Scalar, Dim>& pts_;
   const posterior_plan& plan_;
   posterior_request req_;
@@ -313,6 +397,8 @@ private:
   Scalar *run_max_ = nullptr, *run_sum_ = nullptr, *run_coef_ = nullptr, *run_m2_ = nullptr;
   Scalar *col_t_ = nullptr, *col_a_ = nullptr, *x_norm2_ = nullptr, *bound_ = nullptr;
   Scalar* tmp_ = nullptr;
+  Scalar *near_mean_ = nullptr, *near_sum_ = nullptr, *far_sum_ = nullptr, *far_sq_ = nullptr,
+         *near_cut_ = nullptr;
 };
 
 /// Streams all samples of X over all points: calls `sink(j, raw)` once per sample (from

@@ -15,6 +15,21 @@
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_parallel.hpp"
 
+namespace kinflow {
+
+/// Which posterior statistics a closed-form evaluation gathers besides the log-sum-exp
+/// (kinflow::posterior_state, closed_form_field::partial_state; here, below the fields, so that
+/// the engine's kernels share the one type).
+struct posterior_request {
+  /// The weighted sum of points `S` (posterior mean `S / W`).
+  bool mean = false;
+  /// The weighted squared deviations `Q` (trace of the posterior covariance `Q / W`),
+  /// gathered without cancellation (docs/math.md, "The divergence in the velocity's pass").
+  bool trace = false;
+};
+
+}  // namespace kinflow
+
 namespace kinflow::detail {
 
 using field_index = Eigen::Index;
@@ -50,6 +65,7 @@ struct posterior_plan {
   field_index cols_block = 1;  ///< samples per tile (and per task)
   unsigned workers = 1;
   bool expanded = false;
+  bool trace = false;  ///< the trace is gathered (its scratch is part of worker_scalars)
   bool blas = false;  ///< the expanded path's products through BLAS (detail::product_into)
   std::size_t worker_scalars = 0;  ///< scratch per worker, in scalars
   [[nodiscard]] std::size_t scratch_bytes(std::size_t scalar_size) const noexcept {
@@ -75,11 +91,13 @@ constexpr field_index field_pad(field_index n) noexcept {
 /// Scratch scalars of one worker for the given blocks (see posterior_tile_worker for the layout).
 template <class Scalar>
 std::size_t posterior_worker_scalars(field_index d, field_index rows, field_index cols,
-                                     bool expanded) {
+                                     bool expanded, bool trace = false) {
   const field_index ld = field_pad<Scalar>(rows);
   const field_index tile = expanded ? ld * cols : ld * (d + 1) + ld;  // tile, or Yᵀ block + column
-  const field_index total = tile + ld + field_pad<Scalar>(d * cols) + 8 * field_pad<Scalar>(cols) +
-                            field_pad<Scalar>(d + 1);
+  field_index total = tile + ld + field_pad<Scalar>(d * cols) + 8 * field_pad<Scalar>(cols) +
+                      field_pad<Scalar>(d + 1);
+  // The trace over product distances: the mean of the directly summed pairs, and four sums.
+  if (expanded && trace) total += field_pad<Scalar>(d * cols) + 4 * field_pad<Scalar>(cols);
   return static_cast<std::size_t>(total);
 }
 
@@ -89,8 +107,9 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
                                    std::size_t budget, unsigned threads,
                                    distance_method method, bool need_trace) {
   posterior_plan p;
-  p.expanded = !need_trace && (method == distance_method::expanded ||
-                               (method == distance_method::automatic && d > direct_distance_max_dim));
+  p.expanded = method == distance_method::expanded ||
+               (method == distance_method::automatic && d > direct_distance_max_dim);
+  p.trace = need_trace;
   field_index rows = std::min<field_index>(n, 512);
   field_index cols = std::min<field_index>(b, p.expanded ? 256 : 128);
   rows = std::max<field_index>(rows, 1);
@@ -103,7 +122,7 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
 
   const std::size_t usable = budget > field_bookkeeping_bytes ? budget - field_bookkeeping_bytes : 0;
   auto fits = [&](field_index r, field_index c, unsigned w) {
-    return static_cast<std::size_t>(w) * posterior_worker_scalars<Scalar>(d, r, c, p.expanded) *
+    return static_cast<std::size_t>(w) * posterior_worker_scalars<Scalar>(d, r, c, p.expanded, p.trace) *
                sizeof(Scalar) <=
            usable;
   };
@@ -124,7 +143,7 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
     // Not even one point against one query fits: a clear error, not an allocation past
     // the budget.
     const std::size_t need =
-        field_bookkeeping_bytes + posterior_worker_scalars<Scalar>(d, 1, 1, p.expanded) * sizeof(Scalar);
+        field_bookkeeping_bytes + posterior_worker_scalars<Scalar>(d, 1, 1, p.expanded, p.trace) * sizeof(Scalar);
     require(false, "memory_budget", budget,
             "expected at least " + std::to_string(need) + " bytes for points of dimension " + std::to_string(d));
   }
@@ -133,7 +152,7 @@ posterior_plan make_posterior_plan(field_index d, field_index n, field_index b,
   p.cols_block = cols;
   p.workers = std::min<unsigned>(workers, static_cast<unsigned>((b + cols - 1) / cols));
   p.workers = std::max(p.workers, 1u);
-  p.worker_scalars = posterior_worker_scalars<Scalar>(d, rows, cols, p.expanded);
+  p.worker_scalars = posterior_worker_scalars<Scalar>(d, rows, cols, p.expanded, p.trace);
   return p;
 }
 

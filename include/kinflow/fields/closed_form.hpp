@@ -36,9 +36,11 @@
 
 namespace kinflow {
 
-/// How a closed-form field evaluates: memory, threads and products. Each field's options
-/// (kinflow::empirical_options, kinflow::gaussian_mixture_options) carry these four members
-/// under the same names, so that designated initializers name them directly.
+/// How a closed-form field evaluates: memory, threads and products. The options of both
+/// closed-form fields (kinflow::empirical_options, kinflow::gaussian_mixture_options) derive
+/// from it, so these four members are declared here once and read `opt.threads` on either.
+/// (A designated initializer names them inside the base's braces:
+/// `empirical_options<double>{{.threads = 1}}`.)
 struct closed_form_settings {
   /// Scratch memory one evaluation may allocate beyond its inputs and outputs, in bytes
   /// (at least 64 KiB). Default 32 MiB. Matrix-product packing buffers of Eigen (used for
@@ -52,16 +54,6 @@ struct closed_form_settings {
   /// see kinflow::matrix_products.
   matrix_products products = matrix_products::automatic;
 };
-
-namespace detail {
-
-/// The four closed_form_settings members of a field's options.
-template <class Options>
-closed_form_settings settings_of(const Options& o) {
-  return {o.memory_budget, o.threads, o.distances, o.products};
-}
-
-}  // namespace detail
 
 /// The closed-form posterior engine over a set of points `y_1 … y_n` (d x n), with optional
 /// per-point log priors `log π_i` and variances `s_i²`: streams a batch of samples over the
@@ -188,8 +180,7 @@ private:
                                                     settings_.threads, settings_.distances,
                                                     request.trace);
     plan.blas = blas_;
-    detail::posterior_stream<Scalar, Dim>(view(), X, params, {request.mean, request.trace}, plan,
-                                          sink);
+    detail::posterior_stream<Scalar, Dim>(view(), X, params, request, plan, sink);
   }
 
   detail::field_points<Scalar, Dim> y_;
@@ -206,7 +197,8 @@ private:
 /// velocity in its three forms, posterior weights, log density, divergence, and the
 /// partial posterior state with its finishing steps. `Derived` supplies the logit
 /// parameters (`params(t)`), the finishing steps (`finish_velocity`, `log_density_shift`)
-/// and its divergence (`divergence_impl`).
+/// and its divergence (`divergence_impl`; with `divergence_in_stream()` true, also
+/// `finish_divergence(t, column)` from the trace of a stream).
 ///
 /// Each evaluation allocates its scratch (within the memory budget, with operator new) and,
 /// when the work is large enough (N·B·(d + 16) beyond 4e5) and threads allow, runs on worker
@@ -303,6 +295,22 @@ public:
     return D;
   }
 
+  /// Velocity and exact divergence together, `V.col(j) = v(X.col(j), t)` and
+  /// `D(j) = div v(X.col(j), t)`, in one pass over the points where the field's divergence
+  /// is a posterior trace (docs/math.md, "The divergence in the velocity's pass"): what a
+  /// solve carrying the log-likelihood calls at each stage. D has the bits of divergence();
+  /// V agrees with operator() up to rounding. V may be X.
+  void velocity_and_divergence(Scalar t, const batch_type& X, batch_type& V, values_type& D) const {
+    velocity_divergence_impl([t](Eigen::Index) { return t; }, X, V, D);
+  }
+
+  /// Velocity and exact divergence with one time per column (see velocity_and_divergence).
+  void velocity_and_divergence_at_times(const sample_times<Scalar>& T, const batch_type& X,
+                                        batch_type& V, values_type& D) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    velocity_divergence_impl([&T](Eigen::Index j) { return T(j); }, X, V, D);
+  }
+
   /// The partial posterior state of every column of X at time t over this field's points,
   /// gathering @p request (the mean for velocity_from). Merge it with the states of the
   /// same batch over other points (posterior_state::merge), then finish it with the
@@ -371,6 +379,27 @@ protected:
 
 private:
   [[nodiscard]] const Derived& derived() const noexcept { return static_cast<const Derived&>(*this); }
+
+  /// One stream gathering the mean and the trace when the field finishes its divergence from
+  /// the trace (`finish_divergence`); the divergence first, then the velocity, otherwise.
+  template <class TimeOf>
+  void velocity_divergence_impl(const TimeOf& time_of, const batch_type& X, batch_type& V,
+                                values_type& D) const {
+    if (!derived().divergence_in_stream()) {
+      derived().divergence_impl(time_of, X, D);  // before V, which may be X, is written
+      velocity_impl(time_of, X, V);
+      return;
+    }
+    engine_.check(X);
+    V.resize(X.rows(), X.cols());
+    D.resize(X.cols());
+    stream(time_of, X, {true, true}, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+      const Scalar t = time_of(j);
+      D(j) = derived().finish_divergence(t, c);
+      auto v = V.col(j);
+      derived().finish_velocity(t, X.col(j), c, v);
+    });
+  }
 
   template <class TimeOf>
   void velocity_impl(const TimeOf& time_of, const batch_type& X, batch_type& V) const {

@@ -43,12 +43,14 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <type_traits>
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
 #include "kinflow/data/random.hpp"
+#include "kinflow/fields/velocity_divergence.hpp"
 
 namespace kinflow {
 
@@ -333,6 +335,8 @@ public:
                       "(neither divergence(t, X, D) nor divergence_at_times(T, X, D))");
     exact_ = field_has_divergence && options.method != divergence_method::hutchinson;
     if (!exact_) hutchinson_.emplace(field, dim, options.hutchinson);
+    if constexpr (velocity_divergence_field<Field, Scalar, Dim>)
+      if (exact_) paired_.emplace(field);
   }
 
   /// `D(i) = div v(T(i), X.col(i))` (exact or estimated); D is resized to X.cols().
@@ -342,6 +346,8 @@ public:
       (*hutchinson_)(T, X, D);
       return;
     }
+    if constexpr (velocity_divergence_field<Field, Scalar, Dim>)
+      if (paired_ && paired_->lookup(T, X, D)) return;
     if constexpr (per_column_time_divergence_field<Field, Scalar, Dim>) {
       field_.divergence_at_times(T, X, D);
       check_size(D, X);
@@ -402,7 +408,17 @@ public:
   /// The state dimension d.
   [[nodiscard]] Eigen::Index dim() const noexcept { return dim_; }
 
+  /// With an exact divergence from a kinflow::velocity_divergence_field: the velocity that
+  /// keeps the divergence for the call of this evaluator that follows at the same stage
+  /// (what a solve carrying the log-likelihood evaluates). nullptr otherwise.
+  [[nodiscard]] auto* paired() noexcept { return paired_ ? &*paired_ : nullptr; }
+
 private:
+  /// The memo, or an empty placeholder for fields without the paired evaluation.
+  struct no_memo {};
+  using memo_type = std::conditional_t<velocity_divergence_field<Field, Scalar, Dim>,
+                                       paired_divergence_memo<Field, Scalar, Dim>, no_memo>;
+
   template <class Batch>
   static void check_size(const values_type& D, const Batch& X) {
     if (D.size() != X.cols())
@@ -414,6 +430,7 @@ private:
   divergence_method requested_;
   bool exact_ = false;
   std::optional<hutchinson_divergence<Field, Scalar, Dim>> hutchinson_;
+  std::optional<memo_type> paired_;
   batch_type xcol_;
   values_type dcol_;
   times_type tcol_;

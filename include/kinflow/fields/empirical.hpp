@@ -80,22 +80,15 @@ constexpr Scalar default_time_clamp() noexcept {
     return Scalar(1e-8);
 }
 
-/// Options of kinflow::empirical_field.
+/// Options of kinflow::empirical_field: σ_min and ε, and memory, threads, distances and
+/// products from kinflow::closed_form_settings (`opt.threads = 1`).
 template <class Scalar>
-struct empirical_options {
+struct empirical_options : closed_form_settings {
   /// σ_min ∈ [0, 1): noise level left at t = 1 (`σ_t = 1 - (1 - σ_min) t`). Default 0.
   Scalar sigma_min = 0;
   /// ε ∈ (0, 1): `σ_t` is clamped to `max(σ_t, ε)` as t → 1; it is also the noise level of
   /// the posterior at t = 1. See kinflow::default_time_clamp for the default and why.
   Scalar eps = default_time_clamp<Scalar>();
-  /// Scratch memory per evaluation, bytes; see kinflow::closed_form_settings::memory_budget.
-  std::size_t memory_budget = closed_form_settings{}.memory_budget;
-  /// Worker threads; see kinflow::closed_form_settings::threads.
-  unsigned threads = closed_form_settings{}.threads;
-  /// Squared distances; see kinflow::closed_form_settings::distances.
-  distance_method distances = closed_form_settings{}.distances;
-  /// Matrix products; see kinflow::closed_form_settings::products.
-  matrix_products products = closed_form_settings{}.products;
 };
 
 /// The exact flow-matching velocity field of a training set `Y = [y_1 … y_N]` (d x N, one
@@ -211,7 +204,7 @@ private:
                     opt.sigma_min, "expected 0 <= sigma_min < 1");
     detail::require(opt.eps > Scalar(0) && opt.eps < Scalar(1), "eps", opt.eps,
                     "expected 0 < eps < 1 (lower clamp of sigma_t = 1 - (1 - sigma_min) t)");
-    return posterior_engine<Scalar, Dim>(std::move(points), detail::settings_of(opt));
+    return posterior_engine<Scalar, Dim>(std::move(points), static_cast<const closed_form_settings&>(opt));
   }
 
   /// True where the path is degenerate (σ_min = 0 and t ≥ 1) and the velocity is `m`.
@@ -244,21 +237,27 @@ private:
 
   /// `div v = t/σ_t³ · tr Cov_w(y) - (1 - σ_min) d / σ_t` (`t tr Cov_w(y) / σ_t²` at t ≥ 1
   /// when σ_min = 0, the divergence of `m`), with `tr Cov_w(y) = Σ_i w_i ‖y_i - m‖²`
-  /// accumulated in a cancellation-free form (pairwise update of weighted mean and squared
-  /// deviations; direct distances).
+  /// accumulated in a cancellation-free form (docs/math.md, "The divergence in the
+  /// velocity's pass").
   template <class TimeOf>
   void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
     this->engine_.check(X);
     D.resize(X.cols());
-    const Scalar c = Scalar(1) - opt_.sigma_min;
-    const Scalar d = static_cast<Scalar>(dim());
     this->stream(time_of, X, {false, true},
                  [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-                   const Scalar t = time_of(j);
-                   const Scalar s = sigma(t);
-                   const Scalar a = t / (s * s * s);
-                   D(j) = at_data_time(t) ? a * s * col.trace : a * col.trace - c * d / s;
+                   D(j) = finish_divergence(time_of(j), col);
                  });
+  }
+
+  /// The divergence is a finishing step of the trace (velocity_and_divergence: one pass).
+  [[nodiscard]] static constexpr bool divergence_in_stream() noexcept { return true; }
+
+  /// div v at time t from the posterior's trace (see divergence_impl).
+  [[nodiscard]] Scalar finish_divergence(Scalar t, const detail::posterior_column<Scalar>& col) const {
+    const Scalar s = sigma(t);
+    const Scalar a = t / (s * s * s);
+    return at_data_time(t) ? a * s * col.trace
+                           : a * col.trace - (Scalar(1) - opt_.sigma_min) * static_cast<Scalar>(dim()) / s;
   }
 
   options_type opt_;

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// @brief The exact flow-matching field of a Gaussian-mixture target (docs/math.md §3), and the
-/// smoothed empirical field (a Gaussian of std s at every training point).
+/// @brief The exact flow-matching field of a Gaussian-mixture target (docs/math.md §3); its
+/// special case with a Gaussian of std s at every training point is
+/// kinflow::smoothed_empirical (kinflow/fields/smoothed_empirical.hpp, included here too).
 ///
 /// Target `Σ_k π_k N(μ_k, s_k² I)` on the linear path `x_t = (1 - t) x0 + t x1`. Given
 /// component k, `x_t ~ N(t μ_k, σ_k(t)² I)` with `σ_k(t)² = (1 - t)² + t² s_k²`, and
@@ -54,21 +55,14 @@
 
 namespace kinflow {
 
-/// Options of kinflow::gaussian_mixture_field.
+/// Options of kinflow::gaussian_mixture_field: the weight tolerance, and memory, threads,
+/// distances and products from kinflow::closed_form_settings (`opt.threads = 1`).
 template <class Scalar>
-struct gaussian_mixture_options {
+struct gaussian_mixture_options : closed_form_settings {
   /// Mixture weights must sum to 1 within this tolerance; they are then divided by their
   /// sum (so rounding in the caller's weights does not matter). Weights further from
   /// summing to 1 are rejected, never silently renormalised. Default 1e-6.
   Scalar weight_tolerance = Scalar(1e-6);
-  /// Scratch memory per evaluation, bytes; see kinflow::closed_form_settings::memory_budget.
-  std::size_t memory_budget = closed_form_settings{}.memory_budget;
-  /// Worker threads; see kinflow::closed_form_settings::threads.
-  unsigned threads = closed_form_settings{}.threads;
-  /// Squared distances; see kinflow::closed_form_settings::distances.
-  distance_method distances = closed_form_settings{}.distances;
-  /// Matrix products; see kinflow::closed_form_settings::products.
-  matrix_products products = closed_form_settings{}.products;
 };
 
 /// The exact velocity field of the Gaussian mixture `Σ_k π_k N(μ_k, s_k² I)` (K
@@ -152,7 +146,7 @@ private:
                                                    const options_type& opt) {
     detail::require(opt.weight_tolerance >= Scalar(0), "weight_tolerance", opt.weight_tolerance,
                     "expected >= 0");
-    return posterior_engine<Scalar, Dim>(std::move(points), detail::settings_of(opt));
+    return posterior_engine<Scalar, Dim>(std::move(points), static_cast<const closed_form_settings&>(opt));
   }
 
   template <class DW, class DS>
@@ -249,17 +243,11 @@ private:
   void divergence_impl(const TimeOf& time_of, const batch_type& X, values_type& D) const {
     this->engine_.check(X);
     D.resize(X.cols());
-    const Scalar d = static_cast<Scalar>(dim());
-    if (var_.size() == 0) {
-      // Shared std: div v = d g + t (1 - t)/σ⁴ · Σ_k w_k ‖μ_k - μ̄‖².
+    if (divergence_in_stream()) {
       this->stream(time_of, X, {false, true},
-             [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
-               const Scalar t = time_of(j);
-               const Scalar u = Scalar(1) - t;
-               const Scalar var = shared_variance(t);
-               const Scalar g = (t * shared_s2_ - u) / var;
-               D(j) = d * g + (t * u / (var * var)) * col.trace;
-             });
+                   [&](Eigen::Index j, const detail::posterior_column<Scalar>& col) {
+                     D(j) = finish_divergence(time_of(j), col);
+                   });
       return;
     }
     const Eigen::Index B = X.cols();
@@ -281,6 +269,17 @@ private:
       for (Eigen::Index j = j0; j < j1; ++j)
         D(j) = component_divergence(time_of(j), X.col(j).data(), scratch, ld);
     });
+  }
+
+  /// Equal stds: the divergence is a finishing step of the trace (one pass with the velocity).
+  [[nodiscard]] bool divergence_in_stream() const noexcept { return var_.size() == 0; }
+
+  /// Shared std: `div v = d g + t (1 - t)/σ⁴ · Σ_k w_k ‖μ_k - μ̄‖²` from the trace.
+  [[nodiscard]] Scalar finish_divergence(Scalar t, const detail::posterior_column<Scalar>& col) const {
+    const Scalar u = Scalar(1) - t;
+    const Scalar var = shared_variance(t);
+    const Scalar g = (t * shared_s2_ - u) / var;
+    return static_cast<Scalar>(dim()) * g + (t * u / (var * var)) * col.trace;
   }
 
   /// div v at one sample x (d entries) and time t with per-component stds: one pass over
@@ -364,44 +363,8 @@ gaussian_mixture_field(const Eigen::MatrixBase<DW>&, const Eigen::MatrixBase<DM>
                        const Eigen::MatrixBase<DS>&, const gaussian_mixture_options<typename DM::Scalar>&)
     -> gaussian_mixture_field<typename DM::Scalar, DM::RowsAtCompileTime>;
 
-namespace detail {
-
-/// Equal weights 1/N and standard deviations s of the smoothed empirical field of N points,
-/// after checking s and N.
-template <class Scalar>
-std::pair<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>
-smoothed_parameters(Scalar s, Eigen::Index n) {
-  using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  require(std::isfinite(s) && s > Scalar(0), "s (smoothing std)", s, "expected a finite standard deviation > 0");
-  require(n >= 1, "training set columns (number of points N)", n, "expected a non-empty training set, N >= 1");
-  return {vector::Constant(n, Scalar(1) / static_cast<Scalar>(n)), vector::Constant(n, s)};
-}
-
-}  // namespace detail
-
-/// The smoothed empirical field: the Gaussian mixture with equal weights 1/N and one
-/// component `N(y_i, s² I)` at every training point (a copy of @p training_set is kept).
-/// It generalises instead of copying; as `s → 0` it tends to the empirical field.
-/// @throws kinflow::invalid_argument unless `s` is finite and > 0, or for bad data.
-template <class Derived>
-gaussian_mixture_field<typename Derived::Scalar, Derived::RowsAtCompileTime> smoothed_empirical(
-    const Eigen::MatrixBase<Derived>& training_set, typename Derived::Scalar s,
-    const gaussian_mixture_options<typename Derived::Scalar>& options = {}) {
-  auto [weights, stds] = detail::smoothed_parameters(s, training_set.cols());
-  return {weights, training_set, stds, options};
-}
-
-/// The smoothed empirical field keeping a reference to @p training_set (alive and
-/// unchanged while the field is used).
-template <class Scalar, int Dim>
-gaussian_mixture_field<Scalar, Dim> smoothed_empirical(
-    keep_reference_t, const batch<Scalar, Dim>& training_set, Scalar s,
-    const gaussian_mixture_options<Scalar>& options = {}) {
-  auto [weights, stds] = detail::smoothed_parameters(s, training_set.cols());
-  return {keep_reference, weights, training_set, stds, options};
-}
-template <class Scalar, int Dim>
-void smoothed_empirical(keep_reference_t, const batch<Scalar, Dim>&&, Scalar,
-                        const gaussian_mixture_options<Scalar>& = {}) = delete;
-
 }  // namespace kinflow
+
+// The smoothed empirical field (a Gaussian at every training point) lives in its own file;
+// this one has always provided it too.
+#include "kinflow/fields/smoothed_empirical.hpp"

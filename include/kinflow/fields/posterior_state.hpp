@@ -25,17 +25,9 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/detail/posterior_plan.hpp"  // kinflow::posterior_request
 
 namespace kinflow {
-
-/// Which posterior statistics a closed-form evaluation gathers besides the log-sum-exp.
-struct posterior_request {
-  /// The weighted sum of points `S` (posterior mean `S / W`).
-  bool mean = false;
-  /// The weighted squared deviations `Q` (trace of the posterior covariance `Q / W`); with
-  /// it the points' distances are formed directly.
-  bool trace = false;
-};
 
 /// The partial posterior state of a batch of queries over a subset of the points (see the
 /// file documentation): one record of `dim() + 4` scalars per query, `[M, W, C, Q, S_1 … S_d]`,

@@ -27,6 +27,8 @@
 ///  - `f.divergence(t, X, D)`          → forwarded, `D ← η(t)·D` (`div(η v) = η div v`, η
 ///    does not depend on x);
 ///  - `f.divergence_at_times(T, X, D)` → forwarded, entry i scaled by `η(T(i))`.
+///  - `f.velocity_and_divergence(t, X, V, D)` and `…_at_times(T, X, V, D)` → forwarded,
+///    both scaled (kinflow::velocity_divergence_field).
 /// With the identity gain (`α0 = β0 = 0`) the inner velocities and divergences are passed
 /// through untouched, so results are bit-identical to those of the unshaped field.
 
@@ -39,6 +41,7 @@
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/concepts.hpp"
+#include "kinflow/fields/velocity_divergence.hpp"
 #include "kinflow/schedules/kts.hpp"
 
 namespace kinflow {
@@ -139,6 +142,29 @@ public:
   void divergence_at_times(const sample_times<Scalar>& T, const batch<Scalar, Dim>& X,
                            per_sample<Scalar>& D) const {
     field_.divergence_at_times(T, X, D);
+    scale_entries(T, D);
+  }
+
+  /// Velocity and exact divergence from one evaluation (present when the inner field has
+  /// it with const access, kinflow::velocity_divergence_field, as the closed-form fields
+  /// do): `V = η(t)·v`, `D = η(t)·div v`.
+  template <std::floating_point Scalar, int Dim>
+    requires velocity_divergence_field<const_inner, Scalar, Dim>
+  void velocity_and_divergence(Scalar t, const batch<Scalar, Dim>& X, batch<Scalar, Dim>& V,
+                               per_sample<Scalar>& D) const {
+    field_.velocity_and_divergence(t, X, V, D);
+    scale(t, V);
+    scale_values(t, D);
+  }
+
+  /// Velocity and exact divergence with one time per column (as above): column and entry i
+  /// scaled by `η(T(i))`.
+  template <std::floating_point Scalar, int Dim>
+    requires velocity_divergence_field<const_inner, Scalar, Dim>
+  void velocity_and_divergence_at_times(const sample_times<Scalar>& T, const batch<Scalar, Dim>& X,
+                                        batch<Scalar, Dim>& V, per_sample<Scalar>& D) const {
+    field_.velocity_and_divergence_at_times(T, X, V, D);
+    scale_columns(T, V);
     scale_entries(T, D);
   }
 

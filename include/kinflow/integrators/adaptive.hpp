@@ -124,7 +124,7 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   if constexpr (field_with_switch_time<field_type>) switch_time = std::as_const(field).switch_time();
   field_evaluator<field_type, Scalar, Dim> evaluator(field, X.rows());
   auto res = detail::adaptive_solve<Scalar, Dim, S, controller_type>(
-      detail::batched_velocity_ref<Scalar, Dim>(evaluator), switch_time, method, t0, t1, X, options,
+      detail::stage_velocity(evaluator, divergence), switch_time, method, t0, t1, X, options,
       controller, channels, observer);
   detail::finish_channels(channels, res);
   if (options.likelihood.enabled) detail::finish_likelihood(likelihood, t0 == 0, log_n0, X, res);

@@ -13,7 +13,8 @@
 /// divergence at every stage, `L += h Σ_j b_j div ṽ(stage_j)`, so it converges at the
 /// integrator's order and costs no evaluation of the velocity when the field has an exact
 /// divergence (the empirical and Gaussian-mixture fields, `mlp_field`, and fields shaped from
-/// them). Other fields get Hutchinson's estimate (2·probes evaluations per stage and sample;
+/// them). Where the field computes both in one pass (kinflow::velocity_divergence_field:
+/// the closed-form fields), each stage's velocity evaluation brings its divergence along. Other fields get Hutchinson's estimate (2·probes evaluations per stage and sample;
 /// see kinflow/fields/divergence.hpp for its bias and variance), counted in the NFE.
 ///
 /// A sample whose solve stops early (max_steps_reached, dt_underflow) gets NaN, not the
@@ -100,6 +101,19 @@ void enable_likelihood(Channel& channel, std::optional<divergence_evaluator<Fiel
   channel.integrand.divergence = batched_divergence_ref<Scalar, Dim>(e);
   channel.cost = e.evaluations_per_sample();
   channel.in_error = o.in_error_norm && e.is_exact();
+}
+
+/// The velocity a solve evaluates at its stages: with the likelihood on and a field that
+/// computes velocity and divergence in one pass (kinflow::velocity_divergence_field), the
+/// divergence evaluator's paired evaluation, which keeps the divergence for the stage's
+/// integrand; `eval` otherwise.
+template <class Evaluator, class Field, class Scalar, int Dim>
+batched_velocity_ref<Scalar, Dim> stage_velocity(Evaluator& eval,
+                                                 std::optional<divergence_evaluator<Field, Scalar, Dim>>& divergence) {
+  if constexpr (velocity_divergence_field<Field, Scalar, Dim>)
+    if (divergence && divergence->paired() != nullptr)
+      return batched_velocity_ref<Scalar, Dim>(*divergence->paired());
+  return batched_velocity_ref<Scalar, Dim>(eval);
 }
 
 /// `log_likelihood = log N(x(0)) − ∫₀¹ div` from the channel's integral: forward, `log_n0`

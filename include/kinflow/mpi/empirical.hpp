@@ -323,6 +323,22 @@ public:
     return D;
   }
 
+  /// Collective: velocity and exact divergence from one reduction of the state with mean
+  /// and trace (kinflow::closed_form_field::velocity_and_divergence). V may be X.
+  void velocity_and_divergence(Scalar t, const batch_type& X, batch_type& V, values_type& D) const {
+    const state_type s = reduced_state(t, X, {true, true});
+    finish_divergence(s, [t](Eigen::Index) { return t; }, D);
+    finish_velocity(s, [t](Eigen::Index) { return t; }, X, V);
+  }
+
+  /// Collective: velocity and exact divergence with one time per column.
+  void velocity_and_divergence_at_times(const sample_times<Scalar>& T, const batch_type& X,
+                                        batch_type& V, values_type& D) const {
+    const state_type s = reduced_state_at_times(T, X, {true, true});
+    finish_divergence(s, [&T](Eigen::Index j) { return T(j); }, D);
+    finish_velocity(s, [&T](Eigen::Index j) { return T(j); }, X, V);
+  }
+
 private:
   void check(const batch_type& X) const {
     kinflow::detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), d_);
