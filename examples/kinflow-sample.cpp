@@ -319,9 +319,9 @@ struct path_recorder {
 template <class Scalar, class Field, class Method>
 void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
   const auto steps = static_cast<std::size_t>(s.steps);
-  // Pilot grids: up to 256 samples on a fine uniform grid.
-  const dyn_batch<Scalar> pilot =
-      out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(std::min<Eigen::Index>(X.cols(), 256)));
+  // Pilot grids: up to 256 samples on a fine uniform grid (none copied for the others).
+  const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
+  const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
   const kinflow::time_grid<double> grid = kinflow::make_grid(s.grid, steps, field, method, pilot);
   out.grid = grid.times();
   kinflow::fixed_step_options opt;

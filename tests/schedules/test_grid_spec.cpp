@@ -79,7 +79,7 @@ TEST_CASE("grid spec: bad names, numbers and ranges name grid or the parameter",
   CHECK_THROWS_WITH(parse_grid_spec("uniform:2"), contains("grid = 'uniform:2'") && contains("no parameters"));
   // Missing numbers.
   CHECK_THROWS_WITH(parse_grid_spec("shift"), contains("grid = 'shift'") && contains("shift"));
-  CHECK_THROWS_WITH(parse_grid_spec("dynamic-shift"), contains("grid = 'dynamic-shift'") && contains("mu"));
+  CHECK_THROWS_WITH(parse_grid_spec("dynamic-shift"), contains("grid = 'dynamic-shift'") && contains("dynamic-shift:MU"));
   CHECK_THROWS_WITH(parse_grid_spec("shift:"), contains("shift = ''") && contains("expected a number"));
   CHECK_THROWS_WITH(parse_grid_spec("beta:0.6"), contains("grid = 'beta:0.6'") && contains("2 number(s)"));
   CHECK_THROWS_WITH(parse_grid_spec("beta:0.6,"), contains("beta = ''"));

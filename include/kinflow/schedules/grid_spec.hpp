@@ -174,7 +174,12 @@ inline void set_grid_parameter(grid_spec& spec, std::string_view name, double va
   spec.kind = parse_grid_kind(name);
   const auto params = grid_parameter_names(spec.kind);
   const bool optional = !grid_parameters_required(spec.kind);
-  const std::string form = to_string(spec) + " (parameters: " + detail::joined_parameter_names(spec.kind) + ")";
+  std::string form = to_string(spec.kind);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    form += i == 0 ? ':' : ',';
+    for (const char c : params[i]) form += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  }
+  form += " (parameters: " + detail::joined_parameter_names(spec.kind) + "; e.g. " + to_string(spec) + ")";
   if (colon == std::string_view::npos) {
     detail::require(optional || params.empty(), "grid", quoted, "expected " + form + "; valid grids: " + grid_names());
     return spec;
