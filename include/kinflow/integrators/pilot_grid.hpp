@@ -59,12 +59,12 @@ template <class Field, class Method, class Scalar, int Dim>
                            [&](const auto& view) {
                              // The velocity at the step's start: a Runge-Kutta step's first
                              // stage, a multistep step's evaluation.
-                             const auto& k1 = [&]() -> const batch<Scalar, Dim>& {
-                               if constexpr (requires { view.v; })
-                                 return view.v;
-                               else
-                                 return view.k[0];
-                             }();
+                             const batch<Scalar, Dim>* first_stage = nullptr;
+                             if constexpr (requires { view.v; })
+                               first_stage = &view.v;
+                             else
+                               first_stage = &view.k[0];
+                             const auto& k1 = *first_stage;
                              const auto m = static_cast<Eigen::Index>(view.step);
                              if (m > 0)
                                for (Eigen::Index i = 0; i < B; ++i)
