@@ -28,10 +28,8 @@
 #include "kinflow/integrators/detail/solve_extras.hpp"
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/fixed_grid.hpp"
-#include "kinflow/integrators/kernels/fused_columns.hpp"
-#include "kinflow/integrators/kernels/kernel_choice.hpp"
+#include "kinflow/integrators/kernels/per_sample.hpp"
 #include "kinflow/integrators/kernels/rk_step.hpp"
-#include "kinflow/integrators/kernels/soa_tiles.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow/schedules/time_grid.hpp"
@@ -126,46 +124,16 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
   const bool euler_last = options.last_step != last_step_rule::method && S > 1;
   const Eigen::Index cols = detail::default_tile_columns<Scalar>(options.tile_columns, S + 2, X.rows());
 
-  // Per-sample fields of fixed dimension: the fused column kernel or the
-  // structure-of-arrays tiles (kinflow/integrators/kernels/), for the steps before a
-  // last-step rule's Euler step; everything else through the general step loop.
+  // Per-sample fields of fixed dimension without the likelihood run on the fused columns or
+  // the structure-of-arrays tiles (kinflow/integrators/kernels/); everything else on the
+  // general step loop.
   constexpr bool per_sample_field = Dim != Eigen::Dynamic && !batched_velocity_field<field_type, Scalar, Dim> &&
                                     !detail::is_active_observer<Observer> &&
                                     std::tuple_size_v<decltype(integrals.integrands)> == 0;
   bool done = false;
   if constexpr (per_sample_field) {
     if (!core.likelihood_enabled()) {
-      const std::size_t steps = euler_last ? N - 1 : N;
-      constexpr bool soa_possible = detail::soa_suited<Dim>;
-      bool soa = false;
-      if constexpr (soa_possible) {
-        if (options.kpe.profile == kpe_profile::none && steps > 0) {
-          soa = options.kernel == per_sample_kernel::structure_of_arrays ||
-                (options.kernel == per_sample_kernel::automatic &&
-                 detail::structure_of_arrays_is_faster(field, method, grid, X, core.kpe.enabled(),
-                                                       options.kpe.quadrature == kpe_quadrature::left_riemann));
-        }
-      }
-      if (soa) {
-        if constexpr (soa_possible) {
-          const auto& times = grid.times();
-          const time_grid<GridScalar> head =
-              euler_last ? time_grid<GridScalar>(std::vector<GridScalar>(times.begin(), times.end() - 1)) : grid;
-          const bool kpe_on = core.kpe.enabled();
-          detail::soa_fixed_steps(field, method, head, X, kpe_on,
-                                  options.kpe.quadrature == kpe_quadrature::left_riemann, core.tau(),
-                                  kpe_on ? core.kpe.early_values().data() : nullptr,
-                                  kpe_on ? core.kpe.late_values().data() : nullptr, &options.progress);
-        }
-      } else {
-        detail::fused_fixed_steps(field, method, grid, steps, X, core.kpe, cols, options.progress, N);
-      }
-      if (euler_last) {
-        batch<Scalar, Dim> V;
-        detail::euler_step(core.velocity(), static_cast<Scalar>(grid[N - 1]), static_cast<Scalar>(grid[N]), N - 1,
-                           X, V, Eigen::Index{0}, core.kpe, core.channels, core.extra_nfe);
-        detail::report_progress(options.progress, 1.0, 1.0);
-      }
+      detail::per_sample_grid_steps(field, method, grid, euler_last, X, options, cols, core);
       done = true;
     }
   }
