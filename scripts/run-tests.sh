@@ -42,6 +42,33 @@ if [ "${CI:-}" = "true" ]; then
   fuzz=1
 fi
 
+# Wall time of each stage, printed at the end (and when a stage fails), so that the
+# command's budget is visible in every log.
+stage_names=()
+stage_seconds=()
+stage_start=$SECONDS
+stage() {  # stage NAME: the stage that starts now
+  stage_end
+  stage_names+=("$1")
+  stage_start=$SECONDS
+}
+stage_end() {
+  if [ "${#stage_names[@]}" -gt "${#stage_seconds[@]}" ]; then
+    stage_seconds+=($((SECONDS - stage_start)))
+  fi
+}
+stage_summary() {
+  stage_end
+  echo "run-tests.sh: wall time per stage (s):"
+  local i
+  for i in "${!stage_seconds[@]}"; do
+    printf '  %6d  %s\n' "${stage_seconds[$i]}" "${stage_names[$i]}"
+  done
+  printf '  %6d  in all\n' "$SECONDS"
+}
+trap stage_summary EXIT
+
+stage "Debian packages"
 deps=(--bench --blas --datasets --docs --mpi --torch-cpp)
 if [ "$sanitize" -eq 1 ] || [ "$fuzz" -eq 1 ]; then deps+=(--clang); fi
 bash scripts/install-deps.sh "${deps[@]}"
@@ -50,8 +77,10 @@ jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 # The Python package's Debian packages and .venv/ first: the Release build below also
 # compiles the extension module, which install-python.sh then installs from it.
+stage "Python packages and .venv"
 bash scripts/install-python.sh --torch --setup-only
 
+stage "build/tests: configure and build"
 echo "== build/tests (Release) =="
 cmake -S . -B build/tests \
   -DCMAKE_BUILD_TYPE=Release \
@@ -62,11 +91,14 @@ cmake -S . -B build/tests \
   -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON -DKINFLOW_TEST_FLAGS=-O2 \
   -DKINFLOW_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3
 cmake --build build/tests -j "$jobs"
+stage "build/tests: ctest"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
+stage "API reference"
 echo "== API reference (Doxygen, warnings as errors) =="
 cmake --build build/tests --target docs
 
+stage "Python package: install and pytest"
 echo "== Python package (.venv over /usr/bin/python3; pytest) =="
 bash scripts/install-python.sh --torch --prebuilt build/tests
 # One worker per core, each taking whole files (a file's module fixtures run once).
@@ -85,18 +117,21 @@ configure_checked() {
 }
 
 if [ "$sanitize" -eq 1 ]; then
+  stage "build/asan: configure and build"
   echo "== build/asan (clang-14, Debug -O0 -g1, the longest-running tests -O1; AddressSanitizer + UBSan; portable, BLAS products) =="
   # Unoptimized code compiles in about 40 % of -O1's time and runs about 5x slower, which
   # only the tests that run for seconds notice: those stay at -O1 (tests/CMakeLists.txt).
   configure_checked build/asan -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O0" \
     -DKINFLOW_LONG_TEST_FLAGS=-O1 -DKINFLOW_SANITIZE=ON -DKINFLOW_USE_BLAS=ON -DKINFLOW_BUILD_EXAMPLES=OFF
   cmake --build build/asan -j "$jobs"
+  stage "build/asan: ctest"
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_init_order=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     ctest --test-dir build/asan --output-on-failure -j "$jobs"
 fi
 
 if [ "$tsan" -eq 1 ]; then
+  stage "build/tsan: build and run"
   echo "== build/tsan (GCC, Debug -O1 -g1, ThreadSanitizer: threaded fields, one field from several threads, the parallel sweep) =="
   configure_checked build/tsan -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DKINFLOW_SANITIZE_THREAD=ON -DKINFLOW_BUILD_EXAMPLES=ON
   tsan_tests=(test_fields_concurrency)  # with kinflow-trained: the target kinflow_tsan_checks
@@ -111,6 +146,7 @@ if [ "$tsan" -eq 1 ]; then
 fi
 
 if [ "$fuzz" -eq 1 ]; then
+  stage "fuzzing: build and run"
   echo "== fuzzing (clang-14 libFuzzer, ASan + UBSan; scripts/run-fuzz.sh) =="
   bash scripts/run-fuzz.sh --seconds "${KINFLOW_FUZZ_SECONDS:-60}" --jobs "$jobs"
 fi
