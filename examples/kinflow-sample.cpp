@@ -355,12 +355,13 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
   out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, recorder);
 }
 
-template <class Scalar, class Field>
-run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scalar>& X,
-                               const dyn_batch<Scalar>& pilot = {}) {
+/// Samples the field of reference @p inner (a kinflow::field_ref or kinflow::exact_field_ref:
+/// the solves below are compiled for these two types, whatever the fields).
+template <class Scalar, class Ref>
+run_output<Scalar> sample_ref(Ref& inner, const settings& s, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot) {
   // KTS wraps every field; with alpha0 = beta0 = 0 the gain is the identity and the
   // results are bit-identical to the unshaped field's.
-  auto field = kinflow::shaped(std::forward<Field>(inner), kinflow::kts_gain(s.kts));
+  auto field = kinflow::shaped(inner, kinflow::kts_gain(s.kts));
   run_output<Scalar> out;
   out.pilot = pilot;
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
@@ -370,6 +371,12 @@ run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scala
       s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out); },
       [&](const auto& method) { run_adaptive(field, method, s, X, out); }, "--solver");
   return out;
+}
+
+template <class Scalar, class Field>
+run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scalar>& X,
+                               const dyn_batch<Scalar>& pilot = {}) {
+  return kinflow::with_field_ref<Scalar>(inner, X.rows(), [&](auto& ref) { return sample_ref(ref, s, X, pilot); });
 }
 
 // ---------------------------------------------------------------------------------------

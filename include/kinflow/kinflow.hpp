@@ -29,6 +29,7 @@
 #include "kinflow/fields/closed_form.hpp"
 #include "kinflow/fields/divergence.hpp"
 #include "kinflow/fields/empirical.hpp"
+#include "kinflow/fields/field_ref.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/fields/shaped.hpp"

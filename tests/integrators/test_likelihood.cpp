@@ -8,6 +8,7 @@
 #include <numbers>
 #include <vector>
 
+#include "kinflow/fields/field_ref.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/integrators/adaptive.hpp"
@@ -310,4 +311,68 @@ TEST_CASE("A user's integral that is not finite leaves the state's solve alone",
   CHECK(X == Y);
   CHECK(r.accepted == plain.accepted);
   (void)r.integrals.at(0);
+}
+
+TEST_CASE("A solve through a field reference gives the field's own results", "[likelihood][field_ref]") {
+  // kinflow::field_ref / exact_field_ref only forward the calls, so every solve must give
+  // the same bits as the field passed as it is: states, energies, likelihoods, counters.
+  auto same = [](const auto& a, const auto& b, const auto& XA, const auto& XB) {
+    CHECK(XA == XB);
+    CHECK(a.kpe.total == b.kpe.total);
+    CHECK(a.kpe.early == b.kpe.early);
+    CHECK(a.log_likelihood == b.log_likelihood);
+    CHECK(a.nfe == b.nfe);
+    CHECK(a.status == b.status);
+  };
+  // RK4 on a grid and Dormand–Prince with a KTS gain outside the reference (its τ is then
+  // the switch time either way), with and without the likelihood.
+  auto compare = [&](const auto& field, bool expect_exact, const auto& start) {
+    using Batch = std::remove_cvref_t<decltype(start)>;
+    using Scalar = typename Batch::Scalar;
+    constexpr int Dim = Batch::RowsAtCompileTime;
+    kinflow::with_field_ref<Scalar, Dim>(field, start.rows(), [&](auto& ref) {
+      using Ref = std::remove_cvref_t<decltype(ref)>;
+      CHECK(std::is_same_v<Ref, kinflow::exact_field_ref<Scalar, Dim>> == expect_exact);
+      CHECK(ref.dim() == start.rows());
+      const auto copy = ref;  // copies refer to the same field
+      const auto gain = kinflow::kts_gain(kinflow::kts_options{.alpha0 = 0.3, .beta0 = 0.05, .tau = 0.4});
+      for (const bool likelihood : {false, true}) {
+        INFO("likelihood " << likelihood);
+        kinflow::fixed_step_options fo;
+        fo.likelihood.enabled = likelihood;
+        fo.likelihood.divergence.hutchinson.probes = 2;
+        const auto grid = kinflow::time_grid<>::uniform(40);
+        Batch X = start, Y = start;
+        same(kinflow::integrate(field, kinflow::rk4, grid, X, fo), kinflow::integrate(copy, kinflow::rk4, grid, Y, fo),
+             X, Y);
+        kinflow::adaptive_options ao;
+        ao.rtol = ao.atol = 1e-6;
+        ao.likelihood = fo.likelihood;
+        X = start;
+        Y = start;
+        same(kinflow::integrate_adaptive(kinflow::shaped(field, gain), kinflow::dopri5, 0.0, 1.0, X, ao),
+             kinflow::integrate_adaptive(kinflow::shaped(ref, gain), kinflow::dopri5, 0.0, 1.0, Y, ao), X, Y);
+      }
+      // A reference to a shaped field has the gain's switch time.
+      const auto shaped = kinflow::shaped(field, gain);
+      CHECK(kinflow::with_field_ref<Scalar, Dim>(shaped, start.rows(), [](auto& r) { return r.switch_time(); }) ==
+            std::optional<double>(0.4));
+    });
+  };
+  // A closed-form mixture (velocity and divergence from one pass), a batched flow with a
+  // divergence of its own, and a field without one (Hutchinson's estimate, same probes).
+  Eigen::VectorXd w(3), s(3);
+  w << 0.2, 0.3, 0.5;
+  s << 0.3, 0.2, 0.4;
+  Eigen::MatrixXd mu(2, 3);
+  mu << 1, -1, 0.5,  //
+      0, 1.5, -2;
+  const kinflow::gaussian_mixture_field<double, 2> gmm(w, mu, s);
+  batch<double, 2> X0(2, 5);
+  X0 << 0.3, -1.2, 2.0, 0.0, -0.7,  //
+      1.1, 0.4, -0.9, 0.0, -1.5;
+  compare(gmm, true, X0);
+  const auto f = flow<double>();
+  compare(f, true, starts<double>());
+  compare(kinflow_test::gaussian_target<double, 3>{f.mu, f.s}, false, starts<double>());
 }

@@ -1,0 +1,141 @@
+// kinflow.sample()'s solves, compiled once for all fields: the solver, grid, KTS and KPE
+// settings mapped onto kinflow::integrate / kinflow::integrate_adaptive (the same mapping as
+// the kinflow-sample program, so results agree with it), and the result as NumPy arrays.
+#include "sample_impl.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace kinflow_py {
+
+namespace {
+
+template <class Options>
+void set_path_options(Options& opt, const sample_settings& s) {
+  opt.kpe.tau = s.tau;
+  if (kinflow::kts_gain(s.kts).is_identity()) {
+    // Adaptive steps end at the split too, so that early and late are exactly the energy of
+    // [0, tau] and [tau, 1] (a shaped field makes its tau a breakpoint by itself).
+    if constexpr (requires { opt.breakpoints; })
+      if (s.tau > 0 && s.tau < 1) opt.breakpoints = {s.tau};
+  }
+  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
+  opt.likelihood.enabled = s.likelihood;
+}
+
+template <class Scalar>
+struct solve_output {
+  kinflow::solve_result<Scalar> result;
+  std::vector<Scalar> trajectory;  // [steps + 1, B, d] when asked
+  std::size_t frames = 0;
+};
+
+/// The grid s.grid names; a pilot grid's pilot runs on up to 256 of the samples.
+template <class Scalar, class Field, class Method>
+kinflow::time_grid<double> make_grid(Field& field, const Method& method,
+                                     const sample_settings& s, const dyn_batch<Scalar>& X) {
+  const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), s.grid.needs_pilot() ? 256 : 0));
+  return kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, method, pilot);
+}
+
+template <class Scalar, class Field, class Method>
+kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
+                                        const kinflow::time_grid<double>& grid, const sample_settings& s,
+                                        dyn_batch<Scalar>& X, const kinflow::progress_callback& progress,
+                                        std::vector<Scalar>* frames) {
+  kinflow::fixed_step_options opt;
+  set_path_options(opt, s);
+  opt.progress = progress;
+  opt.last_step = s.last_step;
+  opt.start = s.start;
+  if (!frames) return kinflow::integrate(field, method, grid, X, opt);
+  const std::size_t n = static_cast<std::size_t>(X.size());
+  frames->resize(grid.times().size() * n);
+  std::copy_n(X.data(), n, frames->begin());
+  return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
+    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+  });
+}
+
+template <class Scalar, class Field, std::size_t S>
+kinflow::solve_result<Scalar> run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method,
+                                           const sample_settings& s, dyn_batch<Scalar>& X,
+                                           const kinflow::progress_callback& progress) {
+  kinflow::adaptive_options opt;
+  opt.rtol = s.rtol;
+  opt.atol = s.atol;
+  set_path_options(opt, s);
+  opt.progress = progress;
+  return kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt);
+}
+
+/// For solves that run without the GIL (C++ fields): a progress callback that, every tenth
+/// of a second, takes the GIL and runs Python's signal handlers, so that Ctrl-C stops a long
+/// sample() within about that time whatever the batch, the field or the solver. A pending
+/// KeyboardInterrupt (or whatever a handler raises) ends the solve as py::error_already_set.
+inline kinflow::progress_callback python_signal_check() {
+  using clock = std::chrono::steady_clock;
+  return [last = clock::now()](double) mutable {
+    const auto now = clock::now();
+    if (now - last < std::chrono::milliseconds(100)) return;
+    last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
+}
+
+}  // namespace
+
+template <class Scalar, class Ref>
+py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar>& X, bool release_gil) {
+  // KTS wraps every field; with alpha0 = beta0 = 0 the gain is the identity and the results
+  // are bit-identical to the unshaped field's.
+  auto field = kinflow::shaped(inner, kinflow::kts_gain(s.kts));
+  solve_output<Scalar> out;
+  // Python callables run Python code, which sees signals by itself.
+  const kinflow::progress_callback progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
+  {
+    std::optional<py::gil_scoped_release> release;
+    if (release_gil) release.emplace();
+    auto fixed = [&](const auto& method) {
+      const kinflow::time_grid<double> grid = make_grid(field, method, s, X);
+      out.frames = grid.times().size();
+      out.result = run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
+    };
+    auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress); };
+    kinflow::visit_method(s.solver, fixed, adaptive, "solver");
+  }
+  const auto& r = out.result;
+  py::dict a;
+  a["x"] = rows_of(X);
+  a["kpe"] = vector_array(r.kpe.total);
+  a["kpe_early"] = vector_array(r.kpe.early);
+  a["kpe_late"] = vector_array(r.kpe.late);
+  a["kpe_tau"] = r.kpe.tau;
+  a["nfe"] = vector_array(r.nfe);
+  a["accepted"] = vector_array(r.accepted);
+  a["rejected"] = vector_array(r.rejected);
+  py::list status;
+  for (auto st : r.status) status.append(py::str(std::string(kinflow::to_string(st))));
+  a["status"] = status;
+  a["log_likelihood"] = s.likelihood ? py::object(vector_array(r.log_likelihood)) : py::none();
+  if (s.trajectories) {
+    py::array_t<Scalar> traj({static_cast<py::ssize_t>(out.frames), static_cast<py::ssize_t>(X.cols()),
+                              static_cast<py::ssize_t>(X.rows())});
+    std::copy(out.trajectory.begin(), out.trajectory.end(), traj.mutable_data());
+    a["trajectory"] = traj;
+  } else {
+    a["trajectory"] = py::none();
+  }
+  return make_result(a);
+}
+
+template py::object run_sample_ref<float>(kinflow::field_ref<float>&, const sample_settings&, dyn_batch<float>&, bool);
+template py::object run_sample_ref<double>(kinflow::field_ref<double>&, const sample_settings&, dyn_batch<double>&,
+                                           bool);
+template py::object run_sample_ref<float>(kinflow::exact_field_ref<float>&, const sample_settings&, dyn_batch<float>&,
+                                          bool);
+template py::object run_sample_ref<double>(kinflow::exact_field_ref<double>&, const sample_settings&,
+                                           dyn_batch<double>&, bool);
+
+}  // namespace kinflow_py
