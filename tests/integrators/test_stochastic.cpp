@@ -1,0 +1,315 @@
+// Stochastic samplers (kinflow/integrators/stochastic.hpp). Oracles: Random123's published
+// Philox4x32-10 answers; SiT's diffusion formulas written out; the Gaussian target's exact
+// marginals N(t μ, σ_t² I) (the SDE keeps them for any diffusion) and, since its field is
+// affine, each scheme's exact output law, identified by regressing the output on the
+// start and the regenerated noise; the ODE solvers at norm 0; the empirical field's own
+// score. Statistical checks allow 5 standard errors: a false alarm (for the fixed seeds,
+// had they been drawn at random) of 5.7e-7 per check, below 1e-4 over the file.
+
+#include <Eigen/Cholesky>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "kinflow/data/random.hpp"
+#include "kinflow/fields/empirical.hpp"
+#include "kinflow/fields/smoothed_empirical.hpp"
+#include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/stochastic.hpp"
+#include "kinflow/metrics/wasserstein.hpp"
+#include "kinflow_catch.hpp"
+#include "support/oracles.hpp"
+
+using kinflow::batch;
+using kinflow::diffusion_form;
+using kinflow::last_step_rule;
+
+namespace {
+
+using batch2 = batch<double, 2>;
+using field_type = kinflow::gaussian_mixture_field<double, 2>;
+
+const Eigen::Vector2d mu(1.5, -0.5);
+constexpr double s_target = 0.5;
+
+// N(μ, s² I): the smoothed field of one point.
+field_type gaussian_field() {
+  batch2 y(2, 1);
+  y.col(0) = mu;
+  return kinflow::smoothed_empirical(y, s_target);
+}
+
+// σ_t² of the Gaussian target, and its velocity's slope k(t): v = μ + k (x − tμ).
+double sigma2(double t) { return (1 - t) * (1 - t) + t * t * s_target * s_target; }
+[[maybe_unused]] double slope(double t) { return (t * s_target * s_target - (1 - t)) / sigma2(t); }
+
+// SiT's compute_diffusion for its linear path, transcribed (norm n): the "decreasing"
+// form as SiT writes it at n = 1.
+double sit_w(diffusion_form f, double t, double n, double G) {
+  const double pi = 3.14159265358979323846;
+  switch (f) {
+    case diffusion_form::constant: return n * G;
+    case diffusion_form::sbdm: return n * ((1 / t) * (1 - t) * (1 - t) + (1 - t));  // α̇/α σ² − σ σ̇
+    case diffusion_form::sigma: return n * (1 - t);
+    case diffusion_form::linear: return n * (1 - t);
+    case diffusion_form::decreasing: return n * 0.25 * std::pow(std::cos(pi * t) + 1, 2);
+    case diffusion_form::increasing_decreasing: return n * std::pow(std::sin(pi * t), 2);
+  }
+  return 0;
+}
+
+struct moments {
+  double mean = 0, mean_se = 0, var = 0, var_se = 0;
+};
+
+// Mean and variance of the pooled coordinates' deviations from their target means, with
+// standard errors (the variance's from the fourth moment).
+[[maybe_unused]] moments pooled(const batch2& X, const Eigen::Vector2d& centre) {
+  moments m;
+  std::vector<double> z;
+  for (Eigen::Index j = 0; j < X.cols(); ++j)
+    for (int r = 0; r < 2; ++r) z.push_back(X(r, j) - centre(r));
+  const auto n = static_cast<double>(z.size());
+  m.mean = std::accumulate(z.begin(), z.end(), 0.0) / n;
+  double m2 = 0, m4 = 0;
+  for (double v : z) {
+    m2 += (v - m.mean) * (v - m.mean);
+    m4 += std::pow(v - m.mean, 4);
+  }
+  m2 /= n;
+  m4 /= n;
+  m.var = m2;
+  m.mean_se = std::sqrt(m2 / n);
+  m.var_se = std::sqrt((m4 - m2 * m2) / n);
+  return m;
+}
+
+kinflow::diffusion_coefficient form(diffusion_form f, double norm = 1) {
+  kinflow::diffusion_coefficient d;
+  d.form = f;
+  d.norm = norm;
+  d.constant = 0.5;
+  return d;
+}
+
+constexpr std::array<diffusion_form, 6> all_forms{diffusion_form::constant,   diffusion_form::sbdm,
+                                                  diffusion_form::sigma,      diffusion_form::linear,
+                                                  diffusion_form::decreasing, diffusion_form::increasing_decreasing};
+
+}  // namespace
+
+TEST_CASE("Philox4x32-10 gives Random123's known answers; its normals are standard", "[stochastic][noise]") {
+  using kinflow::detail::philox4x32_10;
+  CHECK(philox4x32_10({0, 0, 0, 0}, {0, 0}) == std::array<std::uint32_t, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8});
+  CHECK(philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}) ==
+        std::array<std::uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd});
+  CHECK(philox4x32_10({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}) ==
+        std::array<std::uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1});
+
+  // 400 000 normals over streams, steps and components: mean 0, variance 1, and no
+  // correlation between neighbouring components, steps or streams (5 standard errors).
+  const int n_streams = 2000, n_steps = 20, d = 10;
+  double sum = 0, sum2 = 0, c_comp = 0, c_step = 0, c_stream = 0;
+  std::vector<Eigen::VectorXd> prev(n_steps);
+  for (int i = 0; i < n_streams; ++i) {
+    Eigen::VectorXd last;
+    for (int n = 0; n < n_steps; ++n) {
+      const Eigen::VectorXd z = kinflow::sde_noise(42, static_cast<std::uint64_t>(i), static_cast<std::uint32_t>(n), d);
+      sum += z.sum();
+      sum2 += z.squaredNorm();
+      c_comp += z.head(d - 1).dot(z.tail(d - 1)) / (d - 1);
+      if (n > 0) c_step += z.dot(last) / d;
+      if (i > 0) c_stream += z.dot(prev[static_cast<std::size_t>(n)]) / d;
+      last = z;
+      prev[static_cast<std::size_t>(n)] = z;
+    }
+  }
+  const double count = double(n_streams) * n_steps * d;
+  CHECK(std::abs(sum / count) < 5 / std::sqrt(count));
+  CHECK(std::abs(sum2 / count - 1) < 5 * std::sqrt(2 / count));
+  CHECK(std::abs(c_comp / (n_streams * n_steps)) < 5 / std::sqrt(n_streams * n_steps * (d - 1.0)));
+  CHECK(std::abs(c_step / (n_streams * (n_steps - 1))) < 5 / std::sqrt(n_streams * (n_steps - 1.0) * d));
+  CHECK(std::abs(c_stream / ((n_streams - 1) * n_steps)) < 5 / std::sqrt((n_streams - 1.0) * n_steps * d));
+  // Odd dimensions: the first components are those of the even dimension above them.
+  const Eigen::VectorXd z3 = kinflow::sde_noise(3, 9, 4, 3), z4 = kinflow::sde_noise(3, 9, 4, 4);
+  CHECK(z3 == z4.head(3));
+}
+
+TEST_CASE("diffusion forms: SiT's formulas, the score weight, parsing", "[stochastic][diffusion]") {
+  for (diffusion_form f : all_forms) {
+    for (double n : {0.0, 0.3, 1.0, 2.0}) {
+      const auto dc = form(f, n);
+      for (double t : {0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999}) {
+        INFO(to_string(f) << " n = " << n << " t = " << t);
+        // SiT puts the norm of "decreasing" inside the square; kinflow scales it: equal at n = 1.
+        const double sit = f == diffusion_form::decreasing ? n * sit_w(f, t, 1, 0.5) : sit_w(f, t, n, 0.5);
+        CHECK(dc.w(t) == Approx(sit).epsilon(1e-12).margin(1e-15));
+        CHECK(dc.g(t) == Approx(std::sqrt(2 * sit)).epsilon(1e-12).margin(1e-15));
+        CHECK(dc.score_weight(t) * (1 - t) == Approx(sit).epsilon(1e-10).margin(1e-15));
+      }
+      INFO(to_string(f) << " n = " << n);
+      CHECK(dc.vanishes_at_end() == (n == 0 || f != diffusion_form::constant));
+    }
+  }
+  // At t = 1 the score weight has its limit; infinite only where w/(1 − t) is.
+  CHECK(form(diffusion_form::linear, 2).score_weight(1) == 2);
+  CHECK(form(diffusion_form::sbdm, 2).score_weight(1) == 2);
+  CHECK(form(diffusion_form::decreasing).score_weight(1) == 0);
+  CHECK(form(diffusion_form::increasing_decreasing).score_weight(1) == 0);
+  CHECK(std::isinf(form(diffusion_form::constant).score_weight(1)));
+  CHECK(std::isinf(form(diffusion_form::sbdm).w(0)));
+
+  CHECK(kinflow::parse_diffusion("constant:0.25", 2).w(0.3) == 0.5);
+  CHECK(kinflow::parse_diffusion("constant").w(0.3) == 1);
+  CHECK(kinflow::parse_diffusion("increasing-decreasing").form == diffusion_form::increasing_decreasing);
+  CHECK(kinflow::parse_diffusion("constant:0.25").text() == "constant:0.25");
+  using kinflow_test::contains;
+  CHECK_THROWS_WITH(kinflow::parse_diffusion("brownian"), contains("diffusion = brownian") && contains("sbdm"));
+  CHECK_THROWS_WITH(kinflow::parse_diffusion("sbdm:2"), contains("only constant takes a parameter"));
+  CHECK_THROWS_WITH(kinflow::parse_diffusion("constant:x"), contains("constant:G"));
+  CHECK_THROWS_WITH(kinflow::parse_diffusion("constant:-1"), contains("constant:G"));
+  CHECK_THROWS_WITH(kinflow::parse_diffusion("sigma", -0.5), contains("diffusion_norm = -0.5") && contains(">= 0"));
+  CHECK_THROWS_WITH(kinflow::stochastic_method_by_name("sde-rk4"), contains("method = sde-rk4") && contains("sde-heun"));
+  CHECK(kinflow::stochastic_method_by_name("renoise-euler").scheme == kinflow::stochastic_scheme::renoise_euler);
+}
+
+namespace {
+
+// The exact law of coordinate 0 of a stochastic solve of the Gaussian target: the field is
+// affine, so the output is `β₀ + β₁ x₀ + Σ_n β_{n+2} ξ_n` in the start x₀ and the steps'
+// normals ξ_n (kinflow::sde_noise, regenerated here); least squares over more samples than
+// unknowns recovers the β exactly (to rounding), and with it the mean β₀ and the second
+// moment β₀² + β₁² + Σ β_{n+2}².
+struct exact_law {
+  double mean = 0, second = 0;
+};
+
+exact_law law_of(const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
+                 kinflow::stochastic_options o) {
+  field_type f = gaussian_field();
+  const Eigen::Index N = static_cast<Eigen::Index>(grid.steps()) + (o.last_step_size ? 1 : 0);
+  const Eigen::Index unknowns = N + 2, B = 3 * unknowns + 20;
+  batch2 X = kinflow::standard_normal<double, 2>(2, B, 11);
+  Eigen::MatrixXd R(B, unknowns);
+  for (Eigen::Index i = 0; i < B; ++i) {
+    R(i, 0) = 1;
+    R(i, 1) = X(0, i);
+    for (Eigen::Index n = 0; n < N; ++n)
+      R(i, n + 2) = kinflow::sde_noise(o.noise_seed, static_cast<std::uint64_t>(i), static_cast<std::uint32_t>(n), 2)(0);
+  }
+  o.kpe.enabled = false;
+  const auto r = kinflow::integrate(f, m, grid, X, o);
+  REQUIRE(r.all_success());
+  const Eigen::VectorXd y = X.row(0).transpose();
+  const Eigen::VectorXd beta = (R.transpose() * R).ldlt().solve(R.transpose() * y);
+  REQUIRE((R * beta - y).cwiseAbs().maxCoeff() < 1e-9);  // the map is affine
+  return {beta(0), beta.squaredNorm() - beta(0) * beta(0) + beta(0) * beta(0)};
+}
+
+}  // namespace
+
+namespace {
+
+// The same law from the published updates, transcribed per coordinate with the Gaussian
+// target's affine drift b = p + a x (v = (1 − kt)μ + kx, w ∇log p = c (t v − x)):
+// Euler–Maruyama V' = (1 + ha)² V + 2wh; Kloeden–Platen's Heun x' = A x + C + √h (½ h a₁ g₀
+// + ½ (g₀ + g₁)) ξ with A = 1 + ½h (a₀ + a₁ + h a₀ a₁); renoise-euler from x̂₁ and x̂₀.
+exact_law transcribed_law(const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
+                          const kinflow::stochastic_options& o) {
+  using ld = long double;
+  ld mean = 0, var = 1;  // x₀ ~ N(0, 1), coordinate 0
+  const ld mu0 = mu(0);
+  auto drift = [&](ld t, bool off) {  // (p, a, g)
+    const ld k = slope(static_cast<double>(t));
+    const ld c = off ? 0 : o.diffusion.score_weight(static_cast<double>(t));
+    const ld w = off ? 0 : o.diffusion.w(static_cast<double>(t));
+    return std::array<ld, 3>{(1 - k * t) * (1 + c * t) * mu0, k + c * (t * k - 1), std::sqrt(2 * w)};
+  };
+  const std::size_t N = grid.steps();
+  for (std::size_t n = 0; n < N; ++n) {
+    const ld t = grid[n], t1 = grid[n + 1], h = t1 - t;
+    const bool off = !std::isfinite(o.diffusion.w(static_cast<double>(t)));
+    ld A = 0, C = 0, S = 0;  // x' = A x + C + S ξ
+    if (m.scheme == kinflow::stochastic_scheme::renoise_euler) {
+      const ld k = slope(static_cast<double>(t)), eta = o.churn, a = std::sqrt(1 - eta * eta);
+      A = t1 * (1 + (1 - t) * k) + (1 - t1) * a * (1 - t * k);
+      C = (t1 * (1 - t) - (1 - t1) * a * t) * (1 - k * t) * mu0;
+      S = (1 - t1) * eta;
+    } else if (m.scheme == kinflow::stochastic_scheme::euler_maruyama) {
+      const auto [p, a, g] = drift(t, off);
+      A = 1 + h * a;
+      C = h * p;
+      S = g * std::sqrt(h);
+    } else {
+      const auto [p0, a0, g0] = drift(t, off);
+      auto [p1, a1, g1] = drift(t1, off);
+      A = 1 + h / 2 * (a0 + a1 + h * a0 * a1);
+      C = h / 2 * (p0 + p1 + h * a1 * p0);
+      S = std::sqrt(h) * (h / 2 * a1 * g0 + (g0 + g1) / 2);
+    }
+    mean = A * mean + C;
+    var = A * A * var + S * S;
+  }
+  return {static_cast<double>(mean), static_cast<double>(var + mean * mean)};
+}
+
+}  // namespace
+
+TEST_CASE("each scheme's exact law on the Gaussian target, and its weak order", "[stochastic][order]") {
+  // The constant form does not vanish at t = 1: its solves stop at T = 0.9, without a rule
+  // (a last-step rule drops the last step's noise, an O(h) change of the variance).
+  for (diffusion_form f : all_forms) {
+    const double T = f == diffusion_form::constant ? 0.9 : 1.0;
+    const double exact_second = T * T * mu(0) * mu(0) + sigma2(T);
+    for (const auto& m : {kinflow::sde_euler, kinflow::sde_heun}) {
+      kinflow::stochastic_options o;
+      o.diffusion = form(f, 1);
+      o.noise_seed = 5;
+      std::vector<double> h, err;
+      for (std::size_t N : {8, 16, 32, 64, 128}) {
+        const auto grid = kinflow::time_grid<double>::uniform(N, 0, T);
+        const exact_law law = law_of(m, grid, o), reference = transcribed_law(m, grid, o);
+        INFO(m.name << " " << to_string(f) << " N = " << N);
+        CHECK(law.mean == Approx(reference.mean).epsilon(1e-10));
+        CHECK(law.second == Approx(reference.second).epsilon(1e-10));
+        CHECK(std::abs(law.mean - T * mu(0)) < 1e-12);  // the mean is exact: E x_t = tμ is linear
+        h.push_back(1.0 / static_cast<double>(N));
+        err.push_back(std::abs(law.second - exact_second));
+      }
+      const double slope = kinflow_test::convergence_slope(h, err);
+      INFO(m.name << " " << to_string(f) << ": slope " << slope);
+      // Euler–Maruyama's O(h) term of the second moment cancels on this target for sbdm and
+      // increasing-decreasing (the transcription shows the same): there the slope is 2.
+      const bool em_cancels = f == diffusion_form::sbdm || f == diffusion_form::increasing_decreasing;
+      const double expected = m.scheme == kinflow::stochastic_scheme::heun || em_cancels ? 2.0 : 1.0;
+      CHECK(slope == Approx(expected).margin(0.3));
+    }
+  }
+  // renoise-euler with the churn η = √(κh) is Euler–Maruyama for g² = κ(1 − t)²: first
+  // order; any fixed churn is its own law (here against the transcription).
+  for (double kappa : {0.5, 2.0}) {
+    std::vector<double> h, err;
+    for (std::size_t N : {8, 16, 32, 64, 128}) {
+      kinflow::stochastic_options o;
+      o.churn = std::sqrt(kappa / static_cast<double>(N));
+      const auto grid = kinflow::time_grid<double>::uniform(N);
+      const exact_law law = law_of(kinflow::renoise_euler, grid, o), reference = transcribed_law(kinflow::renoise_euler, grid, o);
+      CHECK(law.second == Approx(reference.second).epsilon(1e-10));
+      h.push_back(1.0 / static_cast<double>(N));
+      err.push_back(std::abs(law.second - mu(0) * mu(0) - s_target * s_target));
+    }
+    INFO("renoise-euler, kappa " << kappa);
+    CHECK(kinflow_test::convergence_slope(h, err) == Approx(1.0).margin(0.3));
+  }
+  for (double churn : {0.0, 0.3, 1.0}) {
+    kinflow::stochastic_options o;
+    o.churn = churn;
+    const auto grid = kinflow::time_grid<double>::cosine(20);
+    const exact_law law = law_of(kinflow::renoise_euler, grid, o), reference = transcribed_law(kinflow::renoise_euler, grid, o);
+    CHECK(law.second == Approx(reference.second).epsilon(1e-10));
+  }
+}
