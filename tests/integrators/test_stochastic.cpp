@@ -217,44 +217,101 @@ namespace {
 // The same law from the published updates, transcribed per coordinate with the Gaussian
 // target's affine drift b = p + a x (v = (1 − kt)μ + kx, w ∇log p = c (t v − x)):
 // Euler–Maruyama V' = (1 + ha)² V + 2wh; Kloeden–Platen's Heun x' = A x + C + √h (½ h a₁ g₀
-// + ½ (g₀ + g₁)) ξ with A = 1 + ½h (a₀ + a₁ + h a₀ a₁); renoise-euler from x̂₁ and x̂₀.
-exact_law transcribed_law(const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
-                          const kinflow::stochastic_options& o) {
+// + ½ (g₀ + g₁)) ξ with A = 1 + ½h (a₀ + a₁ + h a₀ a₁); renoise-euler from x̂₁ and x̂₀; the
+// rules' steps without noise. Also the expectations of the energies' sums, from the law of
+// every point where the scheme evaluates (each coordinate N(m_r, V), independent).
+struct transcription {
+  long double mean[2] = {0, 0}, var = 1;  // x₀ ~ N(0, I)
+  long double kpe = 0, drift = 0, control = 0;
+  [[nodiscard]] exact_law law() const {
+    return {static_cast<double>(mean[0]), static_cast<double>(var + mean[0] * mean[0])};
+  }
+};
+
+transcription transcribe(const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
+                         const kinflow::stochastic_options& o) {
   using ld = long double;
-  ld mean = 0, var = 1;  // x₀ ~ N(0, 1), coordinate 0
-  const ld mu0 = mu(0);
-  auto drift = [&](ld t, bool off) {  // (p, a, g)
+  transcription r;
+  const ld mus[2] = {mu(0), mu(1)};
+  // E ½ ‖α x + β μ‖² over x ~ N(m, V I).
+  auto energy = [&](const ld* mean, ld var, ld alpha, ld beta) {
+    ld e = 0;
+    for (int c = 0; c < 2; ++c) e += (alpha * mean[c] + beta * mus[c]) * (alpha * mean[c] + beta * mus[c]) + alpha * alpha * var;
+    return e / 2;
+  };
+  struct point_terms {
+    ld p, a, g, kpe, drift, control;
+  };
+  // At a point of law (mean, var), time t: the drift b = p μ + a x, g, and the integrands'
+  // expectations ½‖v‖², ½‖b‖², ½ c ‖t v − x‖²/(1 − t).
+  auto at = [&](ld t, bool off, const ld* mean, ld var) {
     const ld k = slope(static_cast<double>(t));
     const ld c = off ? 0 : o.diffusion.score_weight(static_cast<double>(t));
     const ld w = off ? 0 : o.diffusion.w(static_cast<double>(t));
-    return std::array<ld, 3>{(1 - k * t) * (1 + c * t) * mu0, k + c * (t * k - 1), std::sqrt(2 * w)};
+    const ld p = (1 - k * t) * (1 + c * t), a = k + c * (t * k - 1);
+    const ld control = c == 0 || t >= 1 ? 0 : c / (1 - t) * energy(mean, var, t * k - 1, t * (1 - k * t));
+    return point_terms{p, a, std::sqrt(2 * w), energy(mean, var, k, 1 - k * t), energy(mean, var, a, p), control};
   };
   const std::size_t N = grid.steps();
+  const bool rule = o.last_step != last_step_rule::method;
   for (std::size_t n = 0; n < N; ++n) {
     const ld t = grid[n], t1 = grid[n + 1], h = t1 - t;
     const bool off = !std::isfinite(o.diffusion.w(static_cast<double>(t)));
-    ld A = 0, C = 0, S = 0;  // x' = A x + C + S ξ
-    if (m.scheme == kinflow::stochastic_scheme::renoise_euler) {
+    const point_terms P = at(t, off, r.mean, r.var);
+    ld A = 0, C = 0, S = 0;  // x' = A x + C μ + S ξ
+    if (rule && n + 1 == N) {
+      r.kpe += h * P.kpe;
+      if (o.last_step == last_step_rule::denoise || m.scheme == kinflow::stochastic_scheme::renoise_euler) {
+        const ld k = slope(static_cast<double>(t));
+        const ld hj = o.last_step == last_step_rule::denoise ? 1 - t : h;
+        A = 1 + hj * k;
+        C = hj * (1 - k * t);
+        r.drift += h * P.kpe;
+      } else {
+        A = 1 + h * P.a;
+        C = h * P.p;
+        r.drift += h * P.drift;
+        r.control += h * P.control;
+      }
+    } else if (m.scheme == kinflow::stochastic_scheme::renoise_euler) {
       const ld k = slope(static_cast<double>(t)), eta = o.churn, a = std::sqrt(1 - eta * eta);
       A = t1 * (1 + (1 - t) * k) + (1 - t1) * a * (1 - t * k);
-      C = (t1 * (1 - t) - (1 - t1) * a * t) * (1 - k * t) * mu0;
+      C = (t1 * (1 - t) - (1 - t1) * a * t) * (1 - k * t);
       S = (1 - t1) * eta;
+      // b̄ = v − κ x̂₀ with κ = (1 − t')(1 − a)/h; the control ½ ((1 − a)/η)² ‖x̂₀‖².
+      const ld kappa = (1 - t1) * (1 - a) / h, ratio = eta > 0 ? (1 - a) / eta : 0;
+      r.kpe += h * P.kpe;
+      r.drift += h * energy(r.mean, r.var, k - kappa * (1 - t * k), (1 - k * t) * (1 + kappa * t));
+      r.control += ratio * ratio * energy(r.mean, r.var, 1 - t * k, -t * (1 - k * t));
     } else if (m.scheme == kinflow::stochastic_scheme::euler_maruyama) {
-      const auto [p, a, g] = drift(t, off);
-      A = 1 + h * a;
-      C = h * p;
-      S = g * std::sqrt(h);
+      A = 1 + h * P.a;
+      C = h * P.p;
+      S = P.g * std::sqrt(h);
+      r.kpe += h * P.kpe;
+      r.drift += h * P.drift;
+      r.control += h * P.control;
     } else {
-      const auto [p0, a0, g0] = drift(t, off);
-      auto [p1, a1, g1] = drift(t1, off);
-      A = 1 + h / 2 * (a0 + a1 + h * a0 * a1);
-      C = h / 2 * (p0 + p1 + h * a1 * p0);
-      S = std::sqrt(h) * (h / 2 * a1 * g0 + (g0 + g1) / 2);
+      // The predicted point x̃ = (1 + h a₀) x + h p₀ μ + g₀ √h ξ.
+      ld mean_p[2];
+      for (int c = 0; c < 2; ++c) mean_p[c] = (1 + h * P.a) * r.mean[c] + h * P.p * mus[c];
+      const ld var_p = (1 + h * P.a) * (1 + h * P.a) * r.var + P.g * P.g * h;
+      const point_terms Q = at(t1, off, mean_p, var_p);
+      A = 1 + h / 2 * (P.a + Q.a + h * P.a * Q.a);
+      C = h / 2 * (P.p + Q.p + h * Q.a * P.p);
+      S = std::sqrt(h) * (h / 2 * Q.a * P.g + (P.g + Q.g) / 2);
+      r.kpe += h / 2 * (P.kpe + Q.kpe);
+      r.drift += h / 2 * (P.drift + Q.drift);
+      r.control += h / 2 * (P.control + Q.control);
     }
-    mean = A * mean + C;
-    var = A * A * var + S * S;
+    for (int c = 0; c < 2; ++c) r.mean[c] = A * r.mean[c] + C * mus[c];
+    r.var = A * A * r.var + S * S;
   }
-  return {static_cast<double>(mean), static_cast<double>(var + mean * mean)};
+  return r;
+}
+
+exact_law transcribed_law(const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
+                          const kinflow::stochastic_options& o) {
+  return transcribe(m, grid, o).law();
 }
 
 }  // namespace
@@ -312,4 +369,70 @@ TEST_CASE("each scheme's exact law on the Gaussian target, and its weak order", 
     const exact_law law = law_of(kinflow::renoise_euler, grid, o), reference = transcribed_law(kinflow::renoise_euler, grid, o);
     CHECK(law.second == Approx(reference.second).epsilon(1e-10));
   }
+}
+
+TEST_CASE("marginals and energies of every form and scheme on the Gaussian target, B = 20000", "[stochastic][marginals]") {
+  // Fine steps: each scheme's exact law (transcribed) is within one standard error of
+  // N(μ, s² I), so the check against the exact marginal is one of the sampler, not of its
+  // bias. The energies' sample means against the exact expectations of the schemes' sums.
+  const Eigen::Index B = 20000;
+  field_type f = gaussian_field();
+  struct setup {
+    kinflow::stochastic_method method;
+    std::size_t steps;
+  };
+  // `walked`: the grid the solve walks (`grid` mapped, with a last-step size).
+  auto check = [&](const kinflow::stochastic_method& m, const kinflow::time_grid<double>& grid,
+                   const kinflow::stochastic_options& o, const kinflow::time_grid<double>& walked,
+                   const std::string& what) {
+    INFO(m.name << " " << what);
+    batch2 X = kinflow::standard_normal<double, 2>(2, B, 2024);
+    const auto r = kinflow::integrate(f, m, grid, X, o);
+    REQUIRE(r.all_success());
+    const std::size_t N = walked.steps();
+    CHECK(r.nfe(0) == static_cast<std::int64_t>(m.scheme == kinflow::stochastic_scheme::heun ? 2 * N - (o.last_step == last_step_rule::method ? 0 : 1) : N));
+    const transcription tr = transcribe(m, walked, o);
+    const moments mo = pooled(X, mu);
+    CHECK(std::abs(static_cast<double>(tr.var) - s_target * s_target) < mo.var_se);  // bias below one SE
+    CHECK(std::abs(mo.mean) < 5 * mo.mean_se);
+    CHECK(std::abs(mo.var - s_target * s_target) < 5 * mo.var_se);
+    for (const auto& [name, values, expected] :
+         {std::tuple{"kpe", &r.kpe.total, tr.kpe}, std::tuple{"drift", &r.drift_energy.total, tr.drift},
+          std::tuple{"control", &r.control_energy.total, tr.control}}) {
+      const double mean = values->mean();
+      const double se = std::sqrt((values->array() - mean).square().sum() / double(B - 1) / double(B));
+      INFO(name << " energy: " << mean << " +- " << se << ", expected " << static_cast<double>(expected));
+      CHECK(std::abs(mean - static_cast<double>(expected)) < 5 * se + 1e-12);
+    }
+    CHECK((r.kpe.early + r.kpe.late - r.kpe.total).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((r.drift_energy.early + r.drift_energy.late - r.drift_energy.total).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((r.control_energy.early + r.control_energy.late - r.control_energy.total).cwiseAbs().maxCoeff() < 1e-12);
+  };
+  for (diffusion_form fm : all_forms) {
+    for (const setup& st : {setup{kinflow::sde_euler, 256}, setup{kinflow::sde_heun, 64}}) {
+      kinflow::stochastic_options o;
+      o.diffusion = form(fm, 1);
+      o.noise_seed = 99;
+      const auto grid = kinflow::time_grid<double>::uniform(st.steps);
+      auto walked = grid;
+      if (fm == diffusion_form::constant) {
+        o.last_step = last_step_rule::denoise;  // "mean": w(1) ≠ 0 needs a rule
+      } else if (fm == diffusion_form::increasing_decreasing) {
+        o.last_step = last_step_rule::euler;  // the drift without noise
+      } else if (fm == diffusion_form::sbdm) {
+        // The denoiser jump from 1 − H: the grid mapped onto [0, 1 − H].
+        o.last_step = last_step_rule::denoise;
+        o.last_step_size = 0.01;
+        std::vector<double> t(st.steps + 2);
+        for (std::size_t i = 0; i <= st.steps; ++i) t[i] = 0.99 * double(i) / double(st.steps);
+        t[st.steps + 1] = 1;
+        walked = kinflow::time_grid<double>(t);
+      }
+      check(st.method, grid, o, walked, std::string(to_string(fm)));
+    }
+  }
+  kinflow::stochastic_options o;
+  o.churn = std::sqrt(1.0 / 1024);  // η² = κh: Euler–Maruyama of g² = κ(1 − t)², here κ = 1
+  const auto grid = kinflow::time_grid<double>::uniform(1024);
+  check(kinflow::renoise_euler, grid, o, grid, "churn sqrt(h)");
 }
