@@ -134,6 +134,16 @@ TEST_CASE("Philox4x32-10 gives Random123's known answers; its normals are standa
   CHECK(std::abs(c_comp / (n_streams * n_steps)) < 5 / std::sqrt(n_streams * n_steps * (d - 1.0)));
   CHECK(std::abs(c_step / (n_streams * (n_steps - 1))) < 5 / std::sqrt(n_streams * (n_steps - 1.0) * d));
   CHECK(std::abs(c_stream / ((n_streams - 1) * n_steps)) < 5 / std::sqrt((n_streams - 1.0) * n_steps * d));
+  // The quantile function against the normal distribution function, Φ(z) = ½ erfc(−z/√2),
+  // in the central range, the tails and the far tails of AS 241.
+  for (double p : {1e-300, 1e-20, 1e-10, 1e-5, 0.01, 0.07, 0.075, 0.2, 0.5, 0.6, 0.925, 0.93, 0.999, 1 - 1e-12}) {
+    const double z = kinflow::detail::normal_quantile(p);
+    INFO("p = " << p << " z = " << z);
+    if (p <= 0.5)
+      CHECK(0.5 * std::erfc(-z / std::sqrt(2.0)) == Approx(p).epsilon(1e-13));
+    else  // the upper tail 1 − Φ(z) = ½ erfc(z/√2), against 1 − p (exact)
+      CHECK(0.5 * std::erfc(z / std::sqrt(2.0)) == Approx(1 - p).epsilon(1e-13));
+  }
   // Odd dimensions: the first components are those of the even dimension above them.
   const Eigen::VectorXd z3 = kinflow::sde_noise(3, 9, 4, 3), z4 = kinflow::sde_noise(3, 9, 4, 4);
   CHECK(z3 == z4.head(3));
@@ -435,4 +445,226 @@ TEST_CASE("marginals and energies of every form and scheme on the Gaussian targe
   o.churn = std::sqrt(1.0 / 1024);  // η² = κh: Euler–Maruyama of g² = κ(1 − t)², here κ = 1
   const auto grid = kinflow::time_grid<double>::uniform(1024);
   check(kinflow::renoise_euler, grid, o, grid, "churn sqrt(h)");
+}
+
+TEST_CASE("diffusion norm 0 is the ODE solve; churn 0 is Euler", "[stochastic][ode]") {
+  field_type f = gaussian_field();
+  const batch2 X0 = kinflow::standard_normal<double, 2>(2, 500, 8);
+  const auto grid = kinflow::time_grid<double>::cosine(16);
+  auto compare = [&](const kinflow::stochastic_method& m, const auto& tableau, kinflow::stochastic_options o) {
+    INFO(m.name);
+    batch2 X = X0, Y = X0, Z = X0;
+    const auto ode = kinflow::integrate(f, tableau, grid, Y);
+    const auto r = kinflow::integrate(f, m, grid, X, o);
+    o.noise_seed = 12345;  // without noise, the seed changes nothing
+    const auto r2 = kinflow::integrate(f, m, grid, Z, o);
+    CHECK((X - Y).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(X == Z);
+    CHECK((r.kpe.total - ode.kpe.total).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((r.kpe.early - ode.kpe.early).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(r.nfe == ode.nfe);
+    CHECK((r.drift_energy.total - r.kpe.total).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(r.control_energy.total.cwiseAbs().maxCoeff() == 0);
+    CHECK(r2.kpe.total == r.kpe.total);
+  };
+  for (diffusion_form fm : all_forms) {
+    kinflow::stochastic_options o;
+    o.diffusion = form(fm, 0);
+    compare(kinflow::sde_euler, kinflow::euler, o);
+    compare(kinflow::sde_heun, kinflow::heun, o);
+  }
+  kinflow::stochastic_options o;
+  o.churn = 0;
+  compare(kinflow::renoise_euler, kinflow::euler, o);
+}
+
+TEST_CASE("a sample's path is the same whatever the tiles, threads, batch order or shard", "[stochastic][reproducible]") {
+  batch2 train = kinflow::standard_normal<double, 2>(2, 200, 4);
+  kinflow::empirical_options<double> one, two;
+  one.threads = 1;
+  two.threads = 2;
+  const kinflow::empirical_field<double, 2> f1(train, one), f2(train, two);
+  const Eigen::Index B = 300;
+  const batch2 X0 = kinflow::standard_normal<double, 2>(2, B, 5);
+  const auto grid = kinflow::time_grid<double>::uniform(12);
+  for (const auto& m : {kinflow::sde_euler, kinflow::sde_heun, kinflow::renoise_euler}) {
+    INFO(m.name);
+    kinflow::stochastic_options o;
+    o.diffusion = form(diffusion_form::sigma, 0.7);
+    o.last_step = last_step_rule::denoise;
+    o.noise_seed = 77;
+    o.churn = 0.5;
+    o.tile_columns = B;
+    batch2 X = X0;
+    const auto base = kinflow::integrate(f1, m, grid, X, o);
+    auto same = [&](const batch2& Y, const auto& r, Eigen::Index first, Eigen::Index n) {
+      CHECK(Y == X.middleCols(first, n));
+      CHECK(r.kpe.total == base.kpe.total.segment(first, n));
+      CHECK(r.drift_energy.early == base.drift_energy.early.segment(first, n));
+      CHECK(r.control_energy.late == base.control_energy.late.segment(first, n));
+    };
+    for (Eigen::Index tile : {1, 7, 64, 0}) {
+      INFO("tile " << tile);
+      kinflow::stochastic_options ot = o;
+      ot.tile_columns = tile;
+      batch2 Y = X0;
+      same(Y, kinflow::integrate(f1, m, grid, Y, ot), 0, B);
+      Y = X0;
+      same(Y, kinflow::integrate(f2, m, grid, Y, ot), 0, B);  // two threads
+    }
+    {  // an observer walks the whole batch at once
+      batch2 Y = X0;
+      std::size_t steps = 0;
+      const auto r = kinflow::integrate(f2, m, grid, Y, o, [&](const kinflow::stochastic_step_view<double, 2>& v) {
+        ++steps;
+        if (v.rule) {
+          CHECK(v.noise.cols() == 0);
+        } else {  // the step's noise is the stream's
+          CHECK(v.noise.col(17) == kinflow::sde_noise(77, 17, static_cast<std::uint32_t>(v.step), 2));
+        }
+      });
+      CHECK(steps == grid.steps());
+      same(Y, r, 0, B);
+    }
+    {  // reversed batch order, each column keeping its stream id
+      std::vector<std::uint64_t> ids(static_cast<std::size_t>(B));
+      batch2 Y(2, B);
+      for (Eigen::Index i = 0; i < B; ++i) {
+        ids[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(B - 1 - i);
+        Y.col(i) = X0.col(B - 1 - i);
+      }
+      kinflow::stochastic_options op = o;
+      op.sample_ids = ids;
+      const auto r = kinflow::integrate(f1, m, grid, Y, op);
+      for (Eigen::Index i = 0; i < B; ++i) {
+        CHECK(Y.col(i) == X.col(B - 1 - i));
+        CHECK(r.kpe.total(i) == base.kpe.total(B - 1 - i));
+      }
+    }
+    {  // a shard: columns [100, 300) with first_sample = 100
+      kinflow::stochastic_options os = o;
+      os.first_sample = 100;
+      batch2 Y = X0.middleCols(100, 200);
+      same(Y, kinflow::integrate(f1, m, grid, Y, os), 100, 200);
+    }
+  }
+}
+
+TEST_CASE("the empirical field's own score and the conversion from its velocity agree", "[stochastic][score]") {
+  batch2 train = kinflow::standard_normal<double, 2>(2, 50, 6);
+  const kinflow::empirical_field<double, 2> f(train);
+  const batch2 X0 = kinflow::standard_normal<double, 2>(2, 200, 7);
+  const auto grid = kinflow::time_grid<double>::uniform(25);
+  for (const auto& m : {kinflow::sde_euler, kinflow::sde_heun}) {
+    for (diffusion_form fm : {diffusion_form::sbdm, diffusion_form::linear, diffusion_form::increasing_decreasing}) {
+      INFO(m.name << " " << to_string(fm));
+      kinflow::stochastic_options o;
+      o.diffusion = form(fm, 1);
+      o.last_step = last_step_rule::denoise;
+      batch2 X = X0, Y = X0;
+      const auto own = kinflow::integrate(f, m, grid, X, o);
+      o.score = kinflow::score_source::velocity;
+      const auto converted = kinflow::integrate(f, m, grid, Y, o);
+      CHECK(own.score_from_field);
+      CHECK_FALSE(converted.score_from_field);
+      CHECK((X - Y).cwiseAbs().maxCoeff() < 1e-9);
+      CHECK((own.control_energy.total - converted.control_energy.total).cwiseAbs().maxCoeff() <
+            1e-9 * (1 + own.control_energy.total.cwiseAbs().maxCoeff()));
+      CHECK((own.drift_energy.total - converted.drift_energy.total).cwiseAbs().maxCoeff() <
+            1e-9 * (1 + own.drift_energy.total.cwiseAbs().maxCoeff()));
+    }
+  }
+  // The mean rule lands on the posterior mean of the last step's start.
+  batch2 X = X0, M;
+  kinflow::stochastic_options o;
+  o.diffusion = form(diffusion_form::linear, 1);
+  o.last_step = last_step_rule::denoise;
+  std::vector<double> times;
+  batch2 before;
+  kinflow::integrate(f, kinflow::sde_euler, grid, X, o, [&](const kinflow::stochastic_step_view<double, 2>& v) {
+    if (v.step + 2 == grid.steps()) before = v.x;
+  });
+  f.posterior_mean(grid[grid.steps() - 1], before, M);
+  CHECK((X - M).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("last-step rules and the last-step size", "[stochastic][last-step]") {
+  field_type f = gaussian_field();
+  const batch2 X0 = kinflow::standard_normal<double, 2>(2, 40, 9);
+  kinflow::stochastic_options o;
+  o.diffusion = form(diffusion_form::sigma, 1);
+  o.noise_seed = 3;
+  const kinflow::time_grid<double> grid({0.0, 0.25, 0.5, 1.0}), head({0.0, 0.25, 0.5});
+  for (const auto& m : {kinflow::sde_euler, kinflow::sde_heun, kinflow::renoise_euler}) {
+    INFO(m.name);
+    batch2 Y = X0, V;
+    o.last_step = last_step_rule::method;
+    kinflow::integrate(f, m, head, Y, o);  // the steps before the last
+    kinflow::evaluate(f, 0.5, Y, V);
+    batch2 X = X0;
+    o.last_step = last_step_rule::denoise;
+    auto r = kinflow::integrate(f, m, grid, X, o);
+    CHECK(X == Y + 0.5 * V);  // x + (1 − t) v
+    CHECK(r.nfe(0) == (m.scheme == kinflow::stochastic_scheme::heun ? 5 : 3));
+    X = X0;
+    o.last_step = last_step_rule::euler;
+    kinflow::integrate(f, m, grid, X, o);
+    // the drift without noise: x + h (v + c (t v − x)), c = 1 for sigma; renoise's is v
+    const double c = m.scheme == kinflow::stochastic_scheme::renoise_euler ? 0.0 : 1.0;
+    CHECK((X - (Y + 0.5 * (V + c * (0.5 * V - Y)))).cwiseAbs().maxCoeff() < 1e-14);
+  }
+  // A last-step size maps the grid onto [0, 1 − H] and adds the last step.
+  o.last_step = last_step_rule::denoise;
+  o.last_step_size = 0.2;
+  std::vector<double> times;
+  batch2 X = X0;
+  const auto r = kinflow::integrate(f, kinflow::sde_euler, kinflow::time_grid<double>::uniform(4), X, o,
+                                    [&](const kinflow::stochastic_step_view<double, 2>& v) { times.push_back(v.t + v.dt); });
+  CHECK(r.nfe(0) == 5);
+  REQUIRE(times.size() == 5);
+  CHECK(times[0] == Approx(0.2));
+  CHECK(times[3] == Approx(0.8));
+  CHECK(times[4] == 1);
+}
+
+TEST_CASE("stochastic bad input", "[stochastic][errors]") {
+  using kinflow_test::contains;
+  field_type f = gaussian_field();
+  batch2 X = kinflow::standard_normal<double, 2>(2, 4, 1);
+  const auto grid = kinflow::time_grid<double>::uniform(8);
+  auto solve = [&](kinflow::stochastic_options o, const kinflow::time_grid<double>& g) {
+    batch2 Y = X;
+    (void)kinflow::integrate(f, kinflow::sde_euler, g, Y, o);
+  };
+  kinflow::stochastic_options o;
+  o.likelihood.enabled = true;
+  CHECK_THROWS_WITH(solve(o, grid), contains("likelihood = on") && contains("not defined for a stochastic solve"));
+  o = {};
+  o.diffusion.norm = -1;
+  CHECK_THROWS_WITH(solve(o, grid), contains("diffusion_norm = -1"));
+  o = {};
+  o.churn = 1.5;
+  CHECK_THROWS_WITH(solve(o, grid), contains("churn = 1.5") && contains("[0, 1]"));
+  for (double H : {0.0, 1.0, -0.1, 1.5}) {
+    o = {};
+    o.last_step = last_step_rule::denoise;
+    o.last_step_size = H;
+    CHECK_THROWS_WITH(solve(o, grid), contains("last_step_size = " + kinflow::detail::to_text(H)) && contains("(0, 1)"));
+  }
+  o = {};
+  o.last_step_size = 0.1;
+  CHECK_THROWS_WITH(solve(o, grid), contains("last_step_size = 0.1") && contains("last_step = none"));
+  o = {};
+  o.diffusion = form(diffusion_form::constant, 1);
+  CHECK_THROWS_WITH(solve(o, grid), contains("last_step = none") && contains("constant:0.5"));
+  CHECK_NOTHROW(solve(o, kinflow::time_grid<double>::uniform(8, 0, 0.9)));  // ends before t = 1
+  o = {};
+  o.last_step = last_step_rule::denoise;
+  CHECK_THROWS_WITH(solve(o, kinflow::time_grid<double>::uniform(8, 0, 0.9)), contains("last_step = mean"));
+  CHECK_THROWS_WITH(solve({}, grid.reversed()), contains("forward grid"));
+  CHECK_THROWS_WITH(solve({}, kinflow::time_grid<double>::uniform(8, 0, 1.5)), contains("times in [0, 1]"));
+  const std::vector<std::uint64_t> ids(3);
+  o = {};
+  o.sample_ids = ids;
+  CHECK_THROWS_WITH(solve(o, grid), contains("sample_ids = 3"));
 }

@@ -88,7 +88,8 @@ namespace kinflow {
 template <class Scalar = double>
 [[nodiscard]] point<Scalar> sde_noise(std::uint64_t seed, std::uint64_t id, std::uint32_t step, Eigen::Index d) {
   point<Scalar> z(d);
-  detail::counter_normals(seed, id, step, z.data(), d);
+  Eigen::ArrayXd scratch;
+  detail::counter_normals(seed, [id](Eigen::Index) { return id; }, step, z.data(), d, 1, scratch);
   return z;
 }
 

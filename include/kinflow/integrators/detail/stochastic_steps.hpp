@@ -95,6 +95,7 @@ template <class Scalar, int Dim>
 struct stochastic_work {
   batch<Scalar, Dim> V, D, S, Z, Xp, Vp, Dp;
   per_sample<Scalar> Ed, Ec, Ed1, Ec1;
+  Eigen::ArrayXd uniforms;  // the noise's uniforms
 };
 
 /// The stochastic step loop (see kinflow/integrators/stochastic.hpp for the updates).
@@ -132,12 +133,14 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
     };
     auto noise = [&](std::size_t step) {
       w.Z.resize(d, n);
-      for (Eigen::Index m = 0; m < n; ++m) {
-        const auto i = first + m;
-        const std::uint64_t id = options.sample_ids.empty() ? options.first_sample + static_cast<std::uint64_t>(i)
-                                                            : options.sample_ids[static_cast<std::size_t>(i)];
-        counter_normals(options.noise_seed, id, static_cast<std::uint32_t>(step), w.Z.col(m).data(), d);
-      }
+      counter_normals(
+          options.noise_seed,
+          [&](Eigen::Index m) {
+            const auto i = first + m;
+            return options.sample_ids.empty() ? options.first_sample + static_cast<std::uint64_t>(i)
+                                              : options.sample_ids[static_cast<std::size_t>(i)];
+          },
+          static_cast<std::uint32_t>(step), w.Z.data(), d, n, w.uniforms);
     };
 
     for (std::size_t step = 0; step < N; ++step) {
