@@ -562,11 +562,12 @@ TEST_CASE("the empirical field's own score and the conversion from its velocity 
       o.diffusion = form(fm, 1);
       o.last_step = last_step_rule::denoise;
       batch2 X = X0, Y = X0;
-      const auto own = kinflow::integrate(f, m, grid, X, o);
-      o.score = kinflow::score_source::velocity;
       const auto converted = kinflow::integrate(f, m, grid, Y, o);
+      o.score = kinflow::score_source::field;
+      const auto own = kinflow::integrate(f, m, grid, X, o);
       CHECK(own.score_from_field);
       CHECK_FALSE(converted.score_from_field);
+      CHECK(own.nfe(0) > converted.nfe(0));  // the score's passes are evaluations
       CHECK((X - Y).cwiseAbs().maxCoeff() < 1e-9);
       CHECK((own.control_energy.total - converted.control_energy.total).cwiseAbs().maxCoeff() <
             1e-9 * (1 + own.control_energy.total.cwiseAbs().maxCoeff()));
@@ -663,6 +664,9 @@ TEST_CASE("stochastic bad input", "[stochastic][errors]") {
   CHECK_THROWS_WITH(solve(o, kinflow::time_grid<double>::uniform(8, 0, 0.9)), contains("last_step = mean"));
   CHECK_THROWS_WITH(solve({}, grid.reversed()), contains("forward grid"));
   CHECK_THROWS_WITH(solve({}, kinflow::time_grid<double>::uniform(8, 0, 1.5)), contains("times in [0, 1]"));
+  o = {};
+  o.score = kinflow::score_source::field;  // the mixture field has no score of its own
+  CHECK_THROWS_WITH(solve(o, grid), contains("score = field"));
   const std::vector<std::uint64_t> ids(3);
   o = {};
   o.sample_ids = ids;

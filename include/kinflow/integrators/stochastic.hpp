@@ -16,8 +16,8 @@
 ///
 /// The SDE (kinflow/integrators/diffusion.hpp, docs/math.md §11) is
 /// `dx = b dt + g dW`, `b = v + w ∇log p_t`, `g = √(2w)`, with the score from the velocity,
-/// `∇log p_t = (t v − x)/(1 − t)`, or the field's own `score(t, X, S)` when it has one
-/// (score_source). Step n over `[t, t']`, `h = t' − t`, `ξ` the step's noise:
+/// `∇log p_t = (t v − x)/(1 − t)`, or the field's own `score(t, X, S)` when asked
+/// (score_source::field). Step n over `[t, t']`, `h = t' − t`, `ξ` the step's noise:
 ///
 /// - **sde-euler**: `x' = x + h·b(x, t) + g(t)√h·ξ` (one evaluation);
 /// - **sde-heun**: `x̃ = x + h·b(x, t) + g(t)√h·ξ`, `x' = x + ½h·(b(x, t) + b(x̃, t')) +
@@ -95,7 +95,7 @@ template <class Scalar = double>
 
 /// Optional extra of a field: its own score, `f.score(t, X, S)` writing `∇log p_t` of every
 /// column into `S` (the closed-form empirical field has it). A stochastic solve uses it
-/// instead of the conversion from the velocity (score_source::automatic).
+/// instead of the conversion from the velocity when asked (score_source::field).
 template <class F, class Scalar, int Dim>
 concept score_field = requires(F& f, Scalar t, const batch<Scalar, Dim>& X, batch<Scalar, Dim>& S) {
   f.score(t, X, S);
@@ -109,7 +109,9 @@ template <class Field, class Scalar, int Dim>
 struct score_evaluator {
   Field& field;
   batch<Scalar, Dim> x, s;
+  std::int64_t columns = 0;  ///< columns evaluated, over all calls
   void operator()(Scalar t, const batch<Scalar, Dim>& X, batch<Scalar, Dim>& S) {
+    columns += X.cols();
     field.score(t, X, S);
     require_dimension("rows of the score written by the field", S.rows(), X.rows());
     require_dimension("columns of the score written by the field", S.cols(), X.cols());
@@ -170,14 +172,16 @@ time_grid<GridScalar> stochastic_grid(const stochastic_method& method, const tim
 /// sde_heun, renoise_euler), stepping the batch `X` (d x B) in place from its noise `x(t₀)`
 /// (see the file comment for the updates, the last step, the noise and the energies).
 /// Evaluations per sample: N for sde-euler and renoise-euler, 2N for sde-heun (2N − 1
-/// with a last-step rule), one more step with a last-step size. The trailing arguments are
+/// with a last-step rule), one more step with a last-step size; with score_source::field,
+/// plus the field's score passes. The trailing arguments are
 /// kinflow::integrate's: integrals along the path (`kinflow::along`, carried like the
 /// kinetic energy) and an observer of stochastic_step_view.
 ///
 /// @throws kinflow::invalid_argument for the likelihood (not defined here), a negative or
 ///         non-finite diffusion norm, a churn outside [0, 1], a last-step size outside
 ///         (0, 1), a grid outside [0, 1] or backward, `last_step = none` with a diffusion
-///         that does not vanish at t = 1, or `sample_ids` of the wrong length.
+///         that does not vanish at t = 1, `sample_ids` of the wrong length, or
+///         score_source::field for a field without a score.
 template <class Field, class Scalar, int Dim, class GridScalar, class... Extras>
   requires velocity_field<std::remove_reference_t<Field>, Scalar, Dim>
 stochastic_result<Scalar> integrate(Field&& field, const stochastic_method& method, const time_grid<GridScalar>& grid,
@@ -196,10 +200,15 @@ stochastic_result<Scalar> integrate(Field&& field, const stochastic_method& meth
                                                                                                  options, integrals);
   std::optional<detail::score_evaluator<field_type, Scalar, Dim>> score;
   std::optional<detail::batched_velocity_ref<Scalar, Dim>> score_ref;
-  if constexpr (score_field<field_type, Scalar, Dim>) {
-    if (options.score == score_source::automatic && method.scheme != stochastic_scheme::renoise_euler) {
-      score.emplace(detail::score_evaluator<field_type, Scalar, Dim>{field, {}, {}});
-      score_ref.emplace(*score);
+  if (options.score == score_source::field) {
+    if constexpr (score_field<field_type, Scalar, Dim>) {
+      if (method.scheme != stochastic_scheme::renoise_euler) {
+        score.emplace(detail::score_evaluator<field_type, Scalar, Dim>{field, {}, {}});
+        score_ref.emplace(*score);
+      }
+    } else {
+      throw invalid_argument(detail::invalid_message(
+          "score", "field", "expected velocity: this field has no score(t, X, S) of its own"));
     }
   }
   detail::path_energy_sums<Scalar> energies(options.kpe.enabled, core.tau(), X.cols());
@@ -209,7 +218,8 @@ stochastic_result<Scalar> integrate(Field&& field, const stochastic_method& meth
   const std::size_t N = steps.steps();
   const bool rule = options.last_step != last_step_rule::method;
   const auto n = static_cast<std::int64_t>(N);
-  const std::int64_t nfe = method.scheme == stochastic_scheme::heun ? (rule ? 2 * n - 1 : 2 * n) : n;
+  std::int64_t nfe = method.scheme == stochastic_scheme::heun ? (rule ? 2 * n - 1 : 2 * n) : n;
+  if (score && X.cols() > 0) nfe += score->columns / X.cols();  // the field's score passes
   stochastic_result<Scalar> result;
   static_cast<solve_result<Scalar>&>(result) = core.finish(X, nfe, N);
   result.score_from_field = score_ref.has_value();

@@ -63,12 +63,14 @@ inline constexpr std::array<std::string_view, 3> stochastic_method_names{"sde-eu
 
 /// Where the score of a stochastic solve comes from.
 enum class score_source {
-  /// The field's own `score(t, X, S)` when it has one (kinflow::score_field: the exact
-  /// empirical field), else the conversion from the velocity.
-  automatic,
-  /// Always the conversion `∇log p_t = (t v − x)/(1 − t)` (exact for an exact field of the
-  /// linear path; a shaped field's η·v gives the score of the shaped field).
-  velocity
+  /// The conversion `∇log p_t = (t v − x)/(1 − t)` from the velocity already evaluated (no
+  /// extra evaluation; exact for an exact field of the linear path; a shaped field's η·v
+  /// gives the score of the shaped field). The default.
+  velocity,
+  /// The field's own `score(t, X, S)` (kinflow::score_field: the exact empirical field),
+  /// one more pass of the field per stage, counted in the NFE; right where the conversion
+  /// is not (the empirical field with `σ_min > 0`). A field without one is an error.
+  field
 };
 
 /// Options of a stochastic solve: those of a fixed-grid solve (the kinetic energy and its
@@ -92,8 +94,8 @@ struct stochastic_options : fixed_step_options {
   /// renoise-euler: the share η ∈ [0, 1] of fresh noise in the re-noised `ε`
   /// (1: diffusers' stochastic sampling, 0: the Euler step).
   double churn = 1;
-  /// Where the score comes from (the field's own, when it has one, by default).
-  score_source score = score_source::automatic;
+  /// Where the score comes from (by default the conversion from the velocity).
+  score_source score = score_source::velocity;
 };
 
 /// What an observer of a stochastic solve sees after each step over `[t, t + dt]`.
