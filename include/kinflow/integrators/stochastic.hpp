@@ -33,6 +33,9 @@
 ///   diffusion form: η² = κh is Euler–Maruyama for `g² = κ(1 − t)²`, while a fixed η > 0
 ///   does not converge to an SDE as h → 0 (docs/math.md §11.4).
 ///
+/// **KTS** composes: a shaped field is the field, so `η·v` enters the score (norm 0 gives
+/// back the KTS ODE; docs/math.md §11.1 says why).
+///
 /// A diffusion infinite at a step's start (sbdm at t = 0) gives that step no diffusion
 /// (`g = 0` on it; the marginals are kept for any g, also one that is 0 on a step).
 ///
