@@ -106,7 +106,7 @@ struct stochastic_step_view {
   Scalar dt;                        ///< `t_{n+1} − t_n`
   const batch<Scalar, Dim>& x;      ///< the state at `t_{n+1}` (already updated)
   const batch<Scalar, Dim>& v;      ///< the velocity at the step's start
-  const batch<Scalar, Dim>& noise;  ///< the step's standard normals ξ (empty for a last-step rule)
+  const batch<Scalar, Dim>& noise;  ///< the step's standard normals ξ (empty for a step without noise: a last-step rule, g = 0)
   const stochastic_method& method;  ///< the method
   bool rule = false;                ///< true for a step a last-step rule took
 };

@@ -96,6 +96,7 @@ struct stochastic_work {
   batch<Scalar, Dim> V, D, S, Z, Xp, Vp, Dp;
   per_sample<Scalar> Ed, Ec, Ed1, Ec1;
   Eigen::ArrayXd uniforms;  // the noise's uniforms
+  batch<Scalar, Dim> none;  // what an observer sees of a step without noise (empty)
 };
 
 /// The stochastic step loop (see kinflow/integrators/stochastic.hpp for the updates).
@@ -131,7 +132,9 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
         c.accumulate(b, 0.0L, h, std::abs(h));
       });
     };
+    bool noisy = false;  // this step drew noise (into w.Z)
     auto noise = [&](std::size_t step) {
+      noisy = true;
       w.Z.resize(d, n);
       counter_normals(
           options.noise_seed,
@@ -151,10 +154,10 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
       // A diffusion infinite at the step's start (sbdm at t = 0): no diffusion on this step.
       const bool off = !std::isfinite(dc.w(static_cast<double>(t)));
       const bool heun = method.scheme == stochastic_scheme::heun && !last_rule;
+      noisy = false;
       eval(t, Xb, w.V);
       channel_point(0, heun, t, Xb, w.V, h);
       if (last_rule) {
-        w.Z.resize(d, 0);
         if (options.last_step == last_step_rule::denoise || method.scheme == stochastic_scheme::renoise_euler) {
           // The denoiser jump x + (1 − t) v (renoise-euler's drift-only step to t' is the
           // Euler step x + h v; with t' = 1 the two are one).
@@ -196,7 +199,6 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
         }
         const double g = off ? 0.0 : dc.g(static_cast<double>(t));
         if (g == 0) {
-          w.Z.resize(d, 0);
           Xb += h * w.D;
         } else {
           noise(step);
@@ -211,8 +213,6 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
         if (g0 != 0 || g1 != 0) {
           noise(step);
           if (g0 != 0) w.Xp += static_cast<Scalar>(g0 * sqrt_h) * w.Z;
-        } else {
-          w.Z.resize(d, 0);
         }
         w.Vp.resize(d, n);
         eval(t1, w.Xp, w.Vp);
@@ -223,12 +223,12 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
           w.Ec = (Scalar(0.5) * habs) * (w.Ec + w.Ec1);
         }
         Xb += (Scalar(0.5) * h) * (w.D + w.Dp);
-        if (w.Z.cols() == n) Xb += static_cast<Scalar>(0.5 * (g0 + g1) * sqrt_h) * w.Z;
+        if (noisy) Xb += static_cast<Scalar>(0.5 * (g0 + g1) * sqrt_h) * w.Z;
       }
       commit_step(core.kpe, channels, step, t, t1, first, n);
       if (with_energies) energies.add(t, t1, first, w.Ed, w.Ec);
       if constexpr (is_active_observer<Observer>)
-        observer(stochastic_step_view<Scalar, Dim>{step, t, h, X, w.V, w.Z, method, last_rule});
+        observer(stochastic_step_view<Scalar, Dim>{step, t, h, X, w.V, noisy ? w.Z : w.none, method, last_rule});
       report_tile_progress(options.progress, first, n, step, N, B);
     }
   });
