@@ -159,8 +159,8 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
       channel_point(0, heun, t, Xb, w.V, h);
       if (last_rule) {
         if (options.last_step == last_step_rule::denoise || method.scheme == stochastic_scheme::renoise_euler) {
-          // The denoiser jump x + (1 − t) v (renoise-euler's drift-only step to t' is the
-          // Euler step x + h v; with t' = 1 the two are one).
+          // The denoiser jump x + (1 − t) v; renoise-euler's euler rule is its step with
+          // η = 0, the Euler step x + h v (with t' = 1 the two are one).
           if (with_energies) {
             w.Ed.noalias() = (Scalar(0.5) * habs) * w.V.colwise().squaredNorm().transpose();
             w.Ec.setZero(n);
