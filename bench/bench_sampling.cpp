@@ -8,6 +8,9 @@
 // in float and double, with KTS+KPE on and everything off (the ratio is the cost of both).
 // Counter: sec/pair-step, the time per (sample, training point) pair per step.
 //
+// The cost of a stochastic sampler's step (sde-euler, sde-heun, renoise-euler) against Euler's,
+// d = 2, N = 1024, B = 4096, 100 steps, double.
+//
 // And the cost of the log-likelihood (RK4, 25 steps, double; with the KPE both ways):
 //
 //   d = 2,  N = 1024, B = 4096        d = 64, N = 1024, B = 1024 and 4096
@@ -49,6 +52,7 @@
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/stochastic.hpp"
 #include "kinflow/schedules/kts.hpp"
 
 namespace {
@@ -159,7 +163,46 @@ void register_likelihood(const std::string& prefix, problem p) {
         ->UseRealTime();
 }
 
+// The cost of a stochastic step against Euler's on the exact field (double, the energies on:
+// the kinetic energy for Euler; with it the drift and control energies for the SDEs).
+void bm_stochastic(benchmark::State& state, problem p, const std::string& method) {
+  const dmatrix Y = training_set(p.d, p.N, 1);
+  const kinflow::batch<double, 2> x0 = noise(p.d, p.B, 1);
+  kinflow::empirical_options<double> fo;
+  fo.threads = 1;  // one thread: the ratio is the step's, not the pool's
+  const kinflow::empirical_field<double, 2> field(Y, fo);
+  const auto grid = kinflow::time_grid<>::uniform(p.steps);
+  kinflow::stochastic_options opt;
+  opt.diffusion = kinflow::parse_diffusion("sigma");
+  opt.last_step = kinflow::last_step_rule::denoise;
+  kinflow::batch<double, 2> X;
+  for (auto _ : state) {
+    state.PauseTiming();
+    X = x0;
+    state.ResumeTiming();
+    if (method == "ode-euler") {
+      auto r = kinflow::integrate(field, kinflow::euler, grid, X, static_cast<const kinflow::fixed_step_options&>(opt));
+      benchmark::DoNotOptimize(r.nfe.data());
+    } else {
+      auto r = kinflow::integrate(field, kinflow::stochastic_method_by_name(method), grid, X, opt);
+      benchmark::DoNotOptimize(r.nfe.data());
+    }
+    benchmark::DoNotOptimize(X.data());
+  }
+}
+
+void register_stochastic(const std::string& prefix, problem p) {
+  const std::string base = prefix + "/d2_N" + std::to_string(p.N) + "_B" + std::to_string(p.B) + "_" +
+                           std::to_string(p.steps) + "/double/";
+  for (const char* m : {"ode-euler", "sde-euler", "sde-heun", "renoise-euler"})
+    benchmark::RegisterBenchmark((base + m).c_str(), [p, m](benchmark::State& s) { bm_stochastic(s, p, m); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+}
+
 void register_all() {
+  register_stochastic("stochastic", {2, 1024, 4096, 100});
+  register_stochastic("smoke", {2, 32, 64, 5});
   register_likelihood<double, 2>("likelihood", {2, 1024, 4096, 25});
   register_likelihood<double, Eigen::Dynamic>("likelihood", {64, 1024, 1024, 25});
   register_likelihood<double, Eigen::Dynamic>("likelihood", {64, 1024, 4096, 25});
@@ -286,5 +329,8 @@ int main(int argc, char** argv) {
   return kinflow_bench::run_with_ratios(argc, argv,
                                         {{"/kts+kpe", "/plain", "KTS+KPE/off"},
                                          {"/kpe+likelihood", "/kpe", "likelihood cost"},
-                                         {"/float/", "/double/", "float/double"}});
+                                         {"/float/", "/double/", "float/double"},
+                                         {"/sde-euler", "/ode-euler", "sde-euler/euler"},
+                                         {"/sde-heun", "/ode-euler", "sde-heun/euler"},
+                                         {"/renoise-euler", "/ode-euler", "renoise-euler/euler"}});
 }

@@ -39,6 +39,7 @@
 #include "cli/output.hpp"
 #include "cli/progress.hpp"
 #include "cli/run_files.hpp"
+#include "cli/stochastic.hpp"
 
 namespace {
 
@@ -74,6 +75,8 @@ struct settings {
   bool likelihood = false;  // --likelihood: per-sample log-likelihood beside the KPE
   long probes = 1;          // Hutchinson probes when the field has no exact divergence
   std::string shard;        // --shard train | samples (MPI builds); empty: train when N >= B
+  cli::stochastic_settings sde;  // --diffusion, --diffusion-norm, --last-step-size, --noise-seed, --churn
+  std::uint64_t first_sample = 0;  // the noise stream of the first column (a shard's offset)
 };
 
 #if defined(KINFLOW_HAVE_MPI)
@@ -171,13 +174,15 @@ settings parse(int argc, char** argv) {
       .value("--solver", "NAME",
              "euler midpoint heun ralston rk3 rk4 (Runge-Kutta, fixed grid), ab2 ab3 dpmpp2m dpmpp3m "
              "dpmpp3m_exact unipc (multistep, fixed grid, one evaluation per step; docs/integrators.md), "
-             "dopri5 tsit5 bs32 (adaptive)",
+             "dopri5 tsit5 bs32 (adaptive), sde-euler sde-heun renoise-euler (stochastic, fixed grid)",
              cli::one_of(s.solver, {"euler", "midpoint", "heun", "ralston", "rk3", "rk4", "ab2", "ab3", "dpmpp2m",
-                                    "dpmpp3m", "dpmpp3m_exact", "unipc", "dopri5", "tsit5", "bs32"}))
+                                    "dpmpp3m", "dpmpp3m_exact", "unipc", "dopri5", "tsit5", "bs32", "sde-euler",
+                                    "sde-heun", "renoise-euler"}))
       .value("--last-step", "RULE",
-             "last step of a fixed grid: method (its own), euler (one evaluation at its start; for fields "
-             "singular at t = 1), denoise (the jump x + (1 - t) v to t = 1, the same as euler there)",
-             cli::one_of(s.last_step, {"method", "euler", "denoise"}))
+             "last step of a fixed grid: method or none (its own), euler (one evaluation at its start; for fields "
+             "singular at t = 1; stochastic solvers: the drift without noise), denoise or mean (the jump "
+             "x + (1 - t) v to t = 1, the same as euler there for ODE solvers)",
+             cli::one_of(s.last_step, {"method", "none", "euler", "denoise", "mean"}))
       .value("--start", "S",
              "first steps of a multistep solver: lower (lower order, as published) or rk (Runge-Kutta steps "
              "of its order, which keep it)",
@@ -221,7 +226,9 @@ settings parse(int argc, char** argv) {
              "train: each rank holds N/P training points of the empirical field, one reduction per "
              "evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
              cli::one_of(s.shard, {"train", "samples"}));
+  cli::add_stochastic_options(cl, s.sde);
   cl.parse(argc, argv);
+  cli::check_stochastic(cl, s.sde, s.solver, s.last_step, s.likelihood);
   if (!s.train_file.empty() && !cl.given("--n-train")) s.n_train = 0;  // the whole file
   if (cl.given("--shard") && !have_mpi)
     usage_error("--shard needs a kinflow-sample built with MPI (cmake -DKINFLOW_WITH_MPI=ON) and started with "
@@ -261,6 +268,7 @@ struct run_output {
   std::vector<std::vector<double>> paths;   // rows: sample, step, t, x...
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
   dyn_batch<Scalar> pilot;                  // --grid energy: the pilot samples (empty: X's first 256)
+  cli::path_energies<Scalar> sde;           // stochastic solvers: the drift and control energies
 };
 
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
@@ -308,6 +316,11 @@ struct path_recorder {
     const auto step = view.step + 1;
     for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
   }
+  void operator()(const kinflow::stochastic_step_view<Scalar, Eigen::Dynamic>& view) {
+    const auto step = view.step + 1;
+    for (Eigen::Index i = 0; i < K; ++i)
+      record(i, static_cast<double>(step), static_cast<double>(view.t + view.dt), view.x.col(i));
+  }
   template <std::size_t S>
   void operator()(const kinflow::adaptive_step_view<Scalar, Eigen::Dynamic, S>& v) {
     if (v.sample >= K) return;
@@ -315,6 +328,13 @@ struct path_recorder {
     record(v.sample, static_cast<double>(++n), static_cast<double>(v.t + v.dt), v.x());
   }
 };
+
+/// --last-step's rule (none is method, mean is denoise).
+kinflow::last_step_rule last_step_of(const settings& s) {
+  if (s.last_step == "euler") return kinflow::last_step_rule::euler;
+  if (s.last_step == "denoise" || s.last_step == "mean") return kinflow::last_step_rule::denoise;
+  return kinflow::last_step_rule::method;
+}
 
 template <class Scalar, class Field, class Method>
 void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
@@ -326,9 +346,7 @@ void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<
   out.grid = grid.times();
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
-  opt.last_step = s.last_step == "euler"     ? kinflow::last_step_rule::euler
-                  : s.last_step == "denoise" ? kinflow::last_step_rule::denoise
-                                             : kinflow::last_step_rule::method;
+  opt.last_step = last_step_of(s);
   opt.start = s.start == "rk" ? kinflow::multistep_start::runge_kutta : kinflow::multistep_start::lower_order;
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
@@ -339,6 +357,41 @@ void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<
   path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
   recorder.start(X, grid[0]);
   out.result = kinflow::integrate(field, method, grid, X, opt, recorder);
+}
+
+/// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid of --grid; pilot
+/// grids come from an Euler pilot of the ODE.
+template <class Scalar, class Field>
+void run_stochastic(Field& field, const kinflow::stochastic_method& method, const settings& s, dyn_batch<Scalar>& X,
+                    run_output<Scalar>& out) {
+  const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
+  const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
+  const kinflow::time_grid<double> grid =
+      kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, kinflow::euler, pilot);
+  kinflow::stochastic_options opt = cli::stochastic_options_of(s.sde, s.seed);
+  set_path_options(opt, s);
+  opt.last_step = last_step_of(s);
+  opt.first_sample = s.first_sample;
+  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
+  const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
+  out.grid = grid.times();
+  if (opt.last_step_size) {  // the times the solve walks: the grid mapped onto [t0, 1 - H], then 1
+    const double H = *opt.last_step_size, t0 = grid[0], t1 = grid[grid.steps()];
+    for (double& t : out.grid) t = t0 + (t - t0) * (1 - H - t0) / (t1 - t0);
+    out.grid.back() = 1 - H;
+    out.grid.push_back(1);
+  }
+  kinflow::stochastic_result<Scalar> r;
+  if (K == 0) {
+    r = kinflow::integrate(field, method, grid, X, opt);
+  } else {
+    path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
+    recorder.start(X, grid[0]);
+    r = kinflow::integrate(field, method, grid, X, opt, recorder);
+  }
+  out.sde.drift = std::move(r.drift_energy);
+  out.sde.control = std::move(r.control_energy);
+  out.result = std::move(r);
 }
 
 template <class Scalar, class Field, std::size_t S>
@@ -367,6 +420,10 @@ run_output<Scalar> sample_ref(Ref& inner, const settings& s, dyn_batch<Scalar>& 
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
                        ? "exact"
                        : "hutchinson";
+  if (cli::is_stochastic(s.solver)) {
+    run_stochastic(field, kinflow::stochastic_method_by_name(s.solver, "--solver"), s, X, out);
+    return out;
+  }
   kinflow::visit_method(
       s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out); },
       [&](const auto& method) { run_adaptive(field, method, s, X, out); }, "--solver");
@@ -462,9 +519,12 @@ std::pair<double, long> mean_log_likelihood(const kinflow::solve_result<Scalar>&
 
 template <class Scalar>
 void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X,
-                   const kinflow::solve_result<Scalar>& r, const cli::sample_summary& m, const landing_density& d) {
+                   const kinflow::solve_result<Scalar>& r, const cli::sample_summary& m, const landing_density& d,
+                   const cli::path_energies<Scalar>& sde) {
   cli::sample_table t;
-  t.energy_columns(r)
+  t.energy_columns(r);
+  cli::add_path_energy_columns(t, sde);
+  t
       .column("nfe", [&](std::ostream& o, Eigen::Index i) { o << r.nfe(i); })
       .column("status",
               [&](std::ostream& o, Eigen::Index i) { o << kinflow::to_string(r.status[static_cast<std::size_t>(i)]); });
@@ -519,6 +579,7 @@ cli::json_object make_summary(const settings& s, const inputs& in,
   cli::json_object j(0);
   j.text("kinflow_version", KINFLOW_VERSION_STRING).object("settings", set).object("kpe", kpe)
       .number("nfe_mean", r.nfe.template cast<double>().mean());
+  if (cli::is_stochastic(s.solver)) j.object("stochastic", cli::stochastic_summary(s.sde, s.seed, out.sde));
   if (r.log_likelihood.size() > 0) {
     const auto [mean, n] = mean_log_likelihood(r);
     j.object("log_likelihood", cli::json_object().number("mean", mean).integer("samples", n)
@@ -630,6 +691,8 @@ int run(const settings& s_given, const parallel& par_given) {
     // Every rank solves its balanced share of the samples; gathered in order on rank 0.
     const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
     dyn_batch<Scalar> mine = kinflow::mpi::local_columns(MPI_COMM_WORLD, X);
+    // This rank's samples keep the noise streams of their columns in the whole batch.
+    s.first_sample = static_cast<std::uint64_t>(kinflow::mpi::balanced_shard(MPI_COMM_WORLD, X.cols()).offset);
     Eigen::VectorXd local_log_density;
     run_output<Scalar> local = on_every_rank([&] {
       return mine.cols() == 0 ? run_output<Scalar>{} : sample_field(s, train, mine, pilot, local_log_density);
@@ -637,6 +700,12 @@ int run(const settings& s_given, const parallel& par_given) {
     out = local;
     out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0);
     X = kinflow::mpi::gather_columns(MPI_COMM_WORLD, Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>(mine), 0);
+    if (cli::is_stochastic(s.solver))  // the drift and control energies, per sample, like the KPE
+      for (auto* e : {&out.sde.drift, &out.sde.control}) {
+        e->total = kinflow::mpi::gather_values(MPI_COMM_WORLD, e->total, 0);
+        e->early = kinflow::mpi::gather_values(MPI_COMM_WORLD, e->early, 0);
+        e->late = kinflow::mpi::gather_values(MPI_COMM_WORLD, e->late, 0);
+      }
     if (s.field == "smoothed" || s.field == "gmm")  // the mixture fields' exact log density
       exact_log_density = kinflow::mpi::gather_values(MPI_COMM_WORLD, local_log_density, 0);
   }
@@ -658,13 +727,17 @@ int run(const settings& s_given, const parallel& par_given) {
       density_at_landing(X, out.result, m, in.ref, exact_log_density.size() ? &exact_log_density : nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  write_samples(dir->stage("samples.csv"), X, out.result, m, d);
+  write_samples(dir->stage("samples.csv"), X, out.result, m, d, out.sde);
   cli::write_points(dir->stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
   if (s.trajectories > 0) write_paths(dir->stage("trajectories.csv"), out.paths, X.rows());
   dir->commit(make_summary(s, in, out, m, d, seconds, par));  // summary.json last
 
   std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s\n", static_cast<long>(X.cols()),
               s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "");
+  if (out.sde.present())
+    std::printf("  drift energy mean %.4f, control energy mean %.4f (%s, diffusion %s, norm %g)\n",
+                static_cast<double>(out.sde.drift.total.mean()), static_cast<double>(out.sde.control.total.mean()),
+                s.solver.c_str(), s.sde.coefficient.text().c_str(), s.sde.norm);
   std::printf("  KPE mean %.4f (early %.4f, late %.4f), NFE %.1f per sample, %zu/%ld succeeded\n",
               static_cast<double>(out.result.kpe.total.mean()), static_cast<double>(out.result.kpe.early.mean()),
               static_cast<double>(out.result.kpe.late.mean()), out.result.nfe.template cast<double>().mean(),

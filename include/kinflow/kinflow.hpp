@@ -51,6 +51,9 @@
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
 #include "kinflow/integrators/tableau.hpp"
+#include "kinflow/integrators/diffusion.hpp"
+#include "kinflow/integrators/stochastic.hpp"
+#include "kinflow/integrators/stochastic_options.hpp"
 
 #include "kinflow/metrics/density.hpp"
 #include "kinflow/metrics/memorization.hpp"

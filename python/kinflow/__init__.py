@@ -215,11 +215,20 @@ class SampleResult:
     log_likelihood : array [B] or None
         ``log p_1(x(1))`` (natural log) when ``likelihood=True``.
     trajectory : array [steps + 1, B, d] or None
-        The states on the time grid when ``trajectories=True`` (fixed-step solvers).
+        The states on the time grid when ``trajectories=True`` (fixed-step solvers; one more
+        frame with ``last_step_size``).
+    drift_energy, drift_energy_early, drift_energy_late : array [B] or None
+        Stochastic solvers: ``1/2 int |v + w grad log p|^2 dt`` along each sample's path (the
+        SDE's drift), split like the KPE; None for the ODE solvers.
+    control_energy, control_energy_early, control_energy_late : array [B] or None
+        Stochastic solvers: ``1/2 int |g grad log p / 2|^2 dt``, the energy of the control that
+        keeps the noisy flow on the marginals (its mean is the Kullback-Leibler divergence of
+        the SDE's paths from the noisy flow's; docs/math.md section 11.5); None otherwise.
     """
 
     __slots__ = ("x", "kpe", "kpe_early", "kpe_late", "kpe_tau", "nfe", "accepted", "rejected", "status",
-                 "log_likelihood", "trajectory")
+                 "log_likelihood", "trajectory", "drift_energy", "drift_energy_early", "drift_energy_late",
+                 "control_energy", "control_energy_early", "control_energy_late")
 
     def __init__(self, values):
         for k in self.__slots__:
@@ -239,7 +248,8 @@ def _require_real(name, value):
 
 def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="stage", tau=None,
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
-           start="lower"):
+           start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
+           churn=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -256,7 +266,10 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         Fixed grid, Runge-Kutta: "euler", "midpoint", "heun", "ralston", "rk3", "rk4";
         fixed grid, multistep (one evaluation per step; docs/integrators.md): "ab2", "ab3",
         "dpmpp2m", "dpmpp3m", "unipc"; adaptive (embedded pairs with per-sample step
-        control): "dopri5", "bs32", "tsit5".
+        control): "dopri5", "bs32", "tsit5"; stochastic (fixed grid, the flow SDE
+        ``dx = [v + w grad log p] dt + sqrt(2 w) dW`` with the ODE's marginals; docs/math.md
+        section 11): "sde-euler" (Euler-Maruyama), "sde-heun" (weak order 2),
+        "renoise-euler" (predict the data, re-noise to the next time).
     steps : int
         Steps of the fixed-grid solvers, in [1, 10^7].
     grid : str
@@ -276,17 +289,35 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         Tolerances of the adaptive solvers.
     likelihood : bool
         Also each sample's log-likelihood from the same solve (exact divergence for kinflow's
-        fields, Hutchinson's estimate for a callable).
+        fields, Hutchinson's estimate for a callable). Not defined for the stochastic solvers
+        (ValueError).
     trajectories : bool
         Also record the states on the grid, ``[steps + 1, B, d]`` (fixed-step solvers only).
     last_step : str
-        The last step of a fixed grid: "method" (the method's own), "euler" (one evaluation
-        at its start, for fields singular at t = 1) or "denoise" (the jump ``x + (1 - t) v``
-        to t = 1, the same arithmetic; the grid must end at 1).
+        The last step of a fixed grid: "method" or "none" (the method's own), "euler" (one
+        evaluation at its start, for fields singular at t = 1; stochastic solvers: the drift
+        without noise) or "denoise" or "mean" (the jump ``x + (1 - t) v`` to t = 1; the grid
+        must end at 1).
     start : str
         First steps of a multistep solver: "lower" (lower order while the history is short,
         as published) or "rk" (Runge-Kutta steps of its order, which keep it, at ``order - 1``
         more evaluations per start step).
+    diffusion : str or None
+        Stochastic solvers (sde-euler, sde-heun): the diffusion form of ``w(t) = g(t)^2/2``,
+        SiT's: "constant[:G]", "sbdm" (the default), "sigma", "linear", "decreasing",
+        "increasing-decreasing". "constant" does not vanish at t = 1 and needs
+        ``last_step="mean"`` or ``"euler"``.
+    diffusion_norm : float or None
+        Multiplies the form (default 1; 0 is the ODE).
+    noise_seed : int or None
+        Seed of the samples' noise streams (default 0): row i's noise depends on the seed, i
+        and the step only, so the first rows of a larger batch get the same paths.
+    last_step_size : float in (0, 1) or None
+        With last_step "mean" or "euler": the grid mapped onto ``[0, 1 - H]`` and one more
+        step from ``1 - H`` to 1 (SiT's last_step_size); None: the grid's own last step.
+    churn : float in [0, 1] or None
+        renoise-euler: the share of fresh noise, ``x' = t' x1 + (1 - t')(sqrt(1 - c^2) x0 + c xi)``
+        (default 1, diffusers' stochastic sampling; 0 is Euler).
 
     Returns
     -------
@@ -302,13 +333,25 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
             raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
     for name, value in (("tau", tau), ("rtol", rtol), ("atol", atol)):
         _require_real(name, value)
+    if diffusion is not None and not isinstance(diffusion, str):
+        raise TypeError(f"diffusion: expected a str or None, got {type(diffusion).__name__}")
+    for name, value in (("diffusion_norm", diffusion_norm), ("last_step_size", last_step_size), ("churn", churn)):
+        if value is not None:
+            _require_real(name, value)
+    if noise_seed is not None and (isinstance(noise_seed, bool) or not isinstance(noise_seed, (int, _np.integer))
+                                   or noise_seed < 0):
+        raise TypeError(f"noise_seed: expected an int >= 0 or None, got {noise_seed!r}")
     for name, value in (("likelihood", likelihood), ("trajectories", trajectories)):
         if not isinstance(value, (bool, _np.bool_)):
             raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
     if isinstance(field, MLPField):
         field = field._for(x0)
+    def _opt(v, kind):
+        return None if v is None else kind(v)
     values = _kinflow.sample(field, x0, solver, int(steps), grid, kts, kpe, float(tau), float(rtol),
-                             float(atol), bool(likelihood), bool(trajectories), last_step, start)
+                             float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
+                             _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
+                             _opt(churn, float))
     return SampleResult(values)
 
 

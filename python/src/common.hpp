@@ -202,7 +202,10 @@ struct sample_settings {
   bool trajectories = false;
   kinflow::last_step_rule last_step = kinflow::last_step_rule::method;
   kinflow::multistep_start start = kinflow::multistep_start::lower_order;
+  /// The stochastic solvers' own options (diffusion, noise seed, last-step size, churn).
+  kinflow::stochastic_options sde{};
   bool adaptive() const { return kinflow::is_adaptive_method(solver); }
+  bool stochastic() const { return kinflow::is_stochastic_method(solver); }
 };
 
 /// What sample() returns to Python (a plain object with attributes).

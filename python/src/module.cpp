@@ -53,14 +53,63 @@ py::array_t<double> grid(const std::string& name, long steps, const py::dict& pa
   return py::array_t<double>(static_cast<py::ssize_t>(g.times().size()), g.times().data());
 }
 
+/// The stochastic solvers' options (None: the default, and the only value for the other
+/// solvers); errors as ValueError naming the parameter.
+void parse_stochastic(sample_settings& s, const py::object& diffusion, const py::object& diffusion_norm,
+                      const py::object& noise_seed, const py::object& last_step_size, const py::object& churn) {
+  if (!s.stochastic()) {
+    for (const auto& [name, value] : {std::pair{"diffusion", &diffusion}, std::pair{"diffusion_norm", &diffusion_norm},
+                                      std::pair{"noise_seed", &noise_seed}, std::pair{"last_step_size", &last_step_size},
+                                      std::pair{"churn", &churn}})
+      if (!value->is_none())
+        throw py::value_error(std::string(name) + ": applies to the stochastic solvers (sde-euler, sde-heun, "
+                              "renoise-euler), not " + s.solver);
+    return;
+  }
+  if (s.likelihood)
+    throw py::value_error("likelihood: the log-likelihood is not defined for a stochastic solve (" + s.solver +
+                          "); use an ODE solver");
+  const double norm = diffusion_norm.is_none() ? 1.0 : diffusion_norm.cast<double>();
+  if (!(std::isfinite(norm) && norm >= 0))
+    throw py::value_error("diffusion_norm: expected a finite norm >= 0 (0 is the probability-flow ODE), got " +
+                          kinflow::detail::to_text(norm));
+  try {
+    s.sde.diffusion = kinflow::parse_diffusion(diffusion.is_none() ? "sbdm" : diffusion.cast<std::string>(), norm);
+  } catch (const kinflow::invalid_argument& e) {
+    throw py::value_error(std::string(e.what()).substr(std::string("kinflow: ").size()));
+  }
+  if (!noise_seed.is_none()) s.sde.noise_seed = noise_seed.cast<std::uint64_t>();
+  if (!last_step_size.is_none()) {
+    const double h = last_step_size.cast<double>();
+    if (!(h > 0 && h < 1))
+      throw py::value_error("last_step_size: expected a size in (0, 1), got " + kinflow::detail::to_text(h));
+    if (s.last_step == kinflow::last_step_rule::method)
+      throw py::value_error("last_step_size: applies to last_step='mean' or 'euler', not 'none'");
+    s.sde.last_step_size = h;
+  }
+  if (!churn.is_none()) {
+    s.sde.churn = churn.cast<double>();
+    if (!(s.sde.churn >= 0 && s.sde.churn <= 1))
+      throw py::value_error("churn: expected a churn in [0, 1], got " + kinflow::detail::to_text(s.sde.churn));
+  }
+  if (s.solver == "renoise-euler" && (!diffusion.is_none() || !diffusion_norm.is_none()))
+    throw py::value_error("diffusion: applies to sde-euler and sde-heun; renoise-euler's noise is set by churn");
+  if (s.solver != "renoise-euler" && s.last_step == kinflow::last_step_rule::method &&
+      !s.sde.diffusion.vanishes_at_end())
+    throw py::value_error("last_step: expected 'mean' or 'euler' with diffusion " + s.sde.diffusion.text() +
+                          ", which does not vanish at t = 1 where the score is singular");
+}
+
 sample_settings parse_settings(const std::string& solver, long steps, const std::string& grid, py::object kts,
                                const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                                bool trajectories, const std::string& last_step, const std::string& start) {
   sample_settings s;
-  if (!kinflow::is_fixed_step_method(solver) && !kinflow::is_adaptive_method(solver))
+  if (!kinflow::is_fixed_step_method(solver) && !kinflow::is_adaptive_method(solver) &&
+      !kinflow::is_stochastic_method(solver))
     throw py::value_error("solver: expected one of euler, midpoint, heun, ralston, rk3, rk4 (Runge-Kutta, fixed "
                           "grid), ab2, ab3, dpmpp2m, dpmpp3m, dpmpp3m_exact, unipc (multistep, fixed grid), dopri5, "
-                          "bs32, tsit5 (adaptive), got '" + solver + "'");
+                          "bs32, tsit5 (adaptive), sde-euler, sde-heun, renoise-euler (stochastic), got '" + solver +
+                          "'");
   s.solver = solver;
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
@@ -92,11 +141,12 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   s.trajectories = trajectories;
   if (last_step == "euler")
     s.last_step = kinflow::last_step_rule::euler;
-  else if (last_step == "denoise")
+  else if (last_step == "denoise" || last_step == "mean")
     s.last_step = kinflow::last_step_rule::denoise;
-  else if (last_step != "method")
-    throw py::value_error("last_step: expected 'method', 'euler' or 'denoise', got '" + last_step + "'");
-  if (s.adaptive() && last_step != "method")
+  else if (last_step != "method" && last_step != "none")
+    throw py::value_error("last_step: expected 'method' (or 'none'), 'euler' or 'denoise' (or 'mean'), got '" +
+                          last_step + "'");
+  if (s.adaptive() && last_step != "method" && last_step != "none")
     throw py::value_error("last_step: applies to the fixed-step solvers; " + solver + " chooses its own steps");
   if (start == "rk")
     s.start = kinflow::multistep_start::runge_kutta;
@@ -111,9 +161,11 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
 
 py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const std::string& grid,
                   py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
-                  bool trajectories, const std::string& last_step, const std::string& start) {
-  const sample_settings s =
+                  bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
+                  py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn) {
+  sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
+  parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
   if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
@@ -153,6 +205,8 @@ PYBIND11_MODULE(_kinflow, m) {
   m.def("sample", &sample, py::arg("field"), py::arg("x0"), py::arg("solver") = "euler", py::arg("steps") = 100,
         py::arg("grid") = "uniform", py::arg("kts") = py::none(), py::arg("kpe") = "stage", py::arg("tau") = 0.6,
         py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
-        py::arg("trajectories") = false, py::arg("last_step") = "method", py::arg("start") = "lower");
+        py::arg("trajectories") = false, py::arg("last_step") = "method", py::arg("start") = "lower",
+        py::arg("diffusion") = py::none(), py::arg("diffusion_norm") = py::none(), py::arg("noise_seed") = py::none(),
+        py::arg("last_step_size") = py::none(), py::arg("churn") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

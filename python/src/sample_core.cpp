@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace kinflow_py {
 
@@ -26,6 +27,7 @@ void set_path_options(Options& opt, const sample_settings& s) {
 template <class Scalar>
 struct solve_output {
   kinflow::solve_result<Scalar> result;
+  std::optional<kinflow::stochastic_result<Scalar>> sde;  // the stochastic solvers' energies
   std::vector<Scalar> trajectory;  // [steps + 1, B, d] when asked
   std::size_t frames = 0;
 };
@@ -51,6 +53,27 @@ kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
   if (!frames) return kinflow::integrate(field, method, grid, X, opt);
   const std::size_t n = static_cast<std::size_t>(X.size());
   frames->resize(grid.times().size() * n);
+  std::copy_n(X.data(), n, frames->begin());
+  return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
+    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+  });
+}
+
+/// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid `grid`; with
+/// `frames`, the states after every step (a last-step size adds one step).
+template <class Scalar, class Field>
+kinflow::stochastic_result<Scalar> run_stochastic(Field& field, const kinflow::time_grid<double>& grid,
+                                                  const sample_settings& s, dyn_batch<Scalar>& X,
+                                                  const kinflow::progress_callback& progress,
+                                                  std::vector<Scalar>* frames) {
+  kinflow::stochastic_options opt = s.sde;
+  set_path_options(opt, s);
+  opt.progress = progress;
+  opt.last_step = s.last_step;
+  const kinflow::stochastic_method method = kinflow::stochastic_method_by_name(s.solver, "solver");
+  if (!frames) return kinflow::integrate(field, method, grid, X, opt);
+  const std::size_t n = static_cast<std::size_t>(X.size());
+  frames->resize((grid.times().size() + (opt.last_step_size ? 1 : 0)) * n);
   std::copy_n(X.data(), n, frames->begin());
   return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
     std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
@@ -103,7 +126,14 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
       out.result = run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
     };
     auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress); };
-    kinflow::visit_method(s.solver, fixed, adaptive, "solver");
+    if (s.stochastic()) {
+      const kinflow::time_grid<double> grid = make_grid(field, kinflow::euler, s, X);  // pilots: an Euler ODE
+      out.frames = grid.times().size() + (s.sde.last_step_size ? 1 : 0);
+      out.sde = run_stochastic(field, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
+      out.result = *out.sde;
+    } else {
+      kinflow::visit_method(s.solver, fixed, adaptive, "solver");
+    }
   }
   const auto& r = out.result;
   py::dict a;
@@ -119,6 +149,14 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   for (auto st : r.status) status.append(py::str(std::string(kinflow::to_string(st))));
   a["status"] = status;
   a["log_likelihood"] = s.likelihood ? py::object(vector_array(r.log_likelihood)) : py::none();
+  // The stochastic solvers' drift and control energies (None for the ODE solvers).
+  for (const auto& [name, energy] : {std::pair{"drift_energy", out.sde ? &out.sde->drift_energy : nullptr},
+                                     std::pair{"control_energy", out.sde ? &out.sde->control_energy : nullptr}}) {
+    const std::string n(name);
+    a[py::str(n)] = energy ? py::object(vector_array(energy->total)) : py::none();
+    a[py::str(n + "_early")] = energy ? py::object(vector_array(energy->early)) : py::none();
+    a[py::str(n + "_late")] = energy ? py::object(vector_array(energy->late)) : py::none();
+  }
   if (s.trajectories) {
     py::array_t<Scalar> traj({static_cast<py::ssize_t>(out.frames), static_cast<py::ssize_t>(X.cols()),
                               static_cast<py::ssize_t>(X.rows())});

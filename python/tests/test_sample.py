@@ -388,3 +388,72 @@ def test_last_step_rule_and_multistep_start(x0):
         kinflow.sample(gaussian_lambda(), x0, solver="dopri5", last_step="euler")
     with pytest.raises(ValueError, match="start"):
         kinflow.sample(gaussian_lambda(), x0, solver="rk4", start="rk")
+
+
+# Stochastic solvers (docs/math.md section 11). The flow SDE keeps the ODE's marginals for any
+# diffusion: on the Gaussian target N(MU, S^2 I) its samples' mean and variance must match
+# within 5 standard errors (a false alarm of 5.7e-7 per check, for a seed drawn at random);
+# sde-heun's weak second order keeps its bias at 50 steps far below one standard error
+# (tests/integrators/test_stochastic.cpp computes the schemes' exact laws).
+def gaussian_mixture():
+    return kinflow.GaussianMixture(MU[None, :], np.array([S]), np.array([1.0]))
+
+
+@pytest.mark.parametrize("diffusion", ["sbdm", "sigma", "decreasing", "increasing-decreasing", "constant:0.5"])
+def test_stochastic_marginals_on_the_gaussian_target(diffusion):
+    x0 = np.asarray(kinflow.standard_normal(20000, 2, 17))
+    r = kinflow.sample(gaussian_mixture(), x0, solver="sde-heun", steps=50, diffusion=diffusion, last_step="mean",
+                       noise_seed=4)
+    assert list(r.status) == ["success"] * 20000
+    z = (np.asarray(r.x) - MU).ravel()
+    var = z.var()
+    assert abs(z.mean()) < 5 * math.sqrt(var / z.size)
+    assert abs(var - S * S) < 5 * math.sqrt(((z - z.mean()) ** 4).mean() - var * var) / math.sqrt(z.size)
+    np.testing.assert_array_equal(np.asarray(r.nfe), 99)  # 2 x 49 + the denoiser jump
+    for name in ("drift_energy", "control_energy"):
+        parts = [np.asarray(getattr(r, name + p)) for p in ("", "_early", "_late")]
+        np.testing.assert_allclose(parts[0], parts[1] + parts[2], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver,ode", [("sde-euler", "euler"), ("sde-heun", "heun")])
+def test_stochastic_norm_zero_is_the_ode(x0, solver, ode):
+    f = gaussian_mixture()
+    r = kinflow.sample(f, x0, solver=solver, steps=12, grid="cosine", diffusion="sigma", diffusion_norm=0.0)
+    o = kinflow.sample(f, x0, solver=ode, steps=12, grid="cosine")
+    np.testing.assert_allclose(np.asarray(r.x), np.asarray(o.x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(r.kpe), np.asarray(o.kpe), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(r.drift_energy), np.asarray(r.kpe), rtol=0, atol=1e-12)
+    assert np.all(np.asarray(r.control_energy) == 0)
+    assert o.drift_energy is None and o.control_energy is None
+
+
+@pytest.mark.parametrize("solver", ["sde-euler", "sde-heun", "renoise-euler"])
+def test_stochastic_noise_is_each_samples_own(solver):
+    # Row i's noise is a function of (noise_seed, i, step): the first rows of a large batch (which
+    # the solver tiles) get the paths of a small one; another seed, other paths.
+    Y = kinflow.datasets.make("moons", 200, 1)
+    f = kinflow.EmpiricalField(Y)
+    x0 = np.asarray(kinflow.standard_normal(5000, 2, 9))
+    kw = dict(solver=solver, steps=10, last_step="mean", noise_seed=11)
+    big = kinflow.sample(f, x0, **kw)
+    small = kinflow.sample(f, x0[:100], **kw)
+    np.testing.assert_array_equal(np.asarray(big.x)[:100], np.asarray(small.x))
+    np.testing.assert_array_equal(np.asarray(big.control_energy)[:100], np.asarray(small.control_energy))
+    other = kinflow.sample(f, x0[:100], **dict(kw, noise_seed=12))
+    assert np.any(np.asarray(other.x) != np.asarray(small.x))
+
+
+def test_stochastic_bad_input(x0):
+    f = gaussian_mixture()
+    for kw, name in [(dict(solver="euler", diffusion="sbdm"), "diffusion"),
+                     (dict(solver="sde-euler", likelihood=True), "likelihood"),
+                     (dict(solver="sde-euler", diffusion="brownian"), "diffusion"),
+                     (dict(solver="sde-euler", diffusion_norm=-1.0), "diffusion_norm"),
+                     (dict(solver="sde-euler", last_step="mean", last_step_size=1.0), "last_step_size"),
+                     (dict(solver="sde-euler", last_step_size=0.1), "last_step_size"),
+                     (dict(solver="sde-heun", diffusion="constant"), "last_step"),
+                     (dict(solver="renoise-euler", churn=2.0), "churn")]:
+        with pytest.raises(ValueError, match=name):
+            kinflow.sample(f, x0, steps=10, **kw)
+    with pytest.raises(TypeError, match="noise_seed"):
+        kinflow.sample(f, x0, solver="sde-euler", noise_seed=-1)

@@ -36,7 +36,8 @@ endfunction()
 
 expect_help("${SAMPLE}" --dataset --train --n-train --samples --noise --seed --field --sigma-min --model
             --solver --steps --grid --rtol --atol --precision --alpha0 --beta0 --tau --k --early --late
-            --kpe --likelihood --probes --trajectories --out --quiet)
+            --kpe --likelihood --probes --trajectories --out --quiet --diffusion --diffusion-norm
+            --last-step-size --noise-seed --churn)
 expect_help("${TRAINED}" --model --torchscript --train --dataset --samples --steps --seed --alpha0 --beta0
             --tau --k --threads --quick --out)
 expect_help("${QUICKSTART}" --samples --steps --seed)

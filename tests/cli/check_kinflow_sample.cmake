@@ -166,4 +166,39 @@ run_fails("--model" --model "${models}/fm_mlp_8gaussians.npz" --train "${WORK}/t
 if(WITH_TORCHSCRIPT)  # a 2-D module against 3-D data: found by the probe evaluation
   run_fails("--model" --model "${models}/fm_mlp_8gaussians.pt" --train "${WORK}/train3.csv")
 endif()
+# 7. Stochastic solvers: the drift and control energies beside the KPE, the last-step rule and
+#    size, and the noise of a sample independent of the batch size (its own stream).
+run_ok(sde --dataset 8gaussians --n-train 50 --samples 20 --solver sde-euler --diffusion sigma --last-step mean
+       --steps 10 --noise-seed 3)
+expect_header("${WORK}/sde/samples.csv"
+              "x_0,x_1,kpe,kpe_early,kpe_late,drift_energy,drift_energy_early,drift_energy_late,control_energy,control_energy_early,control_energy_late,nfe,status,nn_dist,nn_ratio,memorized,log_density")
+expect_contains("${WORK}/sde/samples.csv" ",10,success,")
+expect_contains("${WORK}/sde/summary.json" "\"stochastic\": {\"diffusion\": \"sigma\", \"diffusion_norm\": 1")
+expect_contains("${WORK}/sde/summary.json" "\"noise_seed\": 3")
+run_ok(sde10 --dataset 8gaussians --n-train 50 --samples 10 --solver sde-euler --diffusion sigma --last-step mean
+       --steps 10 --noise-seed 3)
+file(STRINGS "${WORK}/sde/samples.csv" rows20)
+file(STRINGS "${WORK}/sde10/samples.csv" rows10)
+list(SUBLIST rows20 0 11 head20)
+if(NOT head20 STREQUAL rows10)
+  message(FATAL_ERROR "sde-euler: the first 10 samples of a batch of 20 differ from a batch of 10")
+endif()
+run_ok(sdeheun --dataset moons --n-train 50 --samples 20 --solver sde-heun --diffusion constant:0.5 --last-step mean
+       --last-step-size 0.04 --steps 10 --trajectories 2)
+expect_contains("${WORK}/sdeheun/samples.csv" ",21,success,")  # 2 x 10 steps + the last step
+expect_lines("${WORK}/sdeheun/trajectories.csv" 25)  # header + 2 samples x (11 steps + start)
+run_ok(renoise --dataset 8gaussians --n-train 50 --samples 20 --solver renoise-euler --churn 0.5 --steps 10)
+expect_contains("${WORK}/renoise/summary.json" "\"churn\": 0.5")
+file(REMOVE_RECURSE "${WORK}/bad")
+run_fails("--diffusion-norm" --solver sde-euler --diffusion-norm -1)
+run_fails("--diffusion" --solver sde-euler --diffusion brownian)
+run_fails("--diffusion" --solver euler --diffusion sigma)
+run_fails("--last-step-size" --solver sde-euler --last-step mean --last-step-size 1)
+run_fails("--last-step-size" --solver sde-euler --last-step-size 0.1)
+run_fails("--last-step" --solver sde-heun --diffusion constant)
+run_fails("--likelihood" --solver sde-heun --likelihood)
+run_fails("--churn" --solver renoise-euler --churn 2)
+if(EXISTS "${WORK}/bad")
+  message(FATAL_ERROR "a stochastic run with a bad option wrote ${WORK}/bad")
+endif()
 message(STATUS "kinflow-sample: all end-to-end checks passed")

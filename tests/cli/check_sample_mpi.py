@@ -9,7 +9,9 @@ reduction per evaluation), with --shard samples, and with no --shard (train, sin
 every number of samples.csv equals the reference's within 1e-12 relative (|a - b| <=
 1e-12 max(1, |b|); the nearest-neighbour distances are differences of nearly equal numbers,
 hence the unit floor), the text columns are equal, summary.json records the ranks and the
-shard mode, and only rank 0 writes. A training file that cannot be read makes the run fail
+shard mode, and only rank 0 writes. The same for a stochastic solve (sde-euler): each sample's
+noise is its own counter-based stream, so sharding the samples or the training set changes
+neither the paths nor the drift and control energies. A training file that cannot be read makes the run fail
 with one message (not one per rank), and no summary.
 """
 
@@ -71,22 +73,26 @@ def main():
               "--likelihood", "--quiet", "--seed", "3"]
     mpirun = [a.mpiexec, "-np", "2"] + a.mpiexec_flag
 
-    ref = os.path.join(a.work, "one")
-    rc, out, err = run([a.sample] + common + ["--shard", "samples", "--out", ref])
-    check(rc == 0, f"one process: exit {rc}\n{err}")
-    for mode in ["train", "samples", None]:
-        d = os.path.join(a.work, f"two-{mode or 'default'}")
-        cmd = mpirun + [a.sample] + common + ["--out", d] + (["--shard", mode] if mode else [])
-        rc, out, err = run(cmd)
-        check(rc == 0, f"2 ranks, --shard {mode}: exit {rc}\n{err}")
-        if rc != 0:
-            continue
-        check(out.count("kinflow-sample:") == 1, f"2 ranks, --shard {mode}: one report, got:\n{out}")
-        with open(os.path.join(d, "summary.json")) as f:
-            summary = json.load(f)
-        check(summary.get("mpi") == {"ranks": 2, "shard": mode or "train"},
-              f"2 ranks, --shard {mode}: summary.json mpi = {summary.get('mpi')}")
-        compare(ref, d, f"2 ranks, --shard {mode}")
+    stochastic = ["--dataset", "moons", "--n-train", "300", "--samples", "40", "--solver", "sde-euler",
+                  "--diffusion", "sbdm", "--last-step", "mean", "--noise-seed", "11", "--steps", "20", "--quiet",
+                  "--seed", "3"]
+    for label, args in [("", common), ("sde-euler, ", stochastic)]:
+        ref = os.path.join(a.work, f"{label[:3]}one")
+        rc, out, err = run([a.sample] + args + ["--shard", "samples", "--out", ref])
+        check(rc == 0, f"{label}one process: exit {rc}\n{err}")
+        for mode in ["train", "samples", None]:
+            d = os.path.join(a.work, f"{label[:3]}two-{mode or 'default'}")
+            cmd = mpirun + [a.sample] + args + ["--out", d] + (["--shard", mode] if mode else [])
+            rc, out, err = run(cmd)
+            check(rc == 0, f"{label}2 ranks, --shard {mode}: exit {rc}\n{err}")
+            if rc != 0:
+                continue
+            check(out.count("kinflow-sample:") == 1, f"{label}2 ranks, --shard {mode}: one report, got:\n{out}")
+            with open(os.path.join(d, "summary.json")) as f:
+                summary = json.load(f)
+            check(summary.get("mpi") == {"ranks": 2, "shard": mode or "train"},
+                  f"{label}2 ranks, --shard {mode}: summary.json mpi = {summary.get('mpi')}")
+            compare(ref, d, f"{label}2 ranks, --shard {mode}")
 
     # A training file no rank can read: one message, exit status not 0, no summary.
     d = os.path.join(a.work, "missing")
