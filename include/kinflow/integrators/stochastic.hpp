@@ -20,8 +20,8 @@
 /// (score_source::field). Step n over `[t, t']`, `h = t' − t`, `ξ` the step's noise:
 ///
 /// - **sde-euler**: `x' = x + h·b(x, t) + g(t)√h·ξ` (one evaluation);
-/// - **sde-heun**: `x̃ = x + h·b(x, t) + g(t)√h·ξ`, `x' = x + ½h·(b(x, t) + b(x̃, t')) +
-///   ½(g(t) + g(t'))√h·ξ` (two evaluations): Kloeden and Platen's explicit weak order 2.0
+/// - **sde-heun**: the predictor x̃ = x + h·b(x, t) + g(t)√h·ξ, then
+///   x' = x + ½h·(b(x, t) + b(x̃, t')) + ½(g(t) + g(t'))√h·ξ (two evaluations): Kloeden and Platen's explicit weak order 2.0
 ///   scheme for additive noise (noise that does not depend on x, as here). SiT's "Heun"
 ///   instead adds the noise first and then takes a deterministic Heun step, which is
 ///   weak order 1;
