@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
     register_config<double>("smoke/", c);
   }
 
+  kinflow_bench::add_build_context();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   summary_reporter reporter;

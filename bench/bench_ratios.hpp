@@ -11,11 +11,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <thread>
 #include <string>
 #include <utility>
 #include <vector>
+
+#ifndef KINFLOW_BENCH_FLAGS
+#define KINFLOW_BENCH_FLAGS "unknown"  // (bench/CMakeLists.txt defines the build's flags)
+#endif
 
 namespace kinflow_bench {
 
@@ -77,8 +82,28 @@ struct ratio_spec {
   std::string numerator, denominator, label;
 };
 
+/// The CPU's model name (Linux's /proc/cpuinfo; "unknown" elsewhere): Google Benchmark
+/// prints only the core count and clock.
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+  }
+  return "unknown";
+}
+
+/// Adds the CPU model and kinflow's build (compiler, flags, BLAS) to the context Google
+/// Benchmark prints before the table. Call before benchmark::Initialize.
+inline void add_build_context() {
+  benchmark::AddCustomContext("cpu model", cpu_model());
+  benchmark::AddCustomContext("kinflow build", KINFLOW_BENCH_FLAGS " (the last -O counts)");
+}
+
 /// Runs the benchmarks and prints the ratio table. Use as the body of main().
 inline int run_with_ratios(int argc, char** argv, const std::vector<ratio_spec>& ratios) {
+  add_build_context();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   collecting_reporter reporter;
