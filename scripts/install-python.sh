@@ -19,8 +19,9 @@
 #   --setup-only    the Debian packages and the environment only (before such a build)
 #
 # Installs the Debian packages it needs when they are missing (as root; otherwise it prints
-# the command), and downloads nothing else: the extension is built with CMake from the
-# system's pybind11 and copied, with python/kinflow, into the environment. Safe to re-run.
+# the command), and downloads nothing else. The package goes in with
+# `pip install --no-build-isolation --no-index .` (pyproject.toml; setup.py builds the
+# extension with CMake from the system's pybind11). Safe to re-run.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +30,8 @@ jobs=2
 build_dir="$root/build/python"
 prebuilt=""
 setup_only=0
-packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-pytest-xdist python3-numpy python3-venv python3-dev)
+packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pytest python3-pytest-xdist python3-numpy python3-venv python3-dev
+          python3-setuptools python3-wheel)
 
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -106,36 +108,19 @@ if [ "$setup_only" -eq 1 ]; then
   exit 0
 fi
 
-# 3. The extension module, with CMake (only its target), or from a build that made it.
-suffix="$("$python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
-module="$build_dir/python/_kinflow$suffix"
+# 3. `pip install .` into the environment: setup.py builds the extension with CMake (only its
+# target), or takes the one a build made; no package index is asked (--no-index), and the
+# build uses the environment's setuptools and pybind11 (--no-build-isolation).
 if [ -n "$prebuilt" ]; then
-  if [ ! -f "$module" ]; then
-    say "--prebuilt $prebuilt: no $module there (configure that build with -DKINFLOW_BUILD_PYTHON=ON and build the target _kinflow)" >&2
-    exit 1
-  fi
-  say "using the extension built in $build_dir"
+  export KINFLOW_PREBUILT="$build_dir"
+  say "pip install . with the extension built in $build_dir"
 else
-  say "building the extension in $build_dir (Release, -j$jobs)"
-  cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
-    -DKINFLOW_BUILD_PYTHON=ON -DKINFLOW_BUILD_TESTS=OFF -DKINFLOW_BUILD_EXAMPLES=OFF \
-    -DKINFLOW_BUILD_BENCHMARKS=OFF -DKINFLOW_BUILD_DOCS=OFF -DKINFLOW_INSTALL=OFF \
-    -DPython3_EXECUTABLE="$python" >/dev/null
-  cmake --build "$build_dir" --target _kinflow -j "$jobs"
-  if [ ! -f "$module" ]; then
-    say "the build did not produce $module" >&2
-    exit 1
-  fi
+  unset KINFLOW_PREBUILT
+  export KINFLOW_BUILD_DIR="$build_dir" KINFLOW_JOBS="$jobs"
+  say "pip install . (the extension built in $build_dir, Release, -j$jobs)"
 fi
-
-# 4. Install: the pure-Python package and the module, copied into site-packages.
-site="$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
-target="$site/kinflow"
-rm -rf "$target"
-mkdir -p "$target"
-cp "$root"/python/kinflow/*.py "$target/"
-cp "$module" "$target/"
-say "installed kinflow into $target"
+"$venv/bin/python" -m pip install --no-build-isolation --no-index --no-deps --disable-pip-version-check -q "$root"
+rm -rf "$root/python/kinflow.egg-info"  # (setuptools' metadata, written into the tree)
 
 version="$(cd /tmp && "$venv/bin/python" -c "import kinflow; print(kinflow.__version__)")"
 say "ok: .venv/bin/python -c 'import kinflow' works (kinflow $version)"
