@@ -199,7 +199,8 @@ def load_mlp(path, dtype=None):
 
 
 class SampleResult:
-    """What :func:`sample` returns.
+    """What :func:`sample` returns: NumPy arrays, or torch tensors on ``x0``'s device when
+    ``x0`` was a tensor (the same values; ``status`` stays a list).
 
     Attributes
     ----------
@@ -237,8 +238,33 @@ class SampleResult:
     def __repr__(self):
         b, d = self.x.shape
         ok = sum(1 for s in self.status if s == "success")
-        return (f"SampleResult(B={b}, d={d}, dtype={self.x.dtype}, kpe_mean={float(_np.mean(self.kpe)):.6g}, "
-                f"nfe_mean={float(_np.mean(self.nfe)):.6g}, success={ok}/{b})")
+        # (sums, not numpy.mean: the arrays may be torch tensors, also integer ones)
+        return (f"SampleResult(B={b}, d={d}, dtype={self.x.dtype}, kpe_mean={float(self.kpe.sum()) / b:.6g}, "
+                f"nfe_mean={float(self.nfe.sum()) / b:.6g}, success={ok}/{b})")
+
+
+def _is_tensor(x):
+    """True for a torch.Tensor, without importing torch when it is not in use."""
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach") and hasattr(x, "device")
+
+
+def _tensor_in(name, x):
+    """The NumPy view of a CPU tensor (no copy when it is contiguous), or a host copy of a CUDA
+    tensor, and the device to send results back to. float32 and float64 only."""
+    import torch
+
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name}: expected a float32 or float64 tensor, got {x.dtype}")
+    if x.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}: expected a tensor on the CPU or a CUDA device, got device '{x.device}'")
+    return x.detach().cpu().numpy(), x.device
+
+
+def _tensor_out(values, device):
+    """A result's arrays as tensors on ``device`` (zero copy on the CPU); other values as they are."""
+    import torch
+
+    return {k: torch.from_numpy(v).to(device) if isinstance(v, _np.ndarray) else v for k, v in values.items()}
 
 
 def _require_real(name, value):
@@ -246,7 +272,7 @@ def _require_real(name, value):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
 
 
-def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="stage", tau=None,
+def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe="stage", tau=None,
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
            churn=None):
@@ -259,9 +285,12 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         A Python callable gets ``t`` as a float and ``X`` as a ``[B, d]`` NumPy array (a fresh
         copy) and may return a NumPy array, a torch tensor or anything ``numpy.asarray`` takes.
         A wrong shape raises ValueError naming both shapes; its exceptions propagate.
-    x0 : array [B, d]
+    x0 : array [B, d] or torch.Tensor [B, d]
         Initial noise; not modified. C++ fields convert it to their own precision; a callable
-        field is sampled in float32 when ``x0`` is float32, else float64.
+        field is sampled in float32 when ``x0`` is float32, else float64. A torch tensor
+        (float32 or float64, on the CPU or a CUDA device; ``requires_grad`` is ignored: no
+        gradients flow through the solve) is read in place on the CPU and copied to the host
+        once from a CUDA device; the result's arrays are then tensors on ``x0``'s device.
     solver : str
         Fixed grid, Runge-Kutta: "euler", "midpoint", "heun", "ralston", "rk3", "rk4";
         fixed grid, multistep (one evaluation per step; docs/integrators.md): "ab2", "ab3",
@@ -270,14 +299,18 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
         ``dx = [v + w grad log p] dt + sqrt(2 w) dW`` with the ODE's marginals; docs/math.md
         section 11): "sde-euler" (Euler-Maruyama), "sde-heun" (weak order 2),
         "renoise-euler" (predict the data, re-noise to the next time).
-    steps : int
-        Steps of the fixed-grid solvers, in [1, 10^7].
-    grid : str
+    steps : int or None
+        Steps of the fixed-grid solvers, in [1, 10^7]; None means 100, or the steps of an
+        array ``grid`` (an int must then equal ``len(grid) - 1``).
+    grid : str or array [n]
         Time grid of the fixed-step solvers, by the names ``kinflow.grid`` takes: "uniform",
         "cosine", "edm[:RHO]", "shift:S", "exponential[:SIGMA_MIN,SIGMA_MAX]", "beta[:A,B]",
         "dynamic-shift:MU", or from a pilot run of the field on up to 256 of the samples:
         "energy[:GAMMA]" (equal shares of the energy) and "acceleration[:GAMMA]" (equal shares
-        of the integral of ``|dv/dt|^GAMMA``).
+        of the integral of ``|dv/dt|^GAMMA``). Or the times themselves: at least 2, in
+        [0, 1], strictly increasing, or strictly decreasing for a backward solve (``x0`` is
+        then the state at ``grid[0]``; Runge-Kutta and multistep solvers only). The solve
+        walks exactly these times.
     kts : KTS or None
         Kinetic Trajectory Shaping of the field; None for the plain field.
     kpe : str
@@ -322,13 +355,32 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
     Returns
     -------
     SampleResult
+        NumPy arrays, or torch tensors on ``x0``'s device when ``x0`` is a tensor.
     """
+    device = None
+    if _is_tensor(x0):
+        x0, device = _tensor_in("x0", x0)
     if tau is None:
         tau = kts.tau if isinstance(kts, KTS) else 0.6
-    if isinstance(steps, bool) or not isinstance(steps, (int, _np.integer)):
-        raise TypeError(f"steps: expected an int, got {type(steps).__name__}")
-    for name, value in (("solver", solver), ("grid", grid), ("kpe", kpe), ("last_step", last_step),
-                        ("start", start)):
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, _np.integer))):
+        raise TypeError(f"steps: expected an int or None, got {type(steps).__name__}")
+    if not isinstance(grid, str):
+        if _is_tensor(grid):
+            grid = grid.detach().cpu().numpy()
+        try:
+            times = _np.asarray(grid, dtype=_np.float64)
+        except (TypeError, ValueError):
+            times = None
+        if times is None or times.ndim == 0:  # not numbers, or one number
+            raise TypeError(f"grid: expected a name (str) or a 1-D array of times, got {type(grid).__name__}")
+        if times.ndim != 1:
+            raise ValueError(f"grid: expected a 1-D array of times, got shape {times.shape}")
+        if steps is not None and steps != times.size - 1:
+            raise ValueError(f"steps: expected None or len(grid) - 1 = {times.size - 1} with an array grid, got {steps}")
+        steps, grid = max(times.size - 1, 1), times.tolist()
+    elif steps is None:
+        steps = 100
+    for name, value in (("solver", solver), ("kpe", kpe), ("last_step", last_step), ("start", start)):
         if not isinstance(value, str):
             raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
     for name, value in (("tau", tau), ("rtol", rtol), ("atol", atol)):
@@ -352,7 +404,27 @@ def sample(field, x0, solver="euler", steps=100, grid="uniform", kts=None, kpe="
                              float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
                              _opt(churn, float))
-    return SampleResult(values)
+    return SampleResult(values if device is None else _tensor_out(values, device))
+
+
+def log_likelihood(field, data, solver="rk4", steps=100, grid="uniform"):
+    """The model's log density ``log p_1(x)`` of given points ``data`` ``[B, d]``: the flow
+    integrated backward from t = 1 (the points) to t = 0 with the divergence carried beside it,
+    ``log p_1(x) = log N(x(0); 0, I) + int_1^0 div v dt`` (docs/math.md section 8).
+
+    ``grid`` is a name (``kinflow.grid``) or an increasing array of times from 0 to 1; the
+    solve walks it from 1 to 0. ``solver`` is a Runge-Kutta or multistep solver. Exact
+    divergences for kinflow's fields, Hutchinson's estimate for a callable. Returns an array
+    ``[B]`` (a tensor when ``data`` is one). Equivalent to
+    ``sample(field, data, solver, grid=times[::-1], likelihood=True).log_likelihood``.
+    """
+    if isinstance(grid, str):
+        times = globals()["grid"](grid, steps)
+    else:
+        times = _np.asarray(grid.detach().cpu().numpy() if _is_tensor(grid) else grid, dtype=_np.float64)
+        if times.ndim != 1 or times.size < 2 or times[0] != 0.0 or times[-1] != 1.0:
+            raise ValueError("grid: expected a name or an increasing 1-D array of times from 0 to 1")
+    return sample(field, data, solver=solver, grid=times[::-1].copy(), likelihood=True).log_likelihood
 
 
 def grid(name, steps, **params):

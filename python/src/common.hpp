@@ -193,6 +193,8 @@ struct sample_settings {
   std::string solver = "euler";
   long steps = 100;
   kinflow::grid_spec grid;  // read by kinflow::parse_grid_spec
+  /// A grid given as an array of times (then `grid` and `steps` are unused); empty otherwise.
+  std::vector<double> times;
   kinflow::kts_options kts{};
   bool has_kts = false;
   std::string kpe = "stage";

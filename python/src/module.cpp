@@ -100,7 +100,31 @@ void parse_stochastic(sample_settings& s, const py::object& diffusion, const py:
                           ", which does not vanish at t = 1 where the score is singular");
 }
 
-sample_settings parse_settings(const std::string& solver, long steps, const std::string& grid, py::object kts,
+/// A grid given as times (sample(grid=array)): at least 2, each in [0, 1], strictly
+/// increasing or strictly decreasing (a backward solve); errors name grid[i].
+std::vector<double> parse_grid_times(const py::object& grid) {
+  std::vector<double> t;
+  try {
+    t = grid.cast<std::vector<double>>();
+  } catch (const py::cast_error&) {
+    throw py::type_error("grid: expected a name (str) or a 1-D sequence of times, got " +
+                         std::string(py::str(py::type::handle_of(grid).attr("__name__"))));
+  }
+  if (t.size() < 2)
+    throw py::value_error("grid: expected at least 2 times (1 step), got " + std::to_string(t.size()));
+  auto at = [](std::size_t i) { return "grid[" + std::to_string(i) + "]: "; };
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (!(t[i] >= 0 && t[i] <= 1))
+      throw py::value_error(at(i) + "expected a time in [0, 1], got " + kinflow::detail::to_text(t[i]));
+  const bool up = t[1] > t[0];
+  for (std::size_t i = 1; i < t.size(); ++i)
+    if (up ? !(t[i] > t[i - 1]) : !(t[i] < t[i - 1]))
+      throw py::value_error(at(i) + "expected strictly " + (up ? "increasing" : "decreasing") + " times, got " +
+                            kinflow::detail::to_text(t[i]) + " after " + kinflow::detail::to_text(t[i - 1]));
+  return t;
+}
+
+sample_settings parse_settings(const std::string& solver, long steps, const py::object& grid, py::object kts,
                                const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                                bool trajectories, const std::string& last_step, const std::string& start) {
   sample_settings s;
@@ -114,10 +138,21 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
   s.steps = steps;
-  s.grid = parse_grid(grid, py::dict());
-  if (s.adaptive() && s.grid.kind != kinflow::grid_kind::uniform)
-    throw py::value_error("grid: applies to the fixed-step solvers; " + solver + " chooses its own steps (got grid='" +
-                          grid + "')");
+  if (py::isinstance<py::str>(grid)) {
+    const auto name = grid.cast<std::string>();
+    s.grid = parse_grid(name, py::dict());
+    if (s.adaptive() && s.grid.kind != kinflow::grid_kind::uniform)
+      throw py::value_error("grid: applies to the fixed-step solvers; " + solver +
+                            " chooses its own steps (got grid='" + name + "')");
+  } else {
+    if (s.adaptive())
+      throw py::value_error("grid: an array of times applies to the fixed-step solvers; " + solver +
+                            " chooses its own steps");
+    s.times = parse_grid_times(grid);
+    s.steps = static_cast<long>(s.times.size() - 1);
+    if (kinflow::is_stochastic_method(solver) && s.times.back() < s.times.front())
+      throw py::value_error("grid: the stochastic solvers integrate forward (increasing times), got a decreasing grid");
+  }
   if (s.adaptive() && trajectories)
     throw py::value_error("trajectories: recorded on the fixed-step solvers' grids only (Runge-Kutta and "
                           "multistep), not with " + solver);
@@ -159,7 +194,7 @@ sample_settings parse_settings(const std::string& solver, long steps, const std:
   return s;
 }
 
-py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const std::string& grid,
+py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const py::object& grid,
                   py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                   bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
                   py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn) {

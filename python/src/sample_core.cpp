@@ -32,12 +32,35 @@ struct solve_output {
   std::size_t frames = 0;
 };
 
-/// The grid s.grid names; a pilot grid's pilot runs on up to 256 of the samples.
+/// The grid of s.times, or the one s.grid names (a pilot grid's pilot runs on up to 256 of
+/// the samples).
 template <class Scalar, class Field, class Method>
 kinflow::time_grid<double> make_grid(Field& field, const Method& method,
                                      const sample_settings& s, const dyn_batch<Scalar>& X) {
+  if (!s.times.empty()) return kinflow::time_grid<double>(s.times);
   const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), s.grid.needs_pilot() ? 256 : 0));
   return kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, method, pilot);
+}
+
+/// The observer of a solve that keeps every state: frame k + 1 of `frames` is the state
+/// after step k.
+template <class Scalar>
+struct frame_recorder {
+  std::vector<Scalar>* frames;
+  std::size_t n;  // numbers per frame
+  template <class View>
+  void operator()(const View& view) const {
+    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+  }
+};
+
+/// Sizes `frames` for `count` states of X's shape, with X as the first.
+template <class Scalar>
+frame_recorder<Scalar> start_frames(std::vector<Scalar>& frames, std::size_t count, const dyn_batch<Scalar>& X) {
+  const std::size_t n = static_cast<std::size_t>(X.size());
+  frames.resize(count * n);
+  std::copy_n(X.data(), n, frames.begin());
+  return {&frames, n};
 }
 
 template <class Scalar, class Field, class Method>
@@ -51,12 +74,7 @@ kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
   opt.last_step = s.last_step;
   opt.start = s.start;
   if (!frames) return kinflow::integrate(field, method, grid, X, opt);
-  const std::size_t n = static_cast<std::size_t>(X.size());
-  frames->resize(grid.times().size() * n);
-  std::copy_n(X.data(), n, frames->begin());
-  return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
-    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
-  });
+  return kinflow::integrate(field, method, grid, X, opt, start_frames(*frames, grid.times().size(), X));
 }
 
 /// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid `grid`; with
@@ -72,12 +90,8 @@ kinflow::stochastic_result<Scalar> run_stochastic(Field& field, const kinflow::t
   opt.last_step = s.last_step;
   const kinflow::stochastic_method method = kinflow::stochastic_method_by_name(s.solver, "solver");
   if (!frames) return kinflow::integrate(field, method, grid, X, opt);
-  const std::size_t n = static_cast<std::size_t>(X.size());
-  frames->resize((grid.times().size() + (opt.last_step_size ? 1 : 0)) * n);
-  std::copy_n(X.data(), n, frames->begin());
-  return kinflow::integrate(field, method, grid, X, opt, [&](const auto& view) {
-    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
-  });
+  const std::size_t count = grid.times().size() + (opt.last_step_size ? 1 : 0);
+  return kinflow::integrate(field, method, grid, X, opt, start_frames(*frames, count, X));
 }
 
 template <class Scalar, class Field, std::size_t S>
