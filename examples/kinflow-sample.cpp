@@ -65,6 +65,8 @@ struct settings {
   std::string last_step = "method";  // method | euler | denoise
   std::string start = "lower";       // multistep start: lower | rk
   kinflow::grid_spec grid;           // --grid, read by kinflow::parse_grid_spec
+  std::string grid_file;             // --grid-file: the times themselves (then grid_times)
+  std::vector<double> grid_times;
   double rtol = 1e-5, atol = 1e-5;
   std::string precision = "double";
   kinflow::kts_options kts{};
@@ -106,6 +108,26 @@ auto on_every_rank(Work&& work) -> decltype(work()) {
 
 /// The embedded pairs, which choose their own steps.
 bool is_adaptive(const std::string& solver) { return kinflow::is_adaptive_method(solver); }
+
+/// --grid-file's times: one number per line (a one-column CSV, with or without a header), at
+/// least 2, each in [0, 1], strictly increasing; anything else is a usage error naming
+/// @p flag and the line.
+std::vector<double> read_grid_file(const std::string& flag, const std::string& path) {
+  const Eigen::MatrixXd t = cli::read_points(flag, path);
+  if (t.rows() != 1)
+    usage_error(flag + ": expected one time per line, " + path + " has " + std::to_string(t.rows()) + " per line");
+  if (t.cols() < 2) usage_error(flag + ": expected at least 2 times (1 step), " + path + " holds " + std::to_string(t.cols()));
+  std::vector<double> times(t.data(), t.data() + t.size());
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    if (!(times[i] >= 0 && times[i] <= 1))
+      usage_error(flag + ": time " + std::to_string(i + 1) + " is " + kinflow::detail::to_text(times[i]) +
+                  ", expected a time in [0, 1]");
+    if (i > 0 && !(times[i] > times[i - 1]))
+      usage_error(flag + ": time " + std::to_string(i + 1) + " is " + kinflow::detail::to_text(times[i]) +
+                  ", expected strictly increasing times (the one before is " + kinflow::detail::to_text(times[i - 1]) + ")");
+  }
+  return times;
+}
 
 /// --grid's value through the library's one mapping; its errors become usage errors.
 kinflow::grid_spec parse_grid(const std::string& flag, const std::string& v) {
@@ -193,6 +215,10 @@ settings parse(int argc, char** argv) {
                  " (energy and acceleration from a pilot run of the field; docs/kts.md has the formulas)",
              cli::custom([&s](const std::string& flag, const std::string& v) { s.grid = parse_grid(flag, v); },
                          kinflow::to_string(s.grid)))
+      .value("--grid-file", "FILE.csv",
+             "the fixed-step grid's times instead of --grid and --steps: one per line, at least 2, in [0, 1], "
+             "strictly increasing",
+             cli::text(s.grid_file))
       .value("--rtol", "V", "relative tolerance of the adaptive solvers", cli::number(s.rtol, cli::closed(1e-15, 1)))
       .value("--atol", "V", "absolute tolerance of the adaptive solvers", cli::number(s.atol, cli::closed(0, 1)))
       .value("--precision", "P", "float or double", cli::one_of(s.precision, {"float", "double"}))
@@ -246,6 +272,17 @@ settings parse(int argc, char** argv) {
   cli::require_kts("--alpha0/--beta0/--tau/--k/--early/--late", s.kts);
   if (is_adaptive(s.solver) && s.grid.kind != kinflow::grid_kind::uniform)
     usage_error("--grid applies to fixed-step solvers; " + s.solver + " chooses its own steps");
+  if (!s.grid_file.empty()) {
+    if (is_adaptive(s.solver))
+      usage_error("--grid-file applies to fixed-step solvers; " + s.solver + " chooses its own steps");
+    if (cl.given("--grid")) usage_error("--grid-file replaces --grid: give one of them");
+    s.grid_times = read_grid_file("--grid-file", s.grid_file);
+    const auto steps = static_cast<long>(s.grid_times.size() - 1);
+    if (cl.given("--steps") && s.steps != steps)
+      usage_error("--steps: " + s.grid_file + " has " + std::to_string(steps) + " steps, --steps says " +
+                  std::to_string(s.steps) + " (leave --steps out with --grid-file)");
+    s.steps = steps;
+  }
   if (is_adaptive(s.solver) && s.last_step != "method")
     usage_error("--last-step applies to fixed-step solvers; " + s.solver + " chooses its own steps");
   if (!kinflow::is_multistep_method(s.solver) && s.start != "lower")
@@ -342,7 +379,9 @@ void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<
   // Pilot grids: up to 256 samples on a fine uniform grid (none copied for the others).
   const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
   const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
-  const kinflow::time_grid<double> grid = kinflow::make_grid(s.grid, steps, field, method, pilot);
+  const kinflow::time_grid<double> grid = s.grid_times.empty()
+                                              ? kinflow::make_grid(s.grid, steps, field, method, pilot)
+                                              : kinflow::time_grid<double>(s.grid_times);
   out.grid = grid.times();
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
@@ -367,7 +406,8 @@ void run_stochastic(Field& field, const kinflow::stochastic_method& method, cons
   const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
   const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
   const kinflow::time_grid<double> grid =
-      kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, kinflow::euler, pilot);
+      s.grid_times.empty() ? kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, kinflow::euler, pilot)
+                           : kinflow::time_grid<double>(s.grid_times);
   kinflow::stochastic_options opt = cli::stochastic_options_of(s.sde, s.seed);
   set_path_options(opt, s);
   opt.last_step = last_step_of(s);
@@ -568,7 +608,7 @@ cli::json_object make_summary(const settings& s, const inputs& in,
       .number("smoothing", s.smoothing).number("sigma_min", s.sigma_min).text("solver", s.solver)
       .text("last_step", s.last_step).text("start", s.start).integer("steps", s.steps)
       .text("grid", kinflow::to_string(s.grid.kind)).number("shift", s.grid.shift)
-      .text("grid_spec", kinflow::to_string(s.grid)).number("rtol", s.rtol)
+      .text("grid_spec", kinflow::to_string(s.grid)).text("grid_file", s.grid_file).number("rtol", s.rtol)
       .number("atol", s.atol).text("precision", s.precision).object("kts", kts).text("kpe_quadrature", s.kpe)
       .boolean("likelihood", s.likelihood).integer("probes", s.probes);
   cli::json_object kpe;
