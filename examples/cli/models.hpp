@@ -3,12 +3,13 @@
 /// @brief Trained models on the command line (examples/models/README.md): MLP weights
 /// (`.npz`, include/kinflow/models/mlp_npz.hpp) and, in a build with the TorchScript adapter
 /// (`-DKINFLOW_WITH_TORCH=ON`, which defines KINFLOW_HAVE_TORCHSCRIPT), TorchScript modules
-/// (`.pt`, include/kinflow/models/torchscript.hpp). A file that cannot be used is a usage
-/// error naming the flag that gave it.
+/// (`.pt`, include/kinflow/models/torchscript.hpp, evaluated by a plugin that is loaded only
+/// when a `.pt` file is given: examples/cli/torchscript_plugin.hpp). A file that cannot be
+/// used is a usage error naming the flag that gave it.
 
 #include <kinflow/models/mlp_npz.hpp>
 #if KINFLOW_HAVE_TORCHSCRIPT
-#include <kinflow/models/torchscript.hpp>
+#include "torchscript_plugin.hpp"
 #endif
 
 #include <Eigen/Core>
@@ -59,10 +60,10 @@ template <class Scalar>
 /// another dimension, signature or output shape is reported at once rather than in the
 /// middle of a run.
 template <class Scalar, class Derived>
-[[nodiscard]] kinflow::torchscript_field<Scalar> load_torchscript(std::string_view flag, const std::string& path,
-                                                                  const Eigen::MatrixBase<Derived>& probe) {
+[[nodiscard]] torchscript_plugin_field<Scalar> load_torchscript(std::string_view flag, const std::string& path,
+                                                                const Eigen::MatrixBase<Derived>& probe) {
   return load_model(flag, [&] {
-    kinflow::torchscript_field<Scalar> f(path, probe.rows());
+    torchscript_plugin_field<Scalar> f(path, probe.rows());
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> x = probe.leftCols(1).template cast<Scalar>(),
                                                           v(probe.rows(), 1);
     try {

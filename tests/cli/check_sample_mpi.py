@@ -31,8 +31,8 @@ def check(ok, what):
         print("FAIL:", what, flush=True)
 
 
-def run(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
+def run(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240, env=env)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -93,6 +93,24 @@ def main():
             check(summary.get("mpi") == {"ranks": 2, "shard": mode or "train"},
                   f"{label}2 ranks, --shard {mode}: summary.json mpi = {summary.get('mpi')}")
             compare(ref, d, f"{label}2 ranks, --shard {mode}")
+
+    # KINFLOW_MPI=0 under the launcher: every rank runs alone (MPI not initialized), so each
+    # writes a whole run of its own (into its own directory here) and reports it.
+    alone = os.path.join(a.work, "alone")
+    script = f'exec "$0" "$@" --out {alone}-${{OMPI_COMM_WORLD_RANK:-$PMI_RANK}}'
+    rc, out, err = run(mpirun + ["sh", "-c", script, a.sample] + common + ["--shard", "samples"],
+                       env={**os.environ, "KINFLOW_MPI": "0"})
+    check(rc == 0, f"KINFLOW_MPI=0 under mpirun: exit {rc}\n{err}")
+    check(out.count("kinflow-sample:") == 2, f"KINFLOW_MPI=0 under mpirun: a report per rank, got:\n{out}")
+    for d in sorted(f for f in os.listdir(a.work) if f.startswith("alone-")):
+        compare(os.path.join(a.work, "one"), os.path.join(a.work, d), f"KINFLOW_MPI=0, {d}")
+    check(len([f for f in os.listdir(a.work) if f.startswith("alone-")]) == 2, "KINFLOW_MPI=0: two run directories")
+    # KINFLOW_MPI=1 without a launcher: MPI as a singleton, the distributed field on one rank.
+    d = os.path.join(a.work, "singleton")
+    rc, out, err = run([a.sample] + common + ["--shard", "train", "--out", d], env={**os.environ, "KINFLOW_MPI": "1"})
+    check(rc == 0, f"KINFLOW_MPI=1, one process: exit {rc}\n{err}")
+    if rc == 0:
+        compare(os.path.join(a.work, "one"), d, "KINFLOW_MPI=1, one process, --shard train")
 
     # A training file no rank can read: one message, exit status not 0, no summary.
     d = os.path.join(a.work, "missing")
