@@ -32,6 +32,7 @@ import numpy as _np
 
 from . import _kinflow
 from ._kinflow import KTS, EmpiricalField, GaussianMixture
+from ._torch_field import TorchField, torch_field
 
 __version__ = _kinflow.__version__
 #: How the C++ module was compiled: build type, compiler, flags and products (Eigen or BLAS),
@@ -48,6 +49,8 @@ __all__ = [
     "MemorizationResult",
     "smoothed_empirical",
     "load_mlp",
+    "torch_field",
+    "TorchField",
     "sample",
     "grid",
     "standard_normal",
@@ -281,10 +284,12 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
 
     Parameters
     ----------
-    field : EmpiricalField, GaussianMixture, MLPField, or any callable ``f(t, X) -> [B, d]``
+    field : EmpiricalField, GaussianMixture, MLPField, TorchField, or any callable ``f(t, X) -> [B, d]``
         A Python callable gets ``t`` as a float and ``X`` as a ``[B, d]`` NumPy array (a fresh
         copy) and may return a NumPy array, a torch tensor or anything ``numpy.asarray`` takes.
-        A wrong shape raises ValueError naming both shapes; its exceptions propagate.
+        A wrong shape raises ValueError naming both shapes; its exceptions propagate. A
+        ``torch.nn.Module`` with ``forward(t[B], x[B, d])`` is passed as
+        ``kinflow.torch_field(module)``: inference mode, its own device, chunks.
     x0 : array [B, d] or torch.Tensor [B, d]
         Initial noise; not modified. C++ fields convert it to their own precision; a callable
         field is sampled in float32 when ``x0`` is float32, else float64. A torch tensor

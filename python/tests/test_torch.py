@@ -149,3 +149,105 @@ def test_module_field_with_likelihood_matches_load_mlp(x0):
     assert np.all(np.isfinite(la)) and np.all(np.isfinite(lb))
     diff = la - lb
     assert abs(np.mean(diff)) < 3.0 * np.std(diff) / np.sqrt(len(diff)) + 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# kinflow.torch_field: a module forward(t[B], x[B, d]) run under inference mode on its device
+
+
+class TensorMLP(FlowMLP):
+    """The same network with the tensor signature forward(t[B], x[B, d]) -> v[B, d]; it
+    records what it was called with."""
+
+    def __init__(self, path, dtype=torch.float64):
+        super().__init__(path, dtype)
+        self.seen = []
+
+    def forward(self, t, x):
+        self.seen.append((tuple(t.shape), tuple(x.shape), x.dtype, torch.is_inference_mode_enabled()))
+        return self.net(t, x)
+
+
+@pytest.mark.parametrize("solver,kw", [("euler", dict(steps=50)), ("rk4", dict(steps=10)),
+                                       ("dopri5", dict(rtol=1e-6, atol=1e-6))])
+def test_torch_field_agrees_with_load_mlp(x0, solver, kw):
+    # Two implementations of one network: libtorch's products against kinflow's C++ MLP.
+    module = TensorMLP(NPZ)
+    a = kinflow.sample(kinflow.torch_field(module), x0, solver=solver, **kw)
+    b = kinflow.sample(kinflow.load_mlp(str(NPZ)), x0, solver=solver, **kw)
+    np.testing.assert_allclose(np.asarray(a.x), np.asarray(b.x), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(a.kpe), np.asarray(b.kpe), rtol=1e-9, atol=1e-10)
+    # Every call under inference mode, with one time per row, in the module's precision.
+    assert module.seen and all(inf for *_, inf in module.seen)
+    assert all(ts == (xs[0],) and xs[1] == 2 and dt == torch.float64 for ts, xs, dt, _ in module.seen)
+
+
+def test_torch_field_chunks_bound_the_rows_per_call(x0):
+    module = TensorMLP(NPZ)
+    whole = kinflow.sample(kinflow.torch_field(module), x0, solver="heun", steps=7)
+    module.seen.clear()
+    field = kinflow.torch_field(module, chunk=10)
+    parts = kinflow.sample(field, x0, solver="heun", steps=7)
+    rows = [xs[0] for _, xs, _, _ in module.seen]
+    # 64 rows in chunks of 10: six of 10 and one of 4 per evaluation, 2 evaluations per step.
+    assert max(rows) == 10 and field.calls == 7 * 2 * 7 == len(rows)
+    assert sorted(set(rows)) == [4, 10]
+    np.testing.assert_allclose(np.asarray(parts.x), np.asarray(whole.x), rtol=1e-13, atol=1e-13)
+
+
+def test_torch_field_float32_module_and_tensor_x0(x0):
+    # A float32 module: called in float32 whatever x0's precision; a float64 solve stays
+    # float64 and lands within float rounding of the double network.
+    module = TensorMLP(NPZ, dtype=torch.float32)
+    field = kinflow.torch_field(module)
+    assert field.dtype == torch.float32 and field.device == torch.device("cpu")
+    a = kinflow.sample(field, torch.from_numpy(x0), solver="heun", steps=20)
+    assert isinstance(a.x, torch.Tensor) and a.x.dtype == torch.float64
+    assert all(dt == torch.float32 for _, _, dt, _ in module.seen)
+    c = kinflow.sample(kinflow.load_mlp(str(NPZ)), x0, solver="heun", steps=20)
+    np.testing.assert_allclose(a.x.numpy(), np.asarray(c.x), rtol=0, atol=1e-4)
+    # A function of tensors (no parameters) runs in the states' precision.
+    f = kinflow.torch_field(lambda t, x: -x)
+    r = kinflow.sample(f, x0.astype(np.float32), solver="euler", steps=4)
+    assert np.asarray(r.x).dtype == np.float32
+    np.testing.assert_allclose(np.asarray(r.x), x0 * 0.75 ** 4, rtol=1e-6)
+
+
+def test_torch_field_log_likelihood_of_a_linear_flow():
+    # v = a x (a = -0.5) maps N(0, I) to N(0, e^{2a} I). A torch field has no divergence of
+    # its own, so it is Hutchinson's estimate, which Rademacher probes make exact for a
+    # multiple of the identity: log p_1(x) = log N(x; 0, e^{2a} I) up to RK4's error.
+    a, d = -0.5, 3
+    f = kinflow.torch_field(lambda t, x: a * x)
+    data = np.asarray(kinflow.standard_normal(16, d, 9))
+    got = np.asarray(kinflow.log_likelihood(f, data, solver="rk4", steps=40))
+    var = np.exp(2 * a)
+    want = -0.5 * d * np.log(2 * np.pi * var) - 0.5 * (data ** 2).sum(1) / var
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
+
+
+def test_torch_field_errors(x0):
+    with pytest.raises(ValueError, match="chunk"):
+        kinflow.torch_field(TensorMLP(NPZ), chunk=0)
+    with pytest.raises(TypeError, match="module"):
+        kinflow.torch_field(3)
+    with pytest.raises(ValueError, match="dtype"):
+        kinflow.torch_field(TensorMLP(NPZ), dtype=torch.int32)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device"):
+            kinflow.torch_field(TensorMLP(NPZ), device="cuda")
+    with pytest.raises(ValueError, match=r"shape \(64, 3\)"):
+        kinflow.sample(kinflow.torch_field(lambda t, x: torch.zeros(x.shape[0], 3, dtype=x.dtype)), x0, steps=2)
+    with pytest.raises(TypeError, match="tensor"):
+        kinflow.sample(kinflow.torch_field(lambda t, x: x.numpy()), x0, steps=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_field_on_cuda_matches_the_cpu(x0):
+    module = TensorMLP(NPZ).to("cuda")
+    field = kinflow.torch_field(module)
+    assert field.device.type == "cuda"
+    a = kinflow.sample(field, torch.from_numpy(x0).cuda(), solver="rk4", steps=10)
+    assert a.x.device.type == "cuda"
+    b = kinflow.sample(kinflow.load_mlp(str(NPZ)), x0, solver="rk4", steps=10)
+    np.testing.assert_allclose(a.x.cpu().numpy(), np.asarray(b.x), rtol=1e-9, atol=1e-10)
