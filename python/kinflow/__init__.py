@@ -278,7 +278,7 @@ def _require_real(name, value):
 def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe="stage", tau=None,
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
-           churn=None):
+           churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -357,6 +357,22 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
         renoise-euler: the share of fresh noise, ``x' = t' x1 + (1 - t')(sqrt(1 - c^2) x0 + c xi)``
         (default 1, diffusers' stochastic sampling; 0 is Euler).
 
+    t0, t1 : float in [0, 1] or None
+        The adaptive solvers' span (default 0 and 1), either direction: ``x0`` is the state
+        at ``t0``. The fixed-step solvers take an array ``grid`` instead. With
+        ``likelihood=True`` the span must be the whole of [0, 1] (``t0=1, t1=0``: the log
+        density of given points, as ``log_likelihood`` computes it).
+    divergence : str or None
+        With ``likelihood=True``: "auto" (the default: the field's exact divergence when it
+        has one -- kinflow's fields and MLPs -- else Hutchinson's estimate), "exact" (an error
+        for a field without one) or "hutchinson" (the estimate even for an exact field).
+    probes : int in [1, 1000] or None
+        Hutchinson's probes per stage and sample (default 1): the estimate's variance falls as
+        1 / probes, at 2 probes evaluations of the field per stage.
+    probe_seed : int >= 0 or None
+        Seed of Hutchinson's Rademacher probes (default 0); the same seed gives the same
+        estimates.
+
     Returns
     -------
     SampleResult
@@ -395,9 +411,16 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
     for name, value in (("diffusion_norm", diffusion_norm), ("last_step_size", last_step_size), ("churn", churn)):
         if value is not None:
             _require_real(name, value)
-    if noise_seed is not None and (isinstance(noise_seed, bool) or not isinstance(noise_seed, (int, _np.integer))
-                                   or noise_seed < 0):
-        raise TypeError(f"noise_seed: expected an int >= 0 or None, got {noise_seed!r}")
+    for name, value in (("noise_seed", noise_seed), ("probe_seed", probe_seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, _np.integer)) or value < 0):
+            raise TypeError(f"{name}: expected an int >= 0 or None, got {value!r}")
+    if probes is not None and (isinstance(probes, bool) or not isinstance(probes, (int, _np.integer))):
+        raise TypeError(f"probes: expected an int or None, got {type(probes).__name__}")
+    if divergence is not None and not isinstance(divergence, str):
+        raise TypeError(f"divergence: expected a str or None, got {type(divergence).__name__}")
+    for name, value in (("t0", t0), ("t1", t1)):
+        if value is not None:
+            _require_real(name, value)
     for name, value in (("likelihood", likelihood), ("trajectories", trajectories)):
         if not isinstance(value, (bool, _np.bool_)):
             raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
@@ -408,28 +431,37 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
     values = _kinflow.sample(field, x0, solver, int(steps), grid, kts, kpe, float(tau), float(rtol),
                              float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
-                             _opt(churn, float))
+                             _opt(churn, float), _opt(t0, float), _opt(t1, float), divergence, _opt(probes, int),
+                             _opt(probe_seed, int))
     return SampleResult(values if device is None else _tensor_out(values, device))
 
 
-def log_likelihood(field, data, solver="rk4", steps=100, grid="uniform"):
+def log_likelihood(field, data, solver="rk4", steps=100, grid="uniform", rtol=1e-5, atol=1e-5, divergence=None,
+                   probes=None, probe_seed=None):
     """The model's log density ``log p_1(x)`` of given points ``data`` ``[B, d]``: the flow
     integrated backward from t = 1 (the points) to t = 0 with the divergence carried beside it,
     ``log p_1(x) = log N(x(0); 0, I) + int_1^0 div v dt`` (docs/math.md section 8).
 
     ``grid`` is a name (``kinflow.grid``) or an increasing array of times from 0 to 1; the
-    solve walks it from 1 to 0. ``solver`` is a Runge-Kutta or multistep solver. Exact
-    divergences for kinflow's fields, Hutchinson's estimate for a callable. Returns an array
-    ``[B]`` (a tensor when ``data`` is one). Equivalent to
-    ``sample(field, data, solver, grid=times[::-1], likelihood=True).log_likelihood``.
+    solve walks it from 1 to 0. ``solver`` is a Runge-Kutta or multistep solver on that grid,
+    or an adaptive one ("dopri5", "bs32", "tsit5") with the tolerances ``rtol`` and ``atol``
+    (``grid`` and ``steps`` are then unused). Exact divergences for kinflow's fields,
+    Hutchinson's estimate for a callable; ``divergence``, ``probes`` and ``probe_seed`` as
+    in ``sample``. Returns an array ``[B]`` (a tensor when ``data`` is one). Equivalent to
+    ``sample(field, data, solver, grid=times[::-1], likelihood=True).log_likelihood``, or
+    ``sample(field, data, solver, t0=1, t1=0, likelihood=True)`` for an adaptive solver.
     """
+    hutchinson = dict(divergence=divergence, probes=probes, probe_seed=probe_seed)
+    if isinstance(solver, str) and solver in ("dopri5", "bs32", "tsit5"):
+        return sample(field, data, solver=solver, t0=1.0, t1=0.0, rtol=rtol, atol=atol, likelihood=True,
+                      **hutchinson).log_likelihood
     if isinstance(grid, str):
         times = globals()["grid"](grid, steps)
     else:
         times = _np.asarray(grid.detach().cpu().numpy() if _is_tensor(grid) else grid, dtype=_np.float64)
         if times.ndim != 1 or times.size < 2 or times[0] != 0.0 or times[-1] != 1.0:
             raise ValueError("grid: expected a name or an increasing 1-D array of times from 0 to 1")
-    return sample(field, data, solver=solver, grid=times[::-1].copy(), likelihood=True).log_likelihood
+    return sample(field, data, solver=solver, grid=times[::-1].copy(), likelihood=True, **hutchinson).log_likelihood
 
 
 def grid(name, steps, **params):

@@ -200,7 +200,11 @@ struct sample_settings {
   std::string kpe = "stage";
   double tau = 0.6;
   double rtol = 1e-5, atol = 1e-5;
+  /// The adaptive solvers' span (either direction).
+  double t0 = 0, t1 = 1;
   bool likelihood = false;
+  /// With the likelihood: exact or Hutchinson's divergence, its probes and their seed.
+  kinflow::divergence_options divergence{};
   bool trajectories = false;
   kinflow::last_step_rule last_step = kinflow::last_step_rule::method;
   kinflow::multistep_start start = kinflow::multistep_start::lower_order;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace kinflow_py {
 
@@ -194,13 +195,64 @@ sample_settings parse_settings(const std::string& solver, long steps, const py::
   return s;
 }
 
+/// The adaptive solvers' span t0, t1 (None: 0 and 1) and the likelihood's divergence
+/// options (None: automatic, 1 probe, seed 0); errors as ValueError naming the parameter.
+void parse_span_and_divergence(sample_settings& s, const py::object& t0, const py::object& t1,
+                               const py::object& divergence, const py::object& probes, const py::object& probe_seed) {
+  for (const auto& [name, value, slot] : {std::tuple{"t0", &t0, &s.t0}, std::tuple{"t1", &t1, &s.t1}}) {
+    if (value->is_none()) continue;
+    if (!s.adaptive())
+      throw py::value_error(std::string(name) + ": applies to the adaptive solvers (dopri5, bs32, tsit5); " +
+                            "the fixed-step solvers take grid=<array of times>, got solver " + s.solver);
+    const double t = value->cast<double>();
+    if (!(t >= 0 && t <= 1))
+      throw py::value_error(std::string(name) + ": expected a time in [0, 1], got " + kinflow::detail::to_text(t));
+    *slot = t;
+  }
+  if (s.t0 == s.t1)
+    throw py::value_error("t1: expected a time != t0 = " + kinflow::detail::to_text(s.t0) + ", got " +
+                          kinflow::detail::to_text(s.t1));
+  if (s.likelihood && !((s.t0 == 0 && s.t1 == 1) || (s.t0 == 1 && s.t1 == 0)))
+    throw py::value_error("likelihood: needs the whole span, t0 = 0 and t1 = 1 (or t0 = 1 and t1 = 0 for given "
+                          "points), got t0 = " + kinflow::detail::to_text(s.t0) + ", t1 = " +
+                          kinflow::detail::to_text(s.t1));
+  if (!s.likelihood)
+    for (const auto& [name, value] : {std::pair{"divergence", &divergence}, std::pair{"probes", &probes},
+                                      std::pair{"probe_seed", &probe_seed}})
+      if (!value->is_none())
+        throw py::value_error(std::string(name) + ": applies with likelihood=True (the divergence the "
+                              "log-likelihood integrates)");
+  if (!divergence.is_none()) {
+    const auto d = divergence.cast<std::string>();
+    if (d == "auto")
+      s.divergence.method = kinflow::divergence_method::automatic;
+    else if (d == "exact")
+      s.divergence.method = kinflow::divergence_method::exact;
+    else if (d == "hutchinson")
+      s.divergence.method = kinflow::divergence_method::hutchinson;
+    else
+      throw py::value_error("divergence: expected 'auto' (exact when the field has it, else Hutchinson's "
+                            "estimate), 'exact' or 'hutchinson', got '" + d + "'");
+  }
+  if (!probes.is_none()) {
+    const long p = probes.cast<long>();
+    if (p < 1 || p > 1000)
+      throw py::value_error("probes: expected Hutchinson probes per stage and sample in [1, 1000], got " +
+                            std::to_string(p));
+    s.divergence.hutchinson.probes = static_cast<int>(p);
+  }
+  if (!probe_seed.is_none()) s.divergence.hutchinson.seed = probe_seed.cast<std::uint64_t>();
+}
+
 py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const py::object& grid,
                   py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                   bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
-                  py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn) {
+                  py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn,
+                  py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed) {
   sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
+  parse_span_and_divergence(s, t0, t1, divergence, probes, probe_seed);
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
   if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
@@ -242,6 +294,8 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("rtol") = 1e-5, py::arg("atol") = 1e-5, py::arg("likelihood") = false,
         py::arg("trajectories") = false, py::arg("last_step") = "method", py::arg("start") = "lower",
         py::arg("diffusion") = py::none(), py::arg("diffusion_norm") = py::none(), py::arg("noise_seed") = py::none(),
-        py::arg("last_step_size") = py::none(), py::arg("churn") = py::none());
+        py::arg("last_step_size") = py::none(), py::arg("churn") = py::none(), py::arg("t0") = py::none(),
+        py::arg("t1") = py::none(), py::arg("divergence") = py::none(), py::arg("probes") = py::none(),
+        py::arg("probe_seed") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

@@ -22,6 +22,7 @@ void set_path_options(Options& opt, const sample_settings& s) {
   }
   opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
   opt.likelihood.enabled = s.likelihood;
+  opt.likelihood.divergence = s.divergence;
 }
 
 template <class Scalar>
@@ -103,7 +104,7 @@ kinflow::solve_result<Scalar> run_adaptive(Field& field, const kinflow::embedded
   opt.atol = s.atol;
   set_path_options(opt, s);
   opt.progress = progress;
-  return kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt);
+  return kinflow::integrate_adaptive(field, method, s.t0, s.t1, X, opt);
 }
 
 /// For solves that run without the GIL (C++ fields): a progress callback that, every tenth

@@ -1,0 +1,105 @@
+"""sample()'s span for the adaptive solvers (t0, t1, either direction) and the likelihood's
+divergence settings (exact or Hutchinson's estimate, its probes and seed).
+
+The references are closed forms: for data N(mu, s^2 I) the flow-matching flow is
+x_t = t mu + sigma(t) x_0 with sigma(t) = sqrt((1 - t)^2 + t^2 s^2), so the state at t1 of
+a state x at t0 is t1 mu + sigma(t1) / sigma(t0) (x - t0 mu), and the model's log density of
+a point is that of N(mu, s^2 I).
+"""
+
+import numpy as np
+import pytest
+
+import kinflow
+
+MU, S, D = np.array([0.7, -1.2, 0.4]), 0.5, 3
+
+
+def _gaussian():
+    return kinflow.GaussianMixture(MU[None, :], np.array([S]), np.array([1.0]))
+
+
+def _sigma(t):
+    return np.sqrt((1 - t) ** 2 + (t * S) ** 2)
+
+
+def _flow(x, t0, t1):
+    return t1 * MU + _sigma(t1) / _sigma(t0) * (x - t0 * MU)
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "bs32", "tsit5"])
+@pytest.mark.parametrize("t0,t1", [(0.3, 0.8), (0.8, 0.3), (1.0, 0.0), (0.0, 0.45)])
+def test_adaptive_span_either_direction(solver, t0, t1):
+    x = np.asarray(kinflow.standard_normal(50, D, 4))
+    r = kinflow.sample(_gaussian(), x, solver=solver, t0=t0, t1=t1, rtol=1e-9, atol=1e-9)
+    assert all(s == "success" for s in r.status)
+    np.testing.assert_allclose(np.asarray(r.x), _flow(x, t0, t1), rtol=0, atol=2e-6)
+
+
+def test_adaptive_round_trip_and_energy_of_either_direction():
+    x = np.asarray(kinflow.standard_normal(20, D, 5))
+    f = kinflow.sample(_gaussian(), x, solver="dopri5", t0=0.2, t1=0.9, rtol=1e-10, atol=1e-10)
+    b = kinflow.sample(_gaussian(), np.asarray(f.x), solver="dopri5", t0=0.9, t1=0.2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(b.x), x, rtol=0, atol=1e-7)
+    # 1/2 int |v|^2 dt over the same path, walked either way
+    np.testing.assert_allclose(np.asarray(b.kpe), np.asarray(f.kpe), rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "rk4"])
+def test_log_likelihood_of_given_points(solver):
+    data = MU + S * np.asarray(kinflow.standard_normal(40, D, 6))
+    got = np.asarray(kinflow.log_likelihood(_gaussian(), data, solver=solver, steps=200, rtol=1e-9, atol=1e-9))
+    want = -0.5 * D * np.log(2 * np.pi * S ** 2) - 0.5 * ((data - MU) ** 2).sum(1) / S ** 2
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def _field():
+    Y = np.asarray(kinflow.datasets.make("8gaussians", 64, seed=1))
+    return kinflow.smoothed_empirical(Y, 0.4)
+
+
+def test_hutchinson_probes_and_seed():
+    # The smoothed field's Jacobian is not a multiple of the identity, so each Rademacher
+    # estimate has a variance; it is unbiased, and P probes divide the variance by P.
+    # Against the exact divergence's log-likelihood, per sample: the error's spread with 16
+    # probes is about 1/4 of that with one (the bound 1/2 leaves room for the sampling error
+    # of two standard deviations over 400 samples, a few per cent).
+    field = _field()
+    x0 = np.asarray(kinflow.standard_normal(400, 2, 7))
+    kw = dict(solver="rk4", steps=40, likelihood=True)
+    exact = np.asarray(kinflow.sample(field, x0, **kw).log_likelihood)
+    exact2 = np.asarray(kinflow.sample(field, x0, divergence="exact", **kw).log_likelihood)
+    np.testing.assert_array_equal(exact, exact2)  # "auto" is the exact divergence here
+    one = np.asarray(kinflow.sample(field, x0, divergence="hutchinson", **kw).log_likelihood)
+    many = np.asarray(kinflow.sample(field, x0, divergence="hutchinson", probes=16, **kw).log_likelihood)
+    e1, e16 = one - exact, many - exact
+    assert np.std(e1) > 1e-3  # the estimate is not the exact divergence
+    assert np.std(e16) < 0.5 * np.std(e1)
+    for e in (e1, e16):  # unbiased up to O(delta^2): the mean error within 4 standard errors
+        assert abs(np.mean(e)) < 4 * np.std(e) / np.sqrt(e.size) + 1e-6
+    # The seed fixes the probes.
+    again = np.asarray(kinflow.sample(field, x0, divergence="hutchinson", probe_seed=0, **kw).log_likelihood)
+    other = np.asarray(kinflow.sample(field, x0, divergence="hutchinson", probe_seed=5, **kw).log_likelihood)
+    np.testing.assert_array_equal(again, one)
+    assert np.mean(other != one) > 0.9
+
+
+def test_span_and_divergence_errors():
+    x = np.asarray(kinflow.standard_normal(4, D, 8))
+    g = _gaussian()
+    cases = [
+        (dict(solver="euler", t0=0.2), "t0: applies to the adaptive"),
+        (dict(solver="dopri5", t0=0.5, t1=0.5), "t1: expected a time != t0"),
+        (dict(solver="dopri5", t1=1.5), r"t1: expected a time in \[0, 1\]"),
+        (dict(solver="dopri5", t0=0.2, likelihood=True), "likelihood: needs the whole span"),
+        (dict(solver="rk4", probes=4), "probes: applies with likelihood=True"),
+        (dict(solver="rk4", likelihood=True, probes=0), r"probes: expected .* \[1, 1000\]"),
+        (dict(solver="rk4", likelihood=True, divergence="fast"), "divergence: expected 'auto'"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(ValueError, match=message):
+            kinflow.sample(g, x, **kw)
+    with pytest.raises(ValueError, match="divergence"):  # a callable has no exact divergence
+        kinflow.sample(lambda t, X: -X, x, solver="rk4", steps=4, likelihood=True, divergence="exact")
+    with pytest.raises(TypeError, match="probe_seed"):
+        kinflow.sample(g, x, solver="rk4", likelihood=True, probe_seed=-1)
