@@ -78,6 +78,7 @@ setup(
     version=kinflow_version(),
     package_dir={"": "python"},
     packages=["kinflow"],
+    package_data={"kinflow": ["__init__.pyi", "py.typed"]},
     ext_modules=[CMakeExtension("kinflow._kinflow")],
     cmdclass={"build_ext": CMakeBuild},
 )
