@@ -6,11 +6,13 @@
 #   .venv/bin/python -c "import kinflow"
 #   .venv/bin/python -m pytest python/tests -q
 #
-#   bash scripts/install-python.sh [--torch] [--jobs N] [--build-dir DIR | --prebuilt DIR | --setup-only]
+#   bash scripts/install-python.sh [--torch] [--mpi] [--jobs N] [--build-dir DIR | --prebuilt DIR | --setup-only]
 #
 #   --torch         also install python3-torch, python3-matplotlib, python3-sklearn and
 #                   python3-scipy (the PyTorch tests, the example in examples/python/ and
 #                   the digits study in examples/digits/; large)
+#   --mpi           also install python3-mpi4py and openmpi-bin (examples/python/mpi_shards.py
+#                   and its test)
 #   --jobs N        parallel compile jobs (default 2)
 #   --build-dir DIR CMake build directory (default build/python)
 #   --prebuilt DIR  install the extension module already built in DIR, a build of this tree
@@ -36,12 +38,13 @@ packages=(cmake g++ make libeigen3-dev pybind11-dev python3-pybind11 python3-pyt
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --torch) packages+=(python3-torch python3-matplotlib python3-sklearn python3-scipy) ;;
+    --mpi) packages+=(python3-mpi4py openmpi-bin) ;;
     --jobs) jobs="${2:?install-python.sh: --jobs needs a number}"; shift ;;
     --build-dir) build_dir="${2:?install-python.sh: --build-dir needs a directory}"; shift ;;
     --prebuilt) prebuilt="${2:?install-python.sh: --prebuilt needs a build directory}"; shift ;;
     --setup-only) setup_only=1 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-python.sh: unknown option '$1' (expected --torch, --jobs N, --build-dir DIR, --prebuilt DIR or --setup-only)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-python.sh: unknown option '$1' (expected --torch, --mpi, --jobs N, --build-dir DIR, --prebuilt DIR or --setup-only)" >&2; exit 2 ;;
   esac
   shift
 done

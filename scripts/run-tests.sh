@@ -79,7 +79,7 @@ jobs="${KINFLOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # The Python package's Debian packages and .venv/ first: the Release build below also
 # compiles the extension module, which install-python.sh then installs from it.
 stage "Python packages and .venv"
-bash scripts/install-python.sh --torch --setup-only
+bash scripts/install-python.sh --torch --mpi --setup-only
 
 stage "build/tests: configure and build"
 echo "== build/tests (Release) =="
@@ -101,7 +101,7 @@ cmake --build build/tests --target docs
 
 stage "Python package: install and pytest"
 echo "== Python package (.venv over /usr/bin/python3; pytest) =="
-bash scripts/install-python.sh --torch --prebuilt build/tests
+bash scripts/install-python.sh --torch --mpi --prebuilt build/tests
 # One worker per core, each taking whole files (a file's module fixtures run once).
 .venv/bin/python -m pytest python/tests -q -n "$jobs" --dist loadfile
 

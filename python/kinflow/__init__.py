@@ -48,6 +48,7 @@ __all__ = [
     "SampleResult",
     "MemorizationResult",
     "smoothed_empirical",
+    "merge_states",
     "load_mlp",
     "torch_field",
     "TorchField",
@@ -86,6 +87,16 @@ threads : int
 Methods take ``t`` (float) and ``X`` ``[B, d]``: ``velocity(t, X) -> [B, d]``,
 ``log_density(t, X) -> [B]`` (log p_t), ``posterior_weights(t, X) -> [B, N]`` (rows sum
 to 1), ``divergence(t, X) -> [B]`` (exact). A field is also callable: ``field(t, X)``.
+
+Sharded training sets (docs/python.md, "Sharded training sets"): a field built on one
+shard of the points gives ``partial_state(t, X) -> [B, d + 4]``, the mergeable posterior
+state of X over its points (per query ``[M, W, C, Q, S_1..S_d]``: the largest logit, the
+weight sums, the posterior's squared deviations and weighted points, rescaled to ``M``).
+``kinflow.merge_states([s_1, s_2, ...])`` merges the states of disjoint shards into the state
+of their union, exactly (commutative bit for bit). A field of any shard then finishes it:
+``velocity_from(t, X, state) -> [B, d]``, ``divergence_from(t, state) -> [B]`` and
+``log_density_from(t, state, n=None) -> [B]`` with ``n`` the number of points the state
+covers (None: this field's own ``size``).
 """
 
 GaussianMixture.__doc__ = """GaussianMixture(means, stds, weights, threads=0)
@@ -122,6 +133,31 @@ early, late : "linear", "constant" or "exponential"
 
 ``eta(t)`` evaluates the gain, ``integral()`` is its integral over [0, 1].
 """
+
+
+def merge_states(states):
+    """The posterior state of the union of disjoint shards of the training points.
+
+    Parameters
+    ----------
+    states : sequence of arrays [B, d + 4]
+        ``EmpiricalField.partial_state(t, X)`` of the same queries ``(t, X)`` over each shard
+        (from any process: they are plain arrays, e.g. gathered with mpi4py or
+        torch.distributed).
+
+    Returns
+    -------
+    array [B, d + 4]
+        The merged state, in the precision of the first; finish it with
+        ``field.velocity_from(t, X, state)``, ``field.divergence_from(t, state)`` or
+        ``field.log_density_from(t, state, n)``. Exact: the merge rescales the shards' sums to
+        the larger maximum logit and adds Chan's term to the deviations. It is commutative bit
+        for bit and associative up to rounding, so merge in one fixed order (e.g. by rank) for
+        the same bits everywhere.
+    """
+    if _is_tensor(states):
+        raise TypeError("states: expected a sequence of [B, d + 4] arrays, got one tensor")
+    return _kinflow.merge_states([_np.asarray(s.detach().cpu().numpy() if _is_tensor(s) else s) for s in states])
 
 
 def smoothed_empirical(Y, s, threads=0):

@@ -69,6 +69,103 @@ py::array divergence(const Holder& h, double t, py::handle X) {
   });
 }
 
+/// A [B, d + 4] array of posterior-state records ([M, W, C, Q, S_1..S_d] per query, mean and
+/// trace gathered) as a kinflow::posterior_state of dimension d.
+template <class Scalar>
+kinflow::posterior_state<Scalar> state_of(py::handle records, Eigen::Index d, const char* name) {
+  const dyn_batch<Scalar> r =
+      batch_of<Scalar>(records, name, static_cast<py::ssize_t>(kinflow::posterior_state<Scalar>::record_size(d)));
+  kinflow::posterior_state<Scalar> out(d, r.cols(), {true, true});
+  std::copy_n(r.data(), r.size(), out.data());
+  return out;
+}
+
+/// A posterior state's records as a [B, d + 4] array.
+template <class Scalar>
+py::array records_of(const kinflow::posterior_state<Scalar>& state) {
+  const Eigen::Index rows = kinflow::posterior_state<Scalar>::record_size(state.dim());
+  return rows_of(Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>(state.data(), rows,
+                                                                                          state.size()));
+}
+
+/// partial_state(t, X) -> [B, d + 4]: the field's partial posterior state of X at time t.
+py::array partial_state(const empirical_holder& h, double t, py::handle X) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    kinflow::posterior_state<Scalar> state;
+    {
+      py::gil_scoped_release release;
+      state = f.partial_state(static_cast<Scalar>(t), x, {true, true});
+    }
+    return records_of(state);
+  });
+}
+
+/// velocity_from(t, X, state) -> [B, d].
+py::array velocity_from(const empirical_holder& h, double t, py::handle X, py::handle records) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    dyn_batch<Scalar> v;
+    f.velocity_from(static_cast<Scalar>(t), x, state, v);
+    return rows_of(v);
+  });
+}
+
+/// log_density_from(t, state, n) -> [B]: log p_t with the normalisation of n points (the
+/// whole training set the state was merged over; None: this field's own).
+py::array log_density_from(const empirical_holder& h, double t, py::handle records, const py::object& n) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    kinflow::per_sample<Scalar> out = f.log_density_from(static_cast<Scalar>(t), state);
+    if (!n.is_none()) {
+      const long total = n.cast<long>();
+      if (total < 1) throw py::value_error("n: expected the number of points the state covers, >= 1, got " +
+                                           std::to_string(total));
+      // log_density_from normalises by this field's N: trade it for n.
+      out.array() += static_cast<Scalar>(std::log(static_cast<double>(f.size())) - std::log(static_cast<double>(total)));
+    }
+    return vector_array(out);
+  });
+}
+
+/// divergence_from(t, state) -> [B].
+py::array divergence_from(const empirical_holder& h, double t, py::handle records) {
+  return visit_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    return vector_array(f.divergence_from(static_cast<Scalar>(t), state));
+  });
+}
+
+/// merge_states([a, b, ...]) -> the records of the union, merged left to right; the
+/// precision of the first.
+template <class Scalar>
+py::array merge_list(const py::list& states) {
+  const auto first = py::array::ensure(states[0]);
+  if (!first || first.ndim() != 2 || first.shape(1) < 5)
+    throw py::value_error("states[0]: expected a [B, d + 4] array of posterior-state records (d >= 1)");
+  const Eigen::Index d = static_cast<Eigen::Index>(first.shape(1)) - 4;
+  auto merged = state_of<Scalar>(states[0], d, "states[0]");
+  for (std::size_t i = 1; i < states.size(); ++i) {
+    const std::string name = "states[" + std::to_string(i) + "]";
+    const auto next = state_of<Scalar>(states[i], d, name.c_str());
+    if (next.size() != merged.size())
+      throw py::value_error(name + ": expected " + std::to_string(merged.size()) + " records (one per query), got " +
+                            std::to_string(next.size()));
+    merged.merge(next);
+  }
+  return records_of(merged);
+}
+
+py::array merge_states(const py::list& states) {
+  if (states.empty()) throw py::value_error("states: expected at least one state to merge");
+  return is_float32(states[0]) ? merge_list<float>(states) : merge_list<double>(states);
+}
+
 template <class Holder>
 std::string dtype_name(const Holder& h) {
   return h.is_float() ? "float32" : "float64";
@@ -131,6 +228,10 @@ void init_fields(py::module_& m) {
       .def("posterior_weights", &posterior_weights<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("divergence", &divergence<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("__call__", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))
+      .def("partial_state", &partial_state, py::arg("t"), py::arg("X"))
+      .def("velocity_from", &velocity_from, py::arg("t"), py::arg("X"), py::arg("state"))
+      .def("log_density_from", &log_density_from, py::arg("t"), py::arg("state"), py::arg("n") = py::none())
+      .def("divergence_from", &divergence_from, py::arg("t"), py::arg("state"))
       .def_property_readonly("dim", &empirical_holder::dim)
       .def_property_readonly("size", [](const empirical_holder& h) {
         return visit_field(h, [](const auto& f) { return static_cast<Eigen::Index>(f.size()); });
@@ -178,6 +279,8 @@ void init_fields(py::module_& m) {
         return "GaussianMixture(K=" + std::to_string(visit_field(h, [](const auto& f) { return f.size(); })) +
                ", d=" + std::to_string(h.dim()) + ", dtype=" + dtype_name(h) + ")";
       });
+
+  m.def("merge_states", &merge_states, py::arg("states"));
 
   m.def(
       "smoothed_empirical",

@@ -125,6 +125,18 @@ TEST_CASE("posterior_state: the merged trace is the posterior covariance's", "[p
     const Eigen::VectorXd mean = s.weighted_sum(j) / s.weight_sum(j);
     CHECK(rel_err(mean, r.mean) < 1e-13);
   }
+  // The divergence finished from the merged state: the long-double reference's trace through
+  // div v = t/σ³ tr Cov - d/σ, and the whole field's own exact divergence.
+  const kinflow::per_sample<double> D = whole.divergence_from(t, s);
+  kinflow::per_sample<double> D_whole;
+  whole.divergence(t, X, D_whole);
+  const double sigma = whole.sigma(t);
+  for (Eigen::Index j = 0; j < b; ++j) {
+    const auto r = kinflow_test::empirical_reference(Y.cast<ld>(), X.col(j).cast<ld>(), t, sigma);
+    const double want = t / (sigma * sigma * sigma) * static_cast<double>(r.trace) - static_cast<double>(d) / sigma;
+    CHECK(std::abs(D(j) - want) < 1e-12 * (1 + std::abs(want)));
+    CHECK(std::abs(D(j) - D_whole(j)) < 1e-12 * (1 + std::abs(want)));
+  }
 }
 
 TEST_CASE("posterior_state: merge is commutative bit for bit, the empty state its identity",
@@ -195,6 +207,9 @@ TEST_CASE("posterior_state: bad shapes and requests are errors", "[posterior_sta
   matrix Y = matrix::Random(3, 10), X = matrix::Random(3, 4), V;
   const field f(Y);
   CHECK_THROWS_WITH(f.velocity_from(0.5, X, no_mean, V), Catch::Matchers::Contains("request.mean"));
+  CHECK_THROWS_WITH((void)f.divergence_from(0.5, a), Catch::Matchers::Contains("request.trace"));
+  CHECK_THROWS_AS((void)f.divergence_from(0.5, state(2, 4, {.mean = true, .trace = true})),
+                  kinflow::dimension_mismatch);
   CHECK_THROWS_AS(f.velocity_from(0.5, X, wrong_size, V), kinflow::dimension_mismatch);
   const matrix X5 = matrix::Random(3, 5);
   CHECK_THROWS_AS(f.velocity_from(0.5, X5, a, V), kinflow::dimension_mismatch);

@@ -363,6 +363,23 @@ public:
     return out;
   }
 
+  /// Exact divergence at time t from the posterior state @p state (this field's finishing
+  /// step, from the trace of the posterior covariance; the state may merge several subsets
+  /// of the points).
+  /// @throws kinflow::dimension_mismatch when the state's dimension differs from the
+  ///         field's; kinflow::invalid_argument when the state lacks the trace.
+  [[nodiscard]] values_type divergence_from(Scalar t, const state_type& state) const {
+    detail::require_dimension("dimension of the posterior state", state.dim(), dim());
+    detail::require(state.request().trace, "posterior state request.trace", state.request().trace,
+                    "expected a state gathered with request.trace = true");
+    values_type out(state.size());
+    posterior_engine<Scalar, Dim>::finish_state(
+        state, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+          out(j) = derived().finish_divergence(t, c);
+        });
+    return out;
+  }
+
 protected:
   /// Takes the engine.
   explicit closed_form_field(posterior_engine<Scalar, Dim> engine) : engine_(std::move(engine)) {}
