@@ -264,11 +264,14 @@ class SampleResult:
         Stochastic solvers: ``1/2 int |g grad log p / 2|^2 dt``, the energy of the control that
         keeps the noisy flow on the marginals (its mean is the Kullback-Leibler divergence of
         the SDE's paths from the noisy flow's; docs/math.md section 11.5); None otherwise.
+    kpe_profile : array [B, steps], array [steps] or None
+        With ``profile="per_sample"``: each step's energy increment per sample (the rows sum to
+        ``kpe``); with ``profile="mean"``: the batch mean of each step's increments.
     """
 
     __slots__ = ("x", "kpe", "kpe_early", "kpe_late", "kpe_tau", "nfe", "accepted", "rejected", "status",
                  "log_likelihood", "trajectory", "drift_energy", "drift_energy_early", "drift_energy_late",
-                 "control_energy", "control_energy_early", "control_energy_late")
+                 "control_energy", "control_energy_early", "control_energy_late", "kpe_profile")
 
     def __init__(self, values):
         for k in self.__slots__:
@@ -314,7 +317,7 @@ def _require_real(name, value):
 def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe="stage", tau=None,
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
-           churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None):
+           churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None, profile=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -408,6 +411,10 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
     probe_seed : int >= 0 or None
         Seed of Hutchinson's Rademacher probes (default 0); the same seed gives the same
         estimates.
+    profile : str or None
+        The per-step energy profile, for the fixed-grid and stochastic solvers: "per_sample"
+        (``kpe_profile`` ``[B, steps]``, each step's increment of each sample's energy, by the
+        same quadrature as ``kpe``) or "mean" (``[steps]``, their batch mean); None: none.
 
     Returns
     -------
@@ -452,8 +459,9 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
             raise TypeError(f"{name}: expected an int >= 0 or None, got {value!r}")
     if probes is not None and (isinstance(probes, bool) or not isinstance(probes, (int, _np.integer))):
         raise TypeError(f"probes: expected an int or None, got {type(probes).__name__}")
-    if divergence is not None and not isinstance(divergence, str):
-        raise TypeError(f"divergence: expected a str or None, got {type(divergence).__name__}")
+    for name, value in (("divergence", divergence), ("profile", profile)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name}: expected a str or None, got {type(value).__name__}")
     for name, value in (("t0", t0), ("t1", t1)):
         if value is not None:
             _require_real(name, value)
@@ -468,7 +476,7 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
                              float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
                              _opt(churn, float), _opt(t0, float), _opt(t1, float), divergence, _opt(probes, int),
-                             _opt(probe_seed, int))
+                             _opt(probe_seed, int), profile)
     return SampleResult(values if device is None else _tensor_out(values, device))
 
 

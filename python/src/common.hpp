@@ -202,6 +202,8 @@ struct sample_settings {
   double rtol = 1e-5, atol = 1e-5;
   /// The adaptive solvers' span (either direction).
   double t0 = 0, t1 = 1;
+  /// The per-step energy profile (fixed-grid and stochastic solvers).
+  kinflow::kpe_profile profile = kinflow::kpe_profile::none;
   bool likelihood = false;
   /// With the likelihood: exact or Hutchinson's divergence, its probes and their seed.
   kinflow::divergence_options divergence{};

@@ -244,15 +244,32 @@ void parse_span_and_divergence(sample_settings& s, const py::object& t0, const p
   if (!probe_seed.is_none()) s.divergence.hutchinson.seed = probe_seed.cast<std::uint64_t>();
 }
 
+/// profile=None | "per_sample" | "mean": the per-step energy profile.
+void parse_profile(sample_settings& s, const py::object& profile) {
+  if (profile.is_none()) return;
+  const auto p = profile.cast<std::string>();
+  if (p == "per_sample")
+    s.profile = kinflow::kpe_profile::per_sample;
+  else if (p == "mean")
+    s.profile = kinflow::kpe_profile::batch_mean;
+  else
+    throw py::value_error("profile: expected None, 'per_sample' ([B, steps]) or 'mean' ([steps]), got '" + p + "'");
+  if (s.adaptive())
+    throw py::value_error("profile: the per-step energy is recorded on the fixed grids (Runge-Kutta, multistep, "
+                          "stochastic), not with " + s.solver + ", whose steps differ per sample");
+}
+
 py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const py::object& grid,
                   py::object kts, const std::string& kpe, double tau, double rtol, double atol, bool likelihood,
                   bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
                   py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn,
-                  py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed) {
+                  py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed,
+                  py::object profile) {
   sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
   parse_span_and_divergence(s, t0, t1, divergence, probes, probe_seed);
+  parse_profile(s, profile);
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
   if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
@@ -296,6 +313,6 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("diffusion") = py::none(), py::arg("diffusion_norm") = py::none(), py::arg("noise_seed") = py::none(),
         py::arg("last_step_size") = py::none(), py::arg("churn") = py::none(), py::arg("t0") = py::none(),
         py::arg("t1") = py::none(), py::arg("divergence") = py::none(), py::arg("probes") = py::none(),
-        py::arg("probe_seed") = py::none());
+        py::arg("probe_seed") = py::none(), py::arg("profile") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

@@ -21,6 +21,7 @@ void set_path_options(Options& opt, const sample_settings& s) {
       if (s.tau > 0 && s.tau < 1) opt.breakpoints = {s.tau};
   }
   opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
+  opt.kpe.profile = s.profile;
   opt.likelihood.enabled = s.likelihood;
   opt.likelihood.divergence = s.divergence;
 }
@@ -164,6 +165,19 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   for (auto st : r.status) status.append(py::str(std::string(kinflow::to_string(st))));
   a["status"] = status;
   a["log_likelihood"] = s.likelihood ? py::object(vector_array(r.log_likelihood)) : py::none();
+  // The per-step energy increments: [B, steps] per sample (the B x steps matrix is copied
+  // into row-major order), [steps] for the batch mean.
+  if (s.profile == kinflow::kpe_profile::per_sample) {
+    const auto& P = r.kpe.profile;
+    py::array_t<Scalar> profile({static_cast<py::ssize_t>(P.rows()), static_cast<py::ssize_t>(P.cols())});
+    Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(profile.mutable_data(), P.rows(),
+                                                                                       P.cols()) = P;
+    a["kpe_profile"] = profile;
+  } else if (s.profile == kinflow::kpe_profile::batch_mean) {
+    a["kpe_profile"] = vector_array(r.kpe.profile.col(0));
+  } else {
+    a["kpe_profile"] = py::none();
+  }
   // The stochastic solvers' drift and control energies (None for the ODE solvers).
   for (const auto& [name, energy] : {std::pair{"drift_energy", out.sde ? &out.sde->drift_energy : nullptr},
                                      std::pair{"control_energy", out.sde ? &out.sde->control_energy : nullptr}}) {

@@ -103,3 +103,38 @@ def test_span_and_divergence_errors():
         kinflow.sample(lambda t, X: -X, x, solver="rk4", steps=4, likelihood=True, divergence="exact")
     with pytest.raises(TypeError, match="probe_seed"):
         kinflow.sample(g, x, solver="rk4", likelihood=True, probe_seed=-1)
+
+
+def test_energy_profile_of_euler_on_a_linear_field():
+    # v = -x with Euler's steps h: x_k = (1 - h)^k x0, and the stage quadrature's increment of
+    # step k is h/2 |v(x_k)|^2 = h/2 (1 - h)^{2k} |x0|^2 -- exactly, per sample.
+    steps, h = 8, 1 / 8
+    x0 = np.asarray(kinflow.standard_normal(30, 3, 12))
+    r = kinflow.sample(lambda t, X: -X, x0, solver="euler", steps=steps, profile="per_sample")
+    assert r.kpe_profile.shape == (30, steps)
+    want = 0.5 * h * (1 - h) ** (2 * np.arange(steps))[None, :] * (x0 ** 2).sum(1)[:, None]
+    np.testing.assert_allclose(r.kpe_profile, want, rtol=1e-13)
+    np.testing.assert_allclose(r.kpe_profile.sum(1), r.kpe, rtol=1e-13)
+    m = kinflow.sample(lambda t, X: -X, x0, solver="euler", steps=steps, profile="mean")
+    np.testing.assert_allclose(m.kpe_profile, want.mean(0), rtol=1e-13)
+    assert kinflow.sample(lambda t, X: -X, x0, steps=steps).kpe_profile is None
+
+
+@pytest.mark.parametrize("solver", ["rk4", "unipc", "sde-euler"])
+def test_energy_profile_sums_to_the_energy(solver):
+    x0 = np.asarray(kinflow.standard_normal(40, D, 13))
+    r = kinflow.sample(_gaussian(), x0, solver=solver, steps=12, grid="cosine", profile="per_sample")
+    assert r.kpe_profile.shape == (40, 12)
+    np.testing.assert_allclose(r.kpe_profile.sum(1), r.kpe, rtol=1e-12)
+    # the early part is the steps whose lower end is below tau
+    t = kinflow.grid("cosine", 12)
+    early = r.kpe_profile[:, t[:-1] < r.kpe_tau].sum(1)
+    np.testing.assert_allclose(early, r.kpe_early, rtol=1e-12, atol=1e-14)
+
+
+def test_energy_profile_errors():
+    x = np.asarray(kinflow.standard_normal(4, D, 8))
+    with pytest.raises(ValueError, match="profile: the per-step energy"):
+        kinflow.sample(_gaussian(), x, solver="dopri5", profile="mean")
+    with pytest.raises(ValueError, match="profile: expected"):
+        kinflow.sample(_gaussian(), x, profile="sum")
