@@ -75,6 +75,7 @@ struct settings {
   std::string out = "kinflow-out";
   bool quiet = false;
   bool likelihood = false;  // --likelihood: per-sample log-likelihood beside the KPE
+  bool profile = false;     // --profile: profile.csv, the per-step energy increments
   long probes = 1;          // Hutchinson probes when the field has no exact divergence
   std::string shard;        // --shard train | samples (MPI builds); empty: train when N >= B
   cli::stochastic_settings sde;  // --diffusion, --diffusion-norm, --last-step-size, --noise-seed, --churn
@@ -254,6 +255,10 @@ settings parse(int argc, char** argv) {
       .value("--probes", "P",
              "Hutchinson probes per stage and sample (fields without an exact divergence, e.g. TorchScript models)",
              cli::integer(s.probes, 1, 1000))
+      .toggle("--profile",
+              "also profile.csv: each step's energy increment (t_start, t_end, the batch mean and the 10/50/90 % "
+              "quantiles over the samples; the means sum to the KPE mean); fixed-grid and stochastic solvers",
+              s.profile)
       .value("--trajectories", "K", "also write the paths of the first K samples",
              cli::integer(s.trajectories, 0, 100000000))
       .value("--out", "DIR",
@@ -298,6 +303,9 @@ settings parse(int argc, char** argv) {
   }
   if (is_adaptive(s.solver) && s.last_step != "method")
     usage_error("--last-step applies to fixed-step solvers; " + s.solver + " chooses its own steps");
+  if (is_adaptive(s.solver) && s.profile)
+    usage_error("--profile records the energy per step of a fixed grid; " + s.solver +
+                " chooses its own steps per sample");
   if (!kinflow::is_multistep_method(s.solver) && s.start != "lower")
     usage_error("--start applies to the multistep solvers (ab2 ab3 dpmpp2m dpmpp3m dpmpp3m_exact unipc), not " +
                 s.solver);
@@ -335,6 +343,7 @@ void set_path_options(Options& opt, const settings& s) {
   }
   opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
   opt.likelihood.enabled = s.likelihood;
+  if (s.profile) opt.kpe.profile = kinflow::kpe_profile::per_sample;
   opt.likelihood.divergence.hutchinson.probes = static_cast<int>(s.probes);
   opt.likelihood.divergence.hutchinson.seed = static_cast<std::uint64_t>(s.seed);
 }
@@ -590,6 +599,23 @@ void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X
   t.write(file, X);
 }
 
+/// profile.csv: per step of the grid `times`, its span and the batch mean and 10/50/90 %
+/// quantiles of the samples' energy increments (the B x steps matrix @p P).
+template <class Scalar>
+void write_profile(const std::filesystem::path& file, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& P,
+                   const std::vector<double>& times) {
+  std::ofstream f = cli::open_output(file);
+  f << std::setprecision(17) << "step,t_start,t_end,kpe_mean,kpe_q10,kpe_q50,kpe_q90\n";
+  std::vector<double> column(static_cast<std::size_t>(P.rows()));
+  for (Eigen::Index k = 0; k < P.cols(); ++k) {
+    double sum = 0;
+    for (Eigen::Index i = 0; i < P.rows(); ++i) sum += column[static_cast<std::size_t>(i)] = static_cast<double>(P(i, k));
+    const auto step = static_cast<std::size_t>(k);
+    f << k << ',' << times[step] << ',' << times[step + 1] << ',' << sum / static_cast<double>(P.rows()) << ','
+      << cli::quantile(column, 0.1) << ',' << cli::quantile(column, 0.5) << ',' << cli::quantile(column, 0.9) << '\n';
+  }
+}
+
 void write_paths(const std::filesystem::path& file, const std::vector<std::vector<double>>& paths, Eigen::Index d) {
   std::ofstream f = cli::open_output(file);
   f << std::setprecision(17) << "sample,step,t";
@@ -623,7 +649,7 @@ cli::json_object make_summary(const settings& s, const inputs& in,
       .text("grid", kinflow::to_string(s.grid.kind)).number("shift", s.grid.shift)
       .text("grid_spec", kinflow::to_string(s.grid)).text("grid_file", s.grid_file).number("rtol", s.rtol)
       .number("atol", s.atol).text("precision", s.precision).object("kts", kts).text("kpe_quadrature", s.kpe)
-      .boolean("likelihood", s.likelihood).integer("probes", s.probes);
+      .boolean("likelihood", s.likelihood).integer("probes", s.probes).boolean("profile", s.profile);
   cli::json_object kpe;
   kpe.number("mean", r.kpe.total.template cast<double>().mean())
       .number("early_mean", r.kpe.early.template cast<double>().mean())
@@ -711,7 +737,7 @@ int run(const settings& s_given, const parallel& par_given) {
   // leaves no partial files (examples/cli/run_files.hpp).
   std::optional<cli::run_directory> dir;
   on_every_rank([&] {
-    if (par.root()) dir.emplace(s.out, "kinflow-sample", std::vector<std::string>{"samples.csv", "train.csv", "trajectories.csv"});
+    if (par.root()) dir.emplace(s.out, "kinflow-sample", std::vector<std::string>{"samples.csv", "train.csv", "trajectories.csv", "profile.csv"});
   });
   const inputs in = on_every_rank([&] { return load_inputs(s); });
   const dyn_batch<Scalar> train = in.ref.train.template cast<Scalar>();
@@ -753,7 +779,8 @@ int run(const settings& s_given, const parallel& par_given) {
       return mine.cols() == 0 ? run_output<Scalar>{} : sample_field(s, train, mine, pilot, local_log_density);
     });
     out = local;
-    out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0);
+    out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0,
+                                             s.profile ? kinflow::kpe_profile::per_sample : kinflow::kpe_profile::none);
     X = kinflow::mpi::gather_columns(MPI_COMM_WORLD, Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>(mine), 0);
     if (cli::is_stochastic(s.solver))  // the drift and control energies, per sample, like the KPE
       for (auto* e : {&out.sde.drift, &out.sde.control}) {
@@ -785,10 +812,12 @@ int run(const settings& s_given, const parallel& par_given) {
   write_samples(dir->stage("samples.csv"), X, out.result, m, d, out.sde);
   cli::write_points(dir->stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
   if (s.trajectories > 0) write_paths(dir->stage("trajectories.csv"), out.paths, X.rows());
+  if (s.profile) write_profile(dir->stage("profile.csv"), out.result.kpe.profile, out.grid);
   dir->commit(make_summary(s, in, out, m, d, seconds, par));  // summary.json last
 
-  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s\n", static_cast<long>(X.cols()),
-              s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "");
+  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s%s\n",
+              static_cast<long>(X.cols()), s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "",
+              s.profile ? ", profile.csv" : "");
   if (out.sde.present())
     std::printf("  drift energy mean %.4f, control energy mean %.4f (%s, diffusion %s, norm %g)\n",
                 static_cast<double>(out.sde.drift.total.mean()), static_cast<double>(out.sde.control.total.mean()),

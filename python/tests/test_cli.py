@@ -216,3 +216,33 @@ def test_large_batch_agrees_with_cli(cli, tmp_path, inputs):
     rows, _ = run_cli(cli, tmp_path, "large", train, noise, ["--solver", "heun", "--steps", "8"])
     r = kinflow.sample(kinflow.EmpiricalField(train), noise, solver="heun", steps=8)
     compare(rows, r, 2, train)
+
+
+@pytest.mark.parametrize("solver", ["rk4", "sde-euler"])
+def test_energy_profile_agrees_with_cli(cli, tmp_path, inputs, solver):
+    # profile.csv: per step, the batch mean and quantiles of the increments that
+    # sample(profile="per_sample") returns; the means sum to the KPE mean.
+    train, noise = inputs
+    rows, out = run_cli(cli, tmp_path, solver, train, noise,
+                        ["--solver", solver, "--steps", "9", "--grid", "cosine", "--profile"], needs=("--profile",))
+    r = kinflow.sample(kinflow.EmpiricalField(train), noise, solver=solver, steps=9, grid="cosine",
+                       profile="per_sample")
+    prof = read_table(out / "profile.csv")
+    assert len(prof) == 9
+    t = kinflow.grid("cosine", 9)
+    np.testing.assert_allclose(column(prof, "t_start"), t[:-1], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(column(prof, "t_end"), t[1:], rtol=0, atol=1e-15)
+    P = np.asarray(r.kpe_profile)
+    np.testing.assert_allclose(column(prof, "kpe_mean"), P.mean(0), rtol=TOL, atol=TOL)
+    for q in (10, 50, 90):
+        np.testing.assert_allclose(column(prof, f"kpe_q{q}"), np.quantile(P, q / 100, axis=0), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(column(prof, "kpe_mean").sum(), column(rows, "kpe").mean(), rtol=1e-12)
+
+
+def test_profile_with_an_adaptive_solver_is_a_usage_error(cli, tmp_path, inputs):
+    exe, helptext = cli
+    if "--profile" not in helptext:
+        pytest.skip("an older build")
+    p = subprocess.run([str(exe), "--solver", "dopri5", "--profile", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--profile" in p.stderr and not (tmp_path / "o" / "summary.json").exists()
