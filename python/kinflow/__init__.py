@@ -317,7 +317,8 @@ def _require_real(name, value):
 def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe="stage", tau=None,
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
-           churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None, profile=None):
+           churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None, profile=None,
+           callback=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -415,6 +416,14 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
         The per-step energy profile, for the fixed-grid and stochastic solvers: "per_sample"
         (``kpe_profile`` ``[B, steps]``, each step's increment of each sample's energy, by the
         same quadrature as ``kpe``) or "mean" (``[steps]``, their batch mean); None: none.
+    callback : callable or None
+        ``callback(step, t, X, V)`` after every step of a fixed grid (Runge-Kutta, multistep,
+        stochastic): ``step`` the step's index, ``t`` its start time, ``X`` the state after it
+        ``[B, d]`` and ``V`` its stage velocities ``[stages, B, d]`` (one stage for the
+        multistep and stochastic solvers, and for a last step taken with Euler); fresh NumPy
+        arrays in the solve's precision. Its return value is ignored; an exception it raises
+        ends the solve and propagates. Cost: two copies of the batch per step, the GIL taken
+        per step, and the batch is then integrated whole rather than in cache-sized tiles.
 
     Returns
     -------
@@ -476,7 +485,7 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
                              float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
                              _opt(churn, float), _opt(t0, float), _opt(t1, float), divergence, _opt(probes, int),
-                             _opt(probe_seed, int), profile)
+                             _opt(probe_seed, int), profile, callback)
     return SampleResult(values if device is None else _tensor_out(values, device))
 
 

@@ -141,7 +141,8 @@ def sample(field: Field, x0: ArrayOrTensor, solver: Solver | str = "euler", step
            last_step_size: float | None = None, churn: float | None = None, t0: float | None = None,
            t1: float | None = None, divergence: Literal["auto", "exact", "hutchinson"] | None = None,
            probes: int | None = None, probe_seed: int | None = None,
-           profile: Literal["per_sample", "mean"] | None = None) -> SampleResult: ...
+           profile: Literal["per_sample", "mean"] | None = None,
+           callback: Callable[[int, float, Array, Array], Any] | None = None) -> SampleResult: ...
 def log_likelihood(field: Field, data: ArrayOrTensor, solver: Solver | str = "rk4", steps: int = 100,
                    grid: str | Sequence[float] | ArrayOrTensor = "uniform", rtol: float = 1e-5, atol: float = 1e-5,
                    divergence: Literal["auto", "exact", "hutchinson"] | None = None, probes: int | None = None,

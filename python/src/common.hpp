@@ -204,6 +204,8 @@ struct sample_settings {
   double t0 = 0, t1 = 1;
   /// The per-step energy profile (fixed-grid and stochastic solvers).
   kinflow::kpe_profile profile = kinflow::kpe_profile::none;
+  /// callback(step, t, X, V) after every step of a fixed grid (None: no callback).
+  py::object callback = py::none();
   bool likelihood = false;
   /// With the likelihood: exact or Hutchinson's divergence, its probes and their seed.
   kinflow::divergence_options divergence{};

@@ -264,12 +264,21 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
                   bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
                   py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn,
                   py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed,
-                  py::object profile) {
+                  py::object profile, py::object callback) {
   sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
   parse_span_and_divergence(s, t0, t1, divergence, probes, probe_seed);
   parse_profile(s, profile);
+  if (!callback.is_none()) {
+    if (!PyCallable_Check(callback.ptr()))
+      throw py::type_error("callback: expected None or a callable callback(step, t, X, V), got " +
+                           std::string(py::str(py::type::handle_of(callback).attr("__name__"))));
+    if (s.adaptive())
+      throw py::value_error("callback: called after every step of a fixed grid (Runge-Kutta, multistep, "
+                            "stochastic), not with " + s.solver);
+    s.callback = callback;
+  }
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
   if (py::isinstance<mlp_holder>(field)) return sample_mlp(field.cast<mlp_holder&>(), x0, s);
@@ -313,6 +322,6 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("diffusion") = py::none(), py::arg("diffusion_norm") = py::none(), py::arg("noise_seed") = py::none(),
         py::arg("last_step_size") = py::none(), py::arg("churn") = py::none(), py::arg("t0") = py::none(),
         py::arg("t1") = py::none(), py::arg("divergence") = py::none(), py::arg("probes") = py::none(),
-        py::arg("probe_seed") = py::none(), py::arg("profile") = py::none());
+        py::arg("probe_seed") = py::none(), py::arg("profile") = py::none(), py::arg("callback") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

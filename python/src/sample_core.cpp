@@ -44,25 +44,59 @@ kinflow::time_grid<double> make_grid(Field& field, const Method& method,
   return kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, method, pilot);
 }
 
-/// The observer of a solve that keeps every state: frame k + 1 of `frames` is the state
-/// after step k.
+/// The observer of a solve that keeps every state (frame k + 1 of `frames` is the state
+/// after step k) and calls the user's callback(step, t, X, V) after every step, with X the
+/// state after the step ([B, d]) and V its stage velocities ([stages, B, d]; one for the
+/// multistep and stochastic solvers and for a last step taken with Euler). One type for both,
+/// so that they add a single instantiation of each solve.
 template <class Scalar>
-struct frame_recorder {
-  std::vector<Scalar>* frames;
-  std::size_t n;  // numbers per frame
+struct step_observer {
+  std::vector<Scalar>* frames = nullptr;  // null: no frames
+  std::size_t n = 0;                      // numbers per frame
+  const py::object* callback = nullptr;   // null: no callback
+
   template <class View>
   void operator()(const View& view) const {
-    std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+    if (frames)
+      std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+    if (callback) call(view);
+  }
+
+  template <class View>
+  void call(const View& view) const {
+    py::gil_scoped_acquire gil;
+    const auto B = static_cast<py::ssize_t>(view.x.cols()), d = static_cast<py::ssize_t>(view.x.rows());
+    std::vector<const Scalar*> stages;
+    if constexpr (requires { view.k; }) {
+      const std::size_t S = view.euler ? 1 : view.k.size();
+      for (std::size_t j = 0; j < S; ++j) stages.push_back(view.k[j].data());
+    } else {
+      stages.push_back(view.v.data());
+    }
+    // A d x B column-major batch is a row-major [B, d] array.
+    py::array_t<Scalar> V({static_cast<py::ssize_t>(stages.size()), B, d});
+    for (std::size_t j = 0; j < stages.size(); ++j)
+      std::copy_n(stages[j], B * d, V.mutable_data() + static_cast<py::ssize_t>(j) * B * d);
+    py::array_t<Scalar> X({B, d});
+    std::copy_n(view.x.data(), B * d, X.mutable_data());
+    (*callback)(view.step, static_cast<double>(view.t), X, V);
   }
 };
 
-/// Sizes `frames` for `count` states of X's shape, with X as the first.
+/// The observer of a solve with `frames` (sized for `count` states of X's shape, X the first)
+/// and the settings' callback; either may be absent.
 template <class Scalar>
-frame_recorder<Scalar> start_frames(std::vector<Scalar>& frames, std::size_t count, const dyn_batch<Scalar>& X) {
-  const std::size_t n = static_cast<std::size_t>(X.size());
-  frames.resize(count * n);
-  std::copy_n(X.data(), n, frames.begin());
-  return {&frames, n};
+step_observer<Scalar> make_observer(std::vector<Scalar>* frames, std::size_t count, const dyn_batch<Scalar>& X,
+                                    const sample_settings& s) {
+  step_observer<Scalar> o;
+  o.n = static_cast<std::size_t>(X.size());
+  if (frames) {
+    frames->resize(count * o.n);
+    std::copy_n(X.data(), o.n, frames->begin());
+    o.frames = frames;
+  }
+  if (!s.callback.is_none()) o.callback = &s.callback;
+  return o;
 }
 
 template <class Scalar, class Field, class Method>
@@ -75,8 +109,8 @@ kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
   opt.progress = progress;
   opt.last_step = s.last_step;
   opt.start = s.start;
-  if (!frames) return kinflow::integrate(field, method, grid, X, opt);
-  return kinflow::integrate(field, method, grid, X, opt, start_frames(*frames, grid.times().size(), X));
+  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt);
+  return kinflow::integrate(field, method, grid, X, opt, make_observer(frames, grid.times().size(), X, s));
 }
 
 /// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid `grid`; with
@@ -91,9 +125,9 @@ kinflow::stochastic_result<Scalar> run_stochastic(Field& field, const kinflow::t
   opt.progress = progress;
   opt.last_step = s.last_step;
   const kinflow::stochastic_method method = kinflow::stochastic_method_by_name(s.solver, "solver");
-  if (!frames) return kinflow::integrate(field, method, grid, X, opt);
+  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt);
   const std::size_t count = grid.times().size() + (opt.last_step_size ? 1 : 0);
-  return kinflow::integrate(field, method, grid, X, opt, start_frames(*frames, count, X));
+  return kinflow::integrate(field, method, grid, X, opt, make_observer(frames, count, X, s));
 }
 
 template <class Scalar, class Field, std::size_t S>

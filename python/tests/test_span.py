@@ -138,3 +138,67 @@ def test_energy_profile_errors():
         kinflow.sample(_gaussian(), x, solver="dopri5", profile="mean")
     with pytest.raises(ValueError, match="profile: expected"):
         kinflow.sample(_gaussian(), x, profile="sum")
+
+
+def _recorder():
+    seen = []
+
+    def callback(step, t, X, V):
+        seen.append((step, t, X.copy(), V.copy()))
+    return seen, callback
+
+
+def test_callback_of_euler_on_a_linear_field():
+    steps, h = 6, 1 / 6
+    x0 = np.asarray(kinflow.standard_normal(10, 2, 21))
+    seen, cb = _recorder()
+    r = kinflow.sample(lambda t, X: -X, x0, solver="euler", steps=steps, callback=cb)
+    assert [s for s, *_ in seen] == list(range(steps))
+    for k, t, X, V in seen:
+        assert t == pytest.approx(k * h, abs=1e-15)
+        assert V.shape == (1, 10, 2)
+        np.testing.assert_allclose(V[0], -x0 * (1 - h) ** k, rtol=1e-14)
+        np.testing.assert_allclose(X, x0 * (1 - h) ** (k + 1), rtol=1e-14)
+    np.testing.assert_array_equal(seen[-1][2], np.asarray(r.x))
+
+
+def test_callback_stages_rebuild_rk4_steps_and_change_nothing():
+    # X_{k+1} = X_k + h (V_1 + 2 V_2 + 2 V_3 + V_4) / 6, from the stages the callback sees.
+    x0 = np.asarray(kinflow.standard_normal(16, D, 22))
+    seen, cb = _recorder()
+    r = kinflow.sample(_gaussian(), x0, solver="rk4", steps=5, grid="cosine", callback=cb, trajectories=True)
+    plain = kinflow.sample(_gaussian(), x0, solver="rk4", steps=5, grid="cosine")
+    np.testing.assert_array_equal(np.asarray(r.x), np.asarray(plain.x))
+    t = kinflow.grid("cosine", 5)
+    prev = x0
+    for k, tk, X, V in seen:
+        assert V.shape == (4, 16, D) and tk == pytest.approx(t[k])
+        h = t[k + 1] - t[k]
+        np.testing.assert_allclose(X, prev + h * (V[0] + 2 * V[1] + 2 * V[2] + V[3]) / 6, rtol=1e-13, atol=1e-14)
+        np.testing.assert_array_equal(X, r.trajectory[k + 1])
+        prev = X
+    # multistep and stochastic solvers: one velocity per step
+    seen, cb = _recorder()
+    kinflow.sample(_gaussian(), x0, solver="unipc", steps=7, callback=cb)
+    assert len(seen) == 7 and all(V.shape == (1, 16, D) for *_, V in seen)
+    seen, cb = _recorder()
+    kinflow.sample(_gaussian(), x0, solver="sde-euler", steps=7, callback=cb)
+    assert len(seen) == 7 and all(V.shape == (1, 16, D) for *_, V in seen)
+
+
+def test_callback_errors_propagate():
+    x = np.asarray(kinflow.standard_normal(4, D, 8))
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, t, X, V):
+        if step == 2:
+            raise Stop("enough")
+    for field in (_gaussian(), lambda t, X: -X):  # a C++ field (GIL released) and a callable
+        with pytest.raises(Stop, match="enough"):
+            kinflow.sample(field, x, solver="heun", steps=5, callback=stop)
+    with pytest.raises(ValueError, match="callback: called after every step of a fixed grid"):
+        kinflow.sample(_gaussian(), x, solver="dopri5", callback=stop)
+    with pytest.raises(TypeError, match="callback"):
+        kinflow.sample(_gaussian(), x, solver="euler", callback=3)

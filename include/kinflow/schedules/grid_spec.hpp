@@ -190,8 +190,12 @@ inline void set_grid_parameter(grid_spec& spec, std::string_view name, double va
     const std::string_view item = rest.substr(0, comma);
     double v = 0;
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    detail::require(!item.empty() && ec == std::errc() && end == item.data() + item.size(), params[i],
-            "'" + std::string(item) + "'", "expected a number in grid " + quoted + ", of the form " + form);
+    // (The quoted item is built by append, not "'" + std::string(...): GCC 12 reports a
+    // false -Wrestrict overlap for a literal prepended to a temporary string.)
+    std::string shown(1, '\'');
+    shown.append(item).push_back('\'');
+    detail::require(!item.empty() && ec == std::errc() && end == item.data() + item.size(), params[i], shown,
+                    "expected a number in grid " + quoted + ", of the form " + form);
     detail::grid_parameter(spec, params[i]) = v;
     detail::require((comma == std::string_view::npos) == (i + 1 == params.size()), "grid", quoted,
             "expected " + std::to_string(params.size()) + " number(s) after ':', as in " + form +
