@@ -87,6 +87,24 @@ def empirical_case(label, d, N, B, steps, scalar, threads, reps):
     return dict(kv.split("=", 1) for kv in line.split()[1:])
 
 
+def interleaved(plain_loop, through_kinflow, reps):
+    """Runs the two in turn (a model's own time varies from run to run on a shared machine),
+    after two warm-ups of each (TorchScript optimizes a model on its first runs). Returns the
+    loop's and kinflow's times per repetition and the last outputs of each."""
+    for _ in range(2):
+        plain_loop()
+        through_kinflow()
+    t_loops, t_kins = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        loop_out = plain_loop()
+        t_loops.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        kin_out = through_kinflow()
+        t_kins.append(time.perf_counter() - start)
+    return t_loops, t_kins, loop_out, kin_out
+
+
 def model_case(B, steps, threads, reps):
     import torch
 
@@ -121,20 +139,15 @@ def model_case(B, steps, threads, reps):
         inside[0] = 0.0
         return kinflow.sample(field, x0, solver="euler", steps=steps)
 
-    # Interleaved runs (the model's own time varies from run to run on a shared machine),
-    # after two warm-ups of each (TorchScript optimizes a model on its first runs).
-    for _ in range(2):
-        plain_loop()
-        through_kinflow()
-    t_loops, t_kins, outside = [], [], []
-    for _ in range(reps):
-        start = time.perf_counter()
-        x_loop, kpe_loop = plain_loop()
-        t_loops.append(time.perf_counter() - start)
-        start = time.perf_counter()
+    insides = []  # seconds in the model during each timed kinflow.sample
+
+    def timed_kinflow():
         r = through_kinflow()
-        t_kins.append(time.perf_counter() - start)
-        outside.append(t_kins[-1] - inside[0])
+        insides.append(inside[0])
+        return r
+
+    t_loops, t_kins, (x_loop, kpe_loop), r = interleaved(plain_loop, timed_kinflow, reps)
+    outside = [t - i for t, i in zip(t_kins, insides[2:])]  # (the first two are the warm-ups)
     t_loop, t_kin = statistics.median(t_loops), statistics.median(t_kins)
     x_kin = np.asarray(r.x)
     diff = float(np.max(np.abs(x_kin - x_loop)))
@@ -184,17 +197,7 @@ def module_case(d, width, B, steps, threads, reps):
     def through_kinflow():
         return kinflow.sample(field, x0, solver="euler", steps=steps)
 
-    for _ in range(2):
-        plain_loop()
-        through_kinflow()
-    t_loops, t_kins = [], []
-    for _ in range(reps):
-        start = time.perf_counter()
-        x_loop, kpe_loop = plain_loop()
-        t_loops.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        r = through_kinflow()
-        t_kins.append(time.perf_counter() - start)
+    t_loops, t_kins, (x_loop, kpe_loop), r = interleaved(plain_loop, through_kinflow, reps)
     t_loop, t_kin = statistics.median(t_loops), statistics.median(t_kins)
     diff = float((r.x - x_loop).abs().max())
     ediff = float(((r.kpe - kpe_loop).abs() / kpe_loop.abs().clamp(min=1.0)).max())
