@@ -60,6 +60,8 @@ struct settings {
   std::string model;                // --model FILE (.npz, or .pt with TorchScript support)
   double smoothing = 0;             // S of smoothed:S
   double sigma_min = 0;
+  kinflow::pruning_mode pruning = kinflow::pruning_mode::automatic;  // empirical and smoothed fields
+  double pruning_eps = 1e-12;
   std::string solver = "euler";
   long steps = 100;
   std::string last_step = "method";  // method | euler | denoise
@@ -199,6 +201,14 @@ settings parse(int argc, char** argv) {
              "mixture of the dataset: " + mixtures + ")",
              parametric_choice(s.field, s.smoothing, "smoothed", {"empirical", "gmm"}))
       .value("--sigma-min", "V", "sigma_min of the empirical field", cli::number(s.sigma_min, cli::half_open(0, 1)))
+      .value("--pruning", "MODE",
+             "certified pruning of the training points (empirical and smoothed fields): auto (where it pays), "
+             "on, off (docs/math.md, section 4.6); summary.json reports the share of points touched",
+             cli::one_of(s.pruning, {{"auto", kinflow::pruning_mode::automatic},
+                                     {"on", kinflow::pruning_mode::on},
+                                     {"off", kinflow::pruning_mode::off}}))
+      .value("--pruning-eps", "E", "posterior mass a sample may leave out, relative to the mass it finds",
+             cli::number(s.pruning_eps, {.lo = 0, .hi = 0.5, .lo_open = true}))
       .value("--model", "FILE",
              std::string("a trained velocity field instead of --field: MLP weights (.npz, see "
                          "examples/models/README.md)") +
@@ -327,6 +337,7 @@ struct run_output {
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
   dyn_batch<Scalar> pilot;                  // --grid energy: the pilot samples (empty: X's first 256)
   cli::path_energies<Scalar> sde;           // stochastic solvers: the drift and control energies
+  std::optional<kinflow::pruning_stats> pruning;  // closed-form fields: the points touched
 };
 
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
@@ -659,6 +670,17 @@ cli::json_object make_summary(const settings& s, const inputs& in,
   j.text("kinflow_version", KINFLOW_VERSION_STRING).object("settings", set).object("kpe", kpe)
       .number("nfe_mean", r.nfe.template cast<double>().mean());
   if (cli::is_stochastic(s.solver)) j.object("stochastic", cli::stochastic_summary(s.sde, s.seed, out.sde));
+  if (out.pruning) {
+    const kinflow::pruning_stats& p = *out.pruning;
+    j.object("pruning", cli::json_object()
+                            .text("mode", s.pruning == kinflow::pruning_mode::automatic ? "auto"
+                                          : s.pruning == kinflow::pruning_mode::on     ? "on"
+                                                                                       : "off")
+                            .number("eps", s.pruning_eps)
+                            .number("touched_share", p.touched_share())
+                            .integer("evaluations", static_cast<long long>(p.evaluations))
+                            .integer("pruned_evaluations", static_cast<long long>(p.pruned_evaluations)));
+  }
   if (r.log_likelihood.size() > 0) {
     const auto [mean, n] = mean_log_likelihood(r);
     j.object("log_likelihood", cli::json_object().number("mean", mean).integer("samples", n)
@@ -710,10 +732,18 @@ run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& trai
   if (s.field == "empirical") {
     kinflow::empirical_options<Scalar> o;
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
-    out = sample_with(kinflow::empirical_field<Scalar>(kinflow::keep_reference, train, o), s, X, pilot);
-  } else if (s.field == "smoothed") {
-    const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing));
+    o.pruning = s.pruning;
+    o.pruning_eps = s.pruning_eps;
+    const kinflow::empirical_field<Scalar> field(kinflow::keep_reference, train, o);
     out = sample_with(field, s, X, pilot);
+    out.pruning = field.pruning_statistics();
+  } else if (s.field == "smoothed") {
+    kinflow::gaussian_mixture_options<Scalar> o;
+    o.pruning = s.pruning;
+    o.pruning_eps = s.pruning_eps;
+    const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing), o);
+    out = sample_with(field, s, X, pilot);
+    out.pruning = field.pruning_statistics();
     keep_log_density(field);
   } else if (s.field == "model") {
     sample_model(s, train.cols(), X, out);
@@ -767,6 +797,8 @@ int run(const settings& s_given, const parallel& par_given) {
     // Every rank keeps its balanced share of the training set; every evaluation reduces.
     kinflow::empirical_options<Scalar> o;
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
+    o.pruning = s.pruning;
+    o.pruning_eps = s.pruning_eps;
     out = sample_with(kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o), s, X);
   } else {
     // Every rank solves its balanced share of the samples; gathered in order on rank 0.

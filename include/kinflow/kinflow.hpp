@@ -31,6 +31,7 @@
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/field_ref.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
+#include "kinflow/fields/posterior_engine.hpp"
 #include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/fields/shaped.hpp"
 #include "kinflow/fields/smoothed_empirical.hpp"

@@ -68,7 +68,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 # Docstrings of the compiled classes
 
-EmpiricalField.__doc__ = """EmpiricalField(Y, sigma_min=0.0, threads=0)
+EmpiricalField.__doc__ = """EmpiricalField(Y, sigma_min=0.0, threads=0, pruning="auto", pruning_eps=1e-12)
 
 The exact flow-matching velocity field of the training set ``Y`` ``[N, d]`` (the field
 that memorizes it): ``v(t, x) = (m(x, t) - (1 - sigma_min) x) / sigma_t`` with the
@@ -83,6 +83,18 @@ sigma_min : float in [0, 1)
     Noise level left at t = 1.
 threads : int
     Worker threads of an evaluation; 0 uses every core.
+pruning : "auto", "on" or "off"
+    Certified pruning (docs/math.md, section 4.6): per sample, skip the training points whose
+    posterior mass is provably at most ``pruning_eps`` times the mass of the points visited.
+    The log density is then within ``pruning_eps`` of the exact one, the posterior mean
+    within ``2 pruning_eps R`` (R: the largest distance from the mean to a point). "auto"
+    prunes where the bounds show it pays (late times) and runs the dense pass elsewhere.
+    The first evaluation that prunes builds an index and keeps a reordered copy of ``Y``.
+pruning_eps : float in (0, 0.5]
+    The posterior mass a sample may leave out, relative to the mass it finds.
+
+``pruning_statistics() -> dict`` counts the (sample, point) pairs evaluated so far against
+the dense count (``touched_share``); ``reset_pruning_statistics()`` zeroes it.
 
 Methods take ``t`` (float) and ``X`` ``[B, d]``: ``velocity(t, X) -> [B, d]``,
 ``log_density(t, X) -> [B]`` (log p_t), ``posterior_weights(t, X) -> [B, N]`` (rows sum
@@ -112,7 +124,7 @@ weights : array [K], each > 0, summing to 1 (within 1e-6)
 threads : int, 0 for every core
 
 Methods as EmpiricalField: ``velocity``, ``log_density``, ``posterior_weights`` ``[B, K]``,
-``divergence``.
+``divergence``, ``pruning_statistics``, ``reset_pruning_statistics``.
 """
 
 KTS.__doc__ = """KTS(alpha0=0.0, beta0=0.0, tau=0.6, k=3.0, early="linear", late="exponential")
@@ -160,13 +172,14 @@ def merge_states(states):
     return _kinflow.merge_states([_np.asarray(s.detach().cpu().numpy() if _is_tensor(s) else s) for s in states])
 
 
-def smoothed_empirical(Y, s, threads=0):
+def smoothed_empirical(Y, s, threads=0, pruning="auto", pruning_eps=1e-12):
     """The smoothed empirical field of ``Y`` ``[N, d]``: the Gaussian mixture with one component
     ``N(y_i, s^2 I)`` of weight 1/N at every training point. It generalises instead of copying;
     as ``s -> 0`` it tends to the empirical field. Returns a :class:`GaussianMixture`.
+    ``pruning`` and ``pruning_eps`` as in :class:`EmpiricalField`.
 
     Raises ValueError unless ``s`` is finite and > 0."""
-    return _kinflow.smoothed_empirical(Y, float(s), int(threads))
+    return _kinflow.smoothed_empirical(Y, float(s), int(threads), str(pruning), float(pruning_eps))
 
 
 def _is_float32(x):

@@ -183,6 +183,40 @@ unsigned thread_count(long threads) {
   return static_cast<unsigned>(threads);
 }
 
+kinflow::pruning_mode pruning_of(const std::string& name) {
+  if (name == "auto") return kinflow::pruning_mode::automatic;
+  if (name == "on") return kinflow::pruning_mode::on;
+  if (name == "off") return kinflow::pruning_mode::off;
+  throw py::value_error("pruning: expected 'auto', 'on' or 'off', got '" + name + "'");
+}
+
+/// The closed-form settings shared by both fields' constructors.
+template <class Options>
+void set_closed_form(Options& o, long threads, const std::string& pruning, double pruning_eps) {
+  o.threads = thread_count(threads);
+  o.pruning = pruning_of(pruning);
+  o.pruning_eps = pruning_eps;
+}
+
+/// `field.pruning_statistics()` as a dict.
+template <class Holder>
+py::dict pruning_statistics(const Holder& h) {
+  const kinflow::pruning_stats p = visit_field(h, [](const auto& f) { return f.pruning_statistics(); });
+  py::dict out;
+  out["evaluations"] = p.evaluations;
+  out["pruned_evaluations"] = p.pruned_evaluations;
+  out["pairs"] = p.pairs;
+  out["dense_pairs"] = p.dense_pairs;
+  out["touched_share"] = p.touched_share();
+  return out;
+}
+
+template <class Holder>
+void reset_pruning_statistics(const Holder& h) {
+  visit_field(h, [](const auto& f) { f.reset_pruning_statistics(); });
+}
+
+
 template <class Scalar>
 std::shared_ptr<mixture_t<Scalar>> make_mixture(py::handle means, py::handle stds, py::handle weights, long threads) {
   const dyn_batch<Scalar> mu = batch_of<Scalar>(means, "means");
@@ -194,10 +228,11 @@ std::shared_ptr<mixture_t<Scalar>> make_mixture(py::handle means, py::handle std
 }
 
 template <class Scalar>
-std::shared_ptr<mixture_t<Scalar>> make_smoothed(py::handle Y, double s, long threads) {
+std::shared_ptr<mixture_t<Scalar>> make_smoothed(py::handle Y, double s, long threads, const std::string& pruning,
+                                                 double pruning_eps) {
   const dyn_batch<Scalar> y = batch_of<Scalar>(Y, "Y");
   kinflow::gaussian_mixture_options<Scalar> o;
-  o.threads = thread_count(threads);
+  set_closed_form(o, threads, pruning, pruning_eps);
   return std::make_shared<mixture_t<Scalar>>(kinflow::smoothed_empirical(y, static_cast<Scalar>(s), o));
 }
 
@@ -206,23 +241,26 @@ std::shared_ptr<mixture_t<Scalar>> make_smoothed(py::handle Y, double s, long th
 void init_fields(py::module_& m) {
   // --- EmpiricalField
   py::class_<empirical_holder>(m, "EmpiricalField")
-      .def(py::init([](py::handle Y, double sigma_min, long threads) {
+      .def(py::init([](py::handle Y, double sigma_min, long threads, const std::string& pruning, double pruning_eps) {
              empirical_holder h;
              h.kind = "EmpiricalField";
              if (is_float32(Y)) {
                kinflow::empirical_options<float> o;
                o.sigma_min = static_cast<float>(sigma_min);
-               o.threads = thread_count(threads);
+               set_closed_form(o, threads, pruning, pruning_eps);
                h.field = std::make_shared<empirical_t<float>>(batch_of<float>(Y, "Y"), o);
              } else {
                kinflow::empirical_options<double> o;
                o.sigma_min = sigma_min;
-               o.threads = thread_count(threads);
+               set_closed_form(o, threads, pruning, pruning_eps);
                h.field = std::make_shared<empirical_t<double>>(batch_of<double>(Y, "Y"), o);
              }
              return h;
            }),
-           py::arg("Y"), py::arg("sigma_min") = 0.0, py::arg("threads") = 0)
+           py::arg("Y"), py::arg("sigma_min") = 0.0, py::arg("threads") = 0, py::arg("pruning") = "auto",
+           py::arg("pruning_eps") = 1e-12)
+      .def("pruning_statistics", &pruning_statistics<empirical_holder>)
+      .def("reset_pruning_statistics", &reset_pruning_statistics<empirical_holder>)
       .def("velocity", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("log_density", &log_density<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("posterior_weights", &posterior_weights<empirical_holder>, py::arg("t"), py::arg("X"))
@@ -262,6 +300,8 @@ void init_fields(py::module_& m) {
       .def("posterior_weights", &posterior_weights<mixture_holder>, py::arg("t"), py::arg("X"))
       .def("divergence", &divergence<mixture_holder>, py::arg("t"), py::arg("X"))
       .def("__call__", &velocity<mixture_holder>, py::arg("t"), py::arg("X"))
+      .def("pruning_statistics", &pruning_statistics<mixture_holder>)
+      .def("reset_pruning_statistics", &reset_pruning_statistics<mixture_holder>)
       .def_property_readonly("dim", &mixture_holder::dim)
       .def_property_readonly("size", [](const mixture_holder& h) {
         return visit_field(h, [](const auto& f) { return static_cast<Eigen::Index>(f.size()); });
@@ -284,14 +324,14 @@ void init_fields(py::module_& m) {
 
   m.def(
       "smoothed_empirical",
-      [](py::handle Y, double s, long threads) {
+      [](py::handle Y, double s, long threads, const std::string& pruning, double pruning_eps) {
         mixture_holder h;
         h.kind = "GaussianMixture";
-        if (is_float32(Y)) h.field = make_smoothed<float>(Y, s, threads);
-        else h.field = make_smoothed<double>(Y, s, threads);
+        if (is_float32(Y)) h.field = make_smoothed<float>(Y, s, threads, pruning, pruning_eps);
+        else h.field = make_smoothed<double>(Y, s, threads, pruning, pruning_eps);
         return h;
       },
-      py::arg("Y"), py::arg("s"), py::arg("threads") = 0);
+      py::arg("Y"), py::arg("s"), py::arg("threads") = 0, py::arg("pruning") = "auto", py::arg("pruning_eps") = 1e-12);
 
   // --- MLP models (.npz)
   py::class_<mlp_holder>(m, "MLPField")

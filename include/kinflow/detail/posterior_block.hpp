@@ -35,6 +35,12 @@
 
 namespace kinflow::detail {
 
+/// Points [begin, end) of a stream.
+struct point_range {
+  field_index begin;
+  field_index end;
+};
+
 /// One sample's running statistics at the end of a stream, relative to its maximum logit.
 template <class Scalar>
 struct posterior_raw {
@@ -118,16 +124,27 @@ public:
   }
 
   /// Streams samples [j0, j0 + nc) of X over every point; calls `sink(j, raw)` per sample.
-  template <class Params, class Sink>
-  void run(const batch<Scalar, Dim>& X, field_index j0, field_index nc, const Params& params,
+  template <class XB, class Params, class Sink>
+  void run(const XB& X, field_index j0, field_index nc, const Params& params,
            const Sink& sink) {
+    const point_range all{0, n_};
+    run(X, j0, nc, params, &all, 1, sink);
+  }
+
+  /// Streams samples [j0, j0 + nc) of X over the points of @p ranges (@p count disjoint
+  /// ranges); calls `sink(j, raw)` per sample with the statistics over those points.
+  template <class XB, class Params, class Sink>
+  void run(const XB& X, field_index j0, field_index nc, const Params& params,
+           const point_range* ranges, std::size_t count, const Sink& sink) {
     start(X, j0, nc, params);
-    for (field_index i0 = 0; i0 < n_; i0 += plan_.rows_block) {
-      const field_index m = std::min(plan_.rows_block, n_ - i0);
-      if (plan_.expanded)
-        expanded_block(X, j0, nc, i0, m);
-      else
-        direct_block(X, j0, nc, i0, m);
+    for (std::size_t r = 0; r < count; ++r) {
+      for (field_index i0 = ranges[r].begin; i0 < ranges[r].end; i0 += plan_.rows_block) {
+        const field_index m = std::min(plan_.rows_block, ranges[r].end - i0);
+        if (plan_.expanded)
+          expanded_block(X, j0, nc, i0, m);
+        else
+          direct_block(X, j0, nc, i0, m);
+      }
     }
     for (field_index j = 0; j < nc; ++j) {
       Scalar* a = acc_ + j * d_;
@@ -149,8 +166,8 @@ private:
 
   /// Resets the running state of the block's samples and takes their parameters; for
   /// expanded distances, bounds the rounding of each sample's logits.
-  template <class Params>
-  void start(const batch<Scalar, Dim>& X, field_index j0, field_index nc, const Params& params) {
+  template <class XB, class Params>
+  void start(const XB& X, field_index j0, field_index nc, const Params& params) {
     std::fill(run_max_, run_max_ + nc, -inf);
     std::fill(run_sum_, run_sum_ + nc, Scalar(0));
     std::fill(run_coef_, run_coef_ + nc, Scalar(0));
@@ -178,7 +195,8 @@ private:
   }
 
   /// Direct distances: points [i0, i0 + m) transposed once, then one sample at a time.
-  void direct_block(const batch<Scalar, Dim>& X, field_index j0, field_index nc, field_index i0,
+  template <class XB>
+  void direct_block(const XB& X, field_index j0, field_index nc, field_index i0,
                     field_index m) {
     transpose_points<Scalar, Dim>(pts_.y, i0, m, ld_, yt_);
     for (field_index j = 0; j < nc; ++j) {
@@ -192,7 +210,8 @@ private:
 
   /// Expanded distances: one product for the whole tile, the logits per sample (refined
   /// where the expansion may cancel), and the mean's contribution from a second product.
-  void expanded_block(const batch<Scalar, Dim>& X, field_index j0, field_index nc, field_index i0,
+  template <class XB>
+  void expanded_block(const XB& X, field_index j0, field_index nc, field_index i0,
                       field_index m) {
     using tile_map = Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>, 0,
                                 Eigen::OuterStride<>>;
