@@ -4,10 +4,10 @@
 /// visits for each query only the leaves of the pruning index that can carry more than a
 /// share `ε` of its posterior mass (docs/math.md, "Certified pruning").
 ///
-/// Queries are sorted by the leaf with the largest bound and cut into chunks of 64. Per
+/// Queries are sorted by the leaf whose centre is nearest and cut into chunks of 64. Per
 /// chunk:
-///  1. every query's best leaf (largest bound) is streamed: this gives each query its
-///     actual maximum logit `M` and mass `W` (relative to `M`) over those points;
+///  1. every query's nearest leaf is streamed: this gives each query an actual maximum
+///     logit `M` and mass `W` (relative to `M`) over those points;
 ///  2. the leaves not yet visited are taken in increasing order of their bound `U_g` and
 ///     left out while `Σ n_g exp(U_g − M) ≤ ε W`; the rest are streamed and merged in
 ///     (posterior_state::merge_record).
@@ -78,8 +78,9 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
   const std::size_t worker_scalars =
       std::max(tile_scalars + static_cast<std::size_t>(upad + 2 * dpad + 2 * rpad),
                dense.worker_scalars + static_cast<std::size_t>(field_pad<Scalar>(d * dense.cols_block)));
-  // Per worker: the chunk's queries and a subset of them (2 cq); the leaf masks (G).
-  const std::size_t worker_indices = static_cast<std::size_t>(2 * cq);
+  // Per worker: the chunk's queries, a subset of them and their first leaves (3 cq); the
+  // leaf masks (G).
+  const std::size_t worker_indices = static_cast<std::size_t>(3 * cq);
   const auto tasks = static_cast<std::size_t>((B + cq - 1) / cq);
   // The best leaf and the order of every query, the queries that run dense, a flag per chunk.
   const std::size_t global_indices = static_cast<std::size_t>(3 * B) + tasks;
@@ -107,19 +108,18 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
   constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
   using const_map = Eigen::Map<const batch<Scalar, Dim>>;
 
-  // Pass A: each query's best leaf, and an estimate of the points pruning would visit.
+  // Pass A: each query's nearest leaf, and an estimate of the points pruning would visit.
   std::atomic<std::uint64_t> estimate{0};
   field_parallel_for(workers, tasks, [&](unsigned w, std::size_t task) {
     Scalar* U = mem.data() + static_cast<std::size_t>(w) * worker_scalars + tile_scalars;
     const field_index j0 = static_cast<field_index>(task) * cq, nc = std::min(cq, B - j0);
     leaf_logit_bounds<Scalar, Dim>(ix, const_map(X.col(j0).data(), d, nc),
-                                   [&](field_index j) { return params(j0 + j); }, plan.expanded, plan.blas, U);
+                                   [&](field_index j) { return params(j0 + j); }, plan.expanded, plan.blas, U,
+                                   best + j0);
     std::uint64_t local = 0;
     for (field_index j = 0; j < nc; ++j) {
       const Scalar* u = U + j * G;
-      const field_index g1 = static_cast<field_index>(std::max_element(u, u + G) - u);
-      best[j0 + j] = g1;
-      const Scalar floor = u[g1] + log_eps - log_g;
+      const Scalar floor = *std::max_element(u, u + G) + log_eps - log_g;
       for (field_index g = 0; g < G; ++g)
         if (u[g] >= floor) local += static_cast<std::uint64_t>(ix.leaf_points(g));
     }
@@ -142,6 +142,7 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
     Scalar* r2 = r1 + rpad;  // a subset's records
     field_index* q = idx_mem.data() + static_cast<std::size_t>(w) * worker_indices;  // cq: the chunk's queries
     field_index* sub = q + cq;  // cq: a subset (indices into the chunk)
+    field_index* first = sub + cq;  // cq: each query's leaf of step 1
     mask* leaf_mask = mask_mem.data() + static_cast<std::size_t>(w) * static_cast<std::size_t>(G);
 
     const field_index k0 = static_cast<field_index>(task) * cq, nc = std::min(cq, B - k0);
@@ -153,7 +154,8 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
       std::fill(r + 1, r + rec, Scalar(0));
     }
     const const_map Xg(xg, d, nc);
-    leaf_logit_bounds<Scalar, Dim>(ix, Xg, [&](field_index i) { return params(q[i]); }, plan.expanded, plan.blas, U);
+    leaf_logit_bounds<Scalar, Dim>(ix, Xg, [&](field_index i) { return params(q[i]); }, plan.expanded, plan.blas, U,
+                                   first);
 
     // Streams every run of consecutive leaves with the same nonzero mask for the queries of
     // the mask, and merges the statistics into the chunk's records.
@@ -189,12 +191,9 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
       }
     };
 
-    // Step 1: every query's best leaf.
+    // Step 1: every query's leaf of the nearest centre.
     std::fill(leaf_mask, leaf_mask + G, mask{0});
-    for (field_index i = 0; i < nc; ++i) {
-      const Scalar* u = U + i * G;
-      leaf_mask[std::max_element(u, u + G) - u] |= mask{1} << i;
-    }
+    for (field_index i = 0; i < nc; ++i) leaf_mask[first[i]] |= mask{1} << i;
     visit();
 
     // Step 2: the leaves each query cannot leave out. Each leaf left out carries at most
@@ -203,7 +202,7 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
     const Scalar share = std::log(eps) - std::log(static_cast<Scalar>(std::max<field_index>(G - 1, 1)));
     for (field_index i = 0; i < nc; ++i) {
       const Scalar* u = U + i * G;
-      const field_index g1 = static_cast<field_index>(std::max_element(u, u + G) - u);
+      const field_index g1 = first[i];
       const Scalar M = r1[i * rec], W = r1[i * rec + 1];
       // No weight found (not with finite input): cut = -inf visits every leaf.
       const Scalar cut = M > neg_inf ? M + std::log(W) + share : neg_inf;
@@ -211,12 +210,17 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
       for (field_index g = 0; g < G; ++g)
         if (g != g1 && !(u[g] + ix.log_points(g) <= cut)) leaf_mask[g] |= bit;
     }
-    // Where most pairs would be visited anyway, the dense pass is cheaper: the chunk's
-    // queries join the dense blocks below.
+    // Where the pruned runs would cost about as much as the dense pass, the dense pass is
+    // cheaper: the chunk's queries join the dense blocks below. A run of few queries over a
+    // leaf reuses each point little (a thin matrix product), so each visited leaf counts as
+    // `overhead` queries more than it has.
+    const std::uint64_t overhead = plan.expanded ? 64 : 2;
     std::uint64_t wanted = 0;
     for (field_index g = 0; g < G; ++g)
-      wanted += static_cast<std::uint64_t>(std::popcount(leaf_mask[g])) * static_cast<std::uint64_t>(ix.leaf_points(g));
-    chunk_dense[task] = 2 * wanted > static_cast<std::uint64_t>(nc) * static_cast<std::uint64_t>(n) ? 1 : 0;
+      if (leaf_mask[g] != 0)
+        wanted += (static_cast<std::uint64_t>(std::popcount(leaf_mask[g])) + overhead) *
+                  static_cast<std::uint64_t>(ix.leaf_points(g));
+    chunk_dense[task] = 10 * wanted > 7 * static_cast<std::uint64_t>(nc) * static_cast<std::uint64_t>(n) ? 1 : 0;
     if (chunk_dense[task]) {
       pairs += local;
       return;

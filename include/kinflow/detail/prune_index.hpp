@@ -189,12 +189,14 @@ prune_index<Scalar, Dim> build_prune_index(const posterior_points<Scalar, Dim>& 
 }
 
 /// Upper bounds on the logits of every leaf for the queries X (d x nc) with parameters
-/// `params(j)`: `U(g, j)` into the G x nc column-major array @p U. With @p product, the
-/// distances to the centres come from one matrix product (with a margin for its rounding);
-/// direct otherwise.
+/// `params(j)`: `U(g, j)` into the G x nc column-major array @p U, and into @p nearest the
+/// leaf whose centre is nearest to each query (`‖x − t c_g‖`; where several leaves' bounds
+/// are all 0, in high dimension, it is the one most likely to hold the largest logit). With
+/// @p product, the distances to the centres come from one matrix product (with a margin for
+/// its rounding); direct otherwise.
 template <class Scalar, int Dim, class Params>
 void leaf_logit_bounds(const prune_index<Scalar, Dim>& ix, const Eigen::Map<const batch<Scalar, Dim>>& X,
-                       const Params& params, bool product, bool blas, Scalar* U) {
+                       const Params& params, bool product, bool blas, Scalar* U, field_index* nearest) {
   const field_index d = X.rows(), nc = X.cols(), G = ix.leaves();
   using matrix_map = Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>;
   matrix_map T(U, G, nc);
@@ -211,6 +213,8 @@ void leaf_logit_bounds(const prune_index<Scalar, Dim>& ix, const Eigen::Map<cons
     const Scalar xx = plain_sq_distance<Scalar>(x, nullptr, Scalar(0), d);
     const Scalar xn = std::sqrt(xx);
     const Scalar half_inv_v = per_point ? Scalar(0) : Scalar(0.5) / par.a;
+    Scalar nearest_dist = std::numeric_limits<Scalar>::infinity();
+    nearest[j] = 0;
     for (field_index g = 0; g < G; ++g) {
       Scalar dist;
       if (product) {
@@ -219,6 +223,10 @@ void leaf_logit_bounds(const prune_index<Scalar, Dim>& ix, const Eigen::Map<cons
         dist = std::sqrt(std::max(d2, Scalar(0)));
       } else {
         dist = std::sqrt(plain_sq_distance<Scalar>(x, ix.centres.col(g).data(), t, d)) * shrink;
+      }
+      if (dist < nearest_dist) {
+        nearest_dist = dist;
+        nearest[j] = g;
       }
       const Scalar l = std::max(dist - at * ix.radius(g), Scalar(0)) * shrink;
       Scalar bound;
