@@ -53,7 +53,7 @@ inline constexpr field_index prune_chunk = 64;
 /// Runs the pruned stream of X (see the file comment) and returns true, or returns false
 /// without calling @p sink when pruning would not pay (@p forced false and the bounds'
 /// estimate of the points to visit above half of them) or the scratch does not fit
-/// @p budget bytes. @p dense is the plan a dense stream of X would use; the queries that
+/// @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass. @p dense is the plan a dense stream of X would use; the queries that
 /// run dense stream over @p original, the points in their own order (in which the split
 /// trace's near points are fewer than in the index's clustered order). `State` is
 /// kinflow::posterior_state<Scalar> (its record layout and merge).
@@ -220,7 +220,8 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
       if (leaf_mask[g] != 0)
         wanted += (static_cast<std::uint64_t>(std::popcount(leaf_mask[g])) + overhead) *
                   static_cast<std::uint64_t>(ix.leaf_points(g));
-    chunk_dense[task] = 10 * wanted > 7 * static_cast<std::uint64_t>(nc) * static_cast<std::uint64_t>(n) ? 1 : 0;
+    chunk_dense[task] =
+        !forced && 10 * wanted > 7 * static_cast<std::uint64_t>(nc) * static_cast<std::uint64_t>(n) ? 1 : 0;
     if (chunk_dense[task]) {
       pairs += local;
       return;
