@@ -437,7 +437,8 @@ void posterior_stream(const posterior_points<Scalar, Dim>& pts, const batch<Scal
     const field_index nc = std::min(plan.cols_block, b - j0);
     posterior_tile_worker<Scalar, Dim> worker(
         pts, plan, req, mem.data() + static_cast<std::size_t>(w) * plan.worker_scalars);
-    worker.run(X, j0, nc, params, sink);
+    // Through a map, the type the pruned stream uses too: one instantiation of the kernels.
+    worker.run(Eigen::Map<const batch<Scalar, Dim>>(X.data(), X.rows(), X.cols()), j0, nc, params, sink);
   });
 }
 

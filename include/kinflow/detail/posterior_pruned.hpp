@@ -50,18 +50,15 @@ struct prune_counters {
 /// Queries per chunk of the pruned stream (one bit each in a leaf's mask).
 inline constexpr field_index prune_chunk = 64;
 
-/// Runs the pruned stream of X (see the file comment) and returns true, or returns false
-/// without calling @p sink when pruning would not pay (@p forced false and the bounds'
-/// estimate of the points to visit above half of them) or the scratch does not fit
-/// @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass. @p dense is the plan a dense stream of X would use; the queries that
-/// run dense stream over @p original, the points in their own order (in which the split
-/// trace's near points are fewer than in the index's clustered order). `State` is
-/// kinflow::posterior_state<Scalar> (its record layout and merge).
-template <class Scalar, int Dim, class State, class Params, class Sink>
-bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Scalar, Dim>& original,
-                   const batch<Scalar, Dim>& X, const Params& params,
-                   posterior_request req, const posterior_plan& dense, std::size_t budget, Scalar eps,
-                   bool forced, prune_counters& counts, const Sink& sink) {
+/// The pruned stream of X with per-query parameters @p par (B entries): the statistics of
+/// query j into the record `records + j · record_size(d)`. Returns false, having written
+/// nothing, where pruned_stream does.
+template <class Scalar, int Dim, class State>
+bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scalar, Dim>& original,
+                 const batch<Scalar, Dim>& X, const posterior_params<Scalar>* par, posterior_request req,
+                 const posterior_plan& dense, std::size_t budget, Scalar eps, bool forced, prune_counters& counts,
+                 Scalar* records) {
+  const auto params = [par](field_index j) { return par[j]; };
   using mask = std::uint64_t;
   const field_index d = X.rows(), B = X.cols(), n = ix.points.cols(), G = ix.leaves();
   if (B == 0) return true;
@@ -230,7 +227,7 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
     pairs += local;
     for (field_index i = 0; i < nc; ++i) {
       Scalar* r = r1 + i * rec;
-      sink(q[i], posterior_raw<Scalar>{r[0], r[1], r[2], r[3], r + State::header_size});
+      std::copy_n(r, rec, records + q[i] * rec);
     }
   });
   // The chunks that run dense, in the dense plan's blocks (in chunk order, so that which
@@ -255,12 +252,53 @@ bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Sc
       for (field_index i = 0; i < nc; ++i) std::copy_n(X.col(qs[i]).data(), d, xb + i * d);
       posterior_tile_worker<Scalar, Dim> worker(original, full, req, base);
       worker.run(const_map(xb, d, nc), 0, nc, [&](field_index i) { return params(qs[i]); },
-                 [&](field_index i, const posterior_raw<Scalar>& raw) { sink(qs[i], raw); });
+                 [&](field_index i, const posterior_raw<Scalar>& raw) {
+                   Scalar* r = records + qs[i] * rec;
+                   r[0] = raw.max;
+                   r[1] = raw.sum;
+                   r[2] = raw.coef;
+                   r[3] = raw.m2;
+                   std::copy_n(raw.weighted, d, r + State::header_size);
+                 });
     });
     pairs += static_cast<std::uint64_t>(nd) * static_cast<std::uint64_t>(n);
   }
   counts.pruned_evaluations += 1;
   counts.pairs += pairs.load();
+  return true;
+}
+
+/// Runs the pruned stream of X (see the file comment) and returns true, or returns false
+/// without calling @p sink when pruning would not pay (@p forced false and the bounds'
+/// estimate of the points to visit above half of them) or the scratch does not fit
+/// @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass.
+/// @p dense is the plan a dense stream of X would use; the queries that run dense stream
+/// over @p original, the points in their own order (in which the split trace's near points
+/// are fewer than in the index's clustered order). `State` is
+/// kinflow::posterior_state<Scalar> (its record layout and merge).
+///
+/// The work is done by pruned_core, compiled once per scalar type and dimension (not per
+/// caller's parameters and finishing step): the parameters are taken into an array first,
+/// and the statistics of every query come back as records, handed to @p sink at the end.
+template <class Scalar, int Dim, class State, class Params, class Sink>
+bool pruned_stream(const prune_index<Scalar, Dim>& ix, const posterior_points<Scalar, Dim>& original,
+                   const batch<Scalar, Dim>& X, const Params& params,
+                   posterior_request req, const posterior_plan& dense, std::size_t budget, Scalar eps,
+                   bool forced, prune_counters& counts, const Sink& sink) {
+  const field_index B = X.cols(), rec = State::record_size(X.rows());
+  const std::size_t own = static_cast<std::size_t>(B) * (sizeof(posterior_params<Scalar>) +
+                                                         static_cast<std::size_t>(rec) * sizeof(Scalar));
+  if (own >= budget) return false;
+  field_scratch<posterior_params<Scalar>> par(static_cast<std::size_t>(B));
+  for (field_index j = 0; j < B; ++j) par.data()[j] = params(j);
+  field_scratch<Scalar> records(static_cast<std::size_t>(B * rec));
+  if (!pruned_core<Scalar, Dim, State>(ix, original, X, par.data(), req, dense, budget - own, eps, forced, counts,
+                                       records.data()))
+    return false;
+  for (field_index j = 0; j < B; ++j) {
+    Scalar* r = records.data() + j * rec;
+    sink(j, posterior_raw<Scalar>{r[0], r[1], r[2], r[3], r + State::header_size});
+  }
   return true;
 }
 
