@@ -129,6 +129,18 @@ void register_case(const std::string& label, const case_spec& c) {
       ->UseRealTime();
 }
 
+// The index's build time beside one dense evaluation of the same data.
+void register_index_cost(const std::string& label, const case_spec& c) {
+  const std::string tail = "<" + label + ">/" + std::to_string(c.n);
+  benchmark::RegisterBenchmark(("BM_index_build" + tail).c_str(), [c](benchmark::State& s) { index_build(s, c); })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_one_dense_evaluation" + tail).c_str(),
+                               [c](benchmark::State& s) { dense_evaluation(s, c); })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,22 +152,9 @@ int main(int argc, char** argv) {
   if (std::filesystem::exists(fashion_file)) {
     const case_spec fashion{"fashion", 60000, 256, 100, true};
     register_case("fashion_kts", fashion);
-    benchmark::RegisterBenchmark("BM_index_build<fashion>/60000", [fashion](benchmark::State& s) { index_build(s, fashion); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("BM_one_dense_evaluation<fashion>/60000",
-                                 [fashion](benchmark::State& s) { dense_evaluation(s, fashion); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    register_index_cost("fashion", fashion);
   }
-  const case_spec c64{"clustered64", 100000, 256, 25, false};
-  benchmark::RegisterBenchmark("BM_index_build<clustered64>/100000", [c64](benchmark::State& s) { index_build(s, c64); })
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BM_one_dense_evaluation<clustered64>/100000",
-                               [c64](benchmark::State& s) { dense_evaluation(s, c64); })
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
+  register_index_cost("clustered64", {"clustered64", 100000, 256, 25, false});
   return kinflow_bench::run_with_ratios(argc, argv,
                                         {{"<pruned>", "<dense>", "pruned/dense"},
                                          {"BM_index_build", "BM_one_dense_evaluation", "build/eval"}});

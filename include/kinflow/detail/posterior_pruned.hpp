@@ -79,7 +79,7 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
   // leaf masks (G).
   const std::size_t worker_indices = static_cast<std::size_t>(3 * cq);
   const auto tasks = static_cast<std::size_t>((B + cq - 1) / cq);
-  // The best leaf and the order of every query, the queries that run dense, a flag per chunk.
+  // The nearest leaf and the order of every query, the queries that run dense, a flag per chunk.
   const std::size_t global_indices = static_cast<std::size_t>(3 * B) + tasks;
   const std::size_t global_bytes = global_indices * sizeof(field_index) + field_bookkeeping_bytes;
   unsigned workers = std::max(std::min<unsigned>(dense.workers, static_cast<unsigned>(tasks)), 1u);
@@ -127,7 +127,7 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
   std::iota(order, order + B, field_index{0});
   std::stable_sort(order, order + B, [&](field_index a, field_index b) { return best[a] < best[b]; });
 
-  // Pass B: chunks of queries with neighbouring best leaves.
+  // Pass B: chunks of queries with neighbouring nearest leaves.
   std::atomic<std::uint64_t> pairs{0};
   const auto view = ix.view();
   field_parallel_for(workers, tasks, [&](unsigned w, std::size_t task) {
