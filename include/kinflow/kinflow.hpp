@@ -20,9 +20,11 @@
 #include "kinflow/data/csv.hpp"
 #include "kinflow/data/gzip.hpp"
 #include "kinflow/data/idx.hpp"
+#include "kinflow/data/labels.hpp"
 #include "kinflow/data/random.hpp"
 #include "kinflow/data/toy2d.hpp"
 #include "kinflow/data/toy2d_generators.hpp"
+#include "kinflow/data/toy2d_shuffled.hpp"
 
 #include "kinflow/energy/kpe.hpp"
 

@@ -116,6 +116,21 @@ TEST_CASE("compressed entries are rejected with a hint", "[npz][errors]") {
                                         kinflow_test::contains("numpy.savez_compressed"));
 }
 
+TEST_CASE("decodes the 16-bit integers and the wider unsigned integers", "[npz]") {
+  std::vector<npz_entry> e;
+  e.push_back({"i2", "<i2", "(2,)", bytes{0xFE, 0xFF, 0x34, 0x12}});  // -2, 0x1234
+  e.push_back({"u2", "<u2", "(1,)", bytes{0xFE, 0xFF}});              // 65534
+  e.push_back({"u4", "<u4", "(1,)", bytes{0x01, 0x00, 0x00, 0x80}});  // 2^31 + 1
+  e.push_back({"u8", "<u8", "(1,)", bytes{0, 0, 0, 0, 0, 0, 0, 0x80}});  // 2^63
+  const npz_archive npz(scratch().write("ints.npz", zip_stored(e)));
+  CHECK(npz.at("i2").element(0) == -2.0);
+  CHECK(npz.at("i2").element(1) == 4660.0);
+  CHECK(npz.at("u2").element(0) == 65534.0);
+  CHECK(npz.at("u4").element(0) == 2147483649.0);
+  CHECK(npz.at("u8").element(0) == 9223372036854775808.0);
+  CHECK(npz.at("u2").itemsize == 2);
+}
+
 TEST_CASE("unsupported dtypes are rejected by name", "[npz][errors]") {
   for (const std::string descr : {"<c16", ">f8", "<f2", "|b1", "|O"}) {
     const std::string p = scratch().write(

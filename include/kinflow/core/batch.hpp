@@ -28,6 +28,14 @@ using per_sample = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 template <class Scalar>
 using sample_times = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
 
+/// One class index per sample of a batch (entry i belongs to column i): the conditions of
+/// a conditional field (kinflow/core/conditions.hpp). kinflow::null_class (-1) means no
+/// class, i.e. the unconditional field.
+using class_labels = Eigen::Matrix<Eigen::Index, Eigen::Dynamic, 1>;
+
+/// The class index that means "no class": a conditional field given it is unconditional.
+inline constexpr Eigen::Index null_class = -1;
+
 /// Floating-point scalar types kinflow computes in (float, double, long double).
 template <class T>
 concept real_scalar = std::floating_point<T>;

@@ -1,28 +1,35 @@
 #pragma once
 /// @file
-/// @brief The generators of the 2D toy datasets of docs/math.md §9.2, one function per
-/// recipe in namespace kinflow::toy: eight_gaussians, moons, checkerboard, two_spirals,
-/// pinwheel, circles, rings, swissroll, twenty_five_gaussians.
+/// @brief The generators of the 2D toy datasets of docs/math.md §9.2 that draw each point
+/// independently, one function per recipe in namespace kinflow::toy: eight_gaussians,
+/// checkerboard, two_spirals, pinwheel, swissroll, twenty_five_gaussians; and what every
+/// generator shares (the shuffled recipes moons, circles and rings are in
+/// toy2d_shuffled.hpp, which includes this header).
 ///
 /// The default recipes are those of the FFJORD toy generators (25gaussians: the WGAN-GP
 /// one), with every constant a field of an options struct. Each generator returns a
 /// `2 × n` batch (one column per point), drawn from `random_stream(seed)` (see
 /// random.hpp), so a seed gives the same points with every compiler.
 ///
-/// Recipes that place points on a deterministic grid of angles (moons, circles, rings)
-/// shuffle the points with a seeded Fisher–Yates pass, so that any prefix of the columns
-/// is a random subset (e.g. a training set and a held-out set split by position). The
-/// others draw each point independently, in column order, so their first columns do not
-/// depend on n.
+/// The recipes here draw each point independently, in column order, so their first
+/// columns do not depend on n. Those that place points on a deterministic grid of angles
+/// (moons, circles, rings) shuffle the points with a seeded Fisher–Yates pass instead
+/// (data_shuffle_columns below), so that any prefix of the columns is a random subset.
+///
+/// Labels: every generator takes an optional last argument `class_labels* labels`. When it
+/// is not null it receives n entries, entry j the natural class of column j (the recipe's
+/// component, arc, arm, ring or cell, documented with each generator, in {0, …, K-1}; K
+/// is toy::class_count(options), in toy2d.hpp). The points drawn for a seed are the same
+/// with or without labels, and the shuffled recipes permute the labels with the points.
 ///
 /// Selecting a recipe by its name, and the exact Gaussian mixtures of the recipes that are
-/// one, are in kinflow/data/toy2d.hpp (which includes this header).
+/// one, are in kinflow/data/toy2d.hpp (which includes both generator headers).
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/data/random.hpp"
 
-#include <array>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -56,12 +63,20 @@ inline void data_require_finite(std::string_view name, double v) {
 }
 
 /// Seeded Fisher–Yates shuffle of the columns (j from n-1 down to 1 swaps with
-/// index(j + 1)).
-inline void data_shuffle_columns(batch<double, 2>& x, random_stream& rng) {
+/// index(j + 1)); @p labels, when not null, is permuted the same way (same draws).
+inline void data_shuffle_columns(batch<double, 2>& x, random_stream& rng,
+                                 class_labels* labels = nullptr) {
   for (Eigen::Index j = x.cols() - 1; j > 0; --j) {
     const auto k = static_cast<Eigen::Index>(rng.index(static_cast<std::uint64_t>(j) + 1));
-    if (k != j) x.col(j).swap(x.col(k));
+    if (k == j) continue;
+    x.col(j).swap(x.col(k));
+    if (labels != nullptr) std::swap((*labels)(j), (*labels)(k));
   }
+}
+
+/// Sizes @p labels (when not null) to the @p n points of a recipe.
+inline void data_size_labels(class_labels* labels, Eigen::Index n) {
+  if (labels != nullptr) labels->resize(n);
 }
 
 /// The batch as Scalar: moved when Scalar is double, cast otherwise (every recipe
@@ -92,9 +107,11 @@ struct eight_gaussians_options {
 /// `c_k = (cos 2πk/K, sin 2πk/K)`, z ~ N(0, I). With the defaults the centres are FFJORD's
 /// (±1, 0), (0, ±1), (±1/√2, ±1/√2) times 4; mean 0 and
 /// `E[x xᵀ] = (radius²/2 + std²) / divisor² · I` (for components ≥ 3).
+/// Label: the component k (K = components).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> eight_gaussians(Eigen::Index n, std::uint64_t seed,
-                                               const eight_gaussians_options& o = {}) {
+                                               const eight_gaussians_options& o = {},
+                                               class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::data_require_nonnegative("eight_gaussians_options::radius", o.radius);
   detail::data_require_nonnegative("eight_gaussians_options::std", o.std);
@@ -103,9 +120,11 @@ template <class Scalar = double>
                   "expected at least 1 component");
   random_stream rng(seed);
   batch<double, 2> x(2, n);
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
-    const auto k = static_cast<double>(rng.index(static_cast<std::uint64_t>(o.components)));
-    const double theta = 2.0 * std::numbers::pi * k / o.components;
+    const auto k = rng.index(static_cast<std::uint64_t>(o.components));
+    if (labels != nullptr) (*labels)(j) = static_cast<Eigen::Index>(k);
+    const double theta = 2.0 * std::numbers::pi * static_cast<double>(k) / o.components;
     const double z0 = rng.normal(), z1 = rng.normal();
     x(0, j) = (o.radius * std::cos(theta) + o.std * z0) / o.divisor;
     x(1, j) = (o.radius * std::sin(theta) + o.std * z1) / o.divisor;
@@ -124,10 +143,12 @@ struct twenty_five_gaussians_options {
 /// 25gaussians: `x = (spacing·(a - (grid-1)/2, b - (grid-1)/2) + std·z) / divisor`, with
 /// a, b uniform in {0, …, grid-1} and z ~ N(0, I). Defaults: centres (2i, 2j),
 /// i, j ∈ {-2, …, 2}; mean 0 and per-axis variance
-/// `(spacing²·(grid² - 1)/12 + std²) / divisor²`.
+/// `(spacing²·(grid² - 1)/12 + std²) / divisor²`. Label: the component `a·grid + b`
+/// (K = grid², numbered as in twenty_five_gaussians_mixture()).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> twenty_five_gaussians(
-    Eigen::Index n, std::uint64_t seed, const twenty_five_gaussians_options& o = {}) {
+    Eigen::Index n, std::uint64_t seed, const twenty_five_gaussians_options& o = {},
+    class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::require(o.grid >= 1, "twenty_five_gaussians_options::grid", o.grid,
                   "expected a grid of at least 1 x 1 centres");
@@ -137,57 +158,15 @@ template <class Scalar = double>
   random_stream rng(seed);
   batch<double, 2> x(2, n);
   const double mid = 0.5 * (o.grid - 1);
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
-    const auto a = static_cast<double>(rng.index(static_cast<std::uint64_t>(o.grid)));
-    const auto b = static_cast<double>(rng.index(static_cast<std::uint64_t>(o.grid)));
+    const auto a = rng.index(static_cast<std::uint64_t>(o.grid));
+    const auto b = rng.index(static_cast<std::uint64_t>(o.grid));
+    if (labels != nullptr)
+      (*labels)(j) = static_cast<Eigen::Index>(a) * o.grid + static_cast<Eigen::Index>(b);
     const double z0 = rng.normal(), z1 = rng.normal();
-    x(0, j) = (o.spacing * (a - mid) + o.std * z0) / o.divisor;
-    x(1, j) = (o.spacing * (b - mid) + o.std * z1) / o.divisor;
-  }
-  return detail::data_as_scalar<Scalar>(std::move(x));
-}
-
-/// Options of moons(): scikit-learn's make_moons as FFJORD uses it.
-struct moons_options {
-  double noise = 0.1;                  ///< std of the Gaussian noise, added before scaling
-  double scale = 2.0;                  ///< points are multiplied by this …
-  std::array<double, 2> offset{-1.0, -0.2}; ///< … and then shifted by this
-};
-
-/// moons: ⌊n/2⌋ points on the upper arc `(cos s, sin s)` and
-/// n - ⌊n/2⌋ on the lower arc `(1 - cos s, 1/2 - sin s)`, s evenly spaced on [0, π]
-/// (endpoints included, as numpy's linspace), plus `noise·z`; then
-/// `x = scale·(arc + noise·z) + offset`, and the columns are shuffled.
-template <class Scalar = double>
-[[nodiscard]] batch<Scalar, 2> moons(Eigen::Index n, std::uint64_t seed,
-                                     const moons_options& o = {}) {
-  detail::data_require_count(n);
-  detail::data_require_nonnegative("moons_options::noise", o.noise);
-  detail::data_require_finite("moons_options::scale", o.scale);
-  detail::data_require_finite("moons_options::offset[0]", o.offset[0]);
-  detail::data_require_finite("moons_options::offset[1]", o.offset[1]);
-  random_stream rng(seed);
-  batch<double, 2> x(2, n);
-  const Eigen::Index n_upper = n / 2, n_lower = n - n_upper;
-  auto angle = [](Eigen::Index i, Eigen::Index count) {
-    return count > 1 ? std::numbers::pi * static_cast<double>(i) / static_cast<double>(count - 1)
-                     : 0.0;
-  };
-  for (Eigen::Index i = 0; i < n_upper; ++i) {
-    const double s = angle(i, n_upper);
-    x(0, i) = std::cos(s);
-    x(1, i) = std::sin(s);
-  }
-  for (Eigen::Index i = 0; i < n_lower; ++i) {
-    const double s = angle(i, n_lower);
-    x(0, n_upper + i) = 1.0 - std::cos(s);
-    x(1, n_upper + i) = 0.5 - std::sin(s);
-  }
-  detail::data_shuffle_columns(x, rng);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    const double z0 = rng.normal(), z1 = rng.normal();
-    x(0, j) = o.scale * (x(0, j) + o.noise * z0) + o.offset[0];
-    x(1, j) = o.scale * (x(1, j) + o.noise * z1) + o.offset[1];
+    x(0, j) = (o.spacing * (static_cast<double>(a) - mid) + o.std * z0) / o.divisor;
+    x(1, j) = (o.spacing * (static_cast<double>(b) - mid) + o.std * z1) / o.divisor;
   }
   return detail::data_as_scalar<Scalar>(std::move(x));
 }
@@ -203,9 +182,12 @@ struct checkerboard_options {
 /// when a + b is even. A point picks a column a uniformly, a filled row b uniformly among
 /// the cells/2 of that column, and a uniform position inside the cell. Defaults: FFJORD's
 /// board of 2 × 2 squares on [-4, 4]²; mean 0, per-axis variance half_width²/3.
+/// Label: the filled cell, `a·(cells/2) + ⌊b/2⌋` (every filled cell has the same colour;
+/// K = cells²/2, 8 by default).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> checkerboard(Eigen::Index n, std::uint64_t seed,
-                                            const checkerboard_options& o = {}) {
+                                            const checkerboard_options& o = {},
+                                            class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::data_require_positive("checkerboard_options::half_width", o.half_width);
   detail::require(o.cells >= 2 && o.cells % 2 == 0, "checkerboard_options::cells", o.cells,
@@ -213,9 +195,13 @@ template <class Scalar = double>
   random_stream rng(seed);
   batch<double, 2> x(2, n);
   const double w = 2.0 * o.half_width / o.cells;
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
     const auto a = rng.index(static_cast<std::uint64_t>(o.cells));
-    const auto b = 2 * rng.index(static_cast<std::uint64_t>(o.cells / 2)) + (a % 2);
+    const auto row = rng.index(static_cast<std::uint64_t>(o.cells / 2));
+    const auto b = 2 * row + (a % 2);
+    if (labels != nullptr)
+      (*labels)(j) = static_cast<Eigen::Index>(a) * (o.cells / 2) + static_cast<Eigen::Index>(row);
     const double u = rng.uniform(), v = rng.uniform();
     x(0, j) = -o.half_width + (static_cast<double>(a) + u) * w;
     x(1, j) = -o.half_width + (static_cast<double>(b) + v) * w;
@@ -233,10 +219,11 @@ struct two_spirals_options {
 
 /// 2spirals: `s = √u · turn_degrees·π/180`, one arm `(-s cos s + jitter·u₁, s sin s +
 /// jitter·u₂)`, the other its negation (arm chosen by a fair coin), then
-/// `x = arm / divisor + noise·z`.
+/// `x = arm / divisor + noise·z`. Label: the arm, 0 the first, 1 its negation (K = 2).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> two_spirals(Eigen::Index n, std::uint64_t seed,
-                                           const two_spirals_options& o = {}) {
+                                           const two_spirals_options& o = {},
+                                           class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::data_require_positive("two_spirals_options::turn_degrees", o.turn_degrees);
   detail::data_require_nonnegative("two_spirals_options::jitter", o.jitter);
@@ -245,8 +232,11 @@ template <class Scalar = double>
   random_stream rng(seed);
   batch<double, 2> x(2, n);
   const double s_max = o.turn_degrees * std::numbers::pi / 180.0;
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
-    const double sign = rng.index(2) == 0 ? 1.0 : -1.0;
+    const auto arm = rng.index(2);
+    if (labels != nullptr) (*labels)(j) = static_cast<Eigen::Index>(arm);
+    const double sign = arm == 0 ? 1.0 : -1.0;
     const double s = std::sqrt(rng.uniform()) * s_max;
     const double px = -std::cos(s) * s + o.jitter * rng.uniform();
     const double py = std::sin(s) * s + o.jitter * rng.uniform();
@@ -269,9 +259,11 @@ struct pinwheel_options {
 /// pinwheel: arm k uniform in {0, …, arms-1}, `r = 1 + radial_std·z₀`,
 /// `q = tangential_std·z₁`, `φ = 2πk/arms + rate·exp(r)`, and
 /// `x = scale·(r cos φ + q sin φ, -r sin φ + q cos φ)` (FFJORD's row-vector rotation).
+/// Label: the arm k (K = arms).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> pinwheel(Eigen::Index n, std::uint64_t seed,
-                                        const pinwheel_options& o = {}) {
+                                        const pinwheel_options& o = {},
+                                        class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::data_require_nonnegative("pinwheel_options::radial_std", o.radial_std);
   detail::data_require_nonnegative("pinwheel_options::tangential_std", o.tangential_std);
@@ -280,92 +272,17 @@ template <class Scalar = double>
   detail::data_require_finite("pinwheel_options::scale", o.scale);
   random_stream rng(seed);
   batch<double, 2> x(2, n);
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
-    const auto k = static_cast<double>(rng.index(static_cast<std::uint64_t>(o.arms)));
+    const auto k = rng.index(static_cast<std::uint64_t>(o.arms));
+    if (labels != nullptr) (*labels)(j) = static_cast<Eigen::Index>(k);
     const double r = 1.0 + o.radial_std * rng.normal();
     const double q = o.tangential_std * rng.normal();
-    const double phi = 2.0 * std::numbers::pi * k / o.arms + o.rate * std::exp(r);
+    const double phi =
+        2.0 * std::numbers::pi * static_cast<double>(k) / o.arms + o.rate * std::exp(r);
     const double c = std::cos(phi), s = std::sin(phi);
     x(0, j) = o.scale * (r * c + q * s);
     x(1, j) = o.scale * (-r * s + q * c);
-  }
-  return detail::data_as_scalar<Scalar>(std::move(x));
-}
-
-/// Options of circles(): scikit-learn's make_circles as FFJORD uses it.
-struct circles_options {
-  double factor = 0.5; ///< radius of the inner circle relative to the outer one (< 1)
-  double noise = 0.08; ///< std of the Gaussian noise, added before scaling
-  double scale = 3.0;  ///< points are multiplied by this
-};
-
-/// circles: ⌊n/2⌋ points on the unit circle and n - ⌊n/2⌋ on the circle of radius factor,
-/// at evenly spaced angles 2πi/count (no repeated endpoint), then
-/// `x = scale·(circle + noise·z)`, columns shuffled.
-template <class Scalar = double>
-[[nodiscard]] batch<Scalar, 2> circles(Eigen::Index n, std::uint64_t seed,
-                                       const circles_options& o = {}) {
-  detail::data_require_count(n);
-  detail::data_require_positive("circles_options::factor", o.factor);
-  detail::data_require_nonnegative("circles_options::noise", o.noise);
-  detail::data_require_finite("circles_options::scale", o.scale);
-  random_stream rng(seed);
-  batch<double, 2> x(2, n);
-  const Eigen::Index n_outer = n / 2, n_inner = n - n_outer;
-  for (Eigen::Index i = 0; i < n_outer; ++i) {
-    const double s = 2.0 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(n_outer);
-    x(0, i) = std::cos(s);
-    x(1, i) = std::sin(s);
-  }
-  for (Eigen::Index i = 0; i < n_inner; ++i) {
-    const double s = 2.0 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(n_inner);
-    x(0, n_outer + i) = o.factor * std::cos(s);
-    x(1, n_outer + i) = o.factor * std::sin(s);
-  }
-  detail::data_shuffle_columns(x, rng);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    const double z0 = rng.normal(), z1 = rng.normal();
-    x(0, j) = o.scale * (x(0, j) + o.noise * z0);
-    x(1, j) = o.scale * (x(1, j) + o.noise * z1);
-  }
-  return detail::data_as_scalar<Scalar>(std::move(x));
-}
-
-/// Options of rings(): FFJORD's "rings".
-struct rings_options {
-  int rings = 4;       ///< concentric circles of radii scale·(rings - k)/rings, k = 0 … rings-1
-  double scale = 3.0;  ///< radius of the outer ring
-  double noise = 0.08; ///< std of the Gaussian noise, added after scaling
-};
-
-/// rings: the points are split over the rings as evenly as possible (the innermost ring
-/// takes the remainder, as in FFJORD), placed at evenly spaced angles on each ring
-/// (no repeated endpoint), shuffled, and get `noise·z`. Defaults: radii 3, 2.25, 1.5, 0.75.
-template <class Scalar = double>
-[[nodiscard]] batch<Scalar, 2> rings(Eigen::Index n, std::uint64_t seed,
-                                     const rings_options& o = {}) {
-  detail::data_require_count(n);
-  detail::require(o.rings >= 1, "rings_options::rings", o.rings, "expected at least 1 ring");
-  detail::data_require_finite("rings_options::scale", o.scale);
-  detail::data_require_nonnegative("rings_options::noise", o.noise);
-  random_stream rng(seed);
-  batch<double, 2> x(2, n);
-  const Eigen::Index per_ring = n / o.rings;
-  Eigen::Index col = 0;
-  for (int k = 0; k < o.rings; ++k) {
-    const Eigen::Index count = (k == o.rings - 1) ? n - per_ring * (o.rings - 1) : per_ring;
-    const double radius = o.scale * static_cast<double>(o.rings - k) / o.rings;
-    for (Eigen::Index i = 0; i < count; ++i, ++col) {
-      const double s = 2.0 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(count);
-      x(0, col) = radius * std::cos(s);
-      x(1, col) = radius * std::sin(s);
-    }
-  }
-  detail::data_shuffle_columns(x, rng);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    const double z0 = rng.normal(), z1 = rng.normal();
-    x(0, j) += o.noise * z0;
-    x(1, j) += o.noise * z1;
   }
   return detail::data_as_scalar<Scalar>(std::move(x));
 }
@@ -377,23 +294,35 @@ struct swissroll_options {
   double t_max = 4.5 * std::numbers::pi; ///< [t_min, t_max)
   double noise = 1.0;   ///< std of the Gaussian noise, added before dividing
   double divisor = 5.0; ///< points are divided by this
+  int classes = 4;      ///< labels only: the number of equal bins of [t_min, t_max)
 };
 
 /// swissroll: t uniform on [t_min, t_max), `x = (t cos t + noise·z₀, t sin t + noise·z₁) /
-/// divisor`.
+/// divisor`. The roll has no natural class; its label is the position along the roll: the
+/// bin `⌊classes·(t - t_min)/(t_max - t_min)⌋` of t among `classes` equal bins, 0 the
+/// innermost (K = classes, 4 by default).
 template <class Scalar = double>
 [[nodiscard]] batch<Scalar, 2> swissroll(Eigen::Index n, std::uint64_t seed,
-                                         const swissroll_options& o = {}) {
+                                         const swissroll_options& o = {},
+                                         class_labels* labels = nullptr) {
   detail::data_require_count(n);
   detail::data_require_finite("swissroll_options::t_min", o.t_min);
   detail::require(std::isfinite(o.t_max) && o.t_max > o.t_min, "swissroll_options::t_max",
                   o.t_max, "expected a finite value > t_min");
   detail::data_require_nonnegative("swissroll_options::noise", o.noise);
   detail::data_require_positive("swissroll_options::divisor", o.divisor);
+  detail::require(o.classes >= 1, "swissroll_options::classes", o.classes,
+                  "expected at least 1 class");
   random_stream rng(seed);
   batch<double, 2> x(2, n);
+  detail::data_size_labels(labels, n);
   for (Eigen::Index j = 0; j < n; ++j) {
     const double t = rng.uniform(o.t_min, o.t_max);
+    if (labels != nullptr) {
+      const double bin = std::floor(o.classes * (t - o.t_min) / (o.t_max - o.t_min));
+      (*labels)(j) = std::clamp(static_cast<Eigen::Index>(bin), Eigen::Index{0},
+                                static_cast<Eigen::Index>(o.classes - 1));
+    }
     const double z0 = rng.normal(), z1 = rng.normal();
     x(0, j) = (t * std::cos(t) + o.noise * z0) / o.divisor;
     x(1, j) = (t * std::sin(t) + o.noise * z1) / o.divisor;

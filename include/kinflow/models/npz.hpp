@@ -13,8 +13,9 @@
 ///    Every entry's CRC-32 is checked.
 ///  - NPY versions 1.0, 2.0 and 3.0: magic `\x93NUMPY`, version, header length (2 bytes in
 ///    v1, 4 in v2/v3), then a Python dict literal with `descr`, `fortran_order`, `shape`.
-///    Supported dtypes: little-endian `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|i1`, and
-///    `<U<n>` (unicode text, for metadata strings). Other dtypes are rejected by name.
+///    Supported dtypes: little-endian `<f4`, `<f8`, the integers `|i1`, `<i2`, `<i4`, `<i8`,
+///    `|u1`, `<u2`, `<u4`, `<u8`, and `<U<n>` (unicode text, for metadata strings). Other
+///    dtypes are rejected by name.
 ///
 /// Every error throws kinflow::model_file_error (declared in kinflow/core/errors.hpp)
 /// naming the file, the entry when there is one, and what is wrong (missing file, not a ZIP
@@ -85,10 +86,14 @@ struct npy_array {
         return load<double>(p);
       case 'i':
         if (itemsize == 1) return static_cast<double>(static_cast<std::int8_t>(*p));
+        if (itemsize == 2) return static_cast<double>(load<std::int16_t>(p));
         if (itemsize == 4) return static_cast<double>(load<std::int32_t>(p));
         return static_cast<double>(load<std::int64_t>(p));
       case 'u':
-        return static_cast<double>(*p);
+        if (itemsize == 1) return static_cast<double>(*p);
+        if (itemsize == 2) return static_cast<double>(load<std::uint16_t>(p));
+        if (itemsize == 4) return static_cast<double>(load<std::uint32_t>(p));
+        return static_cast<double>(load<std::uint64_t>(p));
       default:
         return 0.0;
     }
@@ -230,14 +235,19 @@ private:
   const std::string& d = a.descr;
   const auto unsupported = [&] {
     file_fail(file, entry, "unsupported dtype '" + d +
-                               "' (supported: <f4, <f8, <i4, <i8, |u1, |i1, <U<n>)");
+                               "' (supported: <f4, <f8, |i1, <i2, <i4, <i8, |u1, <u2, <u4, "
+                               "<u8, <U<n>)");
   };
   if (d == "<f4") { a.kind = 'f'; a.itemsize = 4; }
   else if (d == "<f8") { a.kind = 'f'; a.itemsize = 8; }
+  else if (d == "|i1") { a.kind = 'i'; a.itemsize = 1; }
+  else if (d == "<i2") { a.kind = 'i'; a.itemsize = 2; }
   else if (d == "<i4") { a.kind = 'i'; a.itemsize = 4; }
   else if (d == "<i8") { a.kind = 'i'; a.itemsize = 8; }
   else if (d == "|u1") { a.kind = 'u'; a.itemsize = 1; }
-  else if (d == "|i1") { a.kind = 'i'; a.itemsize = 1; }
+  else if (d == "<u2") { a.kind = 'u'; a.itemsize = 2; }
+  else if (d == "<u4") { a.kind = 'u'; a.itemsize = 4; }
+  else if (d == "<u8") { a.kind = 'u'; a.itemsize = 8; }
   else if (d.size() > 2 && d.compare(0, 2, "<U") == 0 &&
            d.find_first_not_of("0123456789", 2) == std::string::npos && d.size() < 8) {
     a.kind = 'U';
