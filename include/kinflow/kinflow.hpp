@@ -12,7 +12,9 @@
 #include "kinflow/version.hpp"
 
 #include "kinflow/core/batch.hpp"
+#include "kinflow/core/batch_columns.hpp"
 #include "kinflow/core/concepts.hpp"
+#include "kinflow/core/conditions.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
 #include "kinflow/core/products.hpp"
@@ -28,11 +30,13 @@
 
 #include "kinflow/energy/kpe.hpp"
 
+#include "kinflow/fields/class_conditional.hpp"
 #include "kinflow/fields/closed_form.hpp"
 #include "kinflow/fields/divergence.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/field_ref.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
+#include "kinflow/fields/guidance.hpp"
 #include "kinflow/fields/posterior_engine.hpp"
 #include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/fields/shaped.hpp"
@@ -43,6 +47,7 @@
 #include "kinflow/integrators/adaptive_options.hpp"
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/energy_grid.hpp"
+#include "kinflow/integrators/guidance_energy.hpp"
 #include "kinflow/integrators/pilot_grid.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/integrators/fixed_grid.hpp"

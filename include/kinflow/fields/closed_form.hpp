@@ -181,18 +181,15 @@ public:
   /// @throws kinflow::dimension_mismatch when the state's dimension or queries differ from
   ///         X's; kinflow::invalid_argument when the state lacks the mean.
   void velocity_from(Scalar t, const batch_type& X, const state_type& state, batch_type& V) const {
-    engine_.check(X);
-    detail::require_dimension("dimension of the posterior state", state.dim(), dim());
-    detail::require_dimension("queries of the posterior state (one per column of X)",
-                              state.size(), X.cols());
-    detail::require(state.request().mean, "posterior state request.mean", state.request().mean,
-                    "expected a state gathered with request.mean = true");
-    V.resize(X.rows(), X.cols());
-    posterior_engine<Scalar, Dim>::finish_state(
-        state, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-          auto v = V.col(j);
-          derived().finish_velocity(t, X.col(j), c, v);
-        });
+    velocity_from_impl([t](Eigen::Index) { return t; }, X, state, V);
+  }
+
+  /// Velocity with one time per column, `V.col(j)` at time `T(j)`, from the posterior state
+  /// @p state of X (see velocity_from).
+  void velocity_from_at_times(const sample_times<Scalar>& T, const batch_type& X, const state_type& state,
+                              batch_type& V) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    velocity_from_impl([&T](Eigen::Index j) { return T(j); }, X, state, V);
   }
 
   /// Log density at time t from the posterior state @p state (this field's finishing step:
@@ -211,15 +208,14 @@ public:
   /// @throws kinflow::dimension_mismatch when the state's dimension differs from the
   ///         field's; kinflow::invalid_argument when the state lacks the trace.
   [[nodiscard]] values_type divergence_from(Scalar t, const state_type& state) const {
-    detail::require_dimension("dimension of the posterior state", state.dim(), dim());
-    detail::require(state.request().trace, "posterior state request.trace", state.request().trace,
-                    "expected a state gathered with request.trace = true");
-    values_type out(state.size());
-    posterior_engine<Scalar, Dim>::finish_state(
-        state, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
-          out(j) = derived().finish_divergence(t, c);
-        });
-    return out;
+    return divergence_from_impl([t](Eigen::Index) { return t; }, state);
+  }
+
+  /// Exact divergence with one time per query, query j at time `T(j)`, from the posterior
+  /// state @p state (see divergence_from).
+  [[nodiscard]] values_type divergence_from_at_times(const sample_times<Scalar>& T, const state_type& state) const {
+    detail::require_dimension("number of times T (one per query of the state)", T.size(), state.size());
+    return divergence_from_impl([&T](Eigen::Index j) { return T(j); }, state);
   }
 
 protected:
@@ -238,6 +234,36 @@ protected:
 
 private:
   [[nodiscard]] const Derived& derived() const noexcept { return static_cast<const Derived&>(*this); }
+
+  template <class TimeOf>
+  void velocity_from_impl(const TimeOf& time_of, const batch_type& X, const state_type& state,
+                          batch_type& V) const {
+    engine_.check(X);
+    detail::require_dimension("dimension of the posterior state", state.dim(), dim());
+    detail::require_dimension("queries of the posterior state (one per column of X)",
+                              state.size(), X.cols());
+    detail::require(state.request().mean, "posterior state request.mean", state.request().mean,
+                    "expected a state gathered with request.mean = true");
+    V.resize(X.rows(), X.cols());
+    posterior_engine<Scalar, Dim>::finish_state(
+        state, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+          auto v = V.col(j);
+          derived().finish_velocity(time_of(j), X.col(j), c, v);
+        });
+  }
+
+  template <class TimeOf>
+  [[nodiscard]] values_type divergence_from_impl(const TimeOf& time_of, const state_type& state) const {
+    detail::require_dimension("dimension of the posterior state", state.dim(), dim());
+    detail::require(state.request().trace, "posterior state request.trace", state.request().trace,
+                    "expected a state gathered with request.trace = true");
+    values_type out(state.size());
+    posterior_engine<Scalar, Dim>::finish_state(
+        state, [&](Eigen::Index j, const detail::posterior_column<Scalar>& c) {
+          out(j) = derived().finish_divergence(time_of(j), c);
+        });
+    return out;
+  }
 
   /// One stream gathering the mean and the trace when the field finishes its divergence from
   /// the trace (`finish_divergence`); the divergence first, then the velocity, otherwise.

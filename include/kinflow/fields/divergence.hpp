@@ -46,6 +46,7 @@
 #include <type_traits>
 
 #include "kinflow/core/batch.hpp"
+#include "kinflow/core/batch_columns.hpp"
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
@@ -237,6 +238,7 @@ private:
       }
     // A field without velocity_at_times would be called column by column for a time per
     // column: when all times are equal, one batched call at that time does the same.
+    const auto columns = batch_columns::scope::repeating(B);  // 2P copies of the batch side by side
     bool per_column = T != nullptr;
     if constexpr (!per_column_time_field<Field, Scalar, Dim>)
       if (per_column && (T->array() == (*T)(0)).all()) {

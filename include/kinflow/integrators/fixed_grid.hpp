@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kinflow/core/batch.hpp"
+#include "kinflow/core/batch_columns.hpp"
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
@@ -283,6 +284,7 @@ void walk_tiles(batch<Scalar, Dim>& X, Eigen::Index cols, bool whole, Run&& run)
   for (Eigen::Index first = 0; first < B; first += cols) {
     const Eigen::Index width = std::min(cols, B - first);
     tile = X.middleCols(first, width);
+    const batch_columns::scope columns(first);  // the field's columns are this tile's
     run(tile, first);
     X.middleCols(first, width) = tile;
   }

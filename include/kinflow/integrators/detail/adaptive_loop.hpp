@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kinflow/core/batch.hpp"
+#include "kinflow/core/batch_columns.hpp"
 #include "kinflow/core/concepts.hpp"
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
@@ -96,6 +97,8 @@ solve_result<Scalar> adaptive_solve(const batched_velocity_ref<Scalar, Dim>& eva
     else
       res.status[static_cast<std::size_t>(i)] = solve_status::non_finite;
   }
+  // The field's columns are the active samples (the array keeps its storage: it only shrinks).
+  const batch_columns::scope columns(active.data());
 
   // Work buffers over the active samples, resized when their number changes.
   rk_work<Scalar, Dim, S> work;

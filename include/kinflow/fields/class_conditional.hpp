@@ -1,0 +1,297 @@
+#pragma once
+/// @file
+/// @brief The exact class-conditional flow-matching field of a labelled training set: the
+/// empirical field of each class's points, `v_c`, and of all points, `v_u`, both from one
+/// pass over the training set (docs/math.md, "The class-conditional field").
+///
+/// With labels `ℓ_i`, the class-c field is kinflow::empirical_field of the points with
+/// `ℓ_i = c`, and the unconditional field that of all points. Their posteriors are
+/// softmaxes over those points, so the partial posterior state of all points
+/// (kinflow::posterior_state) is the merge of the per-class states: one pass gathers the
+/// state of every class, hands each query the state of its own class for `v_c`, and merges
+/// them for `v_u`. Both fields, their divergences and log densities then cost one pass over
+/// the N points, as `v_u` alone does.
+///
+/// @code
+///   kinflow::class_conditional_field<double> field(Y, labels);
+///   field(t, X, C, V);                                 // V.col(j) = v_{C(j)}(t, X.col(j))
+///   field.velocity_pair(t, X, C, U, Vc);               // v_u and v_c, one pass
+///   auto r = kinflow::integrate(kinflow::conditioned(field, C), kinflow::rk4, grid, X);
+///   auto g = kinflow::integrate(kinflow::guided(field, C, {.scale = 3.0}), kinflow::rk4, grid, X);
+/// @endcode
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "kinflow/core/batch.hpp"
+#include "kinflow/core/conditions.hpp"
+#include "kinflow/core/errors.hpp"
+#include "kinflow/fields/empirical.hpp"
+
+namespace kinflow {
+
+/// The exact class-conditional field of a labelled training set (see the file comment).
+///
+/// A conditional field in the batched form, `field(t, X, C, V)` (class `-1`: the
+/// unconditional field), with the per-column-time form, the pair `(v_u, v_c)` from one pass
+/// (velocity_pair), their exact divergences, and the log densities `log p_t(x | c)`. Each
+/// class keeps its own kinflow::empirical_field (with the options given, pruning
+/// included), so memory is one copy of the training set. Evaluation is const and may run
+/// concurrently from several threads.
+///
+/// @tparam Scalar float or double
+/// @tparam Dim    d fixed at compile time or Eigen::Dynamic
+template <class Scalar, int Dim = Eigen::Dynamic>
+  requires real_scalar<Scalar>
+class class_conditional_field {
+public:
+  using scalar_type = Scalar;                    ///< the scalar type
+  using batch_type = batch<Scalar, Dim>;         ///< a batch of samples (d x B)
+  using values_type = per_sample<Scalar>;        ///< one value per sample
+  using field_type = empirical_field<Scalar, Dim>;  ///< the field of one class
+  using options_type = empirical_options<Scalar>;   ///< the options of every class's field
+  using state_type = posterior_state<Scalar>;    ///< a partial posterior state
+
+  /// The field of the training set @p training_set (d x N) with one label per point
+  /// (@p labels, entries in `[0, classes)`). @p classes is the number of classes; -1 (the
+  /// default) takes the largest label plus one. A class without points may exist (e.g. in
+  /// a shard of a larger set); asking for it is an error.
+  /// @throws kinflow::invalid_argument for labels of the wrong length, a negative label or
+  ///         one at or beyond @p classes, an empty or non-finite training set, bad options.
+  template <class Derived>
+  class_conditional_field(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels,
+                          const options_type& options = {}, Eigen::Index classes = -1) {
+    detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
+                    training_set.cols(), "expected a non-empty training set, N >= 1");
+    detail::require(labels.size() == training_set.cols(), "labels", labels.size(),
+                    "expected one label per training point (N = " + std::to_string(training_set.cols()) + ")");
+    detail::require(classes == -1 || classes >= 1, "classes", classes,
+                    "expected a number of classes >= 1, or -1 (the largest label plus one)");
+    for (Eigen::Index i = 0; i < labels.size(); ++i)
+      if (labels(i) < 0 || (classes >= 1 && labels(i) >= classes))
+        throw invalid_argument(detail::invalid_message(
+            "labels[" + std::to_string(i) + "]", labels(i),
+            classes >= 1 ? "expected a label in [0, " + std::to_string(classes) + ")"
+                         : std::string("expected a label >= 0")));
+    const Eigen::Index K = classes >= 1 ? classes : labels.maxCoeff() + 1;
+    std::vector<std::vector<Eigen::Index>> members(static_cast<std::size_t>(K));
+    for (Eigen::Index i = 0; i < labels.size(); ++i) members[static_cast<std::size_t>(labels(i))].push_back(i);
+    fields_.resize(static_cast<std::size_t>(K));
+    for (std::size_t k = 0; k < members.size(); ++k) {
+      if (members[k].empty()) continue;
+      batch_type Yk(training_set.rows(), static_cast<Eigen::Index>(members[k].size()));
+      for (std::size_t m = 0; m < members[k].size(); ++m)
+        Yk.col(static_cast<Eigen::Index>(m)) = training_set.col(members[k][m]).template cast<Scalar>();
+      fields_[k] = std::make_shared<const field_type>(Yk, options);
+      if (first_ < 0) first_ = static_cast<Eigen::Index>(k);
+    }
+    size_ = training_set.cols();
+  }
+
+  /// Dimension d.
+  [[nodiscard]] Eigen::Index dim() const noexcept { return any().dim(); }
+  /// Number of training points N (all classes).
+  [[nodiscard]] Eigen::Index size() const noexcept { return size_; }
+  /// Number of classes K (valid classes are 0 … K-1, and -1 for the unconditional field).
+  [[nodiscard]] Eigen::Index classes() const noexcept { return static_cast<Eigen::Index>(fields_.size()); }
+  /// Number of training points of class @p c (0 for a class without points).
+  [[nodiscard]] Eigen::Index class_size(Eigen::Index c) const {
+    check_class_index(c);
+    const auto& f = fields_[static_cast<std::size_t>(c)];
+    return f ? f->size() : 0;
+  }
+  /// The empirical field of class @p c's points.
+  /// @throws kinflow::invalid_argument for a class out of range or without points.
+  [[nodiscard]] const field_type& class_field(Eigen::Index c) const {
+    check_class_index(c);
+    require_points(c);
+    return *fields_[static_cast<std::size_t>(c)];
+  }
+  /// The pairs every class's field visited so far, summed over the classes (see
+  /// kinflow::pruning_stats; shared by copies).
+  [[nodiscard]] pruning_stats pruning_statistics() const noexcept {
+    pruning_stats total;
+    for (const auto& f : fields_)
+      if (f) {
+        const pruning_stats p = f->pruning_statistics();
+        total.evaluations += p.evaluations;
+        total.pruned_evaluations += p.pruned_evaluations;
+        total.pairs += p.pairs;
+        total.dense_pairs += p.dense_pairs;
+      }
+    return total;
+  }
+  /// The options every class's field uses.
+  [[nodiscard]] const options_type& options() const noexcept { return any().options(); }
+
+  /// Conditional velocity: `V.col(j) = v_{C(j)}(t, X.col(j))`, the unconditional field where
+  /// `C(j) = -1`. V may be X.
+  /// @throws kinflow::invalid_argument for a class out of range or without points;
+  ///         kinflow::dimension_mismatch for a C of the wrong length or X of the wrong rows.
+  void operator()(Scalar t, const batch_type& X, const class_labels& C, batch_type& V) const {
+    evaluate(at_time{t}, X, C, nullptr, &V, nullptr, nullptr);
+  }
+  /// Conditional velocity with one time per column, `V.col(j)` at `T(j)`.
+  void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, const class_labels& C,
+                         batch_type& V) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    evaluate(at_times{&T}, X, C, nullptr, &V, nullptr, nullptr);
+  }
+
+  /// The unconditional velocity `v_u` (of all points) of every column of X.
+  void unconditional(Scalar t, const batch_type& X, batch_type& V) const {
+    const class_labels C = class_labels::Constant(X.cols(), null_class);
+    evaluate(at_time{t}, X, C, &V, nullptr, nullptr, nullptr);
+  }
+
+  /// Both velocities from one pass: `U.col(j) = v_u(t, X.col(j))` and
+  /// `Vc.col(j) = v_{C(j)}(t, X.col(j))` (U and Vc distinct; either may be X).
+  void velocity_pair(Scalar t, const batch_type& X, const class_labels& C, batch_type& U, batch_type& Vc) const {
+    evaluate(at_time{t}, X, C, &U, &Vc, nullptr, nullptr);
+  }
+  /// velocity_pair with one time per column.
+  void velocity_pair_at_times(const sample_times<Scalar>& T, const batch_type& X, const class_labels& C,
+                              batch_type& U, batch_type& Vc) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    evaluate(at_times{&T}, X, C, &U, &Vc, nullptr, nullptr);
+  }
+
+  /// Both velocities and their exact divergences `Du`, `Dc` from one pass.
+  void velocity_pair_and_divergence(Scalar t, const batch_type& X, const class_labels& C, batch_type& U,
+                                    batch_type& Vc, values_type& Du, values_type& Dc) const {
+    evaluate(at_time{t}, X, C, &U, &Vc, &Du, &Dc);
+  }
+  /// velocity_pair_and_divergence with one time per column.
+  void velocity_pair_and_divergence_at_times(const sample_times<Scalar>& T, const batch_type& X,
+                                             const class_labels& C, batch_type& U, batch_type& Vc,
+                                             values_type& Du, values_type& Dc) const {
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    evaluate(at_times{&T}, X, C, &U, &Vc, &Du, &Dc);
+  }
+
+  /// Exact divergence of the conditional velocity, `D(j) = div v_{C(j)}(t, X.col(j))`.
+  void divergence(Scalar t, const batch_type& X, const class_labels& C, values_type& D) const {
+    evaluate(at_time{t}, X, C, nullptr, nullptr, nullptr, &D);
+  }
+
+  /// Log density of the conditional path, `log p_t(X.col(j) | C(j))` (class -1: of all
+  /// points, `log p_t(x)`).
+  [[nodiscard]] values_type log_density(Scalar t, const batch_type& X, const class_labels& C) const {
+    check(X, C);
+    state_type u, c;
+    pass(at_time{t}, X, C, {false, false}, u, c);
+    values_type out = any().log_density_from(t, c);  // normalised by the first class's size
+    const Scalar log_first = std::log(static_cast<Scalar>(any().size()));
+    for (Eigen::Index j = 0; j < X.cols(); ++j)
+      out(j) += log_first - std::log(static_cast<Scalar>(C(j) == null_class ? size_ : class_size(C(j))));
+    return out;
+  }
+
+private:
+  struct at_time {
+    Scalar t;
+    [[nodiscard]] Scalar operator()(Eigen::Index) const noexcept { return t; }
+  };
+  struct at_times {
+    const sample_times<Scalar>* T;
+    [[nodiscard]] Scalar operator()(Eigen::Index j) const noexcept { return (*T)(j); }
+  };
+
+  [[nodiscard]] const field_type& any() const { return *fields_[static_cast<std::size_t>(first_)]; }
+
+  void check_class_index(Eigen::Index c) const {
+    detail::require(c >= 0 && c < classes(), "class", c,
+                    "expected a class in [0, " + std::to_string(classes()) + ")");
+  }
+  void require_points(Eigen::Index c) const {
+    detail::require(fields_[static_cast<std::size_t>(c)] != nullptr, "class", c,
+                    "expected a class with training points (this one has none)");
+  }
+
+  void check(const batch_type& X, const class_labels& C) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    detail::require_classes(C, classes(), "C");
+    for (Eigen::Index j = 0; j < C.size(); ++j)
+      if (C(j) != null_class) require_points(C(j));
+  }
+
+  /// The states of every column over all points (@p u) and over its own class's (@p c;
+  /// all points for class -1), from one pass over the classes.
+  template <class TimeOf>
+  void pass(const TimeOf& time_of, const batch_type& X, const class_labels& C, posterior_request request,
+            state_type& u, state_type& c) const {
+    const Eigen::Index B = X.cols(), d = dim();
+    const Eigen::Index record = state_type::record_size(d);
+    u = state_type(d, B, request);
+    c = state_type(d, B, request);
+    state_type part;
+    for (std::size_t k = 0; k < fields_.size(); ++k) {
+      if (!fields_[k]) continue;
+      if constexpr (std::is_same_v<TimeOf, at_time>)
+        part = fields_[k]->partial_state(time_of.t, X, request);
+      else
+        part = fields_[k]->partial_state_at_times(*time_of.T, X, request);
+      for (Eigen::Index j = 0; j < B; ++j)
+        if (C(j) == static_cast<Eigen::Index>(k)) std::copy(part.record(j), part.record(j) + record, c.record(j));
+      u.merge(part);
+    }
+    for (Eigen::Index j = 0; j < B; ++j)
+      if (C(j) == null_class) std::copy(u.record(j), u.record(j) + record, c.record(j));
+  }
+
+  /// The outputs asked for (null: not wanted) from one pass.
+  template <class TimeOf>
+  void evaluate(const TimeOf& time_of, const batch_type& X, const class_labels& C, batch_type* U,
+                batch_type* Vc, values_type* Du, values_type* Dc) const {
+    check(X, C);
+    state_type u, c;
+    const bool velocities = U != nullptr || Vc != nullptr;
+    pass(time_of, X, C, {velocities, Du != nullptr || Dc != nullptr}, u, c);
+    const field_type& f = any();  // the finishing steps do not depend on the class
+    if constexpr (std::is_same_v<TimeOf, at_time>) {
+      if (Du != nullptr) *Du = f.divergence_from(time_of.t, u);
+      if (Dc != nullptr) *Dc = f.divergence_from(time_of.t, c);
+    } else {
+      if (Du != nullptr) *Du = f.divergence_from_at_times(*time_of.T, u);
+      if (Dc != nullptr) *Dc = f.divergence_from_at_times(*time_of.T, c);
+    }
+    // The velocities last, and one written over X after the other.
+    auto finish = [&](const state_type& s, batch_type* V) {
+      if (V == nullptr) return;
+      if constexpr (std::is_same_v<TimeOf, at_time>)
+        f.velocity_from(time_of.t, X, s, *V);
+      else
+        f.velocity_from_at_times(*time_of.T, X, s, *V);
+    };
+    if (U == &X) {
+      finish(c, Vc);
+      finish(u, U);
+    } else {
+      finish(u, U);
+      finish(c, Vc);
+    }
+  }
+
+  std::vector<std::shared_ptr<const field_type>> fields_;  // null for a class without points
+  Eigen::Index first_ = -1;                                // a class with points
+  Eigen::Index size_ = 0;
+};
+
+/// Deduces `class_conditional_field<Scalar, Rows>` from the training matrix.
+template <class Derived>
+class_conditional_field(const Eigen::MatrixBase<Derived>&, const class_labels&)
+    -> class_conditional_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+/// Deduces `class_conditional_field<Scalar, Rows>` from the training matrix and options.
+template <class Derived>
+class_conditional_field(const Eigen::MatrixBase<Derived>&, const class_labels&,
+                        const empirical_options<typename Derived::Scalar>&, Eigen::Index = -1)
+    -> class_conditional_field<typename Derived::Scalar, Derived::RowsAtCompileTime>;
+
+}  // namespace kinflow
