@@ -1,7 +1,9 @@
 // kinflow-sample: sample a closed-form flow-matching field on a toy dataset (or a CSV
 // training set), or a trained model (--model), measure every sample's kinetic path energy,
 // optionally shape the velocity with Kinetic Trajectory Shaping, and report memorization
-// and distribution metrics.
+// and distribution metrics. With --class/--classes it samples the exact class-conditional
+// field of the labelled training set, guided with --cfg (and --cfg-window, --cfg-zero-star),
+// and reports the three parts of each sample's energy and the class it landed in.
 //
 // Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used) and, with
 // --trajectories K, DIR/trajectories.csv.
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "cli/command_line.hpp"
+#include "cli/conditions.hpp"
 #include "cli/data.hpp"
 #include "cli/metrics.hpp"
 #include "cli/models.hpp"
@@ -82,6 +85,7 @@ struct settings {
   std::string shard;        // --shard train | samples (MPI builds); empty: train when N >= B
   cli::stochastic_settings sde;  // --diffusion, --diffusion-norm, --last-step-size, --noise-seed, --churn
   std::uint64_t first_sample = 0;  // the noise stream of the first column (a shard's offset)
+  cli::guidance_settings guidance;  // --labels, --class, --classes, --cfg, --cfg-window, --cfg-zero-star
 };
 
 #if defined(KINFLOW_HAVE_MPI)
@@ -281,6 +285,7 @@ settings parse(int argc, char** argv) {
              "evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
              cli::one_of(s.shard, {"train", "samples"}));
   cli::add_stochastic_options(cl, s.sde);
+  cli::add_guidance_options(cl, s.guidance);
   cl.parse(argc, argv);
   cli::check_stochastic(cl, s.sde, s.solver, s.last_step, s.likelihood);
   if (!s.train_file.empty() && !cl.given("--n-train")) s.n_train = 0;  // the whole file
@@ -293,6 +298,10 @@ settings parse(int argc, char** argv) {
     if (s.sigma_min != 0) usage_error("--sigma-min applies to the empirical field, not to --model");
     s.field = "model";
   }
+  cli::check_guidance(cl, s.guidance, s.field, is_adaptive(s.solver), s.likelihood, !s.train_file.empty());
+  if (s.guidance.zero_star >= 0 && s.grid.needs_pilot())
+    usage_error("--cfg-zero-star counts the steps of a grid known before the solve; --grid " +
+                kinflow::to_string(s.grid) + " is built from a pilot run");
   if (s.field == "gmm" && !s.train_file.empty())
     usage_error("--field gmm needs a Gaussian-mixture --dataset (" + mixtures + "), not --train");
   if (s.field == "gmm" && !kinflow::is_mixture_dataset(s.dataset))
@@ -338,7 +347,12 @@ struct run_output {
   dyn_batch<Scalar> pilot;                  // --grid energy: the pilot samples (empty: X's first 256)
   cli::path_energies<Scalar> sde;           // stochastic solvers: the drift and control energies
   std::optional<kinflow::pruning_stats> pruning;  // closed-form fields: the points touched
+  std::vector<kinflow::per_sample<Scalar>> guidance_parts;  // guided solves: the three energy parts
 };
+
+/// The guided field's energy parts, read by the solves' integrands (null: no guidance).
+template <class Scalar>
+using parts_source = typename kinflow::guidance_energy_ref<Scalar>::source_type;
 
 /// The options every solve shares: the KPE quadrature, its split and the likelihood.
 /// A shaped field names its own τ (the adaptive solves break there and the energy is split
@@ -406,8 +420,9 @@ kinflow::last_step_rule last_step_of(const settings& s) {
   return kinflow::last_step_rule::method;
 }
 
-template <class Scalar, class Field, class Method>
-void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out) {
+template <class Scalar, class Field, class Method, class Integrals>
+void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out,
+               const Integrals& integrals) {
   const auto steps = static_cast<std::size_t>(s.steps);
   // Pilot grids: up to 256 samples on a fine uniform grid (none copied for the others).
   const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
@@ -423,19 +438,19 @@ void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
   if (K == 0) {  // no observer: the integrator may tile the batch
-    out.result = kinflow::integrate(field, method, grid, X, opt);
+    out.result = kinflow::integrate(field, method, grid, X, opt, integrals);
     return;
   }
   path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
   recorder.start(X, grid[0]);
-  out.result = kinflow::integrate(field, method, grid, X, opt, recorder);
+  out.result = kinflow::integrate(field, method, grid, X, opt, integrals, recorder);
 }
 
 /// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid of --grid; pilot
 /// grids come from an Euler pilot of the ODE.
-template <class Scalar, class Field>
+template <class Scalar, class Field, class Integrals>
 void run_stochastic(Field& field, const kinflow::stochastic_method& method, const settings& s, dyn_batch<Scalar>& X,
-                    run_output<Scalar>& out) {
+                    run_output<Scalar>& out, const Integrals& integrals) {
   const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
   const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
   const kinflow::time_grid<double> grid =
@@ -456,20 +471,20 @@ void run_stochastic(Field& field, const kinflow::stochastic_method& method, cons
   }
   kinflow::stochastic_result<Scalar> r;
   if (K == 0) {
-    r = kinflow::integrate(field, method, grid, X, opt);
+    r = kinflow::integrate(field, method, grid, X, opt, integrals);
   } else {
     path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
     recorder.start(X, grid[0]);
-    r = kinflow::integrate(field, method, grid, X, opt, recorder);
+    r = kinflow::integrate(field, method, grid, X, opt, integrals, recorder);
   }
   out.sde.drift = std::move(r.drift_energy);
   out.sde.control = std::move(r.control_energy);
   out.result = std::move(r);
 }
 
-template <class Scalar, class Field, std::size_t S>
+template <class Scalar, class Field, std::size_t S, class Integrals>
 void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, const settings& s,
-                  dyn_batch<Scalar>& X, run_output<Scalar>& out) {
+                  dyn_batch<Scalar>& X, run_output<Scalar>& out, const Integrals& integrals) {
   kinflow::adaptive_options opt;
   opt.rtol = s.rtol;
   opt.atol = s.atol;
@@ -478,35 +493,43 @@ void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, cons
   const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
   path_recorder<Scalar> recorder{K, out.paths, out.grid, std::vector<long>(static_cast<std::size_t>(K), 0)};
   recorder.start(X, 0.0);
-  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, recorder);
+  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, integrals, recorder);
 }
 
 /// Samples the field of reference @p inner (a kinflow::field_ref or kinflow::exact_field_ref:
 /// the solves below are compiled for these two types, whatever the fields).
+/// @p parts: the guided field's energy parts (null: no guidance); every solve carries them
+/// as integrals (zeros without guidance), so that each is compiled once.
 template <class Scalar, class Ref>
-run_output<Scalar> sample_ref(Ref& inner, const settings& s, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot) {
+run_output<Scalar> sample_ref(Ref& inner, const settings& s, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot,
+                              const parts_source<Scalar>* parts) {
   // KTS wraps every field; with alpha0 = beta0 = 0 the gain is the identity and the
   // results are bit-identical to the unshaped field's.
-  auto field = kinflow::shaped(inner, kinflow::kts_gain(s.kts));
+  const kinflow::kts_gain gain(s.kts);
+  auto field = kinflow::shaped(inner, gain);
+  const auto integrals = kinflow::guidance_energy_refs<Scalar>(parts, &gain);
   run_output<Scalar> out;
   out.pilot = pilot;
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
                        ? "exact"
                        : "hutchinson";
   if (cli::is_stochastic(s.solver)) {
-    run_stochastic(field, kinflow::stochastic_method_by_name(s.solver, "--solver"), s, X, out);
-    return out;
+    run_stochastic(field, kinflow::stochastic_method_by_name(s.solver, "--solver"), s, X, out, integrals);
+  } else {
+    kinflow::visit_method(
+        s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out, integrals); },
+        [&](const auto& method) { run_adaptive(field, method, s, X, out, integrals); }, "--solver");
   }
-  kinflow::visit_method(
-      s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out); },
-      [&](const auto& method) { run_adaptive(field, method, s, X, out); }, "--solver");
+  if (parts != nullptr && out.result.integrals.size() == 3) out.guidance_parts = out.result.integrals;
+  out.result.integrals.clear();
   return out;
 }
 
 template <class Scalar, class Field>
 run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scalar>& X,
-                               const dyn_batch<Scalar>& pilot = {}) {
-  return kinflow::with_field_ref<Scalar>(inner, X.rows(), [&](auto& ref) { return sample_ref(ref, s, X, pilot); });
+                               const dyn_batch<Scalar>& pilot = {}, const parts_source<Scalar>* parts = nullptr) {
+  return kinflow::with_field_ref<Scalar>(inner, X.rows(),
+                                         [&](auto& ref) { return sample_ref(ref, s, X, pilot, parts); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -516,19 +539,49 @@ run_output<Scalar> sample_with(Field&& inner, const settings& s, dyn_batch<Scala
 struct inputs {
   cli::references ref;
   dyn_batch<double> noise;
+  kinflow::class_labels labels;   // with --class/--classes: the class of every training point
+  Eigen::Index classes = 0;       // ... their number
+  kinflow::class_labels sample_classes;  // ... and the class of every sample
 };
+
+/// The labels of the training set of --train (the first N of --labels FILE with --n-train).
+kinflow::class_labels training_labels(const settings& s, Eigen::Index n) {
+  kinflow::class_labels labels;
+  try {
+    labels = kinflow::read_labels(s.guidance.labels_file);
+  } catch (const kinflow::invalid_argument& e) {
+    usage_error("--labels: " + std::string(e.what()).substr(std::string("kinflow: ").size()));
+  }
+  if (labels.size() < n || (s.n_train == 0 && labels.size() != n))
+    usage_error("--labels: expected one label per training point (" + std::to_string(n) + "), " +
+                s.guidance.labels_file + " holds " + std::to_string(labels.size()));
+  return labels.head(n).eval();
+}
 
 inputs load_inputs(const settings& s) {
   const auto seed = static_cast<std::uint64_t>(s.seed);
   Eigen::MatrixXd train, heldout;
+  kinflow::class_labels labels;
+  Eigen::Index classes = 0;
   if (!s.train_file.empty()) {
     train = cli::read_points("--train", s.train_file, s.n_train);
+    if (s.guidance.conditional()) {
+      labels = training_labels(s, train.cols());
+      classes = kinflow::count_classes(labels);
+    }
   } else {
     cli::require_dataset("--dataset", s.dataset);
-    train = kinflow::make_dataset(s.dataset, s.n_train, seed);
+    if (s.guidance.conditional()) {  // the same points with their natural classes
+      auto set = kinflow::make_labelled_dataset(s.dataset, s.n_train, seed);
+      train = std::move(set.points);
+      labels = std::move(set.labels);
+      classes = set.classes;
+    } else {
+      train = kinflow::make_dataset(s.dataset, s.n_train, seed);
+    }
     heldout = cli::heldout_points(s.dataset, std::max<long>(s.samples, 1000), seed);
   }
-  inputs in{cli::references(std::move(train), std::move(heldout)), {}};
+  inputs in{cli::references(std::move(train), std::move(heldout)), {}, std::move(labels), classes, {}};
   if (!s.noise_file.empty()) {
     in.noise = cli::read_points("--noise", s.noise_file);
     if (in.noise.rows() != in.ref.train.rows())
@@ -537,6 +590,7 @@ inputs load_inputs(const settings& s) {
   } else {
     in.noise = kinflow::standard_normal<double>(in.ref.train.rows(), s.samples, seed + 1);
   }
+  if (s.guidance.conditional()) in.sample_classes = cli::sample_classes(s.guidance, in.noise.cols(), in.classes);
   return in;
 }
 
@@ -590,13 +644,57 @@ std::pair<double, long> mean_log_likelihood(const kinflow::solve_result<Scalar>&
   return {n > 0 ? sum / static_cast<double>(n) : 0.0, n};
 }
 
+/// With --class/--classes: every sample's class, the class of its nearest training point
+/// (a nearest-neighbour judge of the class the sample landed in), and how often they agree.
+struct class_report {
+  kinflow::class_labels classes;   // empty: an unconditional run
+  kinflow::class_labels nn_class;  // -1 where not measured
+  double match = std::numeric_limits<double>::quiet_NaN(), lo = match, hi = match;  // fraction, 95 % Wilson interval
+  long judged = 0;                 // finite samples with a class (not -1)
+};
+
+class_report report_classes(const inputs& in, const kinflow::class_labels& C, const cli::sample_summary& m) {
+  class_report c;
+  if (C.size() == 0) return c;
+  c.classes = C;
+  c.nn_class = kinflow::class_labels::Constant(C.size(), -1);
+  if (!m.has_memorization) return c;
+  long hits = 0;
+  for (std::size_t j = 0; j < m.finite.size(); ++j) {
+    const Eigen::Index i = m.finite[j];
+    c.nn_class(i) = in.labels(m.mem.nearest(static_cast<Eigen::Index>(j)));
+    if (C(i) < 0) continue;
+    ++c.judged;
+    hits += c.nn_class(i) == C(i) ? 1 : 0;
+  }
+  if (c.judged > 0) {  // Wilson score interval, z = 1.96
+    const double n = static_cast<double>(c.judged), p = static_cast<double>(hits) / n, z = 1.96;
+    const double centre = (p + z * z / (2 * n)) / (1 + z * z / n);
+    const double half = z * std::sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n);
+    c.match = p;
+    c.lo = centre - half;
+    c.hi = centre + half;
+  }
+  return c;
+}
+
 template <class Scalar>
 void write_samples(const std::filesystem::path& file, const dyn_batch<Scalar>& X,
                    const kinflow::solve_result<Scalar>& r, const cli::sample_summary& m, const landing_density& d,
-                   const cli::path_energies<Scalar>& sde) {
+                   const cli::path_energies<Scalar>& sde, const class_report& cls,
+                   const std::vector<kinflow::per_sample<Scalar>>& parts) {
   cli::sample_table t;
   t.energy_columns(r);
   cli::add_path_energy_columns(t, sde);
+  if (parts.size() == 3) {
+    const char* names[3] = {"kpe_unconditional", "kpe_cross", "kpe_guidance"};
+    for (std::size_t p = 0; p < 3; ++p)
+      t.column(names[p], [&parts, p](std::ostream& o, Eigen::Index i) { o << parts[p](i); });
+  }
+  if (cls.classes.size() > 0) {
+    t.column("class", [&cls](std::ostream& o, Eigen::Index i) { o << cls.classes(i); });
+    t.column("nn_class", [&cls](std::ostream& o, Eigen::Index i) { o << cls.nn_class(i); });
+  }
   t
       .column("nfe", [&](std::ostream& o, Eigen::Index i) { o << r.nfe(i); })
       .column("status",
@@ -642,7 +740,7 @@ void write_paths(const std::filesystem::path& file, const std::vector<std::vecto
 template <class Scalar>
 cli::json_object make_summary(const settings& s, const inputs& in,
                    const run_output<Scalar>& out, const cli::sample_summary& m, const landing_density& d,
-                   double seconds, const parallel& par) {
+                   const class_report& cls, double seconds, const parallel& par) {
   const auto& r = out.result;
   std::vector<double> e(static_cast<std::size_t>(r.kpe.total.size()));
   for (std::size_t i = 0; i < e.size(); ++i) e[i] = static_cast<double>(r.kpe.total(static_cast<Eigen::Index>(i)));
@@ -680,6 +778,23 @@ cli::json_object make_summary(const settings& s, const inputs& in,
                             .number("touched_share", p.touched_share())
                             .integer("evaluations", static_cast<long long>(p.evaluations))
                             .integer("pruned_evaluations", static_cast<long long>(p.pruned_evaluations)));
+  }
+  if (s.guidance.conditional()) {
+    const cli::guidance_settings& g = s.guidance;
+    cli::json_object energy;
+    const char* names[3] = {"unconditional_mean", "cross_mean", "guidance_mean"};
+    for (std::size_t p = 0; p < out.guidance_parts.size() && p < 3; ++p)
+      energy.number(names[p], out.guidance_parts[p].template cast<double>().mean());
+    cli::json_object guide;
+    guide.integer("classes", in.classes).text("labels_file", g.labels_file).text("classes_file", g.classes_file)
+        .integer("class", g.class_all == -2 ? -1 : g.class_all).number("scale", g.scale)
+        .raw("window", cli::json_numbers({g.window_start, g.window_end}))
+        .integer("zero_star_steps", std::max(g.zero_star, 0L)).boolean("optimized_scale", g.zero_star >= 0)
+        .object("energy", energy)
+        .object("class_match", cli::json_object().number("fraction", cls.match)
+                                   .raw("ci95", cli::json_numbers({cls.lo, cls.hi})).integer("judged", cls.judged)
+                                   .text("rule", "the label of the nearest training point equals the sample's class"));
+    j.object("guidance", guide);
   }
   if (r.log_likelihood.size() > 0) {
     const auto [mean, n] = mean_log_likelihood(r);
@@ -722,14 +837,40 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
 /// Samples with the field of --field / --model: every sample of @p X on one process, or
 /// this rank's share under --shard samples (@p pilot: the whole batch's pilot samples).
 /// @p exact_log_density receives log p_1 at the landing points for the mixture fields.
+/// The exact class-conditional field of the labelled training set, guided for the classes
+/// @p C of the samples of @p X (--class, --classes, --cfg, --cfg-window, --cfg-zero-star).
 template <class Scalar>
-run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& train, dyn_batch<Scalar>& X,
-                                const dyn_batch<Scalar>& pilot, Eigen::VectorXd& exact_log_density) {
+run_output<Scalar> sample_guided(const settings& s, const dyn_batch<Scalar>& train, const inputs& in,
+                                 const kinflow::class_labels& C, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot) {
+  kinflow::empirical_options<Scalar> o;
+  o.sigma_min = static_cast<Scalar>(s.sigma_min);
+  o.pruning = s.pruning;
+  o.pruning_eps = s.pruning_eps;
+  const kinflow::class_conditional_field<Scalar> field(train, in.labels, o, in.classes);
+  std::vector<double> grid;  // the zero start's grid (known before the solve; see parse)
+  if (s.guidance.zero_star > 0)
+    grid = s.grid_times.empty() ? kinflow::make_grid<double>(s.grid, static_cast<std::size_t>(s.steps)).times()
+                                : s.grid_times;
+  const auto guided = kinflow::guided(field, C, cli::guidance_of(s.guidance, grid));
+  guided.track_energy();
+  const parts_source<Scalar> parts = [&guided](int p, const kinflow::sample_times<Scalar>& T, const dyn_batch<Scalar>& Xs,
+                                               kinflow::per_sample<Scalar>& G) { guided.energy_part(p, T, Xs, G); };
+  run_output<Scalar> out = sample_with(guided, s, X, pilot, &parts);
+  out.pruning = field.pruning_statistics();
+  return out;
+}
+
+template <class Scalar>
+run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& train, const inputs& in,
+                                const kinflow::class_labels& C, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot,
+                                Eigen::VectorXd& exact_log_density) {
   run_output<Scalar> out;
   auto keep_log_density = [&](const auto& field) {
     exact_log_density = field.log_density(Scalar(1), X).template cast<double>();
   };
-  if (s.field == "empirical") {
+  if (s.guidance.conditional()) {
+    out = sample_guided(s, train, in, C, X, pilot);
+  } else if (s.field == "empirical") {
     kinflow::empirical_options<Scalar> o;
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
     o.pruning = s.pruning;
@@ -775,7 +916,10 @@ int run(const settings& s_given, const parallel& par_given) {
   if (have_mpi) {
     // Default: the training set when it is at least as large as the batch (the empirical
     // field only), the samples otherwise.
-    if (par.shard.empty()) par.shard = s.field == "empirical" && train.cols() >= X.cols() ? "train" : "samples";
+    if (par.shard.empty())
+      par.shard = s.field == "empirical" && !s.guidance.conditional() && train.cols() >= X.cols() ? "train" : "samples";
+    if (par.shard == "train" && s.guidance.conditional())
+      usage_error("--shard train shards the unlabelled empirical field; with --class/--classes use --shard samples");
     if (par.shard == "train" && s.field != "empirical")
       usage_error("--shard train shards the training set of --field empirical; with --field " + s.field +
                   " use --shard samples");
@@ -792,7 +936,7 @@ int run(const settings& s_given, const parallel& par_given) {
   Eigen::VectorXd exact_log_density;  // log p_1 at the landing points, for mixture fields
 #if defined(KINFLOW_HAVE_MPI)
   if (!par.mpi) {  // one process, not started by a launcher
-    out = sample_field(s, train, X, dyn_batch<Scalar>{}, exact_log_density);
+    out = sample_field(s, train, in, in.sample_classes, X, dyn_batch<Scalar>{}, exact_log_density);
   } else if (par.shard == "train") {
     // Every rank keeps its balanced share of the training set; every evaluation reduces.
     kinflow::empirical_options<Scalar> o;
@@ -808,7 +952,12 @@ int run(const settings& s_given, const parallel& par_given) {
     s.first_sample = static_cast<std::uint64_t>(kinflow::mpi::balanced_shard(MPI_COMM_WORLD, X.cols()).offset);
     Eigen::VectorXd local_log_density;
     run_output<Scalar> local = on_every_rank([&] {
-      return mine.cols() == 0 ? run_output<Scalar>{} : sample_field(s, train, mine, pilot, local_log_density);
+      const kinflow::class_labels my_classes =
+          in.sample_classes.size() == 0 ? in.sample_classes
+                                        : kinflow::class_labels(in.sample_classes.segment(
+                                              static_cast<Eigen::Index>(s.first_sample), mine.cols()));
+      return mine.cols() == 0 ? run_output<Scalar>{}
+                              : sample_field(s, train, in, my_classes, mine, pilot, local_log_density);
     });
     out = local;
     out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0,
@@ -820,12 +969,16 @@ int run(const settings& s_given, const parallel& par_given) {
         e->early = kinflow::mpi::gather_values(MPI_COMM_WORLD, e->early, 0);
         e->late = kinflow::mpi::gather_values(MPI_COMM_WORLD, e->late, 0);
       }
+    if (s.guidance.conditional()) {  // the guidance energy parts, per sample, like the KPE
+      out.guidance_parts.resize(3);
+      for (auto& part : out.guidance_parts) part = kinflow::mpi::gather_values(MPI_COMM_WORLD, part, 0);
+    }
     if (s.field == "smoothed" || s.field == "gmm")  // the mixture fields' exact log density
       exact_log_density = kinflow::mpi::gather_values(MPI_COMM_WORLD, local_log_density, 0);
   }
   if (!par.root()) return 0;  // rank 0 reports and writes
 #else
-  out = sample_field(s, train, X, dyn_batch<Scalar>{}, exact_log_density);
+  out = sample_field(s, train, in, in.sample_classes, X, dyn_batch<Scalar>{}, exact_log_density);
 #endif
 
   // Memorization against the training set, distances to held-out data of the dataset,
@@ -841,11 +994,12 @@ int run(const settings& s_given, const parallel& par_given) {
       density_at_landing(X, out.result, m, in.ref, exact_log_density.size() ? &exact_log_density : nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  write_samples(dir->stage("samples.csv"), X, out.result, m, d, out.sde);
+  const class_report cls = report_classes(in, in.sample_classes, m);
+  write_samples(dir->stage("samples.csv"), X, out.result, m, d, out.sde, cls, out.guidance_parts);
   cli::write_points(dir->stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
   if (s.trajectories > 0) write_paths(dir->stage("trajectories.csv"), out.paths, X.rows());
   if (s.profile) write_profile(dir->stage("profile.csv"), out.result.kpe.profile, out.grid);
-  dir->commit(make_summary(s, in, out, m, d, seconds, par));  // summary.json last
+  dir->commit(make_summary(s, in, out, m, d, cls, seconds, par));  // summary.json last
 
   std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s%s\n",
               static_cast<long>(X.cols()), s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "",
@@ -861,6 +1015,12 @@ int run(const settings& s_given, const parallel& par_given) {
   if (out.result.log_likelihood.size() > 0)
     std::printf("  log-likelihood mean %.4f (%s divergence)\n", mean_log_likelihood(out.result).first,
                 out.divergence.c_str());
+  if (out.guidance_parts.size() == 3)
+    std::printf("  guidance w = %g: KPE parts unconditional %.4f, cross %.4f, guidance %.4f; class match %.4f "
+                "[%.4f, %.4f] (nearest training point)\n",
+                s.guidance.scale, static_cast<double>(out.guidance_parts[0].mean()),
+                static_cast<double>(out.guidance_parts[1].mean()), static_cast<double>(out.guidance_parts[2].mean()),
+                cls.match, cls.lo, cls.hi);
   if (m.has_memorization)
     std::printf("  F_mem %.4f [%.4f, %.4f] (%s)", m.f_mem, m.f_mem_lo, m.f_mem_hi, cli::memorization_rule().c_str());
   if (!d.kind.empty())

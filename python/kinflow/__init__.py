@@ -62,13 +62,14 @@ __all__ = [
     "knn_log_density",
     "spearman",
     "read_idx",
+    "read_labels",
     "datasets",
 ]
 
 # ---------------------------------------------------------------------------------------
 # Docstrings of the compiled classes
 
-EmpiricalField.__doc__ = """EmpiricalField(Y, sigma_min=0.0, threads=0, pruning="auto", pruning_eps=1e-12)
+EmpiricalField.__doc__ = """EmpiricalField(Y, sigma_min=0.0, threads=0, pruning="auto", pruning_eps=1e-12, labels=None, classes=None)
 
 The exact flow-matching velocity field of the training set ``Y`` ``[N, d]`` (the field
 that memorizes it): ``v(t, x) = (m(x, t) - (1 - sigma_min) x) / sigma_t`` with the
@@ -92,6 +93,20 @@ pruning : "auto", "on" or "off"
     The first evaluation that prunes builds an index and keeps a reordered copy of ``Y``.
 pruning_eps : float in (0, 0.5]
     The posterior mass a sample may leave out, relative to the mass it finds.
+labels : array [N] of int >= 0, or None
+    The class of every training point: the field then also holds the exact
+    class-conditional field (docs/math.md, section 3.5), the empirical field of each class's
+    points, beside the field of all points (a second copy of ``Y``, split by class).
+classes : int or None
+    The number of classes with ``labels`` (None: the largest label + 1); a class without
+    points may exist, asking for it is an error.
+
+With labels, ``velocity(t, X, classes)``, ``log_density(t, X, classes)`` and
+``divergence(t, X, classes)`` take one class per row of X (``classes`` an int array ``[B]``;
+-1: all points, the unconditional field), and ``velocity_pair(t, X, classes)`` returns
+``(v_u, v_c)``, both from one pass over the points. ``labels`` and ``classes`` are the
+labels given (None without) and the number of classes. ``sample(field, x0, classes=...,
+cfg=...)`` samples the class-conditional field with classifier-free guidance.
 
 ``pruning_statistics() -> dict`` counts the (sample, point) pairs evaluated so far against
 the dense count (``touched_share``); ``reset_pruning_statistics()`` zeroes it.
@@ -280,11 +295,16 @@ class SampleResult:
     kpe_profile : array [B, steps], array [steps] or None
         With ``profile="per_sample"``: each step's energy increment per sample (the rows sum to
         ``kpe``); with ``profile="mean"``: the batch mean of each step's increments.
+    kpe_unconditional, kpe_cross, kpe_guidance : array [B] or None
+        Guided solves (``classes=``): the parts ``1/2 int |b|^2``, ``int w <b, D>`` and
+        ``1/2 int w^2 |D|^2`` of the energy (``b = s v_u``, ``D = v_c - b``), which sum to
+        ``kpe``; None otherwise.
     """
 
     __slots__ = ("x", "kpe", "kpe_early", "kpe_late", "kpe_tau", "nfe", "accepted", "rejected", "status",
                  "log_likelihood", "trajectory", "drift_energy", "drift_energy_early", "drift_energy_late",
-                 "control_energy", "control_energy_early", "control_energy_late", "kpe_profile")
+                 "control_energy", "control_energy_early", "control_energy_late", "kpe_profile",
+                 "kpe_unconditional", "kpe_cross", "kpe_guidance")
 
     def __init__(self, values):
         for k in self.__slots__:
@@ -331,7 +351,7 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
            churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None, profile=None,
-           callback=None):
+           callback=None, classes=None, cfg=None, cfg_window=None, cfg_zero_star=None, cfg_schedule=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -438,6 +458,26 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
         ends the solve and propagates. Cost: two copies of the batch per step, the GIL taken
         per step, and the batch is then integrated whole rather than in cache-sized tiles.
 
+    classes : int, array [B] of int, or None
+        The samples' classes (-1: unconditional) for a conditional field: an
+        ``EmpiricalField`` with labels (the exact class-conditional field) or a callable
+        ``f(t, X, c) -> [B, d]`` (``c`` the int64 array ``[B]`` of the rows' classes). The
+        solve then integrates the guided velocity ``v_u + w (v_c - v_u)`` (docs/math.md
+        section 6.5; ``w = 1``, the conditional field, unless ``cfg`` says otherwise), and the
+        result's ``kpe_unconditional``, ``kpe_cross`` and ``kpe_guidance`` ``[B]`` are the parts
+        ``1/2 int |b|^2``, ``int w <b, D>``, ``1/2 int w^2 |D|^2`` of its energy (``b = s v_u``,
+        ``D = v_c - b``; they sum to ``kpe``), at no extra evaluation.
+    cfg : float or None
+        Classifier-free guidance scale w (default 1; 0 gives the unconditional field).
+    cfg_window : (float, float) or None
+        Guide only for t in ``[start, end]`` (``0 <= start <= end <= 1``); w = 1 outside.
+    cfg_zero_star : int >= 0 or None
+        CFG-Zero*: the velocity is 0 for the first K steps of the grid (a fixed grid known
+        before the solve), and ``v_u`` is scaled by ``<v_c, v_u> / |v_u|^2``. No exact
+        divergence then (``likelihood=True`` needs ``divergence="hutchinson"``).
+    cfg_schedule : callable or None
+        A weight ``w(t) -> float`` of one's own, replacing ``cfg`` and ``cfg_window``.
+
     Returns
     -------
     SampleResult
@@ -498,7 +538,8 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
                              float(atol), bool(likelihood), bool(trajectories), last_step, start, diffusion,
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
                              _opt(churn, float), _opt(t0, float), _opt(t1, float), divergence, _opt(probes, int),
-                             _opt(probe_seed, int), profile, callback)
+                             _opt(probe_seed, int), profile, callback, classes, _opt(cfg, float), cfg_window,
+                             _opt(cfg_zero_star, int), cfg_schedule)
     return SampleResult(values if device is None else _tensor_out(values, device))
 
 
@@ -644,6 +685,18 @@ def spearman(x, y):
 # Data
 
 
+def read_labels(path):
+    """The class labels in the file ``path``, an int64 array ``[N]`` of integers >= 0: an IDX
+    labels file (plain or gzip, e.g. Fashion-MNIST's ``train-labels-idx1-ubyte.gz``), a
+    ``.npy`` of any integer dtype, or text with one integer per line -- what
+    ``kinflow-sample --labels`` reads (kinflow/data/labels.hpp). ValueError naming the file and
+    the line or index for anything else.
+    """
+    import os
+
+    return _kinflow.read_labels(os.fspath(path))
+
+
 def read_idx(path, max_items=None):
     """The array stored in the IDX file ``path`` (the format of MNIST and Fashion-MNIST),
     plain or gzip-compressed (told apart by the file's first bytes, not its name).
@@ -698,11 +751,27 @@ class _Datasets:
     names = tuple(_kinflow.dataset_names)
 
     @staticmethod
-    def make(name, n, seed=0):
-        """``n`` points of the toy dataset ``name`` (one of ``names``), seeded by ``seed``."""
+    def make(name, n, seed=0, labels=False):
+        """``n`` points of the toy dataset ``name`` (one of ``names``), seeded by ``seed``.
+
+        With ``labels=True``, ``(X, labels)``: the same points and each one's natural class,
+        an int64 array ``[n]`` (the component of 8gaussians and 25gaussians, the arc of moons,
+        the arm of 2spirals and pinwheel, the circle, the ring, the filled checkerboard cell,
+        the quarter of the swissroll; ``classes(name)`` of them).
+        """
         if not isinstance(name, str):
             raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        if labels:
+            X, y, _ = _kinflow.make_labelled_dataset(name, int(n), int(seed))
+            return X, y
         return _kinflow.make_dataset(name, int(n), int(seed))
+
+    @staticmethod
+    def classes(name):
+        """The number of classes of ``make(name, n, labels=True)``'s labels."""
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        return int(_kinflow.make_labelled_dataset(name, 0, 0)[2])
 
     @staticmethod
     def fashion_mnist(split="train", n=None, directory=None):

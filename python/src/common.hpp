@@ -176,7 +176,18 @@ decltype(auto) with_field(const Holder& h, Fn&& fn) {
       h.field);
 }
 
-using empirical_holder = field_holder<empirical_t>;
+/// The exact class-conditional field (EmpiricalField with labels).
+template <class Scalar>
+using conditional_t = kinflow::class_conditional_field<Scalar>;
+
+/// EmpiricalField: the field of all the points, and with labels also the exact
+/// class-conditional field (a second copy of the points, split by class; conditional.cpp).
+struct empirical_holder : field_holder<empirical_t> {
+  std::variant<std::monostate, std::shared_ptr<conditional_t<double>>, std::shared_ptr<conditional_t<float>>>
+      conditional;
+  kinflow::class_labels labels;  // one per point; empty without labels
+  bool labelled() const { return conditional.index() != 0; }
+};
 using mixture_holder = field_holder<mixture_t>;
 using mlp_holder = field_holder<mlp_t>;
 
@@ -214,6 +225,23 @@ struct sample_settings {
   kinflow::multistep_start start = kinflow::multistep_start::lower_order;
   /// The stochastic solvers' own options (diffusion, noise seed, last-step size, churn).
   kinflow::stochastic_options sde{};
+  /// sample(classes=...): one class per sample (or one for all, `classes_all`), and the
+  /// guidance (cfg, cfg_window, cfg_zero_star, cfg_schedule; conditional.cpp).
+  std::optional<kinflow::class_labels> classes;
+  bool classes_all = false;
+  kinflow::guidance_options guidance{};
+  long zero_star = -1;  // CFG-Zero*'s zero start in steps of the grid; -1: off
+  /// Guided solves: the guided field's energy parts, read by every solve's integrands (null:
+  /// no guidance), in the field's precision.
+  const kinflow::guidance_energy_ref<float>::source_type* parts_float = nullptr;
+  const kinflow::guidance_energy_ref<double>::source_type* parts_double = nullptr;
+  template <class Scalar>
+  const typename kinflow::guidance_energy_ref<Scalar>::source_type* parts() const {
+    if constexpr (std::is_same_v<Scalar, float>)
+      return parts_float;
+    else
+      return parts_double;
+  }
   bool adaptive() const { return kinflow::is_adaptive_method(solver); }
   bool stochastic() const { return kinflow::is_stochastic_method(solver); }
 };
@@ -230,6 +258,19 @@ py::object sample_empirical(empirical_holder& h, py::handle x0, const sample_set
 py::object sample_mixture(mixture_holder& h, py::handle x0, const sample_settings& s);
 py::object sample_mlp(mlp_holder& h, py::handle x0, const sample_settings& s);
 py::object sample_python(py::object f, py::handle x0, const sample_settings& s);
+/// sample(classes=...) of a labelled EmpiricalField, guided (conditional.cpp).
+py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& s);
+/// sample(classes=...) of a Python callable f(t, X, c) (sample_python.cpp).
+py::object sample_python_conditional(py::object f, py::handle x0, const sample_settings& s);
+/// Reads sample()'s classes= and cfg* arguments into @p s (conditional.cpp).
+void parse_guidance(sample_settings& s, const py::object& classes, const py::object& cfg, const py::object& window,
+                    const py::object& zero_star, const py::object& schedule);
+/// The classes of the B samples of a solve: s.classes, broadcast when one for all.
+kinflow::class_labels classes_for(const sample_settings& s, Eigen::Index B);
+/// Builds the class-conditional field of EmpiricalField(Y, labels=...) into @p h.
+void attach_labels(empirical_holder& h, py::handle Y, py::handle labels, const py::object& classes, double sigma_min,
+                   const kinflow::closed_form_settings& settings);
+void init_conditional(py::module_& m);
 
 void init_fields(py::module_& m);
 void init_metrics(py::module_& m);

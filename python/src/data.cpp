@@ -44,6 +44,29 @@ py::array read_idx(const std::string& path, long long max_items) {
 
 void init_data(py::module_& m) {
   m.def("read_idx", &read_idx, py::arg("path"), py::arg("max_items") = 0);
+  m.def(
+      "read_labels",
+      [](const std::string& path) {
+        kinflow::class_labels labels;
+        {
+          py::gil_scoped_release release;
+          labels = kinflow::read_labels(path);
+        }
+        return vector_array(labels);
+      },
+      py::arg("path"));
+  m.def(
+      "make_labelled_dataset",
+      [](const std::string& name, long n, std::uint64_t seed) {
+        if (n < 0) throw py::value_error("n: expected a number of points >= 0, got " + std::to_string(n));
+        kinflow::labelled_dataset<double> set;
+        {
+          py::gil_scoped_release release;
+          set = kinflow::make_labelled_dataset<double>(name, n, seed);
+        }
+        return py::make_tuple(rows_of(set.points), vector_array(set.labels), set.classes);
+      },
+      py::arg("name"), py::arg("n"), py::arg("seed") = 0);
 }
 
 }  // namespace kinflow_py

@@ -241,24 +241,31 @@ std::shared_ptr<mixture_t<Scalar>> make_smoothed(py::handle Y, double s, long th
 void init_fields(py::module_& m) {
   // --- EmpiricalField
   py::class_<empirical_holder>(m, "EmpiricalField")
-      .def(py::init([](py::handle Y, double sigma_min, long threads, const std::string& pruning, double pruning_eps) {
+      .def(py::init([](py::handle Y, double sigma_min, long threads, const std::string& pruning, double pruning_eps,
+                       py::object labels, py::object classes) {
              empirical_holder h;
              h.kind = "EmpiricalField";
+             kinflow::closed_form_settings settings;
+             set_closed_form(settings, threads, pruning, pruning_eps);
              if (is_float32(Y)) {
                kinflow::empirical_options<float> o;
+               static_cast<kinflow::closed_form_settings&>(o) = settings;
                o.sigma_min = static_cast<float>(sigma_min);
-               set_closed_form(o, threads, pruning, pruning_eps);
                h.field = std::make_shared<empirical_t<float>>(batch_of<float>(Y, "Y"), o);
              } else {
                kinflow::empirical_options<double> o;
+               static_cast<kinflow::closed_form_settings&>(o) = settings;
                o.sigma_min = sigma_min;
-               set_closed_form(o, threads, pruning, pruning_eps);
                h.field = std::make_shared<empirical_t<double>>(batch_of<double>(Y, "Y"), o);
              }
+             if (!labels.is_none())
+               attach_labels(h, Y, labels, classes, sigma_min, settings);
+             else if (!classes.is_none())
+               throw py::value_error("classes: the number of classes of labels=...; give labels too");
              return h;
            }),
            py::arg("Y"), py::arg("sigma_min") = 0.0, py::arg("threads") = 0, py::arg("pruning") = "auto",
-           py::arg("pruning_eps") = 1e-12)
+           py::arg("pruning_eps") = 1e-12, py::arg("labels") = py::none(), py::arg("classes") = py::none())
       .def("pruning_statistics", &pruning_statistics<empirical_holder>)
       .def("reset_pruning_statistics", &reset_pruning_statistics<empirical_holder>)
       .def("velocity", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))

@@ -264,7 +264,8 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
                   bool trajectories, const std::string& last_step, const std::string& start, py::object diffusion,
                   py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn,
                   py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed,
-                  py::object profile, py::object callback) {
+                  py::object profile, py::object callback, py::object classes, py::object cfg,
+                  py::object cfg_window, py::object cfg_zero_star, py::object cfg_schedule) {
   sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
@@ -278,6 +279,14 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
       throw py::value_error("callback: called after every step of a fixed grid (Runge-Kutta, multistep, "
                             "stochastic), not with " + s.solver);
     s.callback = callback;
+  }
+  parse_guidance(s, classes, cfg, cfg_window, cfg_zero_star, cfg_schedule);
+  if (s.classes) {
+    if (py::isinstance<empirical_holder>(field)) return sample_conditional(field.cast<empirical_holder&>(), x0, s);
+    if (!py::isinstance<mixture_holder>(field) && !py::isinstance<mlp_holder>(field) && PyCallable_Check(field.ptr()))
+      return sample_python_conditional(field, x0, s);
+    throw py::value_error("classes: a conditional field is an EmpiricalField with labels or a callable f(t, X, c), "
+                          "not a " + std::string(py::str(py::type::handle_of(field).attr("__name__"))));
   }
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);
@@ -313,6 +322,7 @@ PYBIND11_MODULE(_kinflow, m) {
   });
 
   init_fields(m);
+  init_conditional(m);
   init_metrics(m);
   init_data(m);
   m.def("sample", &sample, py::arg("field"), py::arg("x0"), py::arg("solver") = "euler", py::arg("steps") = 100,
@@ -322,6 +332,8 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("diffusion") = py::none(), py::arg("diffusion_norm") = py::none(), py::arg("noise_seed") = py::none(),
         py::arg("last_step_size") = py::none(), py::arg("churn") = py::none(), py::arg("t0") = py::none(),
         py::arg("t1") = py::none(), py::arg("divergence") = py::none(), py::arg("probes") = py::none(),
-        py::arg("probe_seed") = py::none(), py::arg("profile") = py::none(), py::arg("callback") = py::none());
+        py::arg("probe_seed") = py::none(), py::arg("profile") = py::none(), py::arg("callback") = py::none(),
+        py::arg("classes") = py::none(), py::arg("cfg") = py::none(), py::arg("cfg_window") = py::none(),
+        py::arg("cfg_zero_star") = py::none(), py::arg("cfg_schedule") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

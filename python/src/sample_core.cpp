@@ -99,18 +99,23 @@ step_observer<Scalar> make_observer(std::vector<Scalar>* frames, std::size_t cou
   return o;
 }
 
+/// The integrals every solve carries: the guidance energy parts (zeros without guidance),
+/// one type for all, so that each solve is compiled once.
+template <class Scalar>
+using integrals_t = decltype(kinflow::guidance_energy_refs<Scalar>(nullptr));
+
 template <class Scalar, class Field, class Method>
 kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
                                         const kinflow::time_grid<double>& grid, const sample_settings& s,
                                         dyn_batch<Scalar>& X, const kinflow::progress_callback& progress,
-                                        std::vector<Scalar>* frames) {
+                                        std::vector<Scalar>* frames, const integrals_t<Scalar>& integrals) {
   kinflow::fixed_step_options opt;
   set_path_options(opt, s);
   opt.progress = progress;
   opt.last_step = s.last_step;
   opt.start = s.start;
-  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt);
-  return kinflow::integrate(field, method, grid, X, opt, make_observer(frames, grid.times().size(), X, s));
+  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt, integrals);
+  return kinflow::integrate(field, method, grid, X, opt, integrals, make_observer(frames, grid.times().size(), X, s));
 }
 
 /// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid `grid`; with
@@ -119,27 +124,28 @@ template <class Scalar, class Field>
 kinflow::stochastic_result<Scalar> run_stochastic(Field& field, const kinflow::time_grid<double>& grid,
                                                   const sample_settings& s, dyn_batch<Scalar>& X,
                                                   const kinflow::progress_callback& progress,
-                                                  std::vector<Scalar>* frames) {
+                                                  std::vector<Scalar>* frames, const integrals_t<Scalar>& integrals) {
   kinflow::stochastic_options opt = s.sde;
   set_path_options(opt, s);
   opt.progress = progress;
   opt.last_step = s.last_step;
   const kinflow::stochastic_method method = kinflow::stochastic_method_by_name(s.solver, "solver");
-  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt);
+  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt, integrals);
   const std::size_t count = grid.times().size() + (opt.last_step_size ? 1 : 0);
-  return kinflow::integrate(field, method, grid, X, opt, make_observer(frames, count, X, s));
+  return kinflow::integrate(field, method, grid, X, opt, integrals, make_observer(frames, count, X, s));
 }
 
 template <class Scalar, class Field, std::size_t S>
 kinflow::solve_result<Scalar> run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method,
                                            const sample_settings& s, dyn_batch<Scalar>& X,
-                                           const kinflow::progress_callback& progress) {
+                                           const kinflow::progress_callback& progress,
+                                           const integrals_t<Scalar>& integrals) {
   kinflow::adaptive_options opt;
   opt.rtol = s.rtol;
   opt.atol = s.atol;
   set_path_options(opt, s);
   opt.progress = progress;
-  return kinflow::integrate_adaptive(field, method, s.t0, s.t1, X, opt);
+  return kinflow::integrate_adaptive(field, method, s.t0, s.t1, X, opt, integrals);
 }
 
 /// For solves that run without the GIL (C++ fields): a progress callback that, every tenth
@@ -163,7 +169,9 @@ template <class Scalar, class Ref>
 py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar>& X, bool release_gil) {
   // KTS wraps every field; with alpha0 = beta0 = 0 the gain is the identity and the results
   // are bit-identical to the unshaped field's.
-  auto field = kinflow::shaped(inner, kinflow::kts_gain(s.kts));
+  const kinflow::kts_gain gain(s.kts);
+  auto field = kinflow::shaped(inner, gain);
+  const auto integrals = kinflow::guidance_energy_refs<Scalar>(s.parts<Scalar>(), &gain);
   solve_output<Scalar> out;
   // Python callables run Python code, which sees signals by itself.
   const kinflow::progress_callback progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
@@ -173,13 +181,14 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
     auto fixed = [&](const auto& method) {
       const kinflow::time_grid<double> grid = make_grid(field, method, s, X);
       out.frames = grid.times().size();
-      out.result = run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
+      out.result =
+          run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr, integrals);
     };
-    auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress); };
+    auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress, integrals); };
     if (s.stochastic()) {
       const kinflow::time_grid<double> grid = make_grid(field, kinflow::euler, s, X);  // pilots: an Euler ODE
       out.frames = grid.times().size() + (s.sde.last_step_size ? 1 : 0);
-      out.sde = run_stochastic(field, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr);
+      out.sde = run_stochastic(field, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr, integrals);
       out.result = *out.sde;
     } else {
       kinflow::visit_method(s.solver, fixed, adaptive, "solver");
@@ -199,6 +208,11 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   for (auto st : r.status) status.append(py::str(std::string(kinflow::to_string(st))));
   a["status"] = status;
   a["log_likelihood"] = s.likelihood ? py::object(vector_array(r.log_likelihood)) : py::none();
+  // Guided solves: the three parts of the KPE (docs/math.md 6.5); None otherwise.
+  const bool guided = s.parts<Scalar>() != nullptr && r.integrals.size() == 3;
+  const char* parts[3] = {"kpe_unconditional", "kpe_cross", "kpe_guidance"};
+  for (std::size_t p = 0; p < 3; ++p)
+    a[parts[p]] = guided ? py::object(vector_array(r.integrals[p])) : py::none();
   // The per-step energy increments: [B, steps] per sample (the B x steps matrix is copied
   // into row-major order), [steps] for the batch mean.
   if (s.profile == kinflow::kpe_profile::per_sample) {

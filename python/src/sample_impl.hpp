@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <type_traits>
 
 namespace kinflow_py {
 
@@ -22,6 +23,22 @@ py::object run_sample(Field& field, const sample_settings& s, dyn_batch<Scalar>&
   return kinflow::with_field_ref<Scalar>(field, X.rows(), [&](auto& ref) -> py::object {
     return run_sample_ref<Scalar>(ref, s, X, release_gil);
   });
+}
+
+/// The solve of kinflow.sample(classes=...) on the guided field @p field, with its energy
+/// parts carried beside the state (sample_settings::parts).
+template <class Scalar, class Guided>
+py::object run_guided(const Guided& field, const sample_settings& given, dyn_batch<Scalar>& X) {
+  field.track_energy();
+  const typename kinflow::guidance_energy_ref<Scalar>::source_type parts =
+      [&field](int p, const kinflow::sample_times<Scalar>& T, const dyn_batch<Scalar>& Xs,
+               kinflow::per_sample<Scalar>& G) { field.energy_part(p, T, Xs, G); };
+  sample_settings s = given;
+  if constexpr (std::is_same_v<Scalar, float>)
+    s.parts_float = &parts;
+  else
+    s.parts_double = &parts;
+  return run_sample<Scalar>(field, s, X, true);
 }
 
 /// sample() for a holder of C++ fields: x0 converted once to the field's precision.

@@ -1,0 +1,226 @@
+// Conditions and guidance in the Python package: EmpiricalField(Y, labels=...) with the
+// exact class-conditional field beside the field of all points, its class-aware methods, and
+// sample(field, x0, classes=..., cfg=..., cfg_window=..., cfg_zero_star=..., cfg_schedule=...)
+// through kinflow::guided (kinflow/fields/guidance.hpp), the energy parts included.
+#include "sample_impl.hpp"
+
+#include <cmath>
+
+namespace kinflow_py {
+
+namespace {
+
+/// A 1-D integer array (or sequence) as class_labels: @p name in messages; @p lowest the
+/// smallest value allowed (0 for training labels, -1 for the samples' classes).
+kinflow::class_labels labels_of(py::handle obj, const char* name, Eigen::Index lowest) {
+  const py::array a = as_numeric_array(obj, name);
+  if (a.ndim() != 1)
+    throw py::value_error(std::string(name) + ": expected a 1-D array of integers, got shape " + shape_text(a));
+  const auto kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u' && kind != 'b')
+    throw py::value_error(std::string(name) + ": expected integers, got dtype " +
+                          std::string(py::str(a.dtype())));
+  const auto v = py::array_t<long long, py::array::c_style | py::array::forcecast>::ensure(a);
+  kinflow::class_labels out(static_cast<Eigen::Index>(v.size()));
+  for (py::ssize_t i = 0; i < v.size(); ++i) {
+    if (v.data()[i] < lowest)
+      throw py::value_error(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(v.data()[i]) +
+                            " is invalid; expected a class >= " + std::to_string(lowest) +
+                            (lowest < 0 ? " (-1: unconditional)" : ""));
+    out(static_cast<Eigen::Index>(i)) = static_cast<Eigen::Index>(v.data()[i]);
+  }
+  return out;
+}
+
+/// Calls fn(conditional field) of a labelled EmpiricalField; ValueError naming @p what otherwise.
+template <class Fn>
+decltype(auto) with_conditional(const empirical_holder& h, const char* what, Fn&& fn) {
+  if (!h.labelled())
+    throw py::value_error(std::string(what) + ": this EmpiricalField has no labels; build it with "
+                                              "EmpiricalField(Y, labels=...)");
+  return std::visit(
+      [&](const auto& f) -> decltype(auto) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(f)>, std::monostate>) {
+          throw py::value_error("no labels");
+          return fn(*std::get<1>(h.conditional));  // unreachable; fixes the return type
+        } else {
+          return fn(std::as_const(*f));
+        }
+      },
+      h.conditional);
+}
+
+/// velocity(t, X, classes) -> [B, d]: the field of each sample's class (-1: all points).
+py::array velocity_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+  return with_conditional(h, "classes", [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = labels_of(classes, "classes", -1);
+    dyn_batch<Scalar> v;
+    {
+      py::gil_scoped_release release;
+      f(static_cast<Scalar>(t), x, C, v);
+    }
+    return rows_of(v);
+  });
+}
+
+/// velocity_pair(t, X, classes) -> (v_u [B, d], v_c [B, d]) from one pass.
+py::tuple velocity_pair(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+  return with_conditional(h, "velocity_pair", [&](const auto& f) -> py::tuple {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = labels_of(classes, "classes", -1);
+    dyn_batch<Scalar> u, vc;
+    {
+      py::gil_scoped_release release;
+      f.velocity_pair(static_cast<Scalar>(t), x, C, u, vc);
+    }
+    return py::make_tuple(rows_of(u), rows_of(vc));
+  });
+}
+
+/// log_density(t, X, classes) -> [B]: log p_t(x | c).
+py::array log_density_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+  return with_conditional(h, "classes", [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = labels_of(classes, "classes", -1);
+    kinflow::per_sample<Scalar> out;
+    {
+      py::gil_scoped_release release;
+      out = f.log_density(static_cast<Scalar>(t), x, C);
+    }
+    return vector_array(out);
+  });
+}
+
+/// divergence(t, X, classes) -> [B]: the exact divergence of each sample's class field.
+py::array divergence_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+  return with_conditional(h, "classes", [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = labels_of(classes, "classes", -1);
+    kinflow::per_sample<Scalar> D;
+    {
+      py::gil_scoped_release release;
+      f.divergence(static_cast<Scalar>(t), x, C, D);
+    }
+    return vector_array(D);
+  });
+}
+
+template <class Scalar>
+std::shared_ptr<conditional_t<Scalar>> make_conditional(py::handle Y, const kinflow::class_labels& labels,
+                                                        Eigen::Index classes, double sigma_min,
+                                                        const kinflow::closed_form_settings& settings) {
+  kinflow::empirical_options<Scalar> o;
+  static_cast<kinflow::closed_form_settings&>(o) = settings;
+  o.sigma_min = static_cast<Scalar>(sigma_min);
+  return std::make_shared<conditional_t<Scalar>>(batch_of<Scalar>(Y, "Y"), labels, o, classes);
+}
+
+}  // namespace
+
+void attach_labels(empirical_holder& h, py::handle Y, py::handle labels, const py::object& classes, double sigma_min,
+                   const kinflow::closed_form_settings& settings) {
+  h.labels = labels_of(labels, "labels", 0);
+  Eigen::Index K = -1;
+  if (!classes.is_none()) {
+    K = classes.cast<long>();
+    if (K < 1) throw py::value_error("classes: expected the number of classes, >= 1, or None, got " + std::to_string(K));
+  }
+  if (h.is_float())
+    h.conditional = make_conditional<float>(Y, h.labels, K, sigma_min, settings);
+  else
+    h.conditional = make_conditional<double>(Y, h.labels, K, sigma_min, settings);
+}
+
+kinflow::class_labels classes_for(const sample_settings& s, Eigen::Index B) {
+  if (!s.classes) return {};
+  if (s.classes_all) return kinflow::class_labels::Constant(B, (*s.classes)(0));
+  if (s.classes->size() != B)
+    throw py::value_error("classes: expected one class per sample of x0 (" + std::to_string(B) + "), got " +
+                          std::to_string(s.classes->size()));
+  return *s.classes;
+}
+
+void parse_guidance(sample_settings& s, const py::object& classes, const py::object& cfg, const py::object& window,
+                    const py::object& zero_star, const py::object& schedule) {
+  if (classes.is_none()) {
+    for (const auto& [name, v] : {std::pair{"cfg", &cfg}, std::pair{"cfg_window", &window},
+                                  std::pair{"cfg_zero_star", &zero_star}, std::pair{"cfg_schedule", &schedule}})
+      if (!v->is_none())
+        throw py::value_error(std::string(name) + ": guidance needs the samples' classes: sample(..., classes=...)");
+    return;
+  }
+  if (py::isinstance<py::int_>(classes)) {
+    const long c = classes.cast<long>();
+    if (c < -1) throw py::value_error("classes: expected a class >= 0, or -1 (unconditional), got " + std::to_string(c));
+    s.classes = kinflow::class_labels::Constant(1, c);
+    s.classes_all = true;
+  } else {
+    s.classes = labels_of(classes, "classes", -1);
+  }
+  if (!cfg.is_none()) s.guidance.scale = cfg.cast<double>();
+  if (!window.is_none()) {
+    const auto w = window.cast<std::vector<double>>();
+    if (w.size() != 2) throw py::value_error("cfg_window: expected a pair (start, end), got " + std::to_string(w.size()) + " numbers");
+    s.guidance.window_start = w[0];
+    s.guidance.window_end = w[1];
+  }
+  if (!schedule.is_none()) {
+    if (!PyCallable_Check(schedule.ptr())) throw py::type_error("cfg_schedule: expected a callable w(t) -> float");
+    s.guidance.schedule = [schedule](double t) {
+      py::gil_scoped_acquire gil;
+      return schedule(t).cast<double>();
+    };
+  }
+  if (!zero_star.is_none()) {
+    s.zero_star = zero_star.cast<long>();
+    if (s.zero_star < 0) throw py::value_error("cfg_zero_star: expected a number of steps K >= 0, got " + std::to_string(s.zero_star));
+    if (s.adaptive()) throw py::value_error("cfg_zero_star: counts the steps of a fixed grid, not of " + s.solver);
+    if (s.likelihood)
+      throw py::value_error("cfg_zero_star: its scale depends on x, so the guided field has no exact divergence; "
+                            "likelihood=True needs divergence='hutchinson'");
+    s.guidance.optimized_scale = true;
+    if (s.zero_star > 0) {
+      if (s.times.empty() && s.grid.needs_pilot())
+        throw py::value_error("cfg_zero_star: counts the steps of a grid known before the solve, not of a pilot grid");
+      const std::vector<double> t =
+          s.times.empty() ? kinflow::make_grid<double>(s.grid, static_cast<std::size_t>(s.steps)).times() : s.times;
+      if (static_cast<std::size_t>(s.zero_star) >= t.size())
+        throw py::value_error("cfg_zero_star: " + std::to_string(s.zero_star) + " steps, the grid has " +
+                              std::to_string(t.size() - 1));
+      s.guidance.zero_until = t[static_cast<std::size_t>(s.zero_star)];
+    }
+  }
+  s.guidance.validate();
+}
+
+py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& given) {
+  return with_conditional(h, "classes", [&](const auto& f) -> py::object {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    dyn_batch<Scalar> X = batch_of<Scalar>(x0, "x0", static_cast<py::ssize_t>(f.dim()));
+    return run_guided<Scalar>(kinflow::guided(f, classes_for(given, X.cols()), given.guidance), given, X);
+  });
+}
+
+void init_conditional(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
+  cls.def("velocity", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("__call__", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("velocity_pair", &velocity_pair, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("log_density", &log_density_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("divergence", &divergence_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def_property_readonly("labels",
+                             [](const empirical_holder& h) -> py::object {
+                               return h.labelled() ? py::object(vector_array(h.labels)) : py::none();
+                             })
+      .def_property_readonly("classes", [](const empirical_holder& h) -> py::object {
+        if (!h.labelled()) return py::none();
+        return with_conditional(h, "classes", [](const auto& f) { return py::int_(f.classes()); });
+      });
+}
+
+}  // namespace kinflow_py
