@@ -165,6 +165,32 @@ TEST_CASE("the class-conditional field is the empirical field of each class's po
   }
 }
 
+TEST_CASE("the class-conditional field has the same bits on any number of threads", "[conditional]") {
+  const auto s = clusters(4, 6, 200, 17);
+  dyn X(4, 300);
+  kinflow_test::test_rng(2).fill_normal(X, 2.0);
+  class_labels C(300);
+  for (Eigen::Index j = 0; j < 300; ++j) C(j) = j % 7 - 1;
+  auto opt = one_thread();
+  const kinflow::class_conditional_field<double> one(s.Y, s.labels, opt);
+  opt.threads = 2;
+  const kinflow::class_conditional_field<double> two(s.Y, s.labels, opt);
+  opt.memory_budget = std::size_t{64} << 10;  // blocks of 64 columns
+  const kinflow::class_conditional_field<double> small(s.Y, s.labels, opt);
+  dyn U1, V1, U2, V2, U3, V3;
+  kinflow::per_sample<double> Du1, Dc1, Du2, Dc2, Du3, Dc3;
+  one.velocity_pair_and_divergence(0.7, X, C, U1, V1, Du1, Dc1);
+  two.velocity_pair_and_divergence(0.7, X, C, U2, V2, Du2, Dc2);
+  small.velocity_pair_and_divergence(0.7, X, C, U3, V3, Du3, Dc3);
+  CHECK(U1 == U2);
+  CHECK(V1 == V2);
+  CHECK(Du1 == Du2);
+  CHECK(Dc1 == Dc2);
+  CHECK((U3 - U1).cwiseAbs().maxCoeff() <= 1e-12 * (1 + U1.cwiseAbs().maxCoeff()));
+  CHECK((V3 - V1).cwiseAbs().maxCoeff() <= 1e-12 * (1 + V1.cwiseAbs().maxCoeff()));
+  CHECK((Dc3 - Dc1).cwiseAbs().maxCoeff() <= 1e-11 * (1 + Dc1.cwiseAbs().maxCoeff()));
+}
+
 TEST_CASE("one class: the conditional field is the unconditional one", "[conditional]") {
   const auto s = clusters(2, 1, 40, 3);
   const kinflow::class_conditional_field<double> field(s.Y, s.labels, one_thread());

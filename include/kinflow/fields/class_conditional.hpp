@@ -20,6 +20,7 @@
 ///   auto g = kinflow::integrate(kinflow::guided(field, C, {.scale = 3.0}), kinflow::rk4, grid, X);
 /// @endcode
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/conditions.hpp"
 #include "kinflow/core/errors.hpp"
+#include "kinflow/detail/field_parallel.hpp"
 #include "kinflow/fields/empirical.hpp"
 
 namespace kinflow {
@@ -88,10 +90,11 @@ public:
       batch_type Yk(training_set.rows(), static_cast<Eigen::Index>(members[k].size()));
       for (std::size_t m = 0; m < members[k].size(); ++m)
         Yk.col(static_cast<Eigen::Index>(m)) = training_set.col(members[k][m]).template cast<Scalar>();
-      fields_[k] = std::make_shared<const field_type>(Yk, options);
+      fields_[k] = std::make_shared<const field_type>(Yk, class_options(options));
       if (first_ < 0) first_ = static_cast<Eigen::Index>(k);
     }
     size_ = training_set.cols();
+    opt_ = options;
   }
 
   /// Dimension d.
@@ -128,7 +131,7 @@ public:
     return total;
   }
   /// The options every class's field uses.
-  [[nodiscard]] const options_type& options() const noexcept { return any().options(); }
+  [[nodiscard]] const options_type& options() const noexcept { return opt_; }
 
   /// Conditional velocity: `V.col(j) = v_{C(j)}(t, X.col(j))`, the unconditional field where
   /// `C(j) = -1`. V may be X.
@@ -222,8 +225,17 @@ private:
       if (C(j) != null_class) require_points(C(j));
   }
 
+  /// Every class's field runs on one thread: an evaluation spreads the classes over the
+  /// workers instead (pass()), which starts threads once per evaluation, not once per class.
+  static options_type class_options(options_type o) {
+    o.threads = 1;
+    return o;
+  }
+
   /// The states of every column over all points (@p u) and over its own class's (@p c;
-  /// all points for class -1), from one pass over the classes.
+  /// all points for class -1), from one pass over the classes. The classes run on worker
+  /// threads, in blocks of columns whose per-class states fit half the memory budget; the
+  /// states are merged in the order of the classes, so the bits do not depend on the threads.
   template <class TimeOf>
   void pass(const TimeOf& time_of, const batch_type& X, const class_labels& C, posterior_request request,
             state_type& u, state_type& c) const {
@@ -231,16 +243,38 @@ private:
     const Eigen::Index record = state_type::record_size(d);
     u = state_type(d, B, request);
     c = state_type(d, B, request);
-    state_type part;
-    for (std::size_t k = 0; k < fields_.size(); ++k) {
-      if (!fields_[k]) continue;
-      if constexpr (std::is_same_v<TimeOf, at_time>)
-        part = fields_[k]->partial_state(time_of.t, X, request);
-      else
-        part = fields_[k]->partial_state_at_times(*time_of.T, X, request);
-      for (Eigen::Index j = 0; j < B; ++j)
-        if (C(j) == static_cast<Eigen::Index>(k)) std::copy(part.record(j), part.record(j) + record, c.record(j));
-      u.merge(part);
+    std::vector<std::size_t> ks;  // the classes with points
+    for (std::size_t k = 0; k < fields_.size(); ++k)
+      if (fields_[k]) ks.push_back(k);
+    const auto per_column = static_cast<double>(ks.size()) * static_cast<double>(record) * sizeof(Scalar);
+    const Eigen::Index block =
+        std::clamp<Eigen::Index>(static_cast<Eigen::Index>(static_cast<double>(opt_.memory_budget) / 2 / per_column), 64,
+                                 std::max<Eigen::Index>(B, 1));
+    const double work = static_cast<double>(size_) * static_cast<double>(B) * static_cast<double>(d + 16);
+    const unsigned workers = work < 4.0e5 ? 1u : detail::field_worker_count(opt_.threads, ks.size());
+    std::vector<state_type> parts(ks.size());
+    batch_type Xb;
+    sample_times<Scalar> Tb;
+    for (Eigen::Index q0 = 0; q0 < B; q0 += block) {
+      const Eigen::Index n = std::min(block, B - q0);
+      const bool whole = q0 == 0 && n == B;
+      if (!whole) Xb = X.middleCols(q0, n);
+      const batch_type& Xq = whole ? X : Xb;
+      if constexpr (!std::is_same_v<TimeOf, at_time>)
+        if (!whole) Tb = time_of.T->segment(q0, n);
+      detail::field_parallel_for(workers, ks.size(), [&](unsigned, std::size_t i) {
+        const field_type& f = *fields_[ks[i]];
+        if constexpr (std::is_same_v<TimeOf, at_time>)
+          parts[i] = f.partial_state(time_of.t, Xq, request);
+        else
+          parts[i] = f.partial_state_at_times(whole ? *time_of.T : Tb, Xq, request);
+      });
+      for (std::size_t i = 0; i < ks.size(); ++i)
+        for (Eigen::Index j = 0; j < n; ++j) {
+          const Scalar* r = parts[i].record(j);
+          if (C(q0 + j) == static_cast<Eigen::Index>(ks[i])) std::copy(r, r + record, c.record(q0 + j));
+          state_type::merge_record(r, u.record(q0 + j), d);
+        }
     }
     for (Eigen::Index j = 0; j < B; ++j)
       if (C(j) == null_class) std::copy(u.record(j), u.record(j) + record, c.record(j));
@@ -282,6 +316,7 @@ private:
   std::vector<std::shared_ptr<const field_type>> fields_;  // null for a class without points
   Eigen::Index first_ = -1;                                // a class with points
   Eigen::Index size_ = 0;
+  options_type opt_;  // as given (each class's field has threads = 1)
 };
 
 /// Deduces `class_conditional_field<Scalar, Rows>` from the training matrix.
