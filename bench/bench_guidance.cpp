@@ -7,7 +7,7 @@
 //  - a whole guided solve (w = 3, Euler, 50 steps) against the unguided solve of v_u.
 // Ratios "pair/plain": the cost of the conditional field and guidance over the plain field.
 //
-// smoke-filter: ^BM_(pair|plain)<.*>/2/2000$
+// smoke-filter: ^BM_(pair|plain)<evaluation>/2/2000/
 #include <benchmark/benchmark.h>
 
 #include <kinflow/fields/class_conditional.hpp>
