@@ -191,6 +191,42 @@ TEST_CASE("the class-conditional field has the same bits on any number of thread
   CHECK((Dc3 - Dc1).cwiseAbs().maxCoeff() <= 1e-11 * (1 + Dc1.cwiseAbs().maxCoeff()));
 }
 
+TEST_CASE("shards of a labelled set merge to the whole field", "[conditional]") {
+  const auto s = clusters(3, 4, 20, 23);  // 80 points, classes interleaved
+  dyn X(3, 9);
+  kinflow_test::test_rng(6).fill_normal(X, 2.0);
+  class_labels C(9);
+  C << 0, 1, 2, 3, -1, 3, 2, 1, 0;
+  // Three shards of 30, 30 and 20 points; the last holds no point of class 3.
+  std::vector<kinflow::class_conditional_field<double>> shards;
+  for (const auto& [first, count] : {std::pair<Eigen::Index, Eigen::Index>{0, 30}, {30, 30}, {60, 20}}) {
+    dyn Ys = s.Y.middleCols(first, count);
+    class_labels Ls = s.labels.segment(first, count);
+    if (first == 60)
+      for (Eigen::Index i = 0; i < count; ++i)
+        if (Ls(i) == 3) Ls(i) = 2;  // (the whole field below uses these labels too)
+    shards.emplace_back(Ys, Ls, one_thread(), 4);
+  }
+  class_labels all = s.labels;
+  for (Eigen::Index i = 60; i < 80; ++i)
+    if (all(i) == 3) all(i) = 2;
+  const kinflow::class_conditional_field<double> reference(s.Y, all, one_thread());
+  auto [u, c] = shards[0].partial_states(0.6, X, C);
+  for (std::size_t k = 1; k < shards.size(); ++k) {
+    const auto [uk, ck] = shards[k].partial_states(0.6, X, C);
+    u.merge(uk);
+    c.merge(ck);
+  }
+  dyn U, Vc, Ur, Vr;
+  shards[2].velocity_pair_from(0.6, X, u, c, U, Vc);
+  reference.velocity_pair(0.6, X, C, Ur, Vr);
+  CHECK((U - Ur).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Ur.cwiseAbs().maxCoeff()));
+  CHECK((Vc - Vr).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Vr.cwiseAbs().maxCoeff()));
+  // A class with no point in any shard is an error when finishing, not a NaN.
+  const auto [u2, c2] = shards[2].partial_states(0.6, X, class_labels::Constant(9, 3));
+  CHECK_THROWS_WITH(shards[2].velocity_pair_from(0.6, X, u2, c2, U, Vc), kinflow_test::contains("no point"));
+}
+
 TEST_CASE("one class: the conditional field is the unconditional one", "[conditional]") {
   const auto s = clusters(2, 1, 40, 3);
   const kinflow::class_conditional_field<double> field(s.Y, s.labels, one_thread());

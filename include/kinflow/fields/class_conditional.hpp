@@ -24,6 +24,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -176,6 +177,37 @@ public:
                                              values_type& Du, values_type& Dc) const {
     detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
     evaluate(at_times{&T}, X, C, &U, &Vc, &Du, &Dc);
+  }
+
+  /// The partial posterior states of every column of X at time t over this field's points,
+  /// for a training set split into shards (one field per shard, with the same number of
+  /// classes): `first` over all of them (for `v_u`), `second` over the column's class (all
+  /// of them for class -1; empty where this shard has no point of it). Merge each with the
+  /// other shards' (posterior_state::merge) and finish them with velocity_pair_from.
+  [[nodiscard]] std::pair<state_type, state_type> partial_states(Scalar t, const batch_type& X, const class_labels& C,
+                                                                 posterior_request request = {true, false}) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    detail::require_classes(C, classes(), "C");
+    std::pair<state_type, state_type> out;
+    pass(at_time{t}, X, C, request, out.first, out.second);
+    return out;
+  }
+
+  /// Both velocities at time t from merged states (see partial_states): `U` from @p u, `Vc`
+  /// from @p c.
+  /// @throws kinflow::invalid_argument when a column's state is empty (its class has no
+  ///         point in any shard) or lacks the mean; kinflow::dimension_mismatch for states
+  ///         of other queries.
+  void velocity_pair_from(Scalar t, const batch_type& X, const state_type& u, const state_type& c, batch_type& U,
+                          batch_type& Vc) const {
+    for (const state_type* s : {&u, &c})
+      for (Eigen::Index j = 0; j < s->size(); ++j)
+        detail::require(s->weight_sum(j) > 0, "posterior state of column " + std::to_string(j), "empty",
+                        "expected a state over at least one point (the column's class has no point in any shard)");
+    const field_type& f = any();
+    f.velocity_from(t, X, u, U);
+    f.velocity_from(t, X, c, Vc);
   }
 
   /// Exact divergence of the conditional velocity, `D(j) = div v_{C(j)}(t, X.col(j))`.
