@@ -135,7 +135,7 @@ if [ "$tsan" -eq 1 ]; then
   stage "build/tsan: build and run"
   echo "== build/tsan (GCC, Debug -O1 -g1, ThreadSanitizer: threaded fields, one field from several threads, the parallel sweep) =="
   configure_checked build/tsan -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DKINFLOW_SANITIZE_THREAD=ON -DKINFLOW_BUILD_EXAMPLES=ON
-  tsan_tests=(test_fields_concurrency)  # with kinflow-trained: the target kinflow_tsan_checks
+  tsan_tests=(test_fields_concurrency test_fields_conditional)  # with kinflow-trained: the target kinflow_tsan_checks
   cmake --build build/tsan -j "$jobs" --target kinflow_tsan_checks
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
   for t in "${tsan_tests[@]}"; do

@@ -114,6 +114,10 @@ def test_a_callable_conditional_field_gives_the_same_solve(labelled):
     c1 = kinflow.sample(f, X0, steps=10, classes=2, cfg_schedule=lambda t: 1 + 2 * t)
     c2 = kinflow.sample(f, X0, steps=10, classes=np.full(40, 2), cfg_schedule=lambda t: 1 + 2 * t)
     assert np.array_equal(c1.x, c2.x)
+    # On a fixed grid every column of a call shares one time: w(t) is called once per stage.
+    calls = []
+    kinflow.sample(f, X0, solver="euler", steps=10, classes=2, cfg_schedule=lambda t: calls.append(t) or 2.0)
+    assert len(calls) == 10
 
 
 def test_zero_star_holds_the_first_steps(labelled):

@@ -26,6 +26,8 @@
 
 #include <Eigen/Core>
 #include <concepts>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -72,6 +74,16 @@ inline void require_classes(const class_labels& C, Eigen::Index classes, std::st
           classes >= 0 ? "expected a class in [0, " + std::to_string(classes) + ") or -1 (unconditional)"
                        : std::string("expected a class >= 0 or -1 (unconditional)")));
   }
+}
+
+/// Rejects classes the conditional field @p f cannot take: below -1, or at or beyond its
+/// `classes()` when it has one; @p what names them in messages.
+template <class F>
+void require_classes_of(const F& f, const class_labels& C, std::string_view what) {
+  if constexpr (requires { f.classes(); })
+    require_classes(C, static_cast<Eigen::Index>(f.classes()), what);
+  else
+    require_classes(C, -1, what);
 }
 
 /// `V = f(t, X, C)` for a conditional field of either form; `T` (when not null) gives one
@@ -140,10 +152,7 @@ public:
   template <class F>
     requires std::constructible_from<Field, F&&>
   conditioned_field(F&& field, class_labels classes) : field_(std::forward<F>(field)), classes_(std::move(classes)) {
-    if constexpr (requires(const inner_type& f) { f.classes(); })
-      detail::require_classes(classes_, static_cast<Eigen::Index>(std::as_const(field_).classes()), "classes");
-    else
-      detail::require_classes(classes_, -1, "classes");
+    detail::require_classes_of(std::as_const(field_), classes_, "classes");
   }
 
   /// `V.col(m) = v(t, X.col(m), c)` with c the class of the sample column m is.

@@ -153,10 +153,7 @@ public:
   guided_field(F&& field, class_labels classes, guidance_options options)
       : field_(std::forward<F>(field)), classes_(std::move(classes)), opt_(std::move(options)) {
     opt_.validate();
-    if constexpr (requires(const inner_type& f) { f.classes(); })
-      detail::require_classes(classes_, static_cast<Eigen::Index>(std::as_const(field_).classes()), "classes");
-    else
-      detail::require_classes(classes_, -1, "classes");
+    detail::require_classes_of(std::as_const(field_), classes_, "classes");
   }
 
   /// Guided velocity at time t of every column of X (V may be X).
@@ -297,6 +294,9 @@ private:
     }
     if (D != nullptr) D->resize(n);
     V.resize(X.rows(), n);  // after the memo has read X, which V may be
+    // One time for every column: the weight once (a user's w(t) may be slow, e.g. Python).
+    const bool one_time = T == nullptr && !(static_cast<double>(t) < opt_.zero_until);
+    const double w_all = one_time ? opt_.weight(static_cast<double>(t)) : 0.0;
     for (Eigen::Index j = 0; j < n; ++j) {
       const Scalar tj = time(j);
       auto v = V.col(j);
@@ -306,7 +306,7 @@ private:
         if (remember) memo_->parts.col(j).setZero();
         continue;
       }
-      const auto w = static_cast<Scalar>(opt_.weight(static_cast<double>(tj)));
+      const auto w = static_cast<Scalar>(one_time ? w_all : opt_.weight(static_cast<double>(tj)));
       Scalar s = 1;
       if (opt_.optimized_scale) {
         const Scalar uu = U.col(j).squaredNorm();
