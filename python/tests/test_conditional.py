@@ -218,3 +218,40 @@ def test_labelled_datasets_and_label_files(tmp_path):
     (tmp_path / "bad.txt").write_text("1\n-3\n")
     with pytest.raises(ValueError, match="line 2"):
         kinflow.read_labels(tmp_path / "bad.txt")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cfg", "2"], "need the samples' classes"),
+    (["--class", "9"], "--class: 9 is not a class"),
+    (["--class", "0", "--cfg-window", "0.8:0.2"], "reversed window"),
+    (["--class", "0", "--cfg", "nan"], "--cfg"),
+    (["--class", "0", "--field", "gmm", "--dataset", "8gaussians"], "--field empirical"),
+    (["--class", "0", "--solver", "dopri5", "--cfg-zero-star", "2"], "fixed-grid"),
+])
+def test_command_line_rejects_bad_guidance(cli, tmp_path, args, message):
+    import subprocess
+
+    exe, _ = cli
+    p = subprocess.run([str(exe), "--dataset", "8gaussians", "--n-train", "50", "--samples", "5", "--quiet",
+                        "--out", str(tmp_path / "o")] + args, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr
+    out = tmp_path / "o"
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+def test_command_line_rejects_bad_label_files(cli, tmp_path):
+    import subprocess
+
+    exe, _ = cli
+    train = tmp_path / "train.csv"
+    train.write_text("0,0\n1,1\n2,2\n")
+    for name, text, message in (("short.txt", "0\n1\n", "one label per training point"),
+                                ("negative.txt", "0\n-1\n1\n", "line 2"),
+                                ("float.txt", "0\n1.5\n1\n", "line 2")):
+        (tmp_path / name).write_text(text)
+        p = subprocess.run([str(exe), "--train", str(train), "--labels", str(tmp_path / name), "--class", "0",
+                            "--samples", "3", "--quiet", "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, (name, p.stderr)
+        assert message in p.stderr, (name, p.stderr)
