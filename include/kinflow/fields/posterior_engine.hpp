@@ -5,12 +5,14 @@
 /// settings both fields share (memory, threads, products, pruning) and the engine that
 /// streams a batch over the points in tiles, dense or pruned.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -188,9 +190,12 @@ public:
   template <class Finish>
   static void finish_state(const posterior_state<Scalar>& state, const Finish& finish) {
     const Eigen::Index d = state.dim();
-    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> weighted(d);
+    // A plain buffer, copied into (normalise() scales it in place): an Eigen vector assigned
+    // in the loop makes GCC 12 report a false use-after-free under ThreadSanitizer.
+    std::vector<Scalar> weighted(static_cast<std::size_t>(d));
     for (Eigen::Index j = 0; j < state.size(); ++j) {
-      weighted = state.weighted_sum(j);
+      const Scalar* sum = state.record(j) + posterior_state<Scalar>::header_size;
+      std::copy(sum, sum + d, weighted.begin());
       const detail::posterior_raw<Scalar> raw{state.max_logit(j), state.weight_sum(j),
                                               state.coef_sum(j), state.deviation_sum(j),
                                               weighted.data()};
