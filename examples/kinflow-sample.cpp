@@ -16,6 +16,7 @@
 
 #include <kinflow/kinflow.hpp>
 #if defined(KINFLOW_HAVE_MPI)
+#include <kinflow/mpi/class_conditional.hpp>
 #include <kinflow/mpi/empirical.hpp>
 #include <kinflow/mpi/samples.hpp>
 #endif
@@ -281,8 +282,8 @@ settings parse(int argc, char** argv) {
       .toggle("--quiet", "no progress on stderr", s.quiet)
       .section("MPI (a build with -DKINFLOW_WITH_MPI=ON, started with mpirun -np P)")
       .value("--shard", "MODE",
-             "train: each rank holds N/P training points of the empirical field, one reduction per "
-             "evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
+             "train: each rank holds N/P training points of the empirical field (labelled with --class), "
+             "one reduction per evaluation (default when N >= B); samples: each rank solves B/P samples with the whole field",
              cli::one_of(s.shard, {"train", "samples"}));
   cli::add_stochastic_options(cl, s.sde);
   cli::add_guidance_options(cl, s.guidance);
@@ -565,7 +566,7 @@ inputs load_inputs(const settings& s) {
   Eigen::Index classes = 0;
   if (!s.train_file.empty()) {
     train = cli::read_points("--train", s.train_file, s.n_train);
-    if (s.guidance.conditional()) {
+    if (s.guidance.conditional() && !s.guidance.labels_file.empty()) {
       labels = training_labels(s, train.cols());
       classes = kinflow::count_classes(labels);
     }
@@ -581,6 +582,8 @@ inputs load_inputs(const settings& s) {
     }
     heldout = cli::heldout_points(s.dataset, std::max<long>(s.samples, 1000), seed);
   }
+  // A class-conditional model has its own classes (the labels, when given, judge the samples).
+  if (s.guidance.conditional() && s.field == "model") classes = cli::model_classes("--model", s.model);
   inputs in{cli::references(std::move(train), std::move(heldout)), {}, std::move(labels), classes, {}};
   if (!s.noise_file.empty()) {
     in.noise = cli::read_points("--noise", s.noise_file);
@@ -590,7 +593,9 @@ inputs load_inputs(const settings& s) {
   } else {
     in.noise = kinflow::standard_normal<double>(in.ref.train.rows(), s.samples, seed + 1);
   }
-  if (s.guidance.conditional()) in.sample_classes = cli::sample_classes(s.guidance, in.noise.cols(), in.classes);
+  if (s.guidance.conditional())
+    in.sample_classes = cli::sample_classes(s.guidance, in.noise.cols(), in.classes,
+                                            s.field == "model" ? "the model" : "the training set");
   return in;
 }
 
@@ -658,7 +663,7 @@ class_report report_classes(const inputs& in, const kinflow::class_labels& C, co
   if (C.size() == 0) return c;
   c.classes = C;
   c.nn_class = kinflow::class_labels::Constant(C.size(), -1);
-  if (!m.has_memorization) return c;
+  if (!m.has_memorization || in.labels.size() == 0) return c;  // (a model's run without --labels)
   long hits = 0;
   for (std::size_t j = 0; j < m.finite.size(); ++j) {
     const Eigen::Index i = m.finite[j];
@@ -834,9 +839,22 @@ void sample_model(const settings& s, Eigen::Index n_train, dyn_batch<Scalar>& X,
   });
 }
 
-/// Samples with the field of --field / --model: every sample of @p X on one process, or
-/// this rank's share under --shard samples (@p pilot: the whole batch's pilot samples).
-/// @p exact_log_density receives log p_1 at the landing points for the mixture fields.
+/// The conditional field @p field guided for the classes @p C of the samples of @p X
+/// (--cfg, --cfg-window, --cfg-zero-star), with the energy guidance spends.
+template <class Scalar, class Field>
+run_output<Scalar> sample_guided_field(const Field& field, const settings& s, const kinflow::class_labels& C,
+                                       dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot) {
+  std::vector<double> grid;  // the zero start's grid (known before the solve; see parse)
+  if (s.guidance.zero_star > 0)
+    grid = s.grid_times.empty() ? kinflow::make_grid<double>(s.grid, static_cast<std::size_t>(s.steps)).times()
+                                : s.grid_times;
+  const auto guided = kinflow::guided(field, C, cli::guidance_of(s.guidance, grid));
+  guided.track_energy();
+  const parts_source<Scalar> parts = [&guided](int p, const kinflow::sample_times<Scalar>& T, const dyn_batch<Scalar>& Xs,
+                                               kinflow::per_sample<Scalar>& G) { guided.energy_part(p, T, Xs, G); };
+  return sample_with(guided, s, X, pilot, &parts);
+}
+
 /// The exact class-conditional field of the labelled training set, guided for the classes
 /// @p C of the samples of @p X (--class, --classes, --cfg, --cfg-window, --cfg-zero-star).
 template <class Scalar>
@@ -847,19 +865,29 @@ run_output<Scalar> sample_guided(const settings& s, const dyn_batch<Scalar>& tra
   o.pruning = s.pruning;
   o.pruning_eps = s.pruning_eps;
   const kinflow::class_conditional_field<Scalar> field(train, in.labels, o, in.classes);
-  std::vector<double> grid;  // the zero start's grid (known before the solve; see parse)
-  if (s.guidance.zero_star > 0)
-    grid = s.grid_times.empty() ? kinflow::make_grid<double>(s.grid, static_cast<std::size_t>(s.steps)).times()
-                                : s.grid_times;
-  const auto guided = kinflow::guided(field, C, cli::guidance_of(s.guidance, grid));
-  guided.track_energy();
-  const parts_source<Scalar> parts = [&guided](int p, const kinflow::sample_times<Scalar>& T, const dyn_batch<Scalar>& Xs,
-                                               kinflow::per_sample<Scalar>& G) { guided.energy_part(p, T, Xs, G); };
-  run_output<Scalar> out = sample_with(guided, s, X, pilot, &parts);
+  run_output<Scalar> out = sample_guided_field(field, s, C, X, pilot);
   out.pruning = field.pruning_statistics();
   return out;
 }
 
+/// Samples the class-conditional model of --model (an .npz MLP with classes) guided for the
+/// classes @p C of the samples of @p X, with the energy guidance spends.
+template <class Scalar>
+run_output<Scalar> sample_model_guided(const settings& s, const kinflow::class_labels& C, dyn_batch<Scalar>& X) {
+  auto field = cli::load_mlp<Scalar>("--model", s.model);
+  if (field.dim() != X.rows())
+    usage_error("--model = '" + s.model + "' is a " + std::to_string(field.dim()) + "-D field, the data are " +
+                std::to_string(X.rows()) + "-D");
+  if (!s.quiet)
+    std::fprintf(stderr, "kinflow-sample: %ld samples in %ld-D from the class-conditional model %s (%ld classes), "
+                 "guidance %g, %s\n", static_cast<long>(X.cols()), static_cast<long>(X.rows()), s.model.c_str(),
+                 static_cast<long>(field.classes()), s.guidance.scale, s.solver.c_str());
+  return sample_guided_field(field, s, C, X, dyn_batch<Scalar>{});
+}
+
+/// Samples with the field of --field / --model: every sample of @p X on one process, or
+/// this rank's share under --shard samples (@p pilot: the whole batch's pilot samples).
+/// @p exact_log_density receives log p_1 at the landing points for the mixture fields.
 template <class Scalar>
 run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& train, const inputs& in,
                                 const kinflow::class_labels& C, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot,
@@ -868,7 +896,9 @@ run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& trai
   auto keep_log_density = [&](const auto& field) {
     exact_log_density = field.log_density(Scalar(1), X).template cast<double>();
   };
-  if (s.guidance.conditional()) {
+  if (s.guidance.conditional() && s.field == "model") {
+    out = sample_model_guided(s, C, X);
+  } else if (s.guidance.conditional()) {
     out = sample_guided(s, train, in, C, X, pilot);
   } else if (s.field == "empirical") {
     kinflow::empirical_options<Scalar> o;
@@ -917,9 +947,7 @@ int run(const settings& s_given, const parallel& par_given) {
     // Default: the training set when it is at least as large as the batch (the empirical
     // field only), the samples otherwise.
     if (par.shard.empty())
-      par.shard = s.field == "empirical" && !s.guidance.conditional() && train.cols() >= X.cols() ? "train" : "samples";
-    if (par.shard == "train" && s.guidance.conditional())
-      usage_error("--shard train shards the unlabelled empirical field; with --class/--classes use --shard samples");
+      par.shard = s.field == "empirical" && train.cols() >= X.cols() ? "train" : "samples";
     if (par.shard == "train" && s.field != "empirical")
       usage_error("--shard train shards the training set of --field empirical; with --field " + s.field +
                   " use --shard samples");
@@ -943,7 +971,12 @@ int run(const settings& s_given, const parallel& par_given) {
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
-    out = sample_with(kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o), s, X);
+    if (s.guidance.conditional())  // the labelled set's shards, guided: one reduction per stage
+      out = sample_guided_field(kinflow::mpi::distributed_class_conditional_field<Scalar>::balanced(
+                                    MPI_COMM_WORLD, train, in.labels, in.classes, o),
+                                s, in.sample_classes, X, dyn_batch<Scalar>{});
+    else
+      out = sample_with(kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o), s, X);
   } else {
     // Every rank solves its balanced share of the samples; gathered in order on rank 0.
     const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
@@ -1015,12 +1048,15 @@ int run(const settings& s_given, const parallel& par_given) {
   if (out.result.log_likelihood.size() > 0)
     std::printf("  log-likelihood mean %.4f (%s divergence)\n", mean_log_likelihood(out.result).first,
                 out.divergence.c_str());
-  if (out.guidance_parts.size() == 3)
-    std::printf("  guidance w = %g: KPE parts unconditional %.4f, cross %.4f, guidance %.4f; class match %.4f "
-                "[%.4f, %.4f] (nearest training point)\n",
-                s.guidance.scale, static_cast<double>(out.guidance_parts[0].mean()),
-                static_cast<double>(out.guidance_parts[1].mean()), static_cast<double>(out.guidance_parts[2].mean()),
-                cls.match, cls.lo, cls.hi);
+  if (out.guidance_parts.size() == 3) {
+    std::printf("  guidance w = %g: KPE parts unconditional %.4f, cross %.4f, guidance %.4f; ", s.guidance.scale,
+                static_cast<double>(out.guidance_parts[0].mean()), static_cast<double>(out.guidance_parts[1].mean()),
+                static_cast<double>(out.guidance_parts[2].mean()));
+    if (cls.judged > 0)
+      std::printf("class match %.4f [%.4f, %.4f] (nearest training point)\n", cls.match, cls.lo, cls.hi);
+    else
+      std::printf("class match not judged (%s)\n", in.labels.size() == 0 ? "no --labels" : "no sample with a class");
+  }
   if (m.has_memorization)
     std::printf("  F_mem %.4f [%.4f, %.4f] (%s)", m.f_mem, m.f_mem_lo, m.f_mem_hi, cli::memorization_rule().c_str());
   if (!d.kind.empty())

@@ -34,7 +34,8 @@ inline void add_guidance_options(command_line& cl, guidance_settings& g) {
   cl.section("Conditions and guidance (the exact class-conditional field; docs/math.md 3.5, 6.5)")
       .value("--labels", "FILE",
              "the class of every training point of --train: one integer >= 0 per line, a .npy of integers, or an "
-             "IDX labels file (e.g. train-labels-idx1-ubyte.gz); --dataset has its own labels",
+             "IDX labels file (e.g. train-labels-idx1-ubyte.gz); --dataset has its own labels. With a "
+             "class-conditional --model it is optional: it judges the classes the samples land in",
              text(g.labels_file))
       .value("--class", "C", "every sample's class (-1: the unconditional field)", integer(g.class_all, -1), "")
       .value("--classes", "FILE", "one class per sample instead, in order (one integer >= -1 per line)",
@@ -72,10 +73,10 @@ inline void check_guidance(const command_line& cl, const guidance_settings& g, c
                   "--classes FILE");
     return;
   }
-  if (field != "empirical")
-    usage_error("--class/--classes sample the exact class-conditional field: use --field empirical (not " + field +
-                ")");
-  if (has_train_file && g.labels_file.empty())
+  if (field != "empirical" && field != "model")
+    usage_error("--class/--classes sample the exact class-conditional field (--field empirical) or a "
+                "class-conditional --model, not --field " + field);
+  if (has_train_file && g.labels_file.empty() && field == "empirical")
     usage_error("--class/--classes with --train need --labels FILE (the class of every training point)");
   if (!has_train_file && !g.labels_file.empty())
     usage_error("--labels labels the points of --train; --dataset has its own labels");
@@ -86,14 +87,14 @@ inline void check_guidance(const command_line& cl, const guidance_settings& g, c
 }
 
 /// The classes of the @p B samples: --class for all, or the file of --classes (one integer
-/// >= -1 per line, -1 unconditional), each below @p classes.
+/// >= -1 per line, -1 unconditional), each below @p classes (the classes of @p of).
 [[nodiscard]] inline kinflow::class_labels sample_classes(const guidance_settings& g, Eigen::Index B,
-                                                          Eigen::Index classes) {
+                                                          Eigen::Index classes, std::string_view of = "the training set") {
   kinflow::class_labels C(B);
   const std::string range = "in [-1, " + std::to_string(classes) + ")";
   if (g.class_all != -2) {
     if (g.class_all >= classes)
-      usage_error("--class: " + std::to_string(g.class_all) + " is not a class of the training set; expected " + range);
+      usage_error("--class: " + std::to_string(g.class_all) + " is not a class of " + std::string(of) + "; expected " + range);
     C.setConstant(g.class_all);
     return C;
   }

@@ -76,6 +76,20 @@ template <class Scalar, class Derived>
 }
 #endif
 
+/// The number of classes of the class-conditional model of the file @p path given by
+/// @p flag (MLP weights with a `classes` array); a usage error for any other model.
+[[nodiscard]] inline Eigen::Index model_classes(std::string_view flag, const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".pt")
+    usage_error(std::string(flag) + " = '" + path + "': --class/--classes take a class-conditional .npz MLP (a "
+                "TorchScript module with classes is sampled from C++ or Python)");
+  const Eigen::Index k = load_mlp<double>(flag, path).classes();
+  if (k == 0)
+    usage_error(std::string(flag) + " = '" + path + "' takes no class input (its weights have no 'classes' array); "
+                "leave out --class/--classes, or train a class-conditional model "
+                "(examples/models/train_conditional_mlp.py)");
+  return k;
+}
+
 /// Calls @p visit with the trained field of the file @p path given by @p flag, chosen by
 /// its extension — `.pt`: a TorchScript module (a usage error in a build without the
 /// adapter), otherwise MLP weights — which must have the dimension `probe.rows()` of the

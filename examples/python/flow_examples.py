@@ -15,6 +15,7 @@ samples the exported network through kinflow.
 import copy
 import math
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -37,27 +38,40 @@ if torch is not None:
         there are none. Dense layers dim + features -> hidden (depth times) -> dim, the
         activation between them, none after the last: kinflow's .npz MLP format
         (examples/models/README.md), written by export_npz.
+
+        With classes = K > 0 the network is class-conditional, v(t, x, c) = MLP([x; time
+        features(t); one_hot(c)]) with K + 1 code entries: c in [0, K) a class, c = -1 the
+        null class (entry K), the unconditional field that label dropout trains. forward's
+        c is a (B,) integer tensor, or None for the null class.
         """
 
-        def __init__(self, dim, hidden, depth, activation="silu", frequencies=FREQUENCIES):
+        def __init__(self, dim, hidden, depth, activation="silu", frequencies=FREQUENCIES, classes=0):
             super().__init__()
             self.activation_name = activation
+            self.classes = int(classes)
             self.register_buffer("frequencies", torch.tensor(frequencies, dtype=torch.float64))
             self.sinusoidal = len(frequencies) > 0
             n_time = 2 * len(frequencies) if self.sinusoidal else 1
-            sizes = [dim + n_time] + [hidden] * depth + [dim]
+            n_code = self.classes + 1 if self.classes > 0 else 0
+            sizes = [dim + n_time + n_code] + [hidden] * depth + [dim]
             self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
             acts = {"silu": nn.SiLU(), "relu": nn.ReLU(), "tanh": nn.Tanh(),
                     "gelu": nn.GELU(approximate="none")}
             self.act = acts[activation]
 
-        def forward(self, t, x):
+        def forward(self, t, x, c: Optional[torch.Tensor] = None):
             t = t.reshape(-1, 1).to(x.dtype)
             if self.sinusoidal:
                 wt = t * self.frequencies.to(x.dtype).reshape(1, -1)
                 h = torch.cat([x, torch.sin(wt), torch.cos(wt)], dim=1)
             else:
                 h = torch.cat([x, t], dim=1)
+            if self.classes > 0:
+                if c is None:
+                    code = torch.full((x.shape[0],), self.classes, dtype=torch.long, device=x.device)
+                else:
+                    code = torch.where(c < 0, torch.full_like(c, self.classes), c).long()
+                h = torch.cat([h, nn.functional.one_hot(code, self.classes + 1).to(x.dtype)], dim=1)
             for i, layer in enumerate(self.layers):
                 h = layer(h)
                 if i + 1 < len(self.layers):
@@ -65,22 +79,34 @@ if torch is not None:
             return h
 
 
-def flow_matching_loss(model, data, batch, generator=None):
+def flow_matching_loss(model, data, batch, generator=None, labels=None, drop=0.0):
     """The conditional flow-matching loss on the linear path x_t = (1 - t) x0 + t x1:
     mean over a batch of |v(t, x_t) - (x1 - x0)|^2, x1 drawn from the rows of data,
-    x0 ~ N(0, I), t ~ U[0, 1) (drawn in that order, from generator or torch's own)."""
-    x1 = data[torch.randint(0, data.shape[0], (batch,), generator=generator)]
+    x0 ~ N(0, I), t ~ U[0, 1) (drawn in that order, from generator or torch's own).
+
+    With labels (one class per row of data) the model is class-conditional: each x1's class
+    is given, replaced by the null class -1 with probability drop (label dropout, which
+    trains the unconditional field of classifier-free guidance)."""
+    idx = torch.randint(0, data.shape[0], (batch,), generator=generator)
+    x1 = data[idx]
     x0 = torch.randn(x1.shape, generator=generator)
     t = torch.rand(batch, generator=generator)
     xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-    return ((model(t, xt) - (x1 - x0)) ** 2).sum(dim=1).mean()
+    if labels is None:
+        v = model(t, xt)
+    else:
+        c = labels[idx]
+        dropped = torch.rand(batch, generator=generator) < drop
+        v = model(t, xt, torch.where(dropped, torch.full_like(c, -1), c))
+    return ((v - (x1 - x0)) ** 2).sum(dim=1).mean()
 
 
-def train(model, data, steps, batch, optimizer, scheduler, generator=None, report=None):
-    """steps steps of optimizer (and scheduler) on flow_matching_loss; report(step, loss)
-    after each, step counted from 1. Leaves the model in evaluation mode."""
+def train(model, data, steps, batch, optimizer, scheduler, generator=None, report=None, labels=None, drop=0.0):
+    """steps steps of optimizer (and scheduler) on flow_matching_loss (with labels and label
+    dropout drop for a class-conditional model); report(step, loss) after each, step
+    counted from 1. Leaves the model in evaluation mode."""
     for step in range(1, steps + 1):
-        loss = flow_matching_loss(model, data, batch, generator)
+        loss = flow_matching_loss(model, data, batch, generator, labels, drop)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -104,6 +130,8 @@ def export_npz(model, path):
         arrays["time_frequencies"] = model.frequencies.numpy().astype(np.float64)
     else:
         arrays["time_embedding"] = _ascii("raw")
+    if model.classes > 0:
+        arrays["classes"] = np.array(model.classes, dtype=np.int64)
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
@@ -112,7 +140,8 @@ def export_npz(model, path):
 def export_fixture(model, path, generator, n, scale, x_name="x_{}", v_name="v_{}"):
     """Writes n inputs (t, x) and the velocities v the model gives them in double precision,
     one CSV row each (columns t, x_name.format(j)..., v_name.format(j)...): t drawn uniformly
-    but for 0, 1 and 1/2 first, x = scale z with z ~ N(0, I).
+    but for 0, 1 and 1/2 first, x = scale z with z ~ N(0, I). A class-conditional model's
+    rows have a class c too (column c after the x columns): -1, 0, 1, ... K-1, -1, 0, ...
 
     The float32 weights are exact in double: the double copy of the network is the reference
     a double implementation must reproduce to rounding."""
@@ -121,14 +150,16 @@ def export_fixture(model, path, generator, n, scale, x_name="x_{}", v_name="v_{}
     t = torch.rand(n, generator=generator, dtype=torch.float64)
     t[0], t[1], t[2] = 0.0, 1.0, 0.5
     x = scale * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    c = torch.arange(n) % (model.classes + 1) - 1 if model.classes > 0 else None
     with torch.no_grad():
-        v = ref(t, x)
+        v = ref(t, x) if c is None else ref(t, x, c)
+    c_name = [] if c is None else ["c"]
 
     def write(f):
-        f.write(",".join(["t"] + [x_name.format(j) for j in range(d)] +
+        f.write(",".join(["t"] + [x_name.format(j) for j in range(d)] + c_name +
                          [v_name.format(j) for j in range(d)]) + "\n")
         for i in range(n):
-            row = [float(t[i])] + x[i].tolist() + v[i].tolist()
+            row = [float(t[i])] + x[i].tolist() + ([] if c is None else [int(c[i])]) + v[i].tolist()
             f.write(",".join(repr(float(a)) for a in row) + "\n")
 
     write_atomically(path, write)

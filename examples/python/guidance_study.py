@@ -1,9 +1,13 @@
 """Does classifier-free guidance raise memorization, and does the energy it spends say which
-samples it pushes onto training points? The exact class-conditional field of labelled toy sets.
+samples it pushes onto training points? The exact class-conditional field of labelled toy sets,
+and a trained class-conditional network.
 
 For 8gaussians (8 classes) and moons (2 classes), N training points with their natural labels
 and as many held out, sample the exact class-conditional field (kinflow.EmpiricalField with
 labels) guided by classifier-free guidance, ``v_u + w (v_c - v_u)``, for a sweep of scales w,
+and the same for the trained network of examples/models/fm_cmlp_8gaussians.npz (64 labelled
+points of 8gaussians, label dropout; examples/models/train_conditional_mlp.py), whose held-out
+points are drawn from the same recipe,
 three ways: over the whole path, only inside the window t in [0.2, 0.8] (w = 1 outside), and
 over the whole path with KTS (alpha0 = beta0 = 0.01). Every sample's class is drawn uniformly;
 the solver is RK4 on a uniform grid with the Euler last step (the field is singular at t = 1).
@@ -78,16 +82,39 @@ def class_heldout_distance(x, classes, heldout, heldout_labels):
     return float(out.mean()), float(out.std(ddof=1) / np.sqrt(out.size))
 
 
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+
+
+def trained_model_case(n_heldout):
+    """The trained class-conditional network, its 64 training points with their classes,
+    and n_heldout points drawn from the recipe of train_conditional_mlp.py (component k of
+    8gaussians: centre 4 (cos 2 pi k/8, sin 2 pi k/8), std 0.5, all divided by 1.414)."""
+    field = kinflow.load_mlp(os.path.join(MODELS, "fm_cmlp_8gaussians.npz"))
+    train = np.loadtxt(os.path.join(MODELS, "fm_cmlp_8gaussians_train.csv"), delimiter=",", skiprows=1)
+    labels = np.loadtxt(os.path.join(MODELS, "fm_cmlp_8gaussians_labels.txt"), dtype=np.int64)
+    rng = np.random.default_rng(2)
+    k = rng.integers(0, 8, size=n_heldout)
+    centres = 4.0 * np.stack([np.cos(2 * np.pi * k / 8), np.sin(2 * np.pi * k / 8)], 1)
+    heldout = (centres + 0.5 * rng.normal(size=(n_heldout, 2))) / 1.414
+    return "8gaussians, trained network", field, train, labels, heldout, k, field.classes
+
+
+def cases(args):
+    """(name, field, training points, their labels, held-out points, their labels, classes)."""
+    for name in ("8gaussians", "moons"):
+        train, labels = kinflow.datasets.make(name, args.train, 1, labels=True)
+        heldout, heldout_labels = kinflow.datasets.make(name, args.train, 2, labels=True)
+        field = kinflow.EmpiricalField(train, labels=labels)
+        yield name, field, train, labels, heldout, heldout_labels, kinflow.datasets.classes(name)
+    yield trained_model_case(args.train)
+
+
 def run(args):
     scales = [0.0, 1.0, 3.0, 6.0] if args.quick else [0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0]
     variants = [("whole path", None, None), ("window [0.2, 0.8]", (0.2, 0.8), None),
                 ("whole path + KTS", None, kinflow.KTS(alpha0=0.01, beta0=0.01))]
     results = []
-    for name in ("8gaussians", "moons"):
-        train, labels = kinflow.datasets.make(name, args.train, 1, labels=True)
-        heldout, heldout_labels = kinflow.datasets.make(name, args.train, 2, labels=True)
-        K = kinflow.datasets.classes(name)
-        field = kinflow.EmpiricalField(train, labels=labels)
+    for name, field, train, labels, heldout, heldout_labels, K in cases(args):
         rng = np.random.default_rng(5)
         classes = rng.integers(0, K, size=args.samples)
         x0 = np.asarray(kinflow.standard_normal(args.samples, 2, 7))
@@ -111,7 +138,7 @@ def run(args):
                            kpe_unconditional=float(np.mean(r.kpe_unconditional)), auc_guidance=a_g,
                            auc_guidance_se=a_g_se, auc_kpe=a_k, auc_kpe_se=a_k_se, seconds=time.time() - t0)
                 results.append(row)
-                print(f"{name:10s} {variant:18s} w {w:3.1f}: F_mem {row['f_mem']:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}]"
+                print(f"{name:27s} {variant:18s} w {w:3.1f}: F_mem {row['f_mem']:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}]"
                       f", class match {match[0]:.3f}, held-out distance {dist:.4f} +- {dist_se:.4f}, KPE "
                       f"{row['kpe']:.3f} (guidance {row['kpe_guidance']:.3f}), AUC guidance {a_g:.3f} +- "
                       f"{a_g_se:.3f}, AUC KPE {a_k:.3f} +- {a_k_se:.3f}", flush=True)
@@ -124,7 +151,7 @@ def figure(results, scales, variants, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted({r["dataset"] for r in results}, reverse=True)
+    names = list(dict.fromkeys(r["dataset"] for r in results))
     fig, axes = plt.subplots(4, len(names), figsize=(4.6 * len(names), 12.5), squeeze=False)
     for j, name in enumerate(names):
         for variant, style in zip(variants, ("-o", "--s", ":^")):
@@ -150,7 +177,7 @@ def figure(results, scales, variants, path):
         axes[3][j].set_xlabel("guidance scale w")
         for i in range(4):
             axes[i][j].legend(fontsize=6)
-    fig.suptitle("Classifier-free guidance on the exact class-conditional field (RK4)")
+    fig.suptitle("Classifier-free guidance on the exact class-conditional field and a trained network (RK4)")
     fig.tight_layout()
     flow_examples.save_figure(fig, path, 110)
 

@@ -70,6 +70,7 @@
 #include "kinflow/metrics/rank_correlation.hpp"
 #include "kinflow/metrics/wasserstein.hpp"
 
+#include "kinflow/models/mlp_evaluator.hpp"
 #include "kinflow/models/mlp.hpp"
 #include "kinflow/models/mlp_layers.hpp"
 #include "kinflow/models/mlp_npz.hpp"

@@ -209,6 +209,13 @@ class MLPField:
     ``divergence(t, X)`` (exact) and ``sample(field, x0)`` compute in float32 for float32
     arrays and in float64 otherwise (unless ``load_mlp`` was given a ``dtype``, which is then
     always used). Each precision is loaded once, when first needed.
+
+    A class-conditional network (``classes`` > 0: its .npz has a ``classes`` array, as
+    examples/models/train_conditional_mlp.py writes) takes one class per row:
+    ``velocity(t, X, classes)`` and ``divergence(t, X, classes)`` with ``classes`` an int
+    array ``[B]`` (-1, or None for every row: the null class, the unconditional field),
+    ``velocity_pair(t, X, classes)`` returns ``(v_u, v_c)``, and ``sample(field, x0,
+    classes=..., cfg=...)`` guides it.
     """
 
     def __init__(self, path, dtype=None):
@@ -239,18 +246,29 @@ class MLPField:
         """The fixed precision given to load_mlp, or None (the queries' precision)."""
         return None if self._fixed is None else _np.dtype(self._fixed)
 
-    def velocity(self, t, X):
-        """``v(t, X)`` ``[B, d]`` for ``X`` ``[B, d]``."""
-        return self._for(X).velocity(t, X)
+    @property
+    def classes(self):
+        """The number of classes of a class-conditional network (0: unconditional)."""
+        return self._field(self._fixed or "float64").classes
+
+    def velocity(self, t, X, classes=None):
+        """``v(t, X)`` ``[B, d]`` for ``X`` ``[B, d]`` (with ``classes`` ``[B]``: each row's class)."""
+        return self._for(X).velocity(t, X, classes)
 
     __call__ = velocity
 
-    def divergence(self, t, X):
-        """Exact divergence ``div v(t, x)`` at every row of ``X``, ``[B]``."""
-        return self._for(X).divergence(t, X)
+    def divergence(self, t, X, classes=None):
+        """Exact divergence ``div v(t, x)`` at every row of ``X``, ``[B]`` (with ``classes``:
+        of each row's class)."""
+        return self._for(X).divergence(t, X, classes)
+
+    def velocity_pair(self, t, X, classes):
+        """``(v_u, v_c)``: the null class's and each row's class's velocities, ``[B, d]`` each."""
+        return self._for(X).velocity_pair(t, X, classes)
 
     def __repr__(self):
-        return f"MLPField({self.path!r}, d={self.dim}, dtype={self._fixed})"
+        extra = f", classes={self.classes}" if self.classes else ""
+        return f"MLPField({self.path!r}, d={self.dim}{extra}, dtype={self._fixed})"
 
 
 def load_mlp(path, dtype=None):

@@ -10,7 +10,9 @@ class TorchField:
 
     Built by :func:`kinflow.torch_field`; see there. Calling it, ``field(t, X)``, takes the
     time ``t`` (float) and the states ``X`` ``[B, d]`` (a NumPy array or a tensor) and returns
-    the velocities ``[B, d]`` as a NumPy array of ``X``'s dtype.
+    the velocities ``[B, d]`` as a NumPy array of ``X``'s dtype. A class-conditional module,
+    ``forward(t, x, c)`` with ``c`` an int64 tensor ``[B]`` (-1: the null class), is called
+    as ``field(t, X, c)``, which ``kinflow.sample(field, x0, classes=..., cfg=...)`` does.
 
     Attributes
     ----------
@@ -56,7 +58,7 @@ class TorchField:
         name = type(self.module).__name__
         return f"TorchField({name}, device={self.device}, dtype={self.dtype}, chunk={self.chunk})"
 
-    def __call__(self, t, X):
+    def __call__(self, t, X, c=None):
         import torch
 
         x = X if isinstance(X, torch.Tensor) else torch.from_numpy(_np.ascontiguousarray(X))
@@ -70,8 +72,16 @@ class TorchField:
         parts = []
         with torch.inference_mode():
             times = torch.full((B,), float(t), dtype=dtype, device=self.device)
+            classes = None
+            if c is not None:  # a class-conditional module: forward(t, x, c), c int64 [B]
+                classes = torch.as_tensor(_np.asarray(c, dtype=_np.int64)).to(self.device)
+                if tuple(classes.shape) != (B,):
+                    raise ValueError(f"c: expected one class per row of X ({B}), got shape {tuple(classes.shape)}")
             for begin in range(0, B, step):
-                v = self.module(times[begin:begin + step], x[begin:begin + step])
+                if classes is None:
+                    v = self.module(times[begin:begin + step], x[begin:begin + step])
+                else:
+                    v = self.module(times[begin:begin + step], x[begin:begin + step], classes[begin:begin + step])
                 self.calls += 1
                 if not isinstance(v, torch.Tensor):
                     raise TypeError(f"module: expected forward(t[B], x[B, d]) to return a tensor, "

@@ -262,6 +262,8 @@ py::object sample_python(py::object f, py::handle x0, const sample_settings& s);
 py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& s);
 /// sample(classes=...) of a Python callable f(t, X, c) (sample_python.cpp).
 py::object sample_python_conditional(py::object f, py::handle x0, const sample_settings& s);
+/// sample(classes=...) of a class-conditional MLPField, guided (conditional.cpp).
+py::object sample_mlp_conditional(mlp_holder& h, py::handle x0, const sample_settings& s);
 /// Reads sample()'s classes= and cfg* arguments into @p s (conditional.cpp).
 void parse_guidance(sample_settings& s, const py::object& classes, const py::object& cfg, const py::object& window,
                     const py::object& zero_star, const py::object& schedule);

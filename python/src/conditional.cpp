@@ -65,19 +65,23 @@ py::array velocity_of_class(const empirical_holder& h, double t, py::handle X, p
   });
 }
 
+/// (v_u [B, d], v_c [B, d]) of the conditional field @p f at the rows of X.
+template <class F>
+py::tuple pair_of(const F& f, double t, py::handle X, py::handle classes) {
+  using Scalar = typename F::scalar_type;
+  const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+  const kinflow::class_labels C = labels_of(classes, "classes", -1);
+  dyn_batch<Scalar> u, vc;
+  {
+    py::gil_scoped_release release;
+    f.velocity_pair(static_cast<Scalar>(t), x, C, u, vc);
+  }
+  return py::make_tuple(rows_of(u), rows_of(vc));
+}
+
 /// velocity_pair(t, X, classes) -> (v_u [B, d], v_c [B, d]) from one pass.
 py::tuple velocity_pair(const empirical_holder& h, double t, py::handle X, py::handle classes) {
-  return with_conditional(h, "velocity_pair", [&](const auto& f) -> py::tuple {
-    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
-    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
-    const kinflow::class_labels C = labels_of(classes, "classes", -1);
-    dyn_batch<Scalar> u, vc;
-    {
-      py::gil_scoped_release release;
-      f.velocity_pair(static_cast<Scalar>(t), x, C, u, vc);
-    }
-    return py::make_tuple(rows_of(u), rows_of(vc));
-  });
+  return with_conditional(h, "velocity_pair", [&](const auto& f) { return pair_of(f, t, X, classes); });
 }
 
 /// log_density(t, X, classes) -> [B]: log p_t(x | c).
@@ -118,6 +122,47 @@ std::shared_ptr<conditional_t<Scalar>> make_conditional(py::handle Y, const kinf
   static_cast<kinflow::closed_form_settings&>(o) = settings;
   o.sigma_min = static_cast<Scalar>(sigma_min);
   return std::make_shared<conditional_t<Scalar>>(batch_of<Scalar>(Y, "Y"), labels, o, classes);
+}
+
+/// The classes of a query of a class-conditional MLP: None -> the null class for every row.
+kinflow::class_labels mlp_classes(py::handle classes, Eigen::Index B) {
+  if (classes.is_none()) return kinflow::class_labels::Constant(B, kinflow::null_class);
+  return labels_of(classes, "classes", -1);
+}
+
+/// MLPField.velocity(t, X, classes=None) -> [B, d].
+py::array mlp_velocity(const mlp_holder& h, double t, py::handle X, py::handle classes) {
+  return with_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = mlp_classes(classes, x.cols());
+    dyn_batch<Scalar> v(x.rows(), x.cols());
+    {
+      py::gil_scoped_release release;
+      f(static_cast<Scalar>(t), x, C, v);
+    }
+    return rows_of(v);
+  });
+}
+
+/// MLPField.divergence(t, X, classes=None) -> [B] (exact).
+py::array mlp_divergence(const mlp_holder& h, double t, py::handle X, py::handle classes) {
+  return with_field(h, [&](const auto& f) -> py::array {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = mlp_classes(classes, x.cols());
+    kinflow::per_sample<Scalar> D;
+    {
+      py::gil_scoped_release release;
+      f.divergence(static_cast<Scalar>(t), x, C, D);
+    }
+    return vector_array(D);
+  });
+}
+
+/// MLPField.velocity_pair(t, X, classes) -> (v_u, v_c).
+py::tuple mlp_velocity_pair(const mlp_holder& h, double t, py::handle X, py::handle classes) {
+  return with_field(h, [&](const auto& f) { return pair_of(f, t, X, classes); });
 }
 
 }  // namespace
@@ -206,7 +251,27 @@ py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_s
   });
 }
 
+py::object sample_mlp_conditional(mlp_holder& h, py::handle x0, const sample_settings& given) {
+  return with_field(h, [&](const auto& f) -> py::object {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    if (f.classes() == 0)
+      throw py::value_error("classes: this MLPField takes no class input (its .npz has no 'classes' array); "
+                            "sample it without classes=, or train a class-conditional model");
+    dyn_batch<Scalar> X = batch_of<Scalar>(x0, "x0", static_cast<py::ssize_t>(f.dim()));
+    return run_guided<Scalar>(kinflow::guided(f, classes_for(given, X.cols()), given.guidance), given, X);
+  });
+}
+
 void init_conditional(py::module_& m) {
+  auto mlp = py::reinterpret_borrow<py::class_<mlp_holder>>(m.attr("MLPField"));
+  mlp.def("velocity", &mlp_velocity, py::arg("t"), py::arg("X"), py::arg("classes") = py::none())
+      .def("__call__", &mlp_velocity, py::arg("t"), py::arg("X"), py::arg("classes") = py::none())
+      .def("divergence", &mlp_divergence, py::arg("t"), py::arg("X"), py::arg("classes") = py::none())
+      .def("velocity_pair", &mlp_velocity_pair, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def_property_readonly("classes", [](const mlp_holder& h) {
+        return with_field(h, [](const auto& f) { return static_cast<long>(f.classes()); });
+      });
+
   auto cls = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
   cls.def("velocity", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
       .def("__call__", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))

@@ -341,10 +341,8 @@ void init_fields(py::module_& m) {
       py::arg("Y"), py::arg("s"), py::arg("threads") = 0, py::arg("pruning") = "auto", py::arg("pruning_eps") = 1e-12);
 
   // --- MLP models (.npz)
+  // (velocity, divergence and __call__, which take classes=, are in conditional.cpp)
   py::class_<mlp_holder>(m, "MLPField")
-      .def("velocity", &velocity<mlp_holder>, py::arg("t"), py::arg("X"))
-      .def("divergence", &divergence<mlp_holder>, py::arg("t"), py::arg("X"))
-      .def("__call__", &velocity<mlp_holder>, py::arg("t"), py::arg("X"))
       .def_property_readonly("dim", &mlp_holder::dim)
       .def_property_readonly("dtype", [](const mlp_holder& h) {
         return py::module_::import("numpy").attr("dtype")(dtype_name(h));

@@ -11,7 +11,8 @@ every number of samples.csv (and of profile.csv, the per-step energy) equals the
 hence the unit floor), the text columns are equal, summary.json records the ranks and the
 shard mode, and only rank 0 writes. The same for a stochastic solve (sde-euler): each sample's
 noise is its own counter-based stream, so sharding the samples or the training set changes
-neither the paths nor the drift and control energies. A training file that cannot be read makes the run fail
+neither the paths nor the drift and control energies. The same for a guided solve of the
+labelled set (--class, --cfg): its energy parts and exact log-likelihood. A training file that cannot be read makes the run fail
 with one message (not one per rank), and no summary.
 """
 
@@ -83,7 +84,10 @@ def main():
     stochastic = ["--dataset", "moons", "--n-train", "300", "--samples", "40", "--solver", "sde-euler",
                   "--diffusion", "sbdm", "--last-step", "mean", "--noise-seed", "11", "--steps", "20", "--quiet",
                   "--seed", "3"]
-    for label, args in [("", common), ("sde-euler, ", stochastic)]:
+    # Classifier-free guidance of the labelled set: --shard train reduces v_u and v_c together.
+    guided = ["--dataset", "moons", "--n-train", "300", "--samples", "40", "--solver", "rk4", "--steps", "20",
+              "--class", "1", "--cfg", "2.5", "--cfg-window", "0.1:0.9", "--likelihood", "--quiet", "--seed", "3"]
+    for label, args in [("", common), ("sde-euler, ", stochastic), ("cfg, ", guided)]:
         ref = os.path.join(a.work, f"{label[:3]}one")
         rc, out, err = run([a.sample] + args + ["--shard", "samples", "--out", ref])
         check(rc == 0, f"{label}one process: exit {rc}\n{err}")

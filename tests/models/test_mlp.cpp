@@ -21,6 +21,7 @@
 #include "kinflow/integrators/explicit_rk.hpp"
 #include "kinflow/schedules/time_grid.hpp"
 #include "kinflow_catch.hpp"
+#include "fixture_csv.hpp"
 #include "npz_writer.hpp"
 
 using namespace kinflow_test;
@@ -33,23 +34,7 @@ struct fixture {
 };
 
 fixture read_fixture(const std::string& name) {
-  std::ifstream in(models_dir() / name);
-  REQUIRE(in);
-  std::string line;
-  std::getline(in, line);
-  REQUIRE(line == "t,x0,x1,v0,v1");
-  std::vector<std::array<double, 5>> rows;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::array<double, 5> r{};
-    for (auto& value : r) {
-      std::string cell;
-      std::getline(ss, cell, ',');
-      value = std::stod(cell);
-    }
-    rows.push_back(r);
-  }
+  const auto rows = read_fixture_rows(name, "t,x0,x1,v0,v1");
   fixture f;
   const auto n = static_cast<Eigen::Index>(rows.size());
   f.t.resize(n);

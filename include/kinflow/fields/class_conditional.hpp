@@ -194,6 +194,19 @@ public:
     return out;
   }
 
+  /// partial_states() with one time per column, query j at time `T(j)`.
+  [[nodiscard]] std::pair<state_type, state_type> partial_states_at_times(const sample_times<Scalar>& T,
+                                                                          const batch_type& X, const class_labels& C,
+                                                                          posterior_request request = {true, false}) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
+    detail::require_classes(C, classes(), "C");
+    std::pair<state_type, state_type> out;
+    pass(at_times{&T}, X, C, request, out.first, out.second);
+    return out;
+  }
+
   /// Both velocities at time t from merged states (see partial_states): `U` from @p u, `Vc`
   /// from @p c.
   /// @throws kinflow::invalid_argument when a column's state is empty (its class has no

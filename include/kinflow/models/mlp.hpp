@@ -8,7 +8,8 @@
 /// The network (L dense layers, weights `W_l` of shape out_l × in_l as in PyTorch's
 /// `nn.Linear`, biases `b_l`):
 ///
-///     h_0 = [x; φ(t)]
+///     h_0 = [x; φ(t)]            (an unconditional network)
+///     h_0 = [x; φ(t); e(c)]      (a class-conditional network of K classes)
 ///     h_l = σ(W_l h_{l-1} + b_l)      l = 1 … L-1
 ///     v   = W_L h_{L-1} + b_L         (no activation after the last layer)
 ///
@@ -27,8 +28,15 @@
 /// tangents of a tile of columns (σ' as in kinflow/models/mlp_layers.hpp). A divergence
 /// costs about d times a forward pass.
 ///
+/// **Classes.** A class-conditional network takes a one-hot code `e(c)` of K + 1 entries
+/// after the time features: entry c for a class c in [0, K), and the last entry, K, for the
+/// null class (kinflow::null_class, -1: the unconditional field, which training with label
+/// dropout teaches it). `v(t, x)` of such a network is `v(t, x, -1)`. The code multiplies
+/// only one column of the first weight, so it costs one column added per sample; it is
+/// not differentiated (the divergence is over x).
+///
 /// The dimension d is the output size of the last layer; the first layer must take d +
-/// (number of time features) inputs.
+/// (number of time features) inputs, plus K + 1 for a network of K classes.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -42,6 +50,7 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/gemm.hpp"
+#include "kinflow/models/mlp_evaluator.hpp"
 #include "kinflow/models/mlp_layers.hpp"
 
 namespace kinflow {
@@ -70,7 +79,13 @@ namespace kinflow {
 /// @tparam Scalar float or double: the scalar of the weights and of the arithmetic
 /// (load_mlp_field converts the file's weights to it)
 template <class Scalar = double>
-class mlp_field {
+class mlp_field : private detail::mlp_evaluator<Scalar> {
+  using base = detail::mlp_evaluator<Scalar>;
+  using base::activation_, base::blas_, base::class_shift_, base::classes_, base::code_size, base::dim_,
+      base::divergence_tile, base::fill_input, base::folded_bias_, base::for_each_divergence_tile,
+      base::for_each_tile, base::hidden_, base::last_rows_, base::layers_, base::phi_, base::plain_bias_,
+      base::reserve, base::reserve_divergence, base::tile_, base::tile_from_input, base::time_;
+
 public:
   using scalar_type = Scalar;  ///< the scalar of the weights and of the arithmetic
   using matrix_type = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;  ///< a matrix of Scalar
@@ -81,16 +96,21 @@ public:
   /// @param activation σ, applied after every layer but the last
   /// @param time       how time enters (default: raw t, one feature)
   /// @param products   which library computes the products (kinflow::matrix_products)
+  /// @param classes    K > 0 for a class-conditional network (its first layer takes the
+  ///                   one-hot code of K + 1 entries after the time features; see the file
+  ///                   documentation), 0 for an unconditional one
   /// @throws kinflow::invalid_argument when the layers are empty, a bias does not match its
   ///         weight, consecutive layers do not chain, the first layer does not take d + time
-  ///         features inputs (d = rows of the last weight), a weight, bias or frequency is
-  ///         not finite, a sinusoidal embedding has no frequencies, or @p products is
-  ///         matrix_products::blas in a build without BLAS
+  ///         features (+ K + 1) inputs (d = rows of the last weight), a weight, bias or
+  ///         frequency is not finite, a sinusoidal embedding has no frequencies, @p classes
+  ///         is negative, or @p products is matrix_products::blas in a build without BLAS
   mlp_field(std::vector<dense_layer<Scalar>> layers, mlp_activation activation,
-            time_features<Scalar> time = {}, matrix_products products = matrix_products::automatic)
-      : layers_(std::move(layers)), activation_(activation), time_(std::move(time)),
-        products_(products), blas_(detail::resolve_products(products, "products")) {
+            time_features<Scalar> time = {}, matrix_products products = matrix_products::automatic,
+            Eigen::Index classes = 0)
+      : base(std::move(layers), activation, std::move(time), detail::resolve_products(products, "products"), classes),
+        products_(products) {
     detail::require(!layers_.empty(), "layers.size()", layers_.size(), "expected at least one layer");
+    detail::require(classes_ >= 0, "classes", classes_, "expected 0 (an unconditional network) or more classes");
     detail::require(time_.encoding == time_encoding::raw || time_.frequencies.size() > 0,
                     "time.frequencies.size()", time_.frequencies.size(),
                     "expected at least one frequency for a sinusoidal time embedding");
@@ -114,10 +134,18 @@ public:
                             std::to_string(layers_[l - 1].weight.rows()) + ")");
     }
     dim_ = layers_.back().weight.rows();
-    detail::require(layers_.front().weight.cols() == dim_ + time_.size(), "layers[0].weight.cols()",
+    detail::require(layers_.front().weight.cols() == dim_ + time_.size() + code_size(), "layers[0].weight.cols()",
                     layers_.front().weight.cols(),
-                    "expected dim + time features = " + std::to_string(dim_) + " + " +
-                        std::to_string(time_.size()) + " (dim = rows of the last layer's weight)");
+                    "expected dim + time features" + std::string(classes_ > 0 ? " + classes + 1" : "") + " = " +
+                        std::to_string(dim_) + " + " + std::to_string(time_.size()) +
+                        (classes_ > 0 ? " + " + std::to_string(code_size()) : std::string()) +
+                        " (dim = rows of the last layer's weight)");
+    plain_bias_ = layers_.front().bias;
+    if (classes_ > 0) {
+      const auto code = layers_.front().weight.rightCols(classes_ + 1);
+      plain_bias_ += code.col(classes_);
+      class_shift_ = code.leftCols(classes_).colwise() - code.col(classes_);
+    }
     hidden_.resize(layers_.size());
     phi_.resize(time_.size());
     folded_bias_.resize(layers_.front().weight.rows());
@@ -138,8 +166,12 @@ public:
   [[nodiscard]] const time_features<Scalar>& time() const noexcept { return time_; }
   /// Which library computes the products (as given to the constructor).
   [[nodiscard]] matrix_products products() const noexcept { return products_; }
+  /// The number K of classes of a class-conditional network (0: unconditional); class
+  /// indices run over [0, K), and -1 is the null class.
+  [[nodiscard]] Eigen::Index classes() const noexcept { return classes_; }
 
   /// Batched velocities at one time @p t: `V.col(j) = v(X.col(j), t)`. V must be d × B.
+  /// (For a class-conditional network: the null class, `v(X.col(j), t, -1)`.)
   ///
   /// The time features are then the same in every column, so their share of the first
   /// layer is folded into its bias, `W·[x; φ(t)] + b = W_x·x + (W_φ·φ(t) + b)`, and the
@@ -152,29 +184,8 @@ public:
   /// @param V the velocities, d × B
   /// @throws kinflow::dimension_mismatch when X or V is not d × B
   template <class DerivedX, class DerivedV>
-  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X,
-                  Eigen::MatrixBase<DerivedV>& V) const {
-    check_shapes(X, V);
-    reserve(X.cols());
-    detail::mlp_time_features(time_, t, phi_);
-    const detail::blas_single_thread_scope single_threaded_blas(blas_);
-    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
-                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
-      const auto& first = layers_.front();
-      folded_bias_.noalias() = first.weight.rightCols(time_.size()) * phi_;
-      folded_bias_ += first.bias;
-      for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-        tile_from_input(first.weight.leftCols(dim_), folded_bias_, X.derived().middleCols(c0, n),
-                        V.derived().middleCols(c0, n), n);
-      });
-    } else {
-      auto in = input_.leftCols(X.cols());
-      in.topRows(dim_) = X.template cast<Scalar>();
-      in.bottomRows(time_.size()).colwise() = phi_;
-      for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-        tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
-      });
-    }
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) const {
+    velocity_impl(t, nullptr, X, V, nullptr);
   }
 
   /// Batched velocities with one time per column: `V.col(j) = v(X.col(j), T(j))`.
@@ -185,16 +196,81 @@ public:
   template <class DerivedX, class DerivedV>
   void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
                          Eigen::MatrixBase<DerivedV>& V) const {
-    check_shapes(X, V);
     detail::require_dimension("number of times", T.size(), X.cols());
-    reserve(X.cols());
-    const detail::blas_single_thread_scope single_threaded_blas(blas_);
-    auto in = input_.leftCols(X.cols());
-    in.topRows(dim_) = X.template cast<Scalar>();
-    detail::mlp_time_rows(time_, T, in, dim_);
-    for_each_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-      tile_from_input(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), V.derived().middleCols(c0, n), n);
-    });
+    velocity_impl(Scalar(0), &T, X, V, nullptr);
+  }
+
+  /// Class-conditional velocities at one time: `V.col(j) = v(X.col(j), t, C(j))`
+  /// (kinflow::batched_conditional_field; C(j) = -1 is the null class).
+  /// @throws kinflow::invalid_argument when a class is outside [-1, classes()) (an
+  ///         unconditional network takes only -1)
+  /// @throws kinflow::dimension_mismatch when X or V is not d × B or C.size() != B
+  template <class DerivedX, class DerivedV>
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                  Eigen::MatrixBase<DerivedV>& V) const {
+    check_classes(C, X.cols());
+    velocity_impl(t, nullptr, X, V, &C);
+  }
+
+  /// Class-conditional velocities with one time per column: `V.col(j) = v(X.col(j), T(j), C(j))`.
+  /// @throws as operator()(t, X, C, V), and kinflow::dimension_mismatch when T.size() != B
+  template <class DerivedX, class DerivedV>
+  void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                         const class_labels& C, Eigen::MatrixBase<DerivedV>& V) const {
+    detail::require_dimension("number of times", T.size(), X.cols());
+    check_classes(C, X.cols());
+    velocity_impl(Scalar(0), &T, X, V, &C);
+  }
+
+  /// The unconditional and the conditional velocities of the same states:
+  /// `U.col(j) = v(X.col(j), t, -1)`, `Vc.col(j) = v(X.col(j), t, C(j))`; U and Vc are
+  /// resized (kinflow::conditional_pair_field, which guidance uses).
+  /// @throws as operator()(t, X, C, V)
+  template <class DerivedX, class DerivedU, class DerivedC>
+  void velocity_pair(Scalar t, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                     Eigen::PlainObjectBase<DerivedU>& U, Eigen::PlainObjectBase<DerivedC>& Vc) const {
+    check_classes(C, X.cols());
+    U.resize(dim_, X.cols());
+    Vc.resize(dim_, X.cols());
+    velocity_impl(t, nullptr, X, U.derived(), nullptr);
+    velocity_impl(t, nullptr, X, Vc.derived(), &C);
+  }
+
+  /// velocity_pair() with one time per column.
+  /// @throws as velocity_at_times(T, X, C, V)
+  template <class DerivedX, class DerivedU, class DerivedC>
+  void velocity_pair_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                              const class_labels& C, Eigen::PlainObjectBase<DerivedU>& U,
+                              Eigen::PlainObjectBase<DerivedC>& Vc) const {
+    detail::require_dimension("number of times", T.size(), X.cols());
+    check_classes(C, X.cols());
+    U.resize(dim_, X.cols());
+    Vc.resize(dim_, X.cols());
+    velocity_impl(Scalar(0), &T, X, U.derived(), nullptr);
+    velocity_impl(Scalar(0), &T, X, Vc.derived(), &C);
+  }
+
+  /// velocity_pair() and the exact divergences of both velocities (`Du`, `Dc`, resized)
+  /// (kinflow::conditional_pair_divergence_field: the exact log-likelihood of a guided solve).
+  /// @throws as velocity_pair()
+  template <class DerivedX, class DerivedU, class DerivedC>
+  void velocity_pair_and_divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                                    Eigen::PlainObjectBase<DerivedU>& U, Eigen::PlainObjectBase<DerivedC>& Vc,
+                                    per_sample<Scalar>& Du, per_sample<Scalar>& Dc) const {
+    velocity_pair(t, X, C, U, Vc);
+    divergence_impl(t, nullptr, X, Du, nullptr);
+    divergence_impl(t, nullptr, X, Dc, &C);
+  }
+
+  /// velocity_pair_and_divergence() with one time per column.
+  template <class DerivedX, class DerivedU, class DerivedC>
+  void velocity_pair_and_divergence_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
+                                             const class_labels& C, Eigen::PlainObjectBase<DerivedU>& U,
+                                             Eigen::PlainObjectBase<DerivedC>& Vc, per_sample<Scalar>& Du,
+                                             per_sample<Scalar>& Dc) const {
+    velocity_pair_at_times(T, X, C, U, Vc);
+    divergence_impl(Scalar(0), &T, X, Du, nullptr);
+    divergence_impl(Scalar(0), &T, X, Dc, &C);
   }
 
   /// Exact divergence at one time @p t: `D(j) = div v(X.col(j), t)` by forward-mode
@@ -210,28 +286,7 @@ public:
   /// @throws kinflow::dimension_mismatch when X does not have d rows
   template <class DerivedX>
   void divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X, per_sample<Scalar>& D) const {
-    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
-    D.resize(X.cols());
-    reserve(X.cols());
-    reserve_divergence(X.cols());
-    detail::mlp_time_features(time_, t, phi_);
-    const detail::blas_single_thread_scope single_threaded_blas(blas_);
-    const auto& first = layers_.front();
-    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
-                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
-      folded_bias_.noalias() = first.weight.rightCols(time_.size()) * phi_;
-      folded_bias_ += first.bias;
-      for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-        divergence_tile(first.weight.leftCols(dim_), folded_bias_, X.derived().middleCols(c0, n), D, c0, n);
-      });
-    } else {
-      auto in = input_.leftCols(X.cols());
-      in.topRows(dim_) = X.template cast<Scalar>();
-      in.bottomRows(time_.size()).colwise() = phi_;
-      for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-        divergence_tile(first.weight, first.bias, in.middleCols(c0, n), D, c0, n);
-      });
-    }
+    divergence_impl(t, nullptr, X, D, nullptr);
   }
 
   /// Exact divergence with one time per column: `D(j) = div v(X.col(j), T(j))`.
@@ -243,18 +298,17 @@ public:
   template <class DerivedX>
   void divergence_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
                            per_sample<Scalar>& D) const {
-    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
     detail::require_dimension("number of times", T.size(), X.cols());
-    D.resize(X.cols());
-    reserve(X.cols());
-    reserve_divergence(X.cols());
-    const detail::blas_single_thread_scope single_threaded_blas(blas_);
-    auto in = input_.leftCols(X.cols());
-    in.topRows(dim_) = X.template cast<Scalar>();
-    detail::mlp_time_rows(time_, T, in, dim_);
-    for_each_divergence_tile(X.cols(), [&](Eigen::Index c0, Eigen::Index n) {
-      divergence_tile(layers_[0].weight, layers_[0].bias, in.middleCols(c0, n), D, c0, n);
-    });
+    divergence_impl(Scalar(0), &T, X, D, nullptr);
+  }
+
+  /// Exact divergence of the class-conditional velocity: `D(j) = div_x v(X.col(j), t, C(j))`.
+  /// @throws as operator()(t, X, C, V)
+  template <class DerivedX>
+  void divergence(Scalar t, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                  per_sample<Scalar>& D) const {
+    check_classes(C, X.cols());
+    divergence_impl(t, nullptr, X, D, &C);
   }
 
   /// Exact divergence of every column of X at time @p t, returned (allocates the result).
@@ -268,9 +322,7 @@ public:
 
   /// Columns per tile of a divergence: about tile_columns() / d (at least 1), so that the
   /// d tangents of a tile take about as much memory as a tile of the forward pass.
-  [[nodiscard]] Eigen::Index divergence_tile_columns() const noexcept {
-    return std::max<Eigen::Index>(1, tile_ / std::max<Eigen::Index>(dim_, 1));
-  }
+  [[nodiscard]] Eigen::Index divergence_tile_columns() const noexcept { return base::divergence_tile_width(); }
 
   /// Columns evaluated together: the batch is processed in tiles of this many columns so
   /// that a tile's activations (about 256 KiB per hidden layer) stay in cache between
@@ -287,6 +339,74 @@ public:
   }
 
 private:
+  // Classes of a conditional call: one per column, each in [-1, classes()).
+  void check_classes(const class_labels& C, Eigen::Index B) const {
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), B);
+    for (Eigen::Index j = 0; j < C.size(); ++j)
+      if (C(j) < null_class || C(j) >= classes_)
+        throw invalid_argument(detail::invalid_message(
+            "classes[" + std::to_string(j) + "]", C(j),
+            classes_ > 0 ? "expected a class in [0, " + std::to_string(classes_) + ") or -1 (unconditional)"
+                         : std::string("expected -1: the network takes no class input (it was built with "
+                                       "classes = 0)")));
+  }
+
+  // Velocities at one time (T null) or one time per column; C null: the null class.
+  template <class DerivedX, class DerivedV>
+  void velocity_impl(Scalar t, const sample_times<Scalar>* T, const Eigen::MatrixBase<DerivedX>& X,
+                     Eigen::MatrixBase<DerivedV>& V, const class_labels* C) const {
+    check_shapes(X, V);
+    reserve(X.cols());
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
+    with_first_layer(t, T, X, [this, &X, &V, C](const auto& w, const auto& b, const auto& columns) {
+      this->for_each_tile(X.cols(), [this, &w, &b, &columns, &V, C](Eigen::Index c0, Eigen::Index n) {
+        this->tile_from_input(w, b, columns(c0, n), V.derived().middleCols(c0, n), n, C, c0);
+      });
+    });
+  }
+
+  // Exact divergences at one time (T null) or one time per column; C null: the null class.
+  template <class DerivedX>
+  void divergence_impl(Scalar t, const sample_times<Scalar>* T, const Eigen::MatrixBase<DerivedX>& X,
+                       per_sample<Scalar>& D, const class_labels* C) const {
+    detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
+    D.resize(X.cols());
+    reserve(X.cols());
+    reserve_divergence(X.cols());
+    const detail::blas_single_thread_scope single_threaded_blas(blas_);
+    with_first_layer(t, T, X, [this, &X, &D, C](const auto& w, const auto& b, const auto& columns) {
+      this->for_each_divergence_tile(X.cols(), [this, &w, &b, &columns, &D, C](Eigen::Index c0, Eigen::Index n) {
+        this->divergence_tile(w, b, columns(c0, n), D, c0, n, C);
+      });
+    });
+  }
+
+  // Calls tiles(w, b, columns) with the first layer's weight w and bias b as the tiles see
+  // them and columns(c0, n), the input columns [c0, c0 + n): at one time with X of the
+  // field's scalar in memory Eigen can read directly (the integrators' batches), X itself,
+  // with the time features folded into the bias (`W·[x; φ(t)] + b = W_x·x + (W_φ·φ(t) + b)`);
+  // otherwise the input buffer [x; φ] and the weight's state and time columns. The bias
+  // holds the null class's column (classes are added per tile).
+  template <class DerivedX, class Tiles>
+  void with_first_layer(Scalar t, const sample_times<Scalar>* T, const Eigen::MatrixBase<DerivedX>& X,
+                        const Tiles& tiles) const {
+    const auto& first = layers_.front();
+    if constexpr (std::is_same_v<typename DerivedX::Scalar, Scalar> &&
+                  bool(std::remove_cvref_t<DerivedX>::Flags & Eigen::DirectAccessBit)) {
+      if (T == nullptr) {
+        detail::mlp_time_features(time_, t, phi_);
+        folded_bias_.noalias() = first.weight.middleCols(dim_, time_.size()) * phi_;
+        folded_bias_ += plain_bias_;
+        tiles(first.weight.leftCols(dim_), folded_bias_,
+              [&](Eigen::Index c0, Eigen::Index n) { return X.derived().middleCols(c0, n); });
+        return;
+      }
+    }
+    const auto in = fill_input(t, T, X);
+    tiles(first.weight.leftCols(dim_ + time_.size()), plain_bias_,
+          [&](Eigen::Index c0, Eigen::Index n) { return in.middleCols(c0, n); });
+  }
+
   template <class DerivedX, class DerivedV>
   void check_shapes(const Eigen::MatrixBase<DerivedX>& X, const Eigen::MatrixBase<DerivedV>& V) const {
     detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
@@ -294,133 +414,7 @@ private:
     detail::require_dimension("columns of V", V.cols(), X.cols());
   }
 
-  // Buffers for a batch of B columns: the input (all columns) and one tile of every hidden
-  // layer. They only grow, so smaller batches (e.g. an integrator's last tile) reuse them.
-  void reserve(Eigen::Index B) const {
-    const Eigen::Index rows = dim_ + time_.size();
-    if (input_.rows() != rows || input_.cols() < B) input_.resize(rows, B);
-    const Eigen::Index width = std::min(B, tile_);
-    for (std::size_t l = 0; l + 1 < layers_.size(); ++l)
-      if (hidden_[l].rows() != layers_[l].weight.rows() || hidden_[l].cols() < width)
-        hidden_[l].resize(layers_[l].weight.rows(), width);
-  }
-
-  template <class Body>
-  void for_each_tile(Eigen::Index B, const Body& body) const {
-    for (Eigen::Index c0 = 0; c0 < B; c0 += tile_) body(c0, std::min(tile_, B - c0));
-  }
-
-  // One tile of n columns: the first layer `W·x + b` (W and b possibly with the time
-  // features folded in), then the rest of the net, into `out`.
-  template <class W, class Bias, class In, class Out>
-  void tile_from_input(const W& w, const Bias& b, const In& x, Out&& out, Eigen::Index n) const {
-    using T = typename std::remove_cvref_t<Out>::Scalar;
-    if (layers_.size() == 1) {  // (no noalias: on the folded path x is the caller's X, which may be V)
-      out = (w * x).template cast<T>();
-      out.colwise() += b.template cast<T>();
-      return;
-    }
-    auto h = hidden_[0].leftCols(n);
-    detail::product_into(w, x, h, false, blas_);
-    h.colwise() += b;
-    detail::mlp_activate(activation_, h);
-    // Layers 1 … L-1 on the tile's hidden activations.
-    const std::size_t L = layers_.size();
-    for (std::size_t l = 1; l + 1 < L; ++l) {
-      auto hl = hidden_[l].leftCols(n);
-      detail::product_into(layers_[l].weight, hidden_[l - 1].leftCols(n), hl, false, blas_);
-      hl.colwise() += layers_[l].bias;
-      detail::mlp_activate(activation_, hl);
-    }
-    if constexpr (std::is_same_v<T, Scalar>)
-      detail::product_into(layers_.back().weight, hidden_[L - 2].leftCols(n), out, false, blas_);
-    else
-      out.noalias() = (layers_.back().weight * hidden_[L - 2].leftCols(n)).template cast<T>();
-    out.colwise() += layers_.back().bias.template cast<T>();
-  }
-
-  // Divergence buffers for a batch of B columns: σ'(z) of one tile and two tangent
-  // buffers (ping-pong) of d tangents per column. They only grow.
-  void reserve_divergence(Eigen::Index B) const {
-    if (layers_.size() < 2) return;
-    const Eigen::Index width = std::min(B, divergence_tile_columns());
-    Eigen::Index widest = 1;
-    for (std::size_t l = 0; l + 1 < layers_.size(); ++l) widest = std::max(widest, layers_[l].weight.rows());
-    if (slope_.rows() < widest || slope_.cols() < width) slope_.resize(widest, width);
-    for (auto& tg : tangent_)
-      if (tg.rows() < widest || tg.cols() < width * dim_) tg.resize(widest, width * dim_);
-  }
-
-  template <class Body>
-  void for_each_divergence_tile(Eigen::Index B, const Body& body) const {
-    const Eigen::Index tile = divergence_tile_columns();
-    for (Eigen::Index c0 = 0; c0 < B; c0 += tile) body(c0, std::min(tile, B - c0));
-  }
-
-  // Divergence of one tile of n columns (starting at column c0 of the batch) into D.
-  // `w`, `b`: the first layer (possibly with the time features folded in); only its first
-  // d columns (the state inputs) are differentiated. Tangent layout: the n columns of
-  // coordinate r are columns [r n, (r + 1) n) of a tangent buffer.
-  template <class W, class Bias, class In>
-  void divergence_tile(const W& w, const Bias& b, const In& x, per_sample<Scalar>& D, Eigen::Index c0,
-                       Eigen::Index n) const {
-    const std::size_t L = layers_.size();
-    const Eigen::Index d = dim_;
-    if (L == 1) {  // v = W x + b: div v = trace of the state block of W
-      const Scalar tr = layers_[0].weight.leftCols(d).trace();
-      D.segment(c0, n).setConstant(tr);
-      return;
-    }
-    matrix_type* cur = &tangent_[0];
-    matrix_type* next = &tangent_[1];
-    for (std::size_t l = 0; l + 1 < L; ++l) {
-      const Eigen::Index width = layers_[l].weight.rows();
-      auto h = hidden_[l].leftCols(n);
-      if (l == 0) {
-        detail::product_into(w, x, h, false, blas_);
-        h.colwise() += b;
-      } else {
-        detail::product_into(layers_[l].weight, hidden_[l - 1].leftCols(n), h, false, blas_);
-        h.colwise() += layers_[l].bias;
-      }
-      auto slope = slope_.topLeftCorner(width, n);
-      detail::mlp_derivative_and_activate(activation_, h, slope);
-      auto tg = next->topLeftCorner(width, n * d);
-      if (l == 0) {
-        for (Eigen::Index r = 0; r < d; ++r)
-          tg.middleCols(r * n, n).array() = slope.array().colwise() * layers_[0].weight.col(r).array();
-      } else {
-        detail::product_into(layers_[l].weight, cur->topLeftCorner(layers_[l - 1].weight.rows(), n * d), tg,
-                             false, blas_);
-        for (Eigen::Index r = 0; r < d; ++r) tg.middleCols(r * n, n).array() *= slope.array();
-      }
-      std::swap(cur, next);
-    }
-    // div v = Σ_r W_L[r, :] · ∂h_{L-1}/∂x_r, per column.
-    const auto& last = layers_.back().weight;
-    const Eigen::Index width = last.cols();
-    const auto tg = cur->topLeftCorner(width, n * d);
-    for (Eigen::Index j = 0; j < n; ++j) {
-      Scalar sum = 0;
-      for (Eigen::Index r = 0; r < d; ++r) sum += last_rows_.col(r).dot(tg.col(r * n + j));
-      D(c0 + j) = sum;
-    }
-  }
-
-  std::vector<dense_layer<Scalar>> layers_;
-  mlp_activation activation_;
-  time_features<Scalar> time_;
   matrix_products products_;
-  bool blas_;  // products through BLAS (resolved from products_)
-  Eigen::Index dim_ = 0;
-  mutable matrix_type input_;
-  mutable std::vector<matrix_type> hidden_;
-  mutable vector_type phi_;          // φ(t) for a shared time
-  mutable vector_type folded_bias_;  // W_φ·φ(t) + b of the first layer
-  mutable matrix_type slope_;        // σ'(z) of one divergence tile
-  mutable matrix_type tangent_[2];   // d tangents per column of a divergence tile (ping-pong)
-  matrix_type last_rows_;            // W_Lᵀ: column r is row r of the last weight
-  Eigen::Index tile_ = 0;            // columns per tile (see tile_columns())
 };
 
 }  // namespace kinflow

@@ -13,14 +13,19 @@
 ///     activation          "silu" | "relu" | "tanh" | "gelu"  (uint8 ASCII bytes or a numpy str)
 ///     time_embedding      "raw" | "sinusoidal"               (same)
 ///     time_frequencies    (K,) ω_1 … ω_K, only with "sinusoidal"
+///     classes             () or (1,) integer: the number of classes of a class-conditional
+///                         network (its first layer takes the one-hot code of classes + 1
+///                         entries after the time features, the last one the null class;
+///                         kinflow/models/mlp.hpp); absent for an unconditional one
 ///
 /// Weights are stored as PyTorch's `nn.Linear` holds them (out × in), in C or Fortran
 /// order, and are converted to the field's scalar type. The dimension d is the number of
 /// rows of the last weight; the first layer must take d + (number of time features)
-/// inputs. Any other array is rejected, so that a misspelt name never goes unnoticed.
+/// (+ classes + 1) inputs. Any other array is rejected, so that a misspelt name never goes unnoticed.
 /// `examples/models/train_fm_mlp.py` trains a model and writes such a file.
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstddef>
 #include <set>
 #include <string>
@@ -161,19 +166,31 @@ mlp_field<Scalar> load_mlp_field(const npz_archive& npz, matrix_products product
     detail::file_fail(path, "time_embedding", "unknown time embedding '" + emb + "' (expected raw or sinusoidal)");
   }
 
+  Eigen::Index classes = 0;
+  if (npz.contains("classes")) {
+    const npy_array& a = npz.at(take("classes"));
+    const double k = a.numeric() && a.ndim() <= 1 && (a.ndim() == 0 || a.shape[0] == 1) ? a.element(0) : -1.0;
+    if (!(k >= 1 && k <= 1e9 && k == std::floor(k)))
+      detail::file_fail(path, "classes", "expected one integer >= 1 (the number of classes), got dtype " + a.descr +
+                                             " shape " + a.shape_text());
+    classes = static_cast<Eigen::Index>(k);
+  }
+
   for (const auto& [name, a] : npz.arrays())
     if (!used.count(name))
       detail::file_fail(path, name, "unexpected array (layers must be numbered 0 … L-1 without gaps; "
                                     "time_frequencies goes only with a sinusoidal embedding)");
 
   const Eigen::Index d = layers.back().weight.rows();
-  if (layers.front().weight.cols() != d + time.size())
+  const Eigen::Index code = classes > 0 ? classes + 1 : 0;
+  if (layers.front().weight.cols() != d + time.size() + code)
     detail::file_fail(path, "layers.0.weight",
-                      "has " + std::to_string(layers.front().weight.cols()) +
-                          " columns; expected dim + time features = " + std::to_string(d) + " + " +
-                          std::to_string(time.size()) + " (dim = rows of the last layer's weight)");
+                      "has " + std::to_string(layers.front().weight.cols()) + " columns; expected dim + time features" +
+                          (code > 0 ? std::string(" + classes + 1") : std::string()) + " = " + std::to_string(d) +
+                          " + " + std::to_string(time.size()) + (code > 0 ? " + " + std::to_string(code) : std::string()) +
+                          " (dim = rows of the last layer's weight)");
   try {
-    return mlp_field<Scalar>(std::move(layers), activation, std::move(time), products);
+    return mlp_field<Scalar>(std::move(layers), activation, std::move(time), products, classes);
   } catch (const invalid_argument& e) {
     detail::file_fail(path, {}, e.what());
   }

@@ -9,6 +9,11 @@
 /// row-major `[B, d]` tensor, so the state is handed to the module without a copy; only the
 /// output is copied back into `V`.
 ///
+/// A class-conditional module, `forward(t, x, c)` with `c` an int64 tensor `[B]` of classes
+/// (-1: the null class), is called by the conditional forms `field(t, X, C, V)` and
+/// `field.velocity_at_times(T, X, C, V)`, so that kinflow::conditioned and kinflow::guided
+/// take it (examples/models/train_conditional_mlp.py exports such a module).
+///
 /// The module is converted to the field's scalar type on loading (`module.to(kFloat32 or
 /// kFloat64)`); evaluations run under `c10::InferenceMode` on the CPU.
 ///
@@ -91,7 +96,7 @@ public:
   /// @throws kinflow::model_file_error naming the file when the module's forward fails or
   ///         does not return a tensor
   template <class DerivedX, class DerivedV>
-  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) {
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) const {
     times_.resize(static_cast<std::size_t>(X.cols()));
     std::fill(times_.begin(), times_.end(), t);
     evaluate(X, V);
@@ -105,10 +110,35 @@ public:
   /// @throws kinflow::model_file_error as operator()
   template <class DerivedX, class DerivedV>
   void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X,
-                         Eigen::MatrixBase<DerivedV>& V) {
+                         Eigen::MatrixBase<DerivedV>& V) const {
     detail::require_dimension("number of times", T.size(), X.cols());
     times_.assign(T.data(), T.data() + T.size());
     evaluate(X, V);
+  }
+
+  /// Class-conditional velocities: `forward(t[B], x[B, d], c[B])` with `c` an int64
+  /// tensor of each column's class (-1: the null class; kinflow::batched_conditional_field),
+  /// as a module written by examples/models/train_conditional_mlp.py takes it. The classes
+  /// are passed as they are: the module checks their range.
+  /// @throws as operator()(t, X, V), and kinflow::dimension_mismatch when C.size() != B
+  template <class DerivedX, class DerivedV>
+  void operator()(Scalar t, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                  Eigen::MatrixBase<DerivedV>& V) const {
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    times_.resize(static_cast<std::size_t>(X.cols()));
+    std::fill(times_.begin(), times_.end(), t);
+    evaluate(X, V, &C);
+  }
+
+  /// Class-conditional velocities with one time per column.
+  /// @throws as operator()(t, X, C, V), and kinflow::dimension_mismatch when T.size() != B
+  template <class DerivedX, class DerivedV>
+  void velocity_at_times(const sample_times<Scalar>& T, const Eigen::MatrixBase<DerivedX>& X, const class_labels& C,
+                         Eigen::MatrixBase<DerivedV>& V) const {
+    detail::require_dimension("number of times", T.size(), X.cols());
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    times_.assign(T.data(), T.data() + T.size());
+    evaluate(X, V, &C);
   }
 
 private:
@@ -117,7 +147,8 @@ private:
   }
 
   template <class DerivedX, class DerivedV>
-  void evaluate(const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V) {
+  void evaluate(const Eigen::MatrixBase<DerivedX>& X, Eigen::MatrixBase<DerivedV>& V,
+                const class_labels* C = nullptr) const {
     static_assert(std::is_same_v<typename DerivedV::Scalar, Scalar>, "V must hold the field's scalar");
     detail::require_dimension("state dimension (rows of X)", X.rows(), dim_);
     detail::require_dimension("rows of V", V.rows(), dim_);
@@ -142,13 +173,22 @@ private:
     c10::InferenceMode guard;
     torch::jit::IValue out;
     try {
-      out = module_.forward({t, x});
+      if (C == nullptr) {
+        out = module_.forward({t, x});
+      } else {
+        classes_.assign(C->data(), C->data() + C->size());
+        const torch::Tensor c = torch::from_blob(classes_.data(), {B}, torch::TensorOptions().dtype(torch::kInt64));
+        out = module_.forward({t, x, c});
+      }
     } catch (const std::exception& e) {
       std::string what = e.what();
       if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) what = ce->what_without_backtrace();
-      detail::file_fail(path_, {}, "forward(t[B], x[B, d]) failed (expected the signature "
-                                   "forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]): " +
-                                       last_line(what));
+      detail::file_fail(path_, {}, C == nullptr ? "forward(t[B], x[B, d]) failed (expected the signature "
+                                                  "forward(t: Tensor[B], x: Tensor[B, d]) -> Tensor[B, d]): " +
+                                                      last_line(what)
+                                                : "forward(t[B], x[B, d], c[B]) failed (expected a class-conditional "
+                                                  "module, forward(t: Tensor[B], x: Tensor[B, d], c: Tensor[B]) -> "
+                                                  "Tensor[B, d]): " + last_line(what));
     }
     if (!out.isTensor())
       detail::file_fail(path_, {}, "forward returned " + out.tagKind() + ", expected a Tensor[B, d]");
@@ -182,9 +222,13 @@ private:
 
   std::string path_;
   Eigen::Index dim_;
-  torch::jit::script::Module module_;
-  std::vector<Scalar> times_;
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> staging_;
+  // An evaluation changes none of the field's meaning, only the module's run state and the
+  // buffers: they are mutable, and the calls const (so that conditioned and guided, which
+  // hold a field as const, take it).
+  mutable torch::jit::script::Module module_;
+  mutable std::vector<Scalar> times_;
+  mutable std::vector<std::int64_t> classes_;  // the classes of a conditional call, as int64
+  mutable Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> staging_;
 };
 
 }  // namespace kinflow

@@ -122,6 +122,35 @@ private:
   MPI_Datatype header_ = MPI_DATATYPE_NULL;
 };
 
+/// Merges the records of @p state (in dimension @p d; every query's, header only when
+/// @p header_only) over the ranks of @p res, in place, with one status record appended: W of the merged status is
+/// the number of ranks plus those whose @p error is not empty, and then every rank throws
+/// kinflow::mpi::collective_error with the first failing rank's message (agree()).
+template <class Scalar>
+void reduce_records(const reduction_resources<Scalar>& res, int ranks, Eigen::Index d,
+                    posterior_state<Scalar>& state, bool header_only, const std::string& error) {
+  using state_type = posterior_state<Scalar>;
+  const Eigen::Index queries = state.size();
+  const Eigen::Index record = header_only ? state_type::header_size : state_type::record_size(d);
+  const Eigen::Index full = state_type::record_size(d);
+  std::vector<Scalar> buffer(static_cast<std::size_t>(record * (queries + 1)), Scalar(0));
+  for (Eigen::Index j = 0; j < queries; ++j)
+    std::copy(state.record(j), state.record(j) + record, buffer.data() + j * record);
+  // The status record: M = 0, W = 1 + (failed here); after the merge W = P + failures.
+  Scalar* status = buffer.data() + queries * record;
+  status[0] = Scalar(0);
+  status[1] = Scalar(error.empty() ? 1 : 2);
+  kinflow::detail::require(queries + 1 <= std::numeric_limits<int>::max(), "batch size B", queries,
+                           "expected B < 2^31 - 1 for one reduction");
+  MPI_Allreduce(MPI_IN_PLACE, buffer.data(), static_cast<int>(queries + 1), header_only ? res.header() : res.full(),
+                res.op(), res.comm());
+  if (status[1] != static_cast<Scalar>(ranks)) agree(res.comm(), error);
+  for (Eigen::Index j = 0; j < queries; ++j) {
+    std::copy(buffer.data() + j * record, buffer.data() + (j + 1) * record, state.record(j));
+    if (header_only) std::fill(state.record(j) + record, state.record(j) + full, Scalar(0));
+  }
+}
+
 }  // namespace detail
 
 /// The exact flow-matching field of a training set `Y = [Y_0 | Y_1 | … | Y_{P-1}]` whose
@@ -364,26 +393,7 @@ private:
       error = "unknown error";
     }
     if (!error.empty()) state = state_type(d_, queries, request);
-    // Only the header is reduced when neither the mean nor the trace is asked for.
-    const bool header_only = !request.mean && !request.trace;
-    const Eigen::Index record = header_only ? state_type::header_size : state_type::record_size(d_);
-    const Eigen::Index full = state_type::record_size(d_);
-    std::vector<Scalar> buffer(static_cast<std::size_t>(record * (queries + 1)), Scalar(0));
-    for (Eigen::Index j = 0; j < queries; ++j)
-      std::copy(state.record(j), state.record(j) + record, buffer.data() + j * record);
-    // The status record: M = 0, W = 1 + (failed here); after the merge W = P + failures.
-    Scalar* status = buffer.data() + queries * record;
-    status[0] = Scalar(0);
-    status[1] = Scalar(error.empty() ? 1 : 2);
-    kinflow::detail::require(queries + 1 <= std::numeric_limits<int>::max(), "batch size B", queries,
-                             "expected B < 2^31 - 1 for one reduction");
-    MPI_Allreduce(MPI_IN_PLACE, buffer.data(), static_cast<int>(queries + 1),
-                  header_only ? res_->header() : res_->full(), res_->op(), res_->comm());
-    if (status[1] != static_cast<Scalar>(ranks_)) agree(res_->comm(), error);
-    for (Eigen::Index j = 0; j < queries; ++j) {
-      std::copy(buffer.data() + j * record, buffer.data() + (j + 1) * record, state.record(j));
-      if (header_only) std::fill(state.record(j) + record, state.record(j) + full, Scalar(0));
-    }
+    detail::reduce_records(*res_, ranks_, d_, state, !request.mean && !request.trace, error);
     return state;
   }
 
