@@ -855,17 +855,29 @@ run_output<Scalar> sample_guided_field(const Field& field, const settings& s, co
   return sample_with(guided, s, X, pilot, &parts);
 }
 
-/// The exact class-conditional field of the labelled training set, guided for the classes
-/// @p C of the samples of @p X (--class, --classes, --cfg, --cfg-window, --cfg-zero-star).
+/// The exact class-conditional field of the labelled training set (each class's smoothed
+/// field with --field smoothed:S), guided for the classes @p C of the samples of @p X
+/// (--class, --classes, --cfg, --cfg-window, --cfg-zero-star).
 template <class Scalar>
 run_output<Scalar> sample_guided(const settings& s, const dyn_batch<Scalar>& train, const inputs& in,
                                  const kinflow::class_labels& C, dyn_batch<Scalar>& X, const dyn_batch<Scalar>& pilot) {
+  run_output<Scalar> out;
+  if (s.field == "smoothed") {  // each class's smoothed empirical field
+    kinflow::gaussian_mixture_options<Scalar> o;
+    o.pruning = s.pruning;
+    o.pruning_eps = s.pruning_eps;
+    const auto field = kinflow::smoothed_class_conditional(train, in.labels, static_cast<Scalar>(s.smoothing), o,
+                                                           in.classes);
+    out = sample_guided_field(field, s, C, X, pilot);
+    out.pruning = field.pruning_statistics();
+    return out;
+  }
   kinflow::empirical_options<Scalar> o;
   o.sigma_min = static_cast<Scalar>(s.sigma_min);
   o.pruning = s.pruning;
   o.pruning_eps = s.pruning_eps;
   const kinflow::class_conditional_field<Scalar> field(train, in.labels, o, in.classes);
-  run_output<Scalar> out = sample_guided_field(field, s, C, X, pilot);
+  out = sample_guided_field(field, s, C, X, pilot);
   out.pruning = field.pruning_statistics();
   return out;
 }

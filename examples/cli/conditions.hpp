@@ -31,7 +31,7 @@ struct guidance_settings {
 
 /// Adds the options of the conditions and guidance to @p cl.
 inline void add_guidance_options(command_line& cl, guidance_settings& g) {
-  cl.section("Conditions and guidance (the exact class-conditional field; docs/math.md 3.5, 6.5)")
+  cl.section("Conditions and guidance (class-conditional fields and models; docs/math.md 3.5, 6.5)")
       .value("--labels", "FILE",
              "the class of every training point of --train: one integer >= 0 per line, a .npy of integers, or an "
              "IDX labels file (e.g. train-labels-idx1-ubyte.gz); --dataset has its own labels. With a "
@@ -73,10 +73,10 @@ inline void check_guidance(const command_line& cl, const guidance_settings& g, c
                   "--classes FILE");
     return;
   }
-  if (field != "empirical" && field != "model")
-    usage_error("--class/--classes sample the exact class-conditional field (--field empirical) or a "
+  if (field != "empirical" && field != "smoothed" && field != "model")
+    usage_error("--class/--classes sample the exact class-conditional field (--field empirical or smoothed:S) or a "
                 "class-conditional --model, not --field " + field);
-  if (has_train_file && g.labels_file.empty() && field == "empirical")
+  if (has_train_file && g.labels_file.empty() && field != "model")
     usage_error("--class/--classes with --train need --labels FILE (the class of every training point)");
   if (!has_train_file && !g.labels_file.empty())
     usage_error("--labels labels the points of --train; --dataset has its own labels");

@@ -187,14 +187,20 @@ def merge_states(states):
     return _kinflow.merge_states([_np.asarray(s.detach().cpu().numpy() if _is_tensor(s) else s) for s in states])
 
 
-def smoothed_empirical(Y, s, threads=0, pruning="auto", pruning_eps=1e-12):
+def smoothed_empirical(Y, s, threads=0, pruning="auto", pruning_eps=1e-12, labels=None, classes=None):
     """The smoothed empirical field of ``Y`` ``[N, d]``: the Gaussian mixture with one component
     ``N(y_i, s^2 I)`` of weight 1/N at every training point. It generalises instead of copying;
     as ``s -> 0`` it tends to the empirical field. Returns a :class:`GaussianMixture`.
     ``pruning`` and ``pruning_eps`` as in :class:`EmpiricalField`.
 
-    Raises ValueError unless ``s`` is finite and > 0."""
-    return _kinflow.smoothed_empirical(Y, float(s), int(threads), str(pruning), float(pruning_eps))
+    With ``labels`` (one int >= 0 per row of ``Y``; ``classes`` their number, None: the largest
+    + 1) it also holds the smoothed class-conditional field, the smoothed empirical field of
+    each class's points, and takes ``classes`` as a labelled :class:`EmpiricalField` does:
+    ``velocity(t, X, classes)``, ``velocity_pair``, ``log_density``, ``divergence`` and
+    ``sample(field, x0, classes=..., cfg=...)`` (with an exact guided log-likelihood).
+
+    Raises ValueError unless ``s`` is finite and > 0, and for bad labels."""
+    return _kinflow.smoothed_empirical(Y, float(s), int(threads), str(pruning), float(pruning_eps), labels, classes)
 
 
 def _is_float32(x):

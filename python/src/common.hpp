@@ -180,15 +180,22 @@ decltype(auto) with_field(const Holder& h, Fn&& fn) {
 template <class Scalar>
 using conditional_t = kinflow::class_conditional_field<Scalar>;
 
-/// EmpiricalField: the field of all the points, and with labels also the exact
-/// class-conditional field (a second copy of the points, split by class; conditional.cpp).
-struct empirical_holder : field_holder<empirical_t> {
-  std::variant<std::monostate, std::shared_ptr<conditional_t<double>>, std::shared_ptr<conditional_t<float>>>
-      conditional;
+/// The smoothed class-conditional field (smoothed_empirical with labels).
+template <class Scalar>
+using smoothed_conditional_t = kinflow::smoothed_class_conditional_field<Scalar>;
+
+/// A field of all the points, and with labels also its class-conditional field C (a second
+/// copy of the points, split by class; conditional.cpp).
+template <template <class> class F, template <class> class C>
+struct labelled_holder : field_holder<F> {
+  std::variant<std::monostate, std::shared_ptr<C<double>>, std::shared_ptr<C<float>>> conditional;
   kinflow::class_labels labels;  // one per point; empty without labels
   bool labelled() const { return conditional.index() != 0; }
 };
-using mixture_holder = field_holder<mixture_t>;
+/// EmpiricalField (with labels: the exact class-conditional field).
+using empirical_holder = labelled_holder<empirical_t, conditional_t>;
+/// GaussianMixture (smoothed_empirical with labels: the smoothed class-conditional field).
+using mixture_holder = labelled_holder<mixture_t, smoothed_conditional_t>;
 using mlp_holder = field_holder<mlp_t>;
 
 // ---------------------------------------------------------------------------------------
@@ -258,8 +265,9 @@ py::object sample_empirical(empirical_holder& h, py::handle x0, const sample_set
 py::object sample_mixture(mixture_holder& h, py::handle x0, const sample_settings& s);
 py::object sample_mlp(mlp_holder& h, py::handle x0, const sample_settings& s);
 py::object sample_python(py::object f, py::handle x0, const sample_settings& s);
-/// sample(classes=...) of a labelled EmpiricalField, guided (conditional.cpp).
+/// sample(classes=...) of a labelled EmpiricalField or smoothed GaussianMixture, guided (conditional.cpp).
 py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& s);
+py::object sample_conditional(mixture_holder& h, py::handle x0, const sample_settings& s);
 /// sample(classes=...) of a Python callable f(t, X, c) (sample_python.cpp).
 py::object sample_python_conditional(py::object f, py::handle x0, const sample_settings& s);
 /// sample(classes=...) of a class-conditional MLPField, guided (conditional.cpp).
@@ -271,6 +279,9 @@ void parse_guidance(sample_settings& s, const py::object& classes, const py::obj
 kinflow::class_labels classes_for(const sample_settings& s, Eigen::Index B);
 /// Builds the class-conditional field of EmpiricalField(Y, labels=...) into @p h.
 void attach_labels(empirical_holder& h, py::handle Y, py::handle labels, const py::object& classes, double sigma_min,
+                   const kinflow::closed_form_settings& settings);
+/// Builds the smoothed class-conditional field of smoothed_empirical(Y, s, labels=...) into @p h.
+void attach_labels(mixture_holder& h, py::handle Y, py::handle labels, const py::object& classes, double s,
                    const kinflow::closed_form_settings& settings);
 void init_conditional(py::module_& m);
 

@@ -32,12 +32,14 @@ kinflow::class_labels labels_of(py::handle obj, const char* name, Eigen::Index l
   return out;
 }
 
-/// Calls fn(conditional field) of a labelled EmpiricalField; ValueError naming @p what otherwise.
-template <class Fn>
-decltype(auto) with_conditional(const empirical_holder& h, const char* what, Fn&& fn) {
+/// Calls fn(conditional field) of a labelled EmpiricalField or smoothed GaussianMixture;
+/// ValueError naming @p what otherwise.
+template <class Holder, class Fn>
+decltype(auto) with_conditional(const Holder& h, const char* what, Fn&& fn) {
   if (!h.labelled())
-    throw py::value_error(std::string(what) + ": this EmpiricalField has no labels; build it with "
-                                              "EmpiricalField(Y, labels=...)");
+    throw py::value_error(std::string(what) + ": this " + h.kind + " has no labels; build it with " +
+                          (h.kind == "EmpiricalField" ? "EmpiricalField(Y, labels=...)"
+                                                      : "smoothed_empirical(Y, s, labels=...)"));
   return std::visit(
       [&](const auto& f) -> decltype(auto) {
         if constexpr (std::is_same_v<std::decay_t<decltype(f)>, std::monostate>) {
@@ -51,7 +53,8 @@ decltype(auto) with_conditional(const empirical_holder& h, const char* what, Fn&
 }
 
 /// velocity(t, X, classes) -> [B, d]: the field of each sample's class (-1: all points).
-py::array velocity_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+template <class Holder>
+py::array velocity_of_class(const Holder& h, double t, py::handle X, py::handle classes) {
   return with_conditional(h, "classes", [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
@@ -80,12 +83,14 @@ py::tuple pair_of(const F& f, double t, py::handle X, py::handle classes) {
 }
 
 /// velocity_pair(t, X, classes) -> (v_u [B, d], v_c [B, d]) from one pass.
-py::tuple velocity_pair(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+template <class Holder>
+py::tuple velocity_pair(const Holder& h, double t, py::handle X, py::handle classes) {
   return with_conditional(h, "velocity_pair", [&](const auto& f) { return pair_of(f, t, X, classes); });
 }
 
 /// log_density(t, X, classes) -> [B]: log p_t(x | c).
-py::array log_density_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+template <class Holder>
+py::array log_density_of_class(const Holder& h, double t, py::handle X, py::handle classes) {
   return with_conditional(h, "classes", [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
@@ -100,7 +105,8 @@ py::array log_density_of_class(const empirical_holder& h, double t, py::handle X
 }
 
 /// divergence(t, X, classes) -> [B]: the exact divergence of each sample's class field.
-py::array divergence_of_class(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+template <class Holder>
+py::array divergence_of_class(const Holder& h, double t, py::handle X, py::handle classes) {
   return with_conditional(h, "classes", [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
@@ -165,20 +171,50 @@ py::tuple mlp_velocity_pair(const mlp_holder& h, double t, py::handle X, py::han
   return with_field(h, [&](const auto& f) { return pair_of(f, t, X, classes); });
 }
 
+/// The number of classes= argument: None -> -1 (the largest label + 1).
+Eigen::Index classes_argument(const py::object& classes) {
+  if (classes.is_none()) return -1;
+  const long K = classes.cast<long>();
+  if (K < 1) throw py::value_error("classes: expected the number of classes, >= 1, or None, got " + std::to_string(K));
+  return K;
+}
+
+template <class Scalar>
+std::shared_ptr<smoothed_conditional_t<Scalar>> make_smoothed_conditional(py::handle Y, const kinflow::class_labels& labels,
+                                                                          Eigen::Index classes, double s,
+                                                                          const kinflow::closed_form_settings& settings) {
+  kinflow::gaussian_mixture_options<Scalar> o;
+  static_cast<kinflow::closed_form_settings&>(o) = settings;
+  return std::make_shared<smoothed_conditional_t<Scalar>>(batch_of<Scalar>(Y, "Y"), labels, static_cast<Scalar>(s), o,
+                                                          classes);
+}
+
+/// Reads labels= and classes= into @p h and builds its conditional field with
+/// make(Scalar{}, K), in the holder's precision.
+template <class Holder, class Make>
+void attach(Holder& h, py::handle labels, const py::object& classes, const Make& make) {
+  h.labels = labels_of(labels, "labels", 0);
+  const Eigen::Index K = classes_argument(classes);
+  if (h.is_float())
+    h.conditional = make(float{}, K);
+  else
+    h.conditional = make(double{}, K);
+}
+
 }  // namespace
+
+void attach_labels(mixture_holder& h, py::handle Y, py::handle labels, const py::object& classes, double s,
+                   const kinflow::closed_form_settings& settings) {
+  attach(h, labels, classes, [&](auto scalar, Eigen::Index K) {
+    return make_smoothed_conditional<decltype(scalar)>(Y, h.labels, K, s, settings);
+  });
+}
 
 void attach_labels(empirical_holder& h, py::handle Y, py::handle labels, const py::object& classes, double sigma_min,
                    const kinflow::closed_form_settings& settings) {
-  h.labels = labels_of(labels, "labels", 0);
-  Eigen::Index K = -1;
-  if (!classes.is_none()) {
-    K = classes.cast<long>();
-    if (K < 1) throw py::value_error("classes: expected the number of classes, >= 1, or None, got " + std::to_string(K));
-  }
-  if (h.is_float())
-    h.conditional = make_conditional<float>(Y, h.labels, K, sigma_min, settings);
-  else
-    h.conditional = make_conditional<double>(Y, h.labels, K, sigma_min, settings);
+  attach(h, labels, classes, [&](auto scalar, Eigen::Index K) {
+    return make_conditional<decltype(scalar)>(Y, h.labels, K, sigma_min, settings);
+  });
 }
 
 kinflow::class_labels classes_for(const sample_settings& s, Eigen::Index B) {
@@ -243,12 +279,43 @@ void parse_guidance(sample_settings& s, const py::object& classes, const py::obj
   s.guidance.validate();
 }
 
-py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& given) {
+namespace {
+
+template <class Holder>
+py::object sample_labelled(Holder& h, py::handle x0, const sample_settings& given) {
   return with_conditional(h, "classes", [&](const auto& f) -> py::object {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     dyn_batch<Scalar> X = batch_of<Scalar>(x0, "x0", static_cast<py::ssize_t>(f.dim()));
     return run_guided<Scalar>(kinflow::guided(f, classes_for(given, X.cols()), given.guidance), given, X);
   });
+}
+
+/// The class-aware methods and the labels/classes properties of a labelled holder's class.
+template <class Holder>
+void add_class_methods(py::class_<Holder>& cls) {
+  cls.def("velocity", &velocity_of_class<Holder>, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("__call__", &velocity_of_class<Holder>, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("velocity_pair", &velocity_pair<Holder>, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("log_density", &log_density_of_class<Holder>, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def("divergence", &divergence_of_class<Holder>, py::arg("t"), py::arg("X"), py::arg("classes"))
+      .def_property_readonly("labels",
+                             [](const Holder& h) -> py::object {
+                               return h.labelled() ? py::object(vector_array(h.labels)) : py::none();
+                             })
+      .def_property_readonly("classes", [](const Holder& h) -> py::object {
+        if (!h.labelled()) return py::none();
+        return with_conditional(h, "classes", [](const auto& f) { return py::int_(f.classes()); });
+      });
+}
+
+}  // namespace
+
+py::object sample_conditional(empirical_holder& h, py::handle x0, const sample_settings& given) {
+  return sample_labelled(h, x0, given);
+}
+
+py::object sample_conditional(mixture_holder& h, py::handle x0, const sample_settings& given) {
+  return sample_labelled(h, x0, given);
 }
 
 py::object sample_mlp_conditional(mlp_holder& h, py::handle x0, const sample_settings& given) {
@@ -272,20 +339,10 @@ void init_conditional(py::module_& m) {
         return with_field(h, [](const auto& f) { return static_cast<long>(f.classes()); });
       });
 
-  auto cls = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
-  cls.def("velocity", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
-      .def("__call__", &velocity_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
-      .def("velocity_pair", &velocity_pair, py::arg("t"), py::arg("X"), py::arg("classes"))
-      .def("log_density", &log_density_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
-      .def("divergence", &divergence_of_class, py::arg("t"), py::arg("X"), py::arg("classes"))
-      .def_property_readonly("labels",
-                             [](const empirical_holder& h) -> py::object {
-                               return h.labelled() ? py::object(vector_array(h.labels)) : py::none();
-                             })
-      .def_property_readonly("classes", [](const empirical_holder& h) -> py::object {
-        if (!h.labelled()) return py::none();
-        return with_conditional(h, "classes", [](const auto& f) { return py::int_(f.classes()); });
-      });
+  auto empirical = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
+  add_class_methods(empirical);
+  auto mixture = py::reinterpret_borrow<py::class_<mixture_holder>>(m.attr("GaussianMixture"));
+  add_class_methods(mixture);
 }
 
 }  // namespace kinflow_py

@@ -331,14 +331,23 @@ void init_fields(py::module_& m) {
 
   m.def(
       "smoothed_empirical",
-      [](py::handle Y, double s, long threads, const std::string& pruning, double pruning_eps) {
+      [](py::handle Y, double s, long threads, const std::string& pruning, double pruning_eps, py::object labels,
+         py::object classes) {
         mixture_holder h;
         h.kind = "GaussianMixture";
         if (is_float32(Y)) h.field = make_smoothed<float>(Y, s, threads, pruning, pruning_eps);
         else h.field = make_smoothed<double>(Y, s, threads, pruning, pruning_eps);
+        if (!labels.is_none()) {
+          kinflow::closed_form_settings settings;
+          set_closed_form(settings, threads, pruning, pruning_eps);
+          attach_labels(h, Y, labels, classes, s, settings);
+        } else if (!classes.is_none()) {
+          throw py::value_error("classes: the number of classes goes with labels=");
+        }
         return h;
       },
-      py::arg("Y"), py::arg("s"), py::arg("threads") = 0, py::arg("pruning") = "auto", py::arg("pruning_eps") = 1e-12);
+      py::arg("Y"), py::arg("s"), py::arg("threads") = 0, py::arg("pruning") = "auto", py::arg("pruning_eps") = 1e-12,
+      py::arg("labels") = py::none(), py::arg("classes") = py::none());
 
   // --- MLP models (.npz)
   // (velocity, divergence and __call__, which take classes=, are in conditional.cpp)

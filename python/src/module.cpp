@@ -284,10 +284,11 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
   if (s.classes) {
     if (py::isinstance<empirical_holder>(field)) return sample_conditional(field.cast<empirical_holder&>(), x0, s);
     if (py::isinstance<mlp_holder>(field)) return sample_mlp_conditional(field.cast<mlp_holder&>(), x0, s);
+    if (py::isinstance<mixture_holder>(field)) return sample_conditional(field.cast<mixture_holder&>(), x0, s);
     if (!py::isinstance<mixture_holder>(field) && !py::isinstance<mlp_holder>(field) && PyCallable_Check(field.ptr()))
       return sample_python_conditional(field, x0, s);
-    throw py::value_error("classes: a conditional field is an EmpiricalField with labels, a class-conditional "
-                          "MLPField or a callable f(t, X, c), not a " + std::string(py::str(py::type::handle_of(field).attr("__name__"))));
+    throw py::value_error("classes: a conditional field is an EmpiricalField or smoothed_empirical with labels, a "
+                          "class-conditional MLPField or a callable f(t, X, c), not a " + std::string(py::str(py::type::handle_of(field).attr("__name__"))));
   }
   if (py::isinstance<empirical_holder>(field)) return sample_empirical(field.cast<empirical_holder&>(), x0, s);
   if (py::isinstance<mixture_holder>(field)) return sample_mixture(field.cast<mixture_holder&>(), x0, s);

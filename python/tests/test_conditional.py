@@ -177,8 +177,10 @@ def test_errors_name_the_parameter(labelled):
     with pytest.raises(ValueError, match="schedule"):
         kinflow.sample(f, X0, classes=C, cfg_schedule=lambda t: float("inf"))
     mix = kinflow.GaussianMixture(np.zeros((1, 2)), np.ones(1), np.ones(1))
-    with pytest.raises(ValueError, match="conditional field"):
+    with pytest.raises(ValueError, match="classes: this GaussianMixture has no labels"):
         kinflow.sample(mix, X0, classes=C)
+    with pytest.raises(ValueError, match="conditional field"):  # neither a kinflow field nor a callable
+        kinflow.sample(np.zeros(3), X0, classes=C)
 
 
 def test_command_line_agrees(cli, tmp_path, labelled):
@@ -255,3 +257,68 @@ def test_command_line_rejects_bad_label_files(cli, tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, (name, p.stderr)
         assert message in p.stderr, (name, p.stderr)
+
+
+def test_smoothed_field_with_labels(labelled):
+    """smoothed_empirical(Y, s, labels=L): each class's field is the smoothed field of that
+    class's points (checked against smoothed_empirical of the class subset, built apart), the
+    null class that of all points; a guided Euler solve written out in NumPy on those fields
+    gives the same samples and energy parts."""
+    Y, labels, X0, C = labelled
+    s = 0.4
+    f = kinflow.smoothed_empirical(Y, s, labels=labels)
+    assert f.classes == 4 and np.array_equal(f.labels, labels)
+    plain = kinflow.smoothed_empirical(Y, s)
+    per_class = [kinflow.smoothed_empirical(Y[labels == c], s) for c in range(4)]
+
+    def pair(t, X, C):
+        U = plain.velocity(t, X)
+        Vc = U.copy()
+        for c in range(4):
+            rows = C == c
+            if rows.any():
+                Vc[rows] = per_class[c].velocity(t, X[rows])
+        return U, Vc
+
+    for t in (0.0, 0.5, 1.0):
+        U, Vc = f.velocity_pair(t, X0, C)
+        U_ref, Vc_ref = pair(t, X0, C)
+        assert np.allclose(U, U_ref, rtol=1e-12, atol=1e-12)
+        assert np.allclose(Vc, Vc_ref, rtol=1e-12, atol=1e-12)
+        ld = f.log_density(t, X0, C)
+        for c in range(4):
+            rows = C == c
+            assert np.allclose(ld[rows], per_class[c].log_density(t, X0[rows]), rtol=1e-12, atol=1e-12)
+    X = X0.copy()
+    parts = np.zeros((3, len(X)))
+    steps, w = 12, 2.5
+    for n in range(steps):
+        U, Vc = pair(n / steps, X, C)
+        D = Vc - U
+        parts += np.stack([0.5 * (U * U).sum(1), w * (U * D).sum(1), 0.5 * w * w * (D * D).sum(1)]) / steps
+        X = X + (U + w * D) / steps
+    r = kinflow.sample(f, X0, solver="euler", steps=steps, classes=C, cfg=w, likelihood=True)
+    assert np.allclose(r.x, X, rtol=1e-11, atol=1e-11)
+    for name, p in zip(("kpe_unconditional", "kpe_cross", "kpe_guidance"), parts):
+        assert np.allclose(getattr(r, name), p, rtol=1e-11, atol=1e-11), name
+    assert np.all(np.isfinite(r.log_likelihood))
+    with pytest.raises(ValueError, match="labels"):
+        kinflow.smoothed_empirical(Y, s, labels=labels[:-1])
+    with pytest.raises(ValueError, match="has no labels"):
+        plain.velocity_pair(0.5, X0, C)
+
+
+def test_command_line_smoothed_guidance_agrees(cli, tmp_path, labelled):
+    Y, labels, X0, C = labelled
+    (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in labels) + "\n")
+    (tmp_path / "classes.txt").write_text("\n".join(str(v) for v in C) + "\n")
+    rows, out = run_cli(cli, tmp_path, "scfg", Y, X0,
+                        ["--field", "smoothed:0.4", "--labels", str(tmp_path / "labels.txt"), "--classes",
+                         str(tmp_path / "classes.txt"), "--cfg", "2", "--solver", "rk4", "--steps", "10"],
+                        needs=("--cfg",))
+    r = kinflow.sample(kinflow.smoothed_empirical(Y, 0.4, labels=labels), X0, solver="rk4", steps=10, classes=C,
+                       cfg=2.0)
+    X = np.stack([column(rows, "x_0"), column(rows, "x_1")], axis=1)
+    assert np.allclose(X, r.x, rtol=1e-12, atol=1e-12)
+    for name in ("kpe", "kpe_unconditional", "kpe_cross", "kpe_guidance"):
+        assert np.allclose(column(rows, name), getattr(r, name), rtol=1e-12, atol=1e-12), name

@@ -165,6 +165,56 @@ TEST_CASE("the class-conditional field is the empirical field of each class's po
   }
 }
 
+TEST_CASE("the smoothed class-conditional field is the smoothed field of each class's points", "[conditional]") {
+  // Oracle: the long-double mixture of equal weights and width s over the class's points
+  // (docs/math.md §3, written out in closed_form_reference.hpp), for each query's class.
+  const auto s = clusters(2, 3, 12, 21);
+  const double width = 0.3;
+  kinflow::gaussian_mixture_options<double> o;
+  o.threads = 1;
+  const auto field = kinflow::smoothed_class_conditional(s.Y, s.labels, width, o);
+  REQUIRE(field.classes() == 3);
+  CHECK(field.smoothing() == width);
+  kinflow_test::test_rng rng(6);
+  dyn X(2, 8);
+  rng.fill_normal(X, 2.0);
+  class_labels C(8);
+  C << 0, 1, 2, -1, 2, 1, 0, -1;
+  for (const double t : {0.0, 0.4, 0.9, 1.0}) {
+    dyn U, Vc;
+    kinflow::per_sample<double> Du, Dc;
+    field.velocity_pair_and_divergence(t, X, C, U, Vc, Du, Dc);
+    const auto logp = field.log_density(t, X, C);
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      const kinflow_test::ld_matrix P = class_points(s, C(j));
+      const kinflow_test::ld_vector pi = kinflow_test::ld_vector::Constant(P.cols(), 1.0L / static_cast<ld>(P.cols()));
+      const kinflow_test::ld_vector sd = kinflow_test::ld_vector::Constant(P.cols(), width);
+      const auto ref = kinflow_test::mixture_reference(pi, P, sd, X.col(j).cast<ld>(), t);
+      const double scale = 1 + static_cast<double>(ref.velocity.cwiseAbs().maxCoeff());
+      CHECK(static_cast<double>((Vc.col(j).cast<ld>() - ref.velocity).cwiseAbs().maxCoeff()) <= 1e-12 * scale);
+      CHECK(std::abs(static_cast<double>(logp(j) - ref.log_density)) <= 1e-12 * (1 + std::abs(static_cast<double>(ref.log_density))));
+      // The divergence against central differences of the conditional velocity.
+      double fd = 0;
+      for (int r = 0; r < 2; ++r) {
+        dyn Xp = X.col(j), Xm = X.col(j), Vp, Vm;
+        Xp(r, 0) += 1e-5;
+        Xm(r, 0) -= 1e-5;
+        field(t, Xp, class_labels::Constant(1, C(j)), Vp);
+        field(t, Xm, class_labels::Constant(1, C(j)), Vm);
+        fd += (Vp(r, 0) - Vm(r, 0)) / 2e-5;
+      }
+      CHECK(std::abs(Dc(j) - fd) <= 1e-6 * (1 + std::abs(fd)));
+    }
+    // v_u merged from the classes against the smoothed field of all points.
+    const auto all = kinflow::smoothed_empirical(s.Y, width, o);
+    dyn Vall;
+    all(t, X, Vall);
+    CHECK((U - Vall).cwiseAbs().maxCoeff() <= 1e-13 * (1 + Vall.cwiseAbs().maxCoeff()));
+    CHECK((Du - all.divergence(t, X)).cwiseAbs().maxCoeff() <= 1e-12 * (1 + Du.cwiseAbs().maxCoeff()));
+  }
+  CHECK_THROWS_WITH(kinflow::smoothed_class_conditional(s.Y, s.labels, 0.0, o), kinflow_test::contains("s (smoothing std)"));
+}
+
 TEST_CASE("the class-conditional field has the same bits on any number of threads", "[conditional]") {
   const auto s = clusters(4, 6, 200, 17);
   dyn X(4, 300);

@@ -2,7 +2,8 @@
 /// @file
 /// @brief The exact class-conditional flow-matching field of a labelled training set: the
 /// empirical field of each class's points, `v_c`, and of all points, `v_u`, both from one
-/// pass over the training set (docs/math.md, "The class-conditional field").
+/// pass over the training set (docs/math.md, "The class-conditional field"); and its
+/// smoothed version (the smoothed empirical field of each class's points).
 ///
 /// With labels `ℓ_i`, the class-c field is kinflow::empirical_field of the points with
 /// `ℓ_i = c`, and the unconditional field that of all points. Their posteriors are
@@ -36,6 +37,8 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/detail/field_parallel.hpp"
 #include "kinflow/fields/empirical.hpp"
+#include "kinflow/fields/gaussian_mixture.hpp"
+#include "kinflow/fields/smoothed_empirical.hpp"
 
 namespace kinflow {
 
@@ -44,21 +47,31 @@ namespace kinflow {
 /// A conditional field in the batched form, `field(t, X, C, V)` (class `-1`: the
 /// unconditional field), with the per-column-time form, the pair `(v_u, v_c)` from one pass
 /// (velocity_pair), their exact divergences, and the log densities `log p_t(x | c)`. Each
-/// class keeps its own kinflow::empirical_field (with the options given, pruning
-/// included), so memory is one copy of the training set. Evaluation is const and may run
-/// concurrently from several threads.
+/// class keeps its own field of its points (kinflow::empirical_field, or with `Field` a
+/// Gaussian mixture, the smoothed empirical field of its points:
+/// kinflow::smoothed_class_conditional_field), with the options given, pruning included,
+/// so memory is one copy of the training set. Evaluation is const and may run concurrently
+/// from several threads.
 ///
 /// @tparam Scalar float or double
 /// @tparam Dim    d fixed at compile time or Eigen::Dynamic
-template <class Scalar, int Dim = Eigen::Dynamic>
+/// @tparam Field  the field of one class: kinflow::empirical_field (the default) or
+///                kinflow::gaussian_mixture_field (the smoothed field, equal weights and
+///                one width s; the per-class states then merge to the smoothed field of
+///                all points, as the empirical ones do)
+template <class Scalar, int Dim = Eigen::Dynamic, class Field = empirical_field<Scalar, Dim>>
   requires real_scalar<Scalar>
 class class_conditional_field {
+  static constexpr bool smoothed = std::is_same_v<Field, gaussian_mixture_field<Scalar, Dim>>;
+  static_assert(smoothed || std::is_same_v<Field, empirical_field<Scalar, Dim>>,
+                "class_conditional_field: Field is empirical_field or gaussian_mixture_field (smoothed)");
+
 public:
   using scalar_type = Scalar;                    ///< the scalar type
   using batch_type = batch<Scalar, Dim>;         ///< a batch of samples (d x B)
   using values_type = per_sample<Scalar>;        ///< one value per sample
-  using field_type = empirical_field<Scalar, Dim>;  ///< the field of one class
-  using options_type = empirical_options<Scalar>;   ///< the options of every class's field
+  using field_type = Field;                      ///< the field of one class
+  using options_type = typename Field::options_type;  ///< the options of every class's field
   using state_type = posterior_state<Scalar>;    ///< a partial posterior state
 
   /// The field of the training set @p training_set (d x N) with one label per point
@@ -68,35 +81,28 @@ public:
   /// @throws kinflow::invalid_argument for labels of the wrong length, a negative label or
   ///         one at or beyond @p classes, an empty or non-finite training set, bad options.
   template <class Derived>
+    requires(!smoothed)
   class_conditional_field(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels,
                           const options_type& options = {}, Eigen::Index classes = -1) {
-    detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
-                    training_set.cols(), "expected a non-empty training set, N >= 1");
-    detail::require(labels.size() == training_set.cols(), "labels", labels.size(),
-                    "expected one label per training point (N = " + std::to_string(training_set.cols()) + ")");
-    detail::require(classes == -1 || classes >= 1, "classes", classes,
-                    "expected a number of classes >= 1, or -1 (the largest label plus one)");
-    for (Eigen::Index i = 0; i < labels.size(); ++i)
-      if (labels(i) < 0 || (classes >= 1 && labels(i) >= classes))
-        throw invalid_argument(detail::invalid_message(
-            "labels[" + std::to_string(i) + "]", labels(i),
-            classes >= 1 ? "expected a label in [0, " + std::to_string(classes) + ")"
-                         : std::string("expected a label >= 0")));
-    const Eigen::Index K = classes >= 1 ? classes : labels.maxCoeff() + 1;
-    std::vector<std::vector<Eigen::Index>> members(static_cast<std::size_t>(K));
-    for (Eigen::Index i = 0; i < labels.size(); ++i) members[static_cast<std::size_t>(labels(i))].push_back(i);
-    fields_.resize(static_cast<std::size_t>(K));
-    for (std::size_t k = 0; k < members.size(); ++k) {
-      if (members[k].empty()) continue;
-      batch_type Yk(training_set.rows(), static_cast<Eigen::Index>(members[k].size()));
-      for (std::size_t m = 0; m < members[k].size(); ++m)
-        Yk.col(static_cast<Eigen::Index>(m)) = training_set.col(members[k][m]).template cast<Scalar>();
-      fields_[k] = std::make_shared<const field_type>(Yk, class_options(options));
-      if (first_ < 0) first_ = static_cast<Eigen::Index>(k);
-    }
-    size_ = training_set.cols();
-    opt_ = options;
+    build(training_set, labels, options, classes,
+          [](const batch_type& Yk, const options_type& o) { return field_type(Yk, o); });
   }
+
+  /// The smoothed field: each class's field is the smoothed empirical field of its points,
+  /// `N(y_i, s² I)` with equal weights (kinflow::smoothed_empirical), and the unconditional
+  /// field that of all points. Otherwise as the constructor above.
+  /// @throws as above, and kinflow::invalid_argument unless @p s is finite and > 0.
+  template <class Derived>
+    requires smoothed
+  class_conditional_field(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels, Scalar s,
+                          const options_type& options = {}, Eigen::Index classes = -1) {
+    build(training_set, labels, options, classes,
+          [s](const batch_type& Yk, const options_type& o) { return smoothed_empirical(Yk, s, o); });
+    smoothing_ = s;
+  }
+
+  /// The smoothing width s of the smoothed field (0 for the empirical one).
+  [[nodiscard]] Scalar smoothing() const noexcept { return smoothing_; }
 
   /// Dimension d.
   [[nodiscard]] Eigen::Index dim() const noexcept { return any().dim(); }
@@ -242,6 +248,37 @@ public:
   }
 
 private:
+  template <class Derived, class Make>
+  void build(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels, const options_type& options,
+             Eigen::Index classes, const Make& make) {
+    detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
+                    training_set.cols(), "expected a non-empty training set, N >= 1");
+    detail::require(labels.size() == training_set.cols(), "labels", labels.size(),
+                    "expected one label per training point (N = " + std::to_string(training_set.cols()) + ")");
+    detail::require(classes == -1 || classes >= 1, "classes", classes,
+                    "expected a number of classes >= 1, or -1 (the largest label plus one)");
+    for (Eigen::Index i = 0; i < labels.size(); ++i)
+      if (labels(i) < 0 || (classes >= 1 && labels(i) >= classes))
+        throw invalid_argument(detail::invalid_message(
+            "labels[" + std::to_string(i) + "]", labels(i),
+            classes >= 1 ? "expected a label in [0, " + std::to_string(classes) + ")"
+                         : std::string("expected a label >= 0")));
+    const Eigen::Index K = classes >= 1 ? classes : labels.maxCoeff() + 1;
+    std::vector<std::vector<Eigen::Index>> members(static_cast<std::size_t>(K));
+    for (Eigen::Index i = 0; i < labels.size(); ++i) members[static_cast<std::size_t>(labels(i))].push_back(i);
+    fields_.resize(static_cast<std::size_t>(K));
+    for (std::size_t k = 0; k < members.size(); ++k) {
+      if (members[k].empty()) continue;
+      batch_type Yk(training_set.rows(), static_cast<Eigen::Index>(members[k].size()));
+      for (std::size_t m = 0; m < members[k].size(); ++m)
+        Yk.col(static_cast<Eigen::Index>(m)) = training_set.col(members[k][m]).template cast<Scalar>();
+      fields_[k] = std::make_shared<const field_type>(make(Yk, class_options(options)));
+      if (first_ < 0) first_ = static_cast<Eigen::Index>(k);
+    }
+    size_ = training_set.cols();
+    opt_ = options;
+  }
+
   struct at_time {
     Scalar t;
     [[nodiscard]] Scalar operator()(Eigen::Index) const noexcept { return t; }
@@ -362,7 +399,25 @@ private:
   Eigen::Index first_ = -1;                                // a class with points
   Eigen::Index size_ = 0;
   options_type opt_;  // as given (each class's field has threads = 1)
+  Scalar smoothing_ = 0;  // s of the smoothed field
 };
+
+/// The smoothed class-conditional field: each class's field is the smoothed empirical
+/// field of its points (see class_conditional_field).
+template <class Scalar, int Dim = Eigen::Dynamic>
+using smoothed_class_conditional_field = class_conditional_field<Scalar, Dim, gaussian_mixture_field<Scalar, Dim>>;
+
+/// The smoothed class-conditional field of @p training_set with @p labels and width @p s
+/// (kinflow::smoothed_empirical of each class's points, and of all points for class -1).
+/// @throws kinflow::invalid_argument as class_conditional_field's constructors.
+template <class Derived>
+[[nodiscard]] smoothed_class_conditional_field<typename Derived::Scalar, Derived::RowsAtCompileTime>
+smoothed_class_conditional(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels,
+                           typename Derived::Scalar s,
+                           const gaussian_mixture_options<typename Derived::Scalar>& options = {},
+                           Eigen::Index classes = -1) {
+  return {training_set, labels, s, options, classes};
+}
 
 /// Deduces `class_conditional_field<Scalar, Rows>` from the training matrix.
 template <class Derived>
