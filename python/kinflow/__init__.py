@@ -123,7 +123,12 @@ weight sums, the posterior's squared deviations and weighted points, rescaled to
 of their union, exactly (commutative bit for bit). A field of any shard then finishes it:
 ``velocity_from(t, X, state) -> [B, d]``, ``divergence_from(t, state) -> [B]`` and
 ``log_density_from(t, state, n=None) -> [B]`` with ``n`` the number of points the state
-covers (None: this field's own ``size``).
+covers (None: this field's own ``size``). With labels (the same ``classes`` on every shard; a
+shard need not hold every class), ``partial_states(t, X, classes) -> (state_u, state_c)``
+gives from one pass the states over all the shard's points and over each row's class (all
+points for -1; an empty record where the shard has no point of the class); merge each over the
+shards and finish ``state_c`` for ``v_c``. Finishing an empty record (a class no shard has) is
+a ValueError.
 """
 
 GaussianMixture.__doc__ = """GaussianMixture(means, stds, weights, threads=0)

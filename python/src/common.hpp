@@ -129,6 +129,14 @@ py::array vector_array(const Eigen::MatrixBase<Derived>& v) {
   return out;
 }
 
+/// A posterior state's records as a [B, d + 4] array ([M, W, C, Q, S_1..S_d] per query).
+template <class Scalar>
+py::array records_of(const kinflow::posterior_state<Scalar>& state) {
+  const Eigen::Index rows = kinflow::posterior_state<Scalar>::record_size(state.dim());
+  return rows_of(Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>(state.data(), rows,
+                                                                                          state.size()));
+}
+
 // ---------------------------------------------------------------------------------------
 // Fields
 

@@ -120,6 +120,26 @@ py::array divergence_of_class(const Holder& h, double t, py::handle X, py::handl
   });
 }
 
+/// partial_states(t, X, classes) -> (state_u [B, d + 4], state_c [B, d + 4]): this shard's
+/// partial posterior states of X over all its points and over each row's class (all points
+/// for -1; an empty record where the shard has no point of the class), from one pass.
+py::tuple partial_states(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+  return with_conditional(h, "partial_states", [&](const auto& f) -> py::tuple {
+    using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
+    const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
+    const kinflow::class_labels C = labels_of(classes, "classes", -1);
+    if (C.size() != x.cols())
+      throw py::value_error("classes: expected one class per row of X (" + std::to_string(x.cols()) + "), got " +
+                            std::to_string(C.size()));
+    std::pair<kinflow::posterior_state<Scalar>, kinflow::posterior_state<Scalar>> states;
+    {
+      py::gil_scoped_release release;
+      states = f.partial_states(static_cast<Scalar>(t), x, C, {true, true});
+    }
+    return py::make_tuple(records_of(states.first), records_of(states.second));
+  });
+}
+
 template <class Scalar>
 std::shared_ptr<conditional_t<Scalar>> make_conditional(py::handle Y, const kinflow::class_labels& labels,
                                                         Eigen::Index classes, double sigma_min,
@@ -341,6 +361,7 @@ void init_conditional(py::module_& m) {
 
   auto empirical = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
   add_class_methods(empirical);
+  empirical.def("partial_states", &partial_states, py::arg("t"), py::arg("X"), py::arg("classes"));
   auto mixture = py::reinterpret_borrow<py::class_<mixture_holder>>(m.attr("GaussianMixture"));
   add_class_methods(mixture);
 }

@@ -80,12 +80,19 @@ kinflow::posterior_state<Scalar> state_of(py::handle records, Eigen::Index d, co
   return out;
 }
 
-/// A posterior state's records as a [B, d + 4] array.
+/// The state of @p records (see state_of) for finishing: every record must cover at least
+/// one point. An empty record (the merged state of a class no shard has a point of) has no
+/// velocity, density or divergence; ValueError naming the row.
 template <class Scalar>
-py::array records_of(const kinflow::posterior_state<Scalar>& state) {
-  const Eigen::Index rows = kinflow::posterior_state<Scalar>::record_size(state.dim());
-  return rows_of(Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>>(state.data(), rows,
-                                                                                          state.size()));
+kinflow::posterior_state<Scalar> finishable_state_of(py::handle records, Eigen::Index d) {
+  auto state = state_of<Scalar>(records, d, "state");
+  for (Eigen::Index j = 0; j < state.size(); ++j)
+    if (!(state.weight_sum(j) > 0))
+      throw py::value_error("state[" + std::to_string(j) +
+                            "]: expected a record over at least one point, got an empty one (weight sum " +
+                            std::to_string(static_cast<double>(state.weight_sum(j))) +
+                            "; its class has no point in any shard)");
+  return state;
 }
 
 /// partial_state(t, X) -> [B, d + 4]: the field's partial posterior state of X at time t.
@@ -107,7 +114,7 @@ py::array velocity_from(const empirical_holder& h, double t, py::handle X, py::h
   return visit_field(h, [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
-    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    const auto state = finishable_state_of<Scalar>(records, f.dim());
     dyn_batch<Scalar> v;
     f.velocity_from(static_cast<Scalar>(t), x, state, v);
     return rows_of(v);
@@ -119,7 +126,7 @@ py::array velocity_from(const empirical_holder& h, double t, py::handle X, py::h
 py::array log_density_from(const empirical_holder& h, double t, py::handle records, const py::object& n) {
   return visit_field(h, [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
-    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    const auto state = finishable_state_of<Scalar>(records, f.dim());
     kinflow::per_sample<Scalar> out = f.log_density_from(static_cast<Scalar>(t), state);
     if (!n.is_none()) {
       const long total = n.cast<long>();
@@ -136,7 +143,7 @@ py::array log_density_from(const empirical_holder& h, double t, py::handle recor
 py::array divergence_from(const empirical_holder& h, double t, py::handle records) {
   return visit_field(h, [&](const auto& f) -> py::array {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
-    const auto state = state_of<Scalar>(records, f.dim(), "state");
+    const auto state = finishable_state_of<Scalar>(records, f.dim());
     return vector_array(f.divergence_from(static_cast<Scalar>(t), state));
   });
 }

@@ -1,7 +1,8 @@
 """The mergeable posterior state from Python: a training set split into shards, each shard's
 partial state of the same queries, merged and finished, against the NumPy reference of the
 whole set (softmax with max subtraction, written in _np_reference.py) and the whole field;
-and the mpi4py example on 2 ranks."""
+labelled shards' per-class states against the reference on each class's points; and the
+mpi4py example on 2 ranks, plain and guided."""
 
 import os
 import pathlib
@@ -82,6 +83,72 @@ def test_state_errors():
         f.log_density_from(0.5, s, n=0)
 
 
+def _labelled_data(d=3, n=120, b=17, classes=4, seed=5):
+    Y, X = _data(d, n, b, seed)
+    labels = np.arange(n) % classes
+    Y = Y + 2.0 * labels[:, None]  # classes apart, so the class fields differ from v_u
+    return Y, X, labels
+
+
+def test_labelled_shards_merge_to_both_fields():
+    """Per-class partial states of disjoint labelled shards, merged and finished, against the
+    NumPy reference on each row's class subset (and on all points for v_u and class -1)."""
+    K = 4
+    Y, X, labels = _labelled_data(classes=K)
+    # Class 3's points all lie in the last shard, so the other shards' class-3 records are empty.
+    order = np.argsort(labels == 3, kind="stable")
+    Y, labels = Y[order], labels[order]
+    cuts = [0, 40, 75, Y.shape[0]]
+    shards = [kinflow.EmpiricalField(Y[a:b], labels=labels[a:b], classes=K) for a, b in zip(cuts[:-1], cuts[1:])]
+    assert not np.any(labels[:75] == 3)
+    whole = kinflow.EmpiricalField(Y, labels=labels)
+    C = np.array([-1, 0, 1, 2, 3] * 4)[: X.shape[0]]
+    for t in (0.0, 0.5, 0.97):
+        pairs = [f.partial_states(t, X, C) for f in shards]
+        u = kinflow.merge_states([p[0] for p in pairs])
+        c = kinflow.merge_states([p[1] for p in pairs])
+        # The unconditional records are those of partial_state() of the same shards (the labelled
+        # pass sums by class, then merges: the same up to rounding, relative to each column).
+        plain = kinflow.merge_states([f.partial_state(t, X) for f in shards])
+        assert np.all(np.abs(u - plain) <= 1e-13 * (np.abs(plain) + np.abs(plain).max(axis=0)))
+        f = shards[0]
+        scale = 1.0 / ref.empirical_sigma(t)
+        np.testing.assert_allclose(f.velocity_from(t, X, u), ref.empirical_velocity(t, X, Y), rtol=0,
+                                   atol=1e-12 * scale * 10)
+        vc = f.velocity_from(t, X, c)
+        for j, cls in enumerate(C):
+            subset = Y if cls < 0 else Y[labels == cls]
+            np.testing.assert_allclose(vc[j], ref.empirical_velocity(t, X[j:j + 1], subset)[0], rtol=0,
+                                       atol=1e-12 * scale * 10)
+            np.testing.assert_allclose(f.log_density_from(t, c[j:j + 1], n=subset.shape[0]),
+                                       ref.empirical_log_density(t, X[j:j + 1], subset), rtol=1e-12, atol=1e-12)
+        U, Vc = whole.velocity_pair(t, X, C)
+        np.testing.assert_allclose(vc, Vc, rtol=1e-13, atol=1e-13 * scale)
+        np.testing.assert_allclose(f.divergence_from(t, c), whole.divergence(t, X, C), rtol=1e-9,
+                                   atol=1e-9 * scale ** 3)
+    # The first shard has no point of class 3: its records for class 3 are empty, and
+    # finishing them alone is an error naming the row.
+    s_u, s_c = shards[0].partial_states(0.5, X, C)
+    row = int(np.flatnonzero(C == 3)[0])
+    for finish in (lambda s: shards[0].velocity_from(0.5, X, s), lambda s: shards[0].divergence_from(0.5, s),
+                   lambda s: shards[0].log_density_from(0.5, s)):
+        with pytest.raises(ValueError, match=rf"state\[{row}\].*empty"):
+            finish(s_c)
+
+
+def test_labelled_shard_errors():
+    Y, X, labels = _labelled_data()
+    with pytest.raises(ValueError, match="partial_states.*no labels"):
+        kinflow.EmpiricalField(Y).partial_states(0.5, X, np.zeros(X.shape[0], dtype=int))
+    f = kinflow.EmpiricalField(Y, labels=labels)
+    with pytest.raises(ValueError, match="classes: expected one class per row"):
+        f.partial_states(0.5, X, np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match=r"classes\[0\]"):
+        f.partial_states(0.5, X, np.full(X.shape[0], -2))
+    with pytest.raises(ValueError):
+        f.partial_states(0.5, X, np.full(X.shape[0], 9))  # out of range
+
+
 def _mpirun():
     exe = shutil.which("mpirun") or shutil.which("mpiexec")
     try:
@@ -92,12 +159,13 @@ def _mpirun():
 
 
 @pytest.mark.skipif(_mpirun() is None, reason="needs mpi4py (python3-mpi4py) and mpirun (openmpi-bin)")
-def test_mpi4py_example_on_two_ranks():
+@pytest.mark.parametrize("extra", [[], ["--classes", "3", "--cfg", "2.5"]], ids=["plain", "guided"])
+def test_mpi4py_example_on_two_ranks(extra):
     cmd = [_mpirun()]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
     cmd += ["--oversubscribe", "-np", "2", sys.executable, str(ROOT / "examples" / "python" / "mpi_shards.py"),
-            "--check", "--n-train", "2000", "--d", "8", "--samples", "48", "--steps", "10"]
+            "--check", "--n-train", "2000", "--d", "8", "--samples", "48", "--steps", "10"] + extra
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "2 rank(s)" in p.stdout and "largest relative difference" in p.stdout

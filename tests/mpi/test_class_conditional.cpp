@@ -170,6 +170,7 @@ TEST_CASE("the distributed class-conditional field rejects bad classes on every 
   const auto f = kmpi::distributed_class_conditional_field<double>::balanced(MPI_COMM_WORLD, s.Y, s.labels, 4,
                                                                             one_thread());
   CHECK(f.classes() == 4);
+  CHECK(f.options().threads == 1);  // the options given, as every rank evaluates with them
   CHECK(f.class_size(3) == 0);
   dyn X = dyn::Zero(2, 3), V;
   class_labels C(3);

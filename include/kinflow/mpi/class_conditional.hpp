@@ -138,6 +138,8 @@ public:
   [[nodiscard]] Eigen::Index size() const noexcept { return n_; }
   /// Number of classes K.
   [[nodiscard]] Eigen::Index classes() const noexcept { return classes_; }
+  /// The options every rank evaluates with.
+  [[nodiscard]] const options_type& options() const noexcept { return opt_; }
   /// Number of points of class @p c over all ranks.
   /// @throws kinflow::invalid_argument for a class outside [0, classes()).
   [[nodiscard]] Eigen::Index class_size(Eigen::Index c) const {
