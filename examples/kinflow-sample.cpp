@@ -345,7 +345,6 @@ struct run_output {
   std::vector<double> grid;                 // fixed-step grid actually used (empty for dopri5)
   std::vector<std::vector<double>> paths;   // rows: sample, step, t, x...
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
-  dyn_batch<Scalar> pilot;                  // --grid energy: the pilot samples (empty: X's first 256)
   cli::path_energies<Scalar> sde;           // stochastic solvers: the drift and control energies
   std::optional<kinflow::pruning_stats> pruning;  // closed-form fields: the points touched
   std::vector<kinflow::per_sample<Scalar>> guidance_parts;  // guided solves: the three energy parts
@@ -355,34 +354,44 @@ struct run_output {
 template <class Scalar>
 using parts_source = typename kinflow::guidance_energy_ref<Scalar>::source_type;
 
-/// The options every solve shares: the KPE quadrature, its split and the likelihood.
-/// A shaped field names its own τ (the adaptive solves break there and the energy is split
-/// there); with KTS off the split is still --tau's, and adaptive steps end there too.
-template <class Options>
-void set_path_options(Options& opt, const settings& s) {
-  if (kinflow::kts_gain(s.kts).is_identity()) {
-    opt.kpe.tau = s.kts.tau;
-    // Adaptive steps end at the split too, so that early and late are exactly the energy
-    // of [0, τ] and [τ, 1] (a shaped field makes its τ a breakpoint by itself).
-    if constexpr (requires { opt.breakpoints; })
-      if (s.kts.tau > 0 && s.kts.tau < 1) opt.breakpoints = {s.kts.tau};
+/// The solve the command line describes, as kinflow::solve_with runs it (the mapping the
+/// Python package's sample() uses too). KTS's τ is the energy's split when KTS is off; a
+/// shaped field splits at its own.
+kinflow::solve_settings solve_settings_of(const settings& s, Eigen::Index samples) {
+  kinflow::solve_settings o;
+  o.method = s.solver;
+  o.grid = s.grid;
+  o.steps = static_cast<std::size_t>(s.steps);
+  o.times = s.grid_times;
+  o.tau = s.kts.tau;
+  o.quadrature = kinflow::parse_kpe_quadrature(s.kpe, "--kpe");
+  if (s.profile) o.profile = kinflow::kpe_profile::per_sample;
+  o.likelihood.enabled = s.likelihood;
+  o.likelihood.divergence.hutchinson.probes = static_cast<int>(s.probes);
+  o.likelihood.divergence.hutchinson.seed = static_cast<std::uint64_t>(s.seed);
+  o.last_step = kinflow::parse_last_step_rule(s.last_step, "--last-step");
+  o.start = kinflow::parse_multistep_start(s.start, "--start");
+  o.rtol = s.rtol;
+  o.atol = s.atol;
+  if (cli::is_stochastic(s.solver)) {
+    o.stochastic = cli::stochastic_options_of(s.sde, s.seed);
+    o.stochastic.first_sample = s.first_sample;
   }
-  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
-  opt.likelihood.enabled = s.likelihood;
-  if (s.profile) opt.kpe.profile = kinflow::kpe_profile::per_sample;
-  opt.likelihood.divergence.hutchinson.probes = static_cast<int>(s.probes);
-  opt.likelihood.divergence.hutchinson.seed = static_cast<std::uint64_t>(s.seed);
+  o.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(samples), s.quiet);
+  return o;
 }
 
 /// Records the first K samples' states into `paths` (rows: sample, step, t, x...): after
 /// every step of a fixed grid, and after every accepted step of an adaptive solve. One type
-/// whatever the field, so the solves' drivers are compiled once for all fields.
+/// whatever the field, so the solves' drivers are compiled once for all fields. The rows of
+/// a fixed grid get their times from the grid after the solve (fill_times).
 template <class Scalar>
 struct path_recorder {
   Eigen::Index K;
   std::vector<std::vector<double>>& paths;
-  const std::vector<double>& grid;  // fixed grids: the times
-  std::vector<long> steps_of;       // adaptive solves: accepted steps per sample
+  std::vector<long> steps_of;  // adaptive solves: accepted steps per sample
+
+  static constexpr double later = std::numeric_limits<double>::quiet_NaN();  // fixed grids' times
 
   void record(Eigen::Index i, double step, double t, const auto& x) {
     std::vector<double> row{static_cast<double>(i), step, t};
@@ -392,14 +401,17 @@ struct path_recorder {
   void start(const dyn_batch<Scalar>& X, double t) {
     for (Eigen::Index i = 0; i < K; ++i) record(i, 0.0, t, X.col(i));
   }
+  /// The times of the rows recorded on the fixed grid @p times (node n for step n).
+  void fill_times(const std::vector<double>& times) {
+    for (auto& row : paths)
+      if (std::isnan(row[2])) row[2] = times[static_cast<std::size_t>(row[1])];
+  }
   template <std::size_t S>
   void operator()(const kinflow::fixed_step_view<Scalar, Eigen::Dynamic, S>& view) {
-    const auto step = view.step + 1;
-    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
+    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(view.step + 1), later, view.x.col(i));
   }
   void operator()(const kinflow::multistep_step_view<Scalar, Eigen::Dynamic>& view) {
-    const auto step = view.step + 1;
-    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(step), grid[step], view.x.col(i));
+    for (Eigen::Index i = 0; i < K; ++i) record(i, static_cast<double>(view.step + 1), later, view.x.col(i));
   }
   void operator()(const kinflow::stochastic_step_view<Scalar, Eigen::Dynamic>& view) {
     const auto step = view.step + 1;
@@ -414,89 +426,6 @@ struct path_recorder {
   }
 };
 
-/// --last-step's rule (none is method, mean is denoise).
-kinflow::last_step_rule last_step_of(const settings& s) {
-  if (s.last_step == "euler") return kinflow::last_step_rule::euler;
-  if (s.last_step == "denoise" || s.last_step == "mean") return kinflow::last_step_rule::denoise;
-  return kinflow::last_step_rule::method;
-}
-
-template <class Scalar, class Field, class Method, class Integrals>
-void run_fixed(Field& field, const Method& method, const settings& s, dyn_batch<Scalar>& X, run_output<Scalar>& out,
-               const Integrals& integrals) {
-  const auto steps = static_cast<std::size_t>(s.steps);
-  // Pilot grids: up to 256 samples on a fine uniform grid (none copied for the others).
-  const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
-  const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
-  const kinflow::time_grid<double> grid = s.grid_times.empty()
-                                              ? kinflow::make_grid(s.grid, steps, field, method, pilot)
-                                              : kinflow::time_grid<double>(s.grid_times);
-  out.grid = grid.times();
-  kinflow::fixed_step_options opt;
-  set_path_options(opt, s);
-  opt.last_step = last_step_of(s);
-  opt.start = s.start == "rk" ? kinflow::multistep_start::runge_kutta : kinflow::multistep_start::lower_order;
-  const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
-  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
-  if (K == 0) {  // no observer: the integrator may tile the batch
-    out.result = kinflow::integrate(field, method, grid, X, opt, integrals);
-    return;
-  }
-  path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
-  recorder.start(X, grid[0]);
-  out.result = kinflow::integrate(field, method, grid, X, opt, integrals, recorder);
-}
-
-/// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid of --grid; pilot
-/// grids come from an Euler pilot of the ODE.
-template <class Scalar, class Field, class Integrals>
-void run_stochastic(Field& field, const kinflow::stochastic_method& method, const settings& s, dyn_batch<Scalar>& X,
-                    run_output<Scalar>& out, const Integrals& integrals) {
-  const Eigen::Index pilot_cols = s.grid.needs_pilot() ? std::min<Eigen::Index>(X.cols(), 256) : 0;
-  const dyn_batch<Scalar> pilot = out.pilot.cols() > 0 ? out.pilot : dyn_batch<Scalar>(X.leftCols(pilot_cols));
-  const kinflow::time_grid<double> grid =
-      s.grid_times.empty() ? kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, kinflow::euler, pilot)
-                           : kinflow::time_grid<double>(s.grid_times);
-  kinflow::stochastic_options opt = cli::stochastic_options_of(s.sde, s.seed);
-  set_path_options(opt, s);
-  opt.last_step = last_step_of(s);
-  opt.first_sample = s.first_sample;
-  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
-  const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
-  out.grid = grid.times();
-  if (opt.last_step_size) {  // the times the solve walks: the grid mapped onto [t0, 1 - H], then 1
-    const double H = *opt.last_step_size, t0 = grid[0], t1 = grid[grid.steps()];
-    for (double& t : out.grid) t = t0 + (t - t0) * (1 - H - t0) / (t1 - t0);
-    out.grid.back() = 1 - H;
-    out.grid.push_back(1);
-  }
-  kinflow::stochastic_result<Scalar> r;
-  if (K == 0) {
-    r = kinflow::integrate(field, method, grid, X, opt, integrals);
-  } else {
-    path_recorder<Scalar> recorder{K, out.paths, out.grid, {}};
-    recorder.start(X, grid[0]);
-    r = kinflow::integrate(field, method, grid, X, opt, integrals, recorder);
-  }
-  out.sde.drift = std::move(r.drift_energy);
-  out.sde.control = std::move(r.control_energy);
-  out.result = std::move(r);
-}
-
-template <class Scalar, class Field, std::size_t S, class Integrals>
-void run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method, const settings& s,
-                  dyn_batch<Scalar>& X, run_output<Scalar>& out, const Integrals& integrals) {
-  kinflow::adaptive_options opt;
-  opt.rtol = s.rtol;
-  opt.atol = s.atol;
-  set_path_options(opt, s);
-  opt.progress = cli::progress_to_stderr("kinflow-sample", "samples", static_cast<double>(X.cols()), s.quiet);
-  const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
-  path_recorder<Scalar> recorder{K, out.paths, out.grid, std::vector<long>(static_cast<std::size_t>(K), 0)};
-  recorder.start(X, 0.0);
-  out.result = kinflow::integrate_adaptive(field, method, 0.0, 1.0, X, opt, integrals, recorder);
-}
-
 /// Samples the field of reference @p inner (a kinflow::field_ref or kinflow::exact_field_ref:
 /// the solves below are compiled for these two types, whatever the fields).
 /// @p parts: the guided field's energy parts (null: no guidance); every solve carries them
@@ -510,17 +439,24 @@ run_output<Scalar> sample_ref(Ref& inner, const settings& s, dyn_batch<Scalar>& 
   auto field = kinflow::shaped(inner, gain);
   const auto integrals = kinflow::guidance_energy_refs<Scalar>(parts, &gain);
   run_output<Scalar> out;
-  out.pilot = pilot;
   out.divergence = kinflow::divergence_evaluator<decltype(field), Scalar, Eigen::Dynamic>::field_has_divergence
                        ? "exact"
                        : "hutchinson";
+  const Eigen::Index K = std::min<Eigen::Index>(s.trajectories, X.cols());
+  const bool adaptive = kinflow::is_adaptive_method(s.solver);
+  path_recorder<Scalar> recorder{K, out.paths, std::vector<long>(static_cast<std::size_t>(K), 0)};
+  recorder.start(X, adaptive ? 0.0 : recorder.later);
+  // Without trajectories a fixed grid runs unobserved, so that the integrator may tile the
+  // batch; the adaptive solves always take the recorder (one compiled solve each).
+  auto solved = kinflow::solve_with(field, solve_settings_of(s, X.cols()), X, integrals,
+                                    K > 0 || adaptive ? &recorder : nullptr, pilot.cols() > 0 ? &pilot : nullptr);
+  out.grid = std::move(solved.times);
+  recorder.fill_times(out.grid);
   if (cli::is_stochastic(s.solver)) {
-    run_stochastic(field, kinflow::stochastic_method_by_name(s.solver, "--solver"), s, X, out, integrals);
-  } else {
-    kinflow::visit_method(
-        s.solver, [&](const auto& method) { run_fixed(field, method, s, X, out, integrals); },
-        [&](const auto& method) { run_adaptive(field, method, s, X, out, integrals); }, "--solver");
+    out.sde.drift = std::move(solved.result.drift_energy);
+    out.sde.control = std::move(solved.result.control_energy);
   }
+  out.result = std::move(static_cast<kinflow::solve_result<Scalar>&>(solved.result));
   if (parts != nullptr && out.result.integrals.size() == 3) out.guidance_parts = out.result.integrals;
   out.result.integrals.clear();
   return out;

@@ -58,6 +58,7 @@
 #include "kinflow/integrators/progress.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
+#include "kinflow/integrators/solve_settings.hpp"
 #include "kinflow/integrators/tableau.hpp"
 #include "kinflow/integrators/diffusion.hpp"
 #include "kinflow/integrators/stochastic.hpp"

@@ -328,12 +328,15 @@ class SampleResult:
         Guided solves (``classes=``): the parts ``1/2 int |b|^2``, ``int w <b, D>`` and
         ``1/2 int w^2 |D|^2`` of the energy (``b = s v_u``, ``D = v_c - b``), which sum to
         ``kpe``; None otherwise.
+    integrals : array [K, B] or None
+        ``along=[g_1, ..., g_K]``: row k holds each sample's integral of ``g_k`` along its
+        path; None otherwise.
     """
 
     __slots__ = ("x", "kpe", "kpe_early", "kpe_late", "kpe_tau", "nfe", "accepted", "rejected", "status",
                  "log_likelihood", "trajectory", "drift_energy", "drift_energy_early", "drift_energy_late",
                  "control_energy", "control_energy_early", "control_energy_late", "kpe_profile",
-                 "kpe_unconditional", "kpe_cross", "kpe_guidance")
+                 "kpe_unconditional", "kpe_cross", "kpe_guidance", "integrals")
 
     def __init__(self, values):
         for k in self.__slots__:
@@ -380,7 +383,8 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
            rtol=1e-5, atol=1e-5, likelihood=False, trajectories=False, last_step="method",
            start="lower", diffusion=None, diffusion_norm=None, noise_seed=None, last_step_size=None,
            churn=None, t0=None, t1=None, divergence=None, probes=None, probe_seed=None, profile=None,
-           callback=None, classes=None, cfg=None, cfg_window=None, cfg_zero_star=None, cfg_schedule=None):
+           callback=None, classes=None, cfg=None, cfg_window=None, cfg_zero_star=None, cfg_schedule=None,
+           along=None):
     """Integrate ``dx/dt = v(t, x)`` from t = 0 to 1 for every row of ``x0`` and measure each
     sample's kinetic path energy.
 
@@ -506,6 +510,17 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
         divergence then (``likelihood=True`` needs ``divergence="hutchinson"``).
     cfg_schedule : callable or None
         A weight ``w(t) -> float`` of one's own, replacing ``cfg`` and ``cfg_window``.
+    along : list of callables or None
+        Integrals of one's own along every path, ``int g(t, x(t), v) dt`` from the solve's
+        start to its end, carried like the energy: ``g(t, X, V) -> [B]`` is called at every
+        stage of every step with the rows' times ``t`` ``[B]`` (all equal on a fixed grid), states
+        ``X`` ``[B, d]`` and the velocities the solve integrates ``V`` ``[B, d]`` (after KTS and
+        guidance; fresh NumPy arrays in the solve's precision), and the stage values are
+        summed with the method's weights, so the integral converges at the solver's order at
+        no extra evaluation of the field (the stochastic solvers: at their points, V the
+        field's velocity). ``result.integrals`` is ``[K, B]``. Rows may come in tiles or, for
+        the adaptive solvers, only the unfinished samples: g must act row by row. Cost: one
+        Python call and two copies of the batch per stage and integrand.
 
     Returns
     -------
@@ -568,7 +583,7 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
                              _opt(diffusion_norm, float), _opt(noise_seed, int), _opt(last_step_size, float),
                              _opt(churn, float), _opt(t0, float), _opt(t1, float), divergence, _opt(probes, int),
                              _opt(probe_seed, int), profile, callback, classes, _opt(cfg, float), cfg_window,
-                             _opt(cfg_zero_star, int), cfg_schedule)
+                             _opt(cfg_zero_star, int), cfg_schedule, along)
     return SampleResult(values if device is None else _tensor_out(values, device))
 
 

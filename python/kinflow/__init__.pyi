@@ -134,6 +134,7 @@ class SampleResult:
     kpe_unconditional: ArrayOrTensor | None
     kpe_cross: ArrayOrTensor | None
     kpe_guidance: ArrayOrTensor | None
+    integrals: ArrayOrTensor | None
 
 class MemorizationResult:
     def __init__(self, values: dict[str, Any]) -> None: ...
@@ -170,7 +171,8 @@ def sample(field: Field, x0: ArrayOrTensor, solver: Solver | str = "euler", step
            callback: Callable[[int, float, Array, Array], Any] | None = None,
            classes: int | ArrayLike | None = None, cfg: float | None = None,
            cfg_window: tuple[float, float] | None = None, cfg_zero_star: int | None = None,
-           cfg_schedule: Callable[[float], float] | None = None) -> SampleResult: ...
+           cfg_schedule: Callable[[float], float] | None = None,
+           along: Sequence[Callable[[Array, Array, Array], ArrayLike]] | None = None) -> SampleResult: ...
 def log_likelihood(field: Field, data: ArrayOrTensor, solver: Solver | str = "rk4", steps: int = 100,
                    grid: str | Sequence[float] | ArrayOrTensor = "uniform", rtol: float = 1e-5, atol: float = 1e-5,
                    divergence: Literal["auto", "exact", "hutchinson"] | None = None, probes: int | None = None,

@@ -216,30 +216,16 @@ struct kts_holder {
 
 /// Everything sample() takes besides the field and x0, parsed and validated.
 struct sample_settings {
-  std::string solver = "euler";
-  long steps = 100;
-  kinflow::grid_spec grid;  // read by kinflow::parse_grid_spec
-  /// A grid given as an array of times (then `grid` and `steps` are unused); empty otherwise.
-  std::vector<double> times;
+  /// The solve itself (method, grid, energy, likelihood, stochastic options), which
+  /// kinflow::solve_with runs as the command line's does.
+  kinflow::solve_settings solve{};
   kinflow::kts_options kts{};
   bool has_kts = false;
-  std::string kpe = "stage";
-  double tau = 0.6;
-  double rtol = 1e-5, atol = 1e-5;
-  /// The adaptive solvers' span (either direction).
-  double t0 = 0, t1 = 1;
-  /// The per-step energy profile (fixed-grid and stochastic solvers).
-  kinflow::kpe_profile profile = kinflow::kpe_profile::none;
   /// callback(step, t, X, V) after every step of a fixed grid (None: no callback).
   py::object callback = py::none();
-  bool likelihood = false;
-  /// With the likelihood: exact or Hutchinson's divergence, its probes and their seed.
-  kinflow::divergence_options divergence{};
+  /// along=[g, ...]: the user's integrands g(t, X, V) -> [B] (empty: none).
+  std::vector<py::object> along;
   bool trajectories = false;
-  kinflow::last_step_rule last_step = kinflow::last_step_rule::method;
-  kinflow::multistep_start start = kinflow::multistep_start::lower_order;
-  /// The stochastic solvers' own options (diffusion, noise seed, last-step size, churn).
-  kinflow::stochastic_options sde{};
   /// sample(classes=...): one class per sample (or one for all, `classes_all`), and the
   /// guidance (cfg, cfg_window, cfg_zero_star, cfg_schedule; conditional.cpp).
   std::optional<kinflow::class_labels> classes;
@@ -257,8 +243,8 @@ struct sample_settings {
     else
       return parts_double;
   }
-  bool adaptive() const { return kinflow::is_adaptive_method(solver); }
-  bool stochastic() const { return kinflow::is_stochastic_method(solver); }
+  bool adaptive() const { return solve.adaptive(); }
+  bool stochastic() const { return solve.stochastic_method(); }
 };
 
 /// What sample() returns to Python (a plain object with attributes).

@@ -280,16 +280,16 @@ void parse_guidance(sample_settings& s, const py::object& classes, const py::obj
   if (!zero_star.is_none()) {
     s.zero_star = zero_star.cast<long>();
     if (s.zero_star < 0) throw py::value_error("cfg_zero_star: expected a number of steps K >= 0, got " + std::to_string(s.zero_star));
-    if (s.adaptive()) throw py::value_error("cfg_zero_star: counts the steps of a fixed grid, not of " + s.solver);
-    if (s.likelihood)
+    if (s.adaptive()) throw py::value_error("cfg_zero_star: counts the steps of a fixed grid, not of " + s.solve.method);
+    if (s.solve.likelihood.enabled)
       throw py::value_error("cfg_zero_star: its scale depends on x, so the guided field has no exact divergence; "
                             "likelihood=True needs divergence='hutchinson'");
     s.guidance.optimized_scale = true;
     if (s.zero_star > 0) {
-      if (s.times.empty() && s.grid.needs_pilot())
+      if (s.solve.times.empty() && s.solve.grid.needs_pilot())
         throw py::value_error("cfg_zero_star: counts the steps of a grid known before the solve, not of a pilot grid");
       const std::vector<double> t =
-          s.times.empty() ? kinflow::make_grid<double>(s.grid, static_cast<std::size_t>(s.steps)).times() : s.times;
+          s.solve.times.empty() ? kinflow::make_grid<double>(s.solve.grid, s.solve.steps).times() : s.solve.times;
       if (static_cast<std::size_t>(s.zero_star) >= t.size())
         throw py::value_error("cfg_zero_star: " + std::to_string(s.zero_star) + " steps, the grid has " +
                               std::to_string(t.size() - 1));

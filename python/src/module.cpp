@@ -64,40 +64,40 @@ void parse_stochastic(sample_settings& s, const py::object& diffusion, const py:
                                       std::pair{"churn", &churn}})
       if (!value->is_none())
         throw py::value_error(std::string(name) + ": applies to the stochastic solvers (sde-euler, sde-heun, "
-                              "renoise-euler), not " + s.solver);
+                              "renoise-euler), not " + s.solve.method);
     return;
   }
-  if (s.likelihood)
-    throw py::value_error("likelihood: the log-likelihood is not defined for a stochastic solve (" + s.solver +
+  if (s.solve.likelihood.enabled)
+    throw py::value_error("likelihood: the log-likelihood is not defined for a stochastic solve (" + s.solve.method +
                           "); use an ODE solver");
   const double norm = diffusion_norm.is_none() ? 1.0 : diffusion_norm.cast<double>();
   if (!(std::isfinite(norm) && norm >= 0))
     throw py::value_error("diffusion_norm: expected a finite norm >= 0 (0 is the probability-flow ODE), got " +
                           kinflow::detail::to_text(norm));
   try {
-    s.sde.diffusion = kinflow::parse_diffusion(diffusion.is_none() ? "sbdm" : diffusion.cast<std::string>(), norm);
+    s.solve.stochastic.diffusion = kinflow::parse_diffusion(diffusion.is_none() ? "sbdm" : diffusion.cast<std::string>(), norm);
   } catch (const kinflow::invalid_argument& e) {
     throw py::value_error(std::string(e.what()).substr(std::string("kinflow: ").size()));
   }
-  if (!noise_seed.is_none()) s.sde.noise_seed = noise_seed.cast<std::uint64_t>();
+  if (!noise_seed.is_none()) s.solve.stochastic.noise_seed = noise_seed.cast<std::uint64_t>();
   if (!last_step_size.is_none()) {
     const double h = last_step_size.cast<double>();
     if (!(h > 0 && h < 1))
       throw py::value_error("last_step_size: expected a size in (0, 1), got " + kinflow::detail::to_text(h));
-    if (s.last_step == kinflow::last_step_rule::method)
+    if (s.solve.last_step == kinflow::last_step_rule::method)
       throw py::value_error("last_step_size: applies to last_step='mean' or 'euler', not 'none'");
-    s.sde.last_step_size = h;
+    s.solve.stochastic.last_step_size = h;
   }
   if (!churn.is_none()) {
-    s.sde.churn = churn.cast<double>();
-    if (!(s.sde.churn >= 0 && s.sde.churn <= 1))
-      throw py::value_error("churn: expected a churn in [0, 1], got " + kinflow::detail::to_text(s.sde.churn));
+    s.solve.stochastic.churn = churn.cast<double>();
+    if (!(s.solve.stochastic.churn >= 0 && s.solve.stochastic.churn <= 1))
+      throw py::value_error("churn: expected a churn in [0, 1], got " + kinflow::detail::to_text(s.solve.stochastic.churn));
   }
-  if (s.solver == "renoise-euler" && (!diffusion.is_none() || !diffusion_norm.is_none()))
+  if (s.solve.method == "renoise-euler" && (!diffusion.is_none() || !diffusion_norm.is_none()))
     throw py::value_error("diffusion: applies to sde-euler and sde-heun; renoise-euler's noise is set by churn");
-  if (s.solver != "renoise-euler" && s.last_step == kinflow::last_step_rule::method &&
-      !s.sde.diffusion.vanishes_at_end())
-    throw py::value_error("last_step: expected 'mean' or 'euler' with diffusion " + s.sde.diffusion.text() +
+  if (s.solve.method != "renoise-euler" && s.solve.last_step == kinflow::last_step_rule::method &&
+      !s.solve.stochastic.diffusion.vanishes_at_end())
+    throw py::value_error("last_step: expected 'mean' or 'euler' with diffusion " + s.solve.stochastic.diffusion.text() +
                           ", which does not vanish at t = 1 where the score is singular");
 }
 
@@ -135,23 +135,23 @@ sample_settings parse_settings(const std::string& solver, long steps, const py::
                           "grid), ab2, ab3, dpmpp2m, dpmpp3m, dpmpp3m_exact, unipc (multistep, fixed grid), dopri5, "
                           "bs32, tsit5 (adaptive), sde-euler, sde-heun, renoise-euler (stochastic), got '" + solver +
                           "'");
-  s.solver = solver;
+  s.solve.method = solver;
   if (steps < 1 || steps > 10000000)
     throw py::value_error("steps: expected a number of steps in [1, 10000000], got " + std::to_string(steps));
-  s.steps = steps;
+  s.solve.steps = static_cast<std::size_t>(steps);
   if (py::isinstance<py::str>(grid)) {
     const auto name = grid.cast<std::string>();
-    s.grid = parse_grid(name, py::dict());
-    if (s.adaptive() && s.grid.kind != kinflow::grid_kind::uniform)
+    s.solve.grid = parse_grid(name, py::dict());
+    if (s.adaptive() && s.solve.grid.kind != kinflow::grid_kind::uniform)
       throw py::value_error("grid: applies to the fixed-step solvers; " + solver +
                             " chooses its own steps (got grid='" + name + "')");
   } else {
     if (s.adaptive())
       throw py::value_error("grid: an array of times applies to the fixed-step solvers; " + solver +
                             " chooses its own steps");
-    s.times = parse_grid_times(grid);
-    s.steps = static_cast<long>(s.times.size() - 1);
-    if (kinflow::is_stochastic_method(solver) && s.times.back() < s.times.front())
+    s.solve.times = parse_grid_times(grid);
+    s.solve.steps = s.solve.times.size() - 1;
+    if (kinflow::is_stochastic_method(solver) && s.solve.times.back() < s.solve.times.front())
       throw py::value_error("grid: the stochastic solvers integrate forward (increasing times), got a decreasing grid");
   }
   if (s.adaptive() && trajectories)
@@ -164,31 +164,19 @@ sample_settings parse_settings(const std::string& solver, long steps, const py::
     s.kts = kts.cast<kts_holder&>().options;
     s.has_kts = true;
   }
-  if (kpe != "stage" && kpe != "left")
-    throw py::value_error("kpe: expected 'stage' (the integrator's stages) or 'left' (left Riemann sum), got '" + kpe + "'");
-  s.kpe = kpe;
+  s.solve.quadrature = kinflow::parse_kpe_quadrature(kpe);
   if (!(tau >= 0 && tau <= 1)) throw py::value_error("tau: expected a split time in [0, 1], got " + kinflow::detail::to_text(tau));
-  s.tau = tau;
+  s.solve.tau = tau;
   if (!(rtol >= 1e-15 && rtol <= 1)) throw py::value_error("rtol: expected a tolerance in [1e-15, 1], got " + kinflow::detail::to_text(rtol));
   if (!(atol >= 0 && atol <= 1)) throw py::value_error("atol: expected a tolerance in [0, 1], got " + kinflow::detail::to_text(atol));
-  s.rtol = rtol;
-  s.atol = atol;
-  s.likelihood = likelihood;
+  s.solve.rtol = rtol;
+  s.solve.atol = atol;
+  s.solve.likelihood.enabled = likelihood;
   s.trajectories = trajectories;
-  if (last_step == "euler")
-    s.last_step = kinflow::last_step_rule::euler;
-  else if (last_step == "denoise" || last_step == "mean")
-    s.last_step = kinflow::last_step_rule::denoise;
-  else if (last_step != "method" && last_step != "none")
-    throw py::value_error("last_step: expected 'method' (or 'none'), 'euler' or 'denoise' (or 'mean'), got '" +
-                          last_step + "'");
+  s.solve.last_step = kinflow::parse_last_step_rule(last_step);
   if (s.adaptive() && last_step != "method" && last_step != "none")
     throw py::value_error("last_step: applies to the fixed-step solvers; " + solver + " chooses its own steps");
-  if (start == "rk")
-    s.start = kinflow::multistep_start::runge_kutta;
-  else if (start != "lower")
-    throw py::value_error("start: expected 'lower' (as published) or 'rk' (Runge-Kutta start steps), got '" + start +
-                          "'");
+  s.solve.start = kinflow::parse_multistep_start(start);
   if (start != "lower" && !kinflow::is_multistep_method(solver))
     throw py::value_error("start: applies to the multistep solvers (ab2, ab3, dpmpp2m, dpmpp3m, dpmpp3m_exact, "
                           "unipc), not " + solver);
@@ -199,49 +187,38 @@ sample_settings parse_settings(const std::string& solver, long steps, const py::
 /// options (None: automatic, 1 probe, seed 0); errors as ValueError naming the parameter.
 void parse_span_and_divergence(sample_settings& s, const py::object& t0, const py::object& t1,
                                const py::object& divergence, const py::object& probes, const py::object& probe_seed) {
-  for (const auto& [name, value, slot] : {std::tuple{"t0", &t0, &s.t0}, std::tuple{"t1", &t1, &s.t1}}) {
+  for (const auto& [name, value, slot] : {std::tuple{"t0", &t0, &s.solve.t0}, std::tuple{"t1", &t1, &s.solve.t1}}) {
     if (value->is_none()) continue;
     if (!s.adaptive())
       throw py::value_error(std::string(name) + ": applies to the adaptive solvers (dopri5, bs32, tsit5); " +
-                            "the fixed-step solvers take grid=<array of times>, got solver " + s.solver);
+                            "the fixed-step solvers take grid=<array of times>, got solver " + s.solve.method);
     const double t = value->cast<double>();
     if (!(t >= 0 && t <= 1))
       throw py::value_error(std::string(name) + ": expected a time in [0, 1], got " + kinflow::detail::to_text(t));
     *slot = t;
   }
-  if (s.t0 == s.t1)
-    throw py::value_error("t1: expected a time != t0 = " + kinflow::detail::to_text(s.t0) + ", got " +
-                          kinflow::detail::to_text(s.t1));
-  if (s.likelihood && !((s.t0 == 0 && s.t1 == 1) || (s.t0 == 1 && s.t1 == 0)))
+  if (s.solve.t0 == s.solve.t1)
+    throw py::value_error("t1: expected a time != t0 = " + kinflow::detail::to_text(s.solve.t0) + ", got " +
+                          kinflow::detail::to_text(s.solve.t1));
+  if (s.solve.likelihood.enabled && !((s.solve.t0 == 0 && s.solve.t1 == 1) || (s.solve.t0 == 1 && s.solve.t1 == 0)))
     throw py::value_error("likelihood: needs the whole span, t0 = 0 and t1 = 1 (or t0 = 1 and t1 = 0 for given "
-                          "points), got t0 = " + kinflow::detail::to_text(s.t0) + ", t1 = " +
-                          kinflow::detail::to_text(s.t1));
-  if (!s.likelihood)
+                          "points), got t0 = " + kinflow::detail::to_text(s.solve.t0) + ", t1 = " +
+                          kinflow::detail::to_text(s.solve.t1));
+  if (!s.solve.likelihood.enabled)
     for (const auto& [name, value] : {std::pair{"divergence", &divergence}, std::pair{"probes", &probes},
                                       std::pair{"probe_seed", &probe_seed}})
       if (!value->is_none())
         throw py::value_error(std::string(name) + ": applies with likelihood=True (the divergence the "
                               "log-likelihood integrates)");
-  if (!divergence.is_none()) {
-    const auto d = divergence.cast<std::string>();
-    if (d == "auto")
-      s.divergence.method = kinflow::divergence_method::automatic;
-    else if (d == "exact")
-      s.divergence.method = kinflow::divergence_method::exact;
-    else if (d == "hutchinson")
-      s.divergence.method = kinflow::divergence_method::hutchinson;
-    else
-      throw py::value_error("divergence: expected 'auto' (exact when the field has it, else Hutchinson's "
-                            "estimate), 'exact' or 'hutchinson', got '" + d + "'");
-  }
+  if (!divergence.is_none()) s.solve.likelihood.divergence.method = kinflow::parse_divergence_method(divergence.cast<std::string>());
   if (!probes.is_none()) {
     const long p = probes.cast<long>();
     if (p < 1 || p > 1000)
       throw py::value_error("probes: expected Hutchinson probes per stage and sample in [1, 1000], got " +
                             std::to_string(p));
-    s.divergence.hutchinson.probes = static_cast<int>(p);
+    s.solve.likelihood.divergence.hutchinson.probes = static_cast<int>(p);
   }
-  if (!probe_seed.is_none()) s.divergence.hutchinson.seed = probe_seed.cast<std::uint64_t>();
+  if (!probe_seed.is_none()) s.solve.likelihood.divergence.hutchinson.seed = probe_seed.cast<std::uint64_t>();
 }
 
 /// profile=None | "per_sample" | "mean": the per-step energy profile.
@@ -249,14 +226,31 @@ void parse_profile(sample_settings& s, const py::object& profile) {
   if (profile.is_none()) return;
   const auto p = profile.cast<std::string>();
   if (p == "per_sample")
-    s.profile = kinflow::kpe_profile::per_sample;
+    s.solve.profile = kinflow::kpe_profile::per_sample;
   else if (p == "mean")
-    s.profile = kinflow::kpe_profile::batch_mean;
+    s.solve.profile = kinflow::kpe_profile::batch_mean;
   else
     throw py::value_error("profile: expected None, 'per_sample' ([B, steps]) or 'mean' ([steps]), got '" + p + "'");
   if (s.adaptive())
     throw py::value_error("profile: the per-step energy is recorded on the fixed grids (Runge-Kutta, multistep, "
-                          "stochastic), not with " + s.solver + ", whose steps differ per sample");
+                          "stochastic), not with " + s.solve.method + ", whose steps differ per sample");
+}
+
+/// along=[g, ...]: a list or tuple of callables g(t, X, V) -> [B].
+void parse_along(sample_settings& s, const py::object& along) {
+  if (along.is_none()) return;
+  if (!py::isinstance<py::list>(along) && !py::isinstance<py::tuple>(along))
+    throw py::type_error("along: expected None or a list of callables g(t, X, V) -> [B], got " +
+                         std::string(py::str(py::type::handle_of(along).attr("__name__"))) +
+                         (PyCallable_Check(along.ptr()) ? " (put a single integrand in a list: along=[g])" : ""));
+  const py::sequence seq = along;
+  for (std::size_t k = 0; k < seq.size(); ++k) {
+    const py::object g = seq[k];
+    if (!PyCallable_Check(g.ptr()))
+      throw py::type_error("along[" + std::to_string(k) + "]: expected a callable g(t, X, V) -> [B], got " +
+                           std::string(py::str(py::type::handle_of(g).attr("__name__"))));
+    s.along.push_back(g);
+  }
 }
 
 py::object sample(py::object field, py::handle x0, const std::string& solver, long steps, const py::object& grid,
@@ -265,7 +259,7 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
                   py::object diffusion_norm, py::object noise_seed, py::object last_step_size, py::object churn,
                   py::object t0, py::object t1, py::object divergence, py::object probes, py::object probe_seed,
                   py::object profile, py::object callback, py::object classes, py::object cfg,
-                  py::object cfg_window, py::object cfg_zero_star, py::object cfg_schedule) {
+                  py::object cfg_window, py::object cfg_zero_star, py::object cfg_schedule, py::object along) {
   sample_settings s =
       parse_settings(solver, steps, grid, kts, kpe, tau, rtol, atol, likelihood, trajectories, last_step, start);
   parse_stochastic(s, diffusion, diffusion_norm, noise_seed, last_step_size, churn);
@@ -277,10 +271,11 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
                            std::string(py::str(py::type::handle_of(callback).attr("__name__"))));
     if (s.adaptive())
       throw py::value_error("callback: called after every step of a fixed grid (Runge-Kutta, multistep, "
-                            "stochastic), not with " + s.solver);
+                            "stochastic), not with " + s.solve.method);
     s.callback = callback;
   }
   parse_guidance(s, classes, cfg, cfg_window, cfg_zero_star, cfg_schedule);
+  parse_along(s, along);
   if (s.classes) {
     if (py::isinstance<empirical_holder>(field)) return sample_conditional(field.cast<empirical_holder&>(), x0, s);
     if (py::isinstance<mlp_holder>(field)) return sample_mlp_conditional(field.cast<mlp_holder&>(), x0, s);
@@ -336,6 +331,6 @@ PYBIND11_MODULE(_kinflow, m) {
         py::arg("t1") = py::none(), py::arg("divergence") = py::none(), py::arg("probes") = py::none(),
         py::arg("probe_seed") = py::none(), py::arg("profile") = py::none(), py::arg("callback") = py::none(),
         py::arg("classes") = py::none(), py::arg("cfg") = py::none(), py::arg("cfg_window") = py::none(),
-        py::arg("cfg_zero_star") = py::none(), py::arg("cfg_schedule") = py::none());
+        py::arg("cfg_zero_star") = py::none(), py::arg("cfg_schedule") = py::none(), py::arg("along") = py::none());
   m.def("grid", &grid, py::arg("name"), py::arg("steps"), py::arg("params"));
 }

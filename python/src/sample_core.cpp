@@ -1,6 +1,7 @@
-// kinflow.sample()'s solves, compiled once for all fields: the solver, grid, KTS and KPE
-// settings mapped onto kinflow::integrate / kinflow::integrate_adaptive (the same mapping as
-// the kinflow-sample program, so results agree with it), and the result as NumPy arrays.
+// kinflow.sample()'s solves, compiled once for all fields: the settings run by
+// kinflow::solve_with (the mapping the kinflow-sample program uses too, so results agree
+// with it), with KTS, the guidance energy parts and the user's integrals, and the result as
+// NumPy arrays.
 #include "sample_impl.hpp"
 
 #include <algorithm>
@@ -11,44 +12,13 @@ namespace kinflow_py {
 
 namespace {
 
-template <class Options>
-void set_path_options(Options& opt, const sample_settings& s) {
-  opt.kpe.tau = s.tau;
-  if (kinflow::kts_gain(s.kts).is_identity()) {
-    // Adaptive steps end at the split too, so that early and late are exactly the energy of
-    // [0, tau] and [tau, 1] (a shaped field makes its tau a breakpoint by itself).
-    if constexpr (requires { opt.breakpoints; })
-      if (s.tau > 0 && s.tau < 1) opt.breakpoints = {s.tau};
-  }
-  opt.kpe.quadrature = s.kpe == "left" ? kinflow::kpe_quadrature::left_riemann : kinflow::kpe_quadrature::stage;
-  opt.kpe.profile = s.profile;
-  opt.likelihood.enabled = s.likelihood;
-  opt.likelihood.divergence = s.divergence;
-}
-
-template <class Scalar>
-struct solve_output {
-  kinflow::solve_result<Scalar> result;
-  std::optional<kinflow::stochastic_result<Scalar>> sde;  // the stochastic solvers' energies
-  std::vector<Scalar> trajectory;  // [steps + 1, B, d] when asked
-  std::size_t frames = 0;
-};
-
-/// The grid of s.times, or the one s.grid names (a pilot grid's pilot runs on up to 256 of
-/// the samples).
-template <class Scalar, class Field, class Method>
-kinflow::time_grid<double> make_grid(Field& field, const Method& method,
-                                     const sample_settings& s, const dyn_batch<Scalar>& X) {
-  if (!s.times.empty()) return kinflow::time_grid<double>(s.times);
-  const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), s.grid.needs_pilot() ? 256 : 0));
-  return kinflow::make_grid(s.grid, static_cast<std::size_t>(s.steps), field, method, pilot);
-}
-
 /// The observer of a solve that keeps every state (frame k + 1 of `frames` is the state
-/// after step k) and calls the user's callback(step, t, X, V) after every step, with X the
-/// state after the step ([B, d]) and V its stage velocities ([stages, B, d]; one for the
-/// multistep and stochastic solvers and for a last step taken with Euler). One type for both,
-/// so that they add a single instantiation of each solve.
+/// after step k; frame 0, x0, is stored by make_observer) and calls the user's
+/// callback(step, t, X, V) after every step, with X the state after the step ([B, d]) and V
+/// its stage velocities ([stages, B, d]; one for the multistep and stochastic solvers and
+/// for a last step taken with Euler). One type for both, so that they add a single
+/// instantiation of each solve; it takes the fixed-grid views only (the adaptive solves run
+/// without it).
 template <class Scalar>
 struct step_observer {
   std::vector<Scalar>* frames = nullptr;  // null: no frames
@@ -56,9 +26,13 @@ struct step_observer {
   const py::object* callback = nullptr;   // null: no callback
 
   template <class View>
+    requires requires(const View& v) { v.x.data(); }
   void operator()(const View& view) const {
-    if (frames)
-      std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>((view.step + 1) * n));
+    if (frames) {
+      const std::size_t end = (view.step + 2) * n;
+      if (frames->size() < end) frames->resize(end);
+      std::copy_n(view.x.data(), n, frames->begin() + static_cast<std::ptrdiff_t>(end - n));
+    }
     if (callback) call(view);
   }
 
@@ -83,69 +57,58 @@ struct step_observer {
   }
 };
 
-/// The observer of a solve with `frames` (sized for `count` states of X's shape, X the first)
-/// and the settings' callback; either may be absent.
+/// The observer of a solve with `frames` (x0 stored as the first) and the settings'
+/// callback; either may be absent.
 template <class Scalar>
-step_observer<Scalar> make_observer(std::vector<Scalar>* frames, std::size_t count, const dyn_batch<Scalar>& X,
+step_observer<Scalar> make_observer(std::vector<Scalar>* frames, const dyn_batch<Scalar>& X,
                                     const sample_settings& s) {
   step_observer<Scalar> o;
   o.n = static_cast<std::size_t>(X.size());
   if (frames) {
-    frames->resize(count * o.n);
-    std::copy_n(X.data(), o.n, frames->begin());
+    frames->assign(X.data(), X.data() + o.n);
     o.frames = frames;
   }
   if (!s.callback.is_none()) o.callback = &s.callback;
   return o;
 }
 
-/// The integrals every solve carries: the guidance energy parts (zeros without guidance),
-/// one type for all, so that each solve is compiled once.
+/// A user's integrand of sample(along=[...]): g(t, X, V) -> [B], called with the rows'
+/// stage times t [B], states X [B, d] and velocities V [B, d] (fresh arrays in the solve's
+/// precision), the GIL taken for the call.
 template <class Scalar>
-using integrals_t = decltype(kinflow::guidance_energy_refs<Scalar>(nullptr));
+struct python_integrand {
+  const py::object* g = nullptr;
+  std::size_t index = 0;  // its place in along=[...], for messages
 
-template <class Scalar, class Field, class Method>
-kinflow::solve_result<Scalar> run_fixed(Field& field, const Method& method,
-                                        const kinflow::time_grid<double>& grid, const sample_settings& s,
-                                        dyn_batch<Scalar>& X, const kinflow::progress_callback& progress,
-                                        std::vector<Scalar>* frames, const integrals_t<Scalar>& integrals) {
-  kinflow::fixed_step_options opt;
-  set_path_options(opt, s);
-  opt.progress = progress;
-  opt.last_step = s.last_step;
-  opt.start = s.start;
-  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt, integrals);
-  return kinflow::integrate(field, method, grid, X, opt, integrals, make_observer(frames, grid.times().size(), X, s));
-}
+  void operator()(const kinflow::sample_times<Scalar>& T, const dyn_batch<Scalar>& X, const dyn_batch<Scalar>& V,
+                  kinflow::per_sample<Scalar>& G) const {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    const auto B = static_cast<py::ssize_t>(X.cols()), d = static_cast<py::ssize_t>(X.rows());
+    py::array_t<Scalar> t(B), x({B, d}), v({B, d});
+    std::copy_n(T.data(), B, t.mutable_data());
+    std::copy_n(X.data(), B * d, x.mutable_data());  // a d x B batch is a row-major [B, d] array
+    std::copy_n(V.data(), B * d, v.mutable_data());
+    const std::string name = "along[" + std::to_string(index) + "]";
+    const py::array r = as_numeric_array((*g)(t, x, v), (name + "'s return value").c_str());
+    if (r.ndim() != 1 || r.shape(0) != B)
+      throw py::value_error(name + " returned an array of shape " + shape_text(r) + ", expected (" +
+                            std::to_string(B) + ",) = [B], one value per row of X");
+    const auto c = py::array_t<Scalar, py::array::c_style | py::array::forcecast>::ensure(r);
+    G.resize(B);
+    std::copy_n(c.data(), B, G.data());
+  }
+};
 
-/// A stochastic solve (sde-euler, sde-heun, renoise-euler) on the grid `grid`; with
-/// `frames`, the states after every step (a last-step size adds one step).
-template <class Scalar, class Field>
-kinflow::stochastic_result<Scalar> run_stochastic(Field& field, const kinflow::time_grid<double>& grid,
-                                                  const sample_settings& s, dyn_batch<Scalar>& X,
-                                                  const kinflow::progress_callback& progress,
-                                                  std::vector<Scalar>* frames, const integrals_t<Scalar>& integrals) {
-  kinflow::stochastic_options opt = s.sde;
-  set_path_options(opt, s);
-  opt.progress = progress;
-  opt.last_step = s.last_step;
-  const kinflow::stochastic_method method = kinflow::stochastic_method_by_name(s.solver, "solver");
-  if (!frames && s.callback.is_none()) return kinflow::integrate(field, method, grid, X, opt, integrals);
-  const std::size_t count = grid.times().size() + (opt.last_step_size ? 1 : 0);
-  return kinflow::integrate(field, method, grid, X, opt, integrals, make_observer(frames, count, X, s));
-}
-
-template <class Scalar, class Field, std::size_t S>
-kinflow::solve_result<Scalar> run_adaptive(Field& field, const kinflow::embedded_tableau<S>& method,
-                                           const sample_settings& s, dyn_batch<Scalar>& X,
-                                           const kinflow::progress_callback& progress,
-                                           const integrals_t<Scalar>& integrals) {
-  kinflow::adaptive_options opt;
-  opt.rtol = s.rtol;
-  opt.atol = s.atol;
-  set_path_options(opt, s);
-  opt.progress = progress;
-  return kinflow::integrate_adaptive(field, method, s.t0, s.t1, X, opt, integrals);
+/// The integrals every solve carries, one type for all so that each solve is compiled once:
+/// the guidance energy parts (zeros without guidance), then the user's along=[...].
+template <class Scalar>
+auto make_integrals(const sample_settings& s, const kinflow::kts_gain* gain) {
+  using part = kinflow::guidance_energy_ref<Scalar>;
+  std::vector<python_integrand<Scalar>> user;
+  for (std::size_t k = 0; k < s.along.size(); ++k) user.push_back({&s.along[k], k});
+  return kinflow::along(part{s.parts<Scalar>(), gain, 0}, part{s.parts<Scalar>(), gain, 1},
+                        part{s.parts<Scalar>(), gain, 2}, std::move(user));
 }
 
 /// For solves that run without the GIL (C++ fields): a progress callback that, every tenth
@@ -171,28 +134,18 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   // are bit-identical to the unshaped field's.
   const kinflow::kts_gain gain(s.kts);
   auto field = kinflow::shaped(inner, gain);
-  const auto integrals = kinflow::guidance_energy_refs<Scalar>(s.parts<Scalar>(), &gain);
-  solve_output<Scalar> out;
+  const auto integrals = make_integrals<Scalar>(s, &gain);
   // Python callables run Python code, which sees signals by itself.
-  const kinflow::progress_callback progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
+  kinflow::solve_settings settings = s.solve;
+  settings.progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
+  std::vector<Scalar> frames;
+  const bool observed = (s.trajectories || !s.callback.is_none()) && !s.adaptive();
+  step_observer<Scalar> observer = make_observer(s.trajectories ? &frames : nullptr, X, s);
+  kinflow::solve_settings_result<Scalar> out;
   {
     std::optional<py::gil_scoped_release> release;
     if (release_gil) release.emplace();
-    auto fixed = [&](const auto& method) {
-      const kinflow::time_grid<double> grid = make_grid(field, method, s, X);
-      out.frames = grid.times().size();
-      out.result =
-          run_fixed(field, method, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr, integrals);
-    };
-    auto adaptive = [&](const auto& method) { out.result = run_adaptive(field, method, s, X, progress, integrals); };
-    if (s.stochastic()) {
-      const kinflow::time_grid<double> grid = make_grid(field, kinflow::euler, s, X);  // pilots: an Euler ODE
-      out.frames = grid.times().size() + (s.sde.last_step_size ? 1 : 0);
-      out.sde = run_stochastic(field, grid, s, X, progress, s.trajectories ? &out.trajectory : nullptr, integrals);
-      out.result = *out.sde;
-    } else {
-      kinflow::visit_method(s.solver, fixed, adaptive, "solver");
-    }
+    out = kinflow::solve_with(field, settings, X, integrals, observed ? &observer : nullptr);
   }
   const auto& r = out.result;
   py::dict a;
@@ -207,37 +160,48 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   py::list status;
   for (auto st : r.status) status.append(py::str(std::string(kinflow::to_string(st))));
   a["status"] = status;
-  a["log_likelihood"] = s.likelihood ? py::object(vector_array(r.log_likelihood)) : py::none();
+  a["log_likelihood"] = s.solve.likelihood.enabled ? py::object(vector_array(r.log_likelihood)) : py::none();
   // Guided solves: the three parts of the KPE (docs/math.md 6.5); None otherwise.
-  const bool guided = s.parts<Scalar>() != nullptr && r.integrals.size() == 3;
+  const bool guided = s.parts<Scalar>() != nullptr && r.integrals.size() >= 3;
   const char* parts[3] = {"kpe_unconditional", "kpe_cross", "kpe_guidance"};
   for (std::size_t p = 0; p < 3; ++p)
     a[parts[p]] = guided ? py::object(vector_array(r.integrals[p])) : py::none();
+  // along=[...]: [K, B], integral k of every sample (None without).
+  if (s.along.empty()) {
+    a["integrals"] = py::none();
+  } else {
+    const auto K = static_cast<py::ssize_t>(s.along.size()), B = static_cast<py::ssize_t>(X.cols());
+    py::array_t<Scalar> values({K, B});
+    for (py::ssize_t k = 0; k < K; ++k)
+      std::copy_n(r.integrals[static_cast<std::size_t>(3 + k)].data(), B, values.mutable_data() + k * B);
+    a["integrals"] = values;
+  }
   // The per-step energy increments: [B, steps] per sample (the B x steps matrix is copied
   // into row-major order), [steps] for the batch mean.
-  if (s.profile == kinflow::kpe_profile::per_sample) {
+  if (s.solve.profile == kinflow::kpe_profile::per_sample) {
     const auto& P = r.kpe.profile;
     py::array_t<Scalar> profile({static_cast<py::ssize_t>(P.rows()), static_cast<py::ssize_t>(P.cols())});
     Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(profile.mutable_data(), P.rows(),
                                                                                        P.cols()) = P;
     a["kpe_profile"] = profile;
-  } else if (s.profile == kinflow::kpe_profile::batch_mean) {
+  } else if (s.solve.profile == kinflow::kpe_profile::batch_mean) {
     a["kpe_profile"] = vector_array(r.kpe.profile.col(0));
   } else {
     a["kpe_profile"] = py::none();
   }
   // The stochastic solvers' drift and control energies (None for the ODE solvers).
-  for (const auto& [name, energy] : {std::pair{"drift_energy", out.sde ? &out.sde->drift_energy : nullptr},
-                                     std::pair{"control_energy", out.sde ? &out.sde->control_energy : nullptr}}) {
+  const bool sde = s.stochastic();
+  for (const auto& [name, energy] : {std::pair{"drift_energy", sde ? &out.result.drift_energy : nullptr},
+                                     std::pair{"control_energy", sde ? &out.result.control_energy : nullptr}}) {
     const std::string n(name);
     a[py::str(n)] = energy ? py::object(vector_array(energy->total)) : py::none();
     a[py::str(n + "_early")] = energy ? py::object(vector_array(energy->early)) : py::none();
     a[py::str(n + "_late")] = energy ? py::object(vector_array(energy->late)) : py::none();
   }
   if (s.trajectories) {
-    py::array_t<Scalar> traj({static_cast<py::ssize_t>(out.frames), static_cast<py::ssize_t>(X.cols()),
-                              static_cast<py::ssize_t>(X.rows())});
-    std::copy(out.trajectory.begin(), out.trajectory.end(), traj.mutable_data());
+    py::array_t<Scalar> traj({static_cast<py::ssize_t>(frames.size() / static_cast<std::size_t>(X.size())),
+                              static_cast<py::ssize_t>(X.cols()), static_cast<py::ssize_t>(X.rows())});
+    std::copy(frames.begin(), frames.end(), traj.mutable_data());
     a["trajectory"] = traj;
   } else {
     a["trajectory"] = py::none();

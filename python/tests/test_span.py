@@ -94,7 +94,7 @@ def test_span_and_divergence_errors():
         (dict(solver="dopri5", t0=0.2, likelihood=True), "likelihood: needs the whole span"),
         (dict(solver="rk4", probes=4), "probes: applies with likelihood=True"),
         (dict(solver="rk4", likelihood=True, probes=0), r"probes: expected .* \[1, 1000\]"),
-        (dict(solver="rk4", likelihood=True, divergence="fast"), "divergence: expected 'auto'"),
+        (dict(solver="rk4", likelihood=True, divergence="fast"), "divergence = 'fast' is invalid; expected 'auto'"),
     ]
     for kw, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -4,10 +4,12 @@
 // Gauss–Legendre in long double; the convergence order of the integrator; ∫ 1 dt = t1 - t0.
 
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "kinflow/integrators/adaptive.hpp"
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/multistep.hpp"
 #include "kinflow_catch.hpp"
 #include "support/oracles.hpp"
 
@@ -121,4 +123,50 @@ TEST_CASE("Adaptive solves carry integrals on their accepted steps", "[quadratur
     // The PI controller was used: the step counts are its own, not the default's.
     CHECK(plain.accepted.sum() + plain.rejected.sum() != r.accepted.sum() + r.rejected.sum());
   }
+}
+
+TEST_CASE("A vector of integrands carries one integral per entry, as if each were listed", "[quadrature]") {
+  // One type-erased integrand type, three entries; the oracle is the same integrands
+  // listed one by one, which the solve computes on its compile-time channels.
+  using erased = std::function<void(const kinflow::sample_times<double>&, const batch<double, 2>&,
+                                    const batch<double, 2>&, kinflow::per_sample<double>&)>;
+  auto scaled = [](double k) {
+    return erased([k](const kinflow::sample_times<double>& T, const batch<double, 2>& X, const batch<double, 2>& V,
+                      kinflow::per_sample<double>& G) {
+      G = k * X.colwise().squaredNorm().transpose() + V.row(0).transpose() + T.transpose();
+    });
+  };
+  const std::vector<erased> list{scaled(1.0), scaled(-2.0), scaled(0.5)};
+  const auto one = [](double, const auto&, const auto&) { return 1.0; };
+  const auto X0 = starts();
+  const auto grid = kinflow::time_grid<>::uniform(20);
+  auto same = [&](const kinflow::solve_result<double>& a, const kinflow::solve_result<double>& b) {
+    REQUIRE(a.integrals.size() == 4);
+    REQUIRE(b.integrals.size() == 4);
+    for (std::size_t k = 0; k < 4; ++k) {
+      INFO("integral " << k << ": " << a.integrals[k].transpose() << " vs " << b.integrals[k].transpose());
+      CHECK((a.integrals[k].array() == b.integrals[k].array()).all());
+    }
+    CHECK((a.kpe.total.array() == b.kpe.total.array()).all());
+  };
+  {
+    batch<double, 2> X = X0, Y = X0;
+    same(kinflow::integrate(kTarget, kinflow::rk4, grid, X, {}, kinflow::along(one, list)),
+         kinflow::integrate(kTarget, kinflow::rk4, grid, Y, {}, kinflow::along(one, list[0], list[1], list[2])));
+  }
+  {
+    batch<double, 2> X = X0, Y = X0;
+    same(kinflow::integrate(kTarget, kinflow::dpmpp3m, grid, X, {}, kinflow::along(one, list)),
+         kinflow::integrate(kTarget, kinflow::dpmpp3m, grid, Y, {}, kinflow::along(one, list[0], list[1], list[2])));
+  }
+  {
+    batch<double, 2> X = X0, Y = X0;
+    same(kinflow::integrate_adaptive(kTarget, kinflow::dopri5, 0.0, 1.0, X, {}, kinflow::along(one, list)),
+         kinflow::integrate_adaptive(kTarget, kinflow::dopri5, 0.0, 1.0, Y, {},
+                                     kinflow::along(one, list[0], list[1], list[2])));
+  }
+  // An empty vector carries nothing.
+  batch<double, 2> X = X0;
+  const auto r = kinflow::integrate(kTarget, kinflow::heun, grid, X, {}, kinflow::along(one, std::vector<erased>{}));
+  CHECK(r.integrals.size() == 1);
 }

@@ -300,9 +300,11 @@ void commit_step(kpe_accumulator<Scalar>& kpe, Channels& channels, std::size_t s
     kpe.increments().head(n) = std::get<0>(channels).step.sums();
     kpe.commit(step, t, t_next, first, n);
   }
-  std::apply([&](auto&, auto&... rest) {
-    ((rest.enabled ? void(rest.value.segment(first, n) += rest.step.sums()) : void()), ...);
-  }, channels);
+  bool energy = true;  // the first channel, committed above
+  for_each_in(channels, [&](auto& c) {
+    if (std::exchange(energy, false)) return;
+    if (c.enabled) c.value.segment(first, n) += c.step.sums();
+  });
 }
 
 /// Reports the progress of a tiled walk: step `step` (0-based) of `N` done on the tile of

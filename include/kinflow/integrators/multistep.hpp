@@ -96,7 +96,7 @@ void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const m
   // The integrals' order: the method's, and UniPC's corrected one.
   const int quadrature_order = method.order + (corrector ? 1 : 0);
   auto& channels = core.channels;
-  constexpr std::size_t channel_count = std::tuple_size_v<std::remove_cvref_t<decltype(channels)>>;
+  const std::size_t channels_carried = channel_count(channels);
 
   walk_tiles(X, cols, is_active_observer<Observer>, [&](batch_type& Xb, Eigen::Index first) {
     const Eigen::Index n = Xb.cols();
@@ -104,7 +104,7 @@ void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const m
     std::array<batch_type, 3> q;   // stored quantity (v or m) at the history points, newest first
     for (auto& qj : q) qj.resize(d, n);
     std::array<long double, 3> times{};
-    std::array<std::array<per_sample<Scalar>, 3>, channel_count> g;  // integrand values, newest first
+    std::vector<std::array<per_sample<Scalar>, 3>> g(channels_carried);  // integrand values, newest first
     int history = 0, last_order = 1;
     bool predicted = false;  // the last step was a multistep (predictor) step
     bool deferred = false;   // the last step's integrals wait for this step's evaluation

@@ -33,6 +33,11 @@
 ///    columns are those the solver is stepping, not necessarily the whole batch in order
 ///    (tiles of a fixed-grid solve; the unfinished samples of an adaptive one): an integrand
 ///    must depend on (t, x, v) only, not on a column's position.
+///
+/// A `std::vector` of integrands of one type given to kinflow::along is one integral per
+/// element, for a number of integrals known only at run time (e.g. a Python list of
+/// callables behind one type-erased integrand): `along(std::vector<G>{g1, g2})` carries the
+/// same integrals as `along(g1, g2)`, in one compiled solve whatever the count.
 
 #include <Eigen/Core>
 #include <concepts>
@@ -43,6 +48,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/energy/kpe.hpp"
@@ -68,8 +74,25 @@ concept batched_path_integrand =
 template <class G, class Scalar, int Dim>
 concept path_integrand = sample_path_integrand<G, Scalar, Dim> || batched_path_integrand<G, Scalar, Dim>;
 
+namespace detail {
+template <class T>
+struct is_std_vector : std::false_type {};
+template <class T, class A>
+struct is_std_vector<std::vector<T, A>> : std::true_type {};
+/// The element type of a std::vector; T itself otherwise.
+template <class T>
+struct element_of {
+  using type = T;
+};
+template <class T, class A>
+struct element_of<std::vector<T, A>> {
+  using type = T;
+};
+}  // namespace detail
+
 /// The integrands a solve carries beside the state (built by kinflow::along). Their
-/// integrals are returned in `solve_result::integrals`, in the order given.
+/// integrals are returned in `solve_result::integrals`, in the order given (a std::vector
+/// element: one integral per entry, in its order).
 template <class... G>
 struct path_integrals {
   std::tuple<G...> integrands;  ///< the integrands, held by value
@@ -99,7 +122,7 @@ template <class Bundle, class Scalar, int Dim>
 inline constexpr bool integrands_of = false;
 template <class... G, class Scalar, int Dim>
 inline constexpr bool integrands_of<path_integrals<G...>, Scalar, Dim> =
-    (path_integrand<std::unwrap_reference_t<G>, Scalar, Dim> && ...);
+    (path_integrand<std::unwrap_reference_t<typename element_of<G>::type>, Scalar, Dim> && ...);
 
 /// Evaluates an integrand of either form on a batch: `G(m) = g(T(m), X.col(m), V.col(m))`.
 template <class Integrand, class Scalar, int Dim>
@@ -229,10 +252,40 @@ struct path_channel {
   }
 };
 
-/// Calls f on every element of a tuple.
+/// Calls f on every element of a tuple; on every entry of an element that is a std::vector
+/// (the channels of kinflow::along's vectors), in order.
 template <class Tuple, class F>
 void for_each_in(Tuple& t, F&& f) {
-  std::apply([&](auto&... e) { (f(e), ...); }, t);
+  auto each = [&](auto& e) {
+    if constexpr (is_std_vector<std::remove_cvref_t<decltype(e)>>::value) {
+      for (auto& entry : e) f(entry);
+    } else {
+      f(e);
+    }
+  };
+  std::apply([&](auto&... e) { (each(e), ...); }, t);
+}
+
+/// The number of channels for_each_in visits.
+template <class Tuple>
+[[nodiscard]] std::size_t channel_count(Tuple& t) {
+  std::size_t n = 0;
+  for_each_in(t, [&](auto&) { ++n; });
+  return n;
+}
+
+/// The channel of one integrand, or the channels of a vector of them.
+template <class Scalar, class G>
+auto make_user_channel(const G& g) {
+  if constexpr (is_std_vector<G>::value) {
+    using E = typename G::value_type;
+    std::vector<path_channel<Scalar, E>> out;
+    out.reserve(g.size());
+    for (const E& e : g) out.emplace_back(e);
+    return out;
+  } else {
+    return path_channel<Scalar, G>{g};
+  }
 }
 
 /// The channels of a solve: the kinetic energy, the log-likelihood's divergence
@@ -242,8 +295,8 @@ auto make_channels(const kpe_options& kpe, double tau, const path_integrals<G...
   using energy_channel = path_channel<Scalar, kinetic_energy_integrand>;
   return std::apply(
       [&](const auto&... g) {
-        std::tuple<energy_channel, path_channel<Scalar, Likelihood>, path_channel<Scalar, G>...> channels(
-            energy_channel{}, path_channel<Scalar, Likelihood>{}, path_channel<Scalar, G>{g}...);
+        std::tuple<energy_channel, path_channel<Scalar, Likelihood>, decltype(make_user_channel<Scalar>(g))...>
+            channels(energy_channel{}, path_channel<Scalar, Likelihood>{}, make_user_channel<Scalar>(g)...);
         auto& energy = std::get<0>(channels);
         energy.enabled = kpe.enabled;
         energy.absolute = true;
@@ -260,7 +313,12 @@ auto make_channels(const kpe_options& kpe, double tau, const path_integrals<G...
 /// Calls f on every user channel (after the energy and the likelihood).
 template <class Channels, class F>
 void for_each_user_channel(Channels& channels, F&& f) {
-  std::apply([&](auto&, auto&, auto&... user) { (f(user), ...); }, channels);
+  std::apply(
+      [&](auto&, auto&, auto&... user) {
+        auto users = std::forward_as_tuple(user...);
+        for_each_in(users, f);
+      },
+      channels);
 }
 
 /// Moves the energy's and the user channels' values into the result.
