@@ -121,10 +121,12 @@ inline void check_guidance(const command_line& cl, const guidance_settings& g, c
   if (g.zero_star >= 0) {
     o.optimized_scale = true;
     if (g.zero_star > 0 && !grid.empty()) {
-      if (static_cast<std::size_t>(g.zero_star) >= grid.size())
+      try {
+        o.zero_until = kinflow::zero_start_time(kinflow::time_grid<double>(grid), g.zero_star);
+      } catch (const kinflow::invalid_argument&) {
         usage_error("--cfg-zero-star: " + std::to_string(g.zero_star) + " steps, the grid has " +
                     std::to_string(grid.size() - 1));
-      o.zero_until = grid[static_cast<std::size_t>(g.zero_star)];
+      }
     }
   }
   return o;

@@ -490,6 +490,11 @@ def sample(field, x0, solver="euler", steps=None, grid="uniform", kts=None, kpe=
         arrays in the solve's precision. Its return value is ignored; an exception it raises
         ends the solve and propagates. Cost: two copies of the batch per step, the GIL taken
         per step, and the batch is then integrated whole rather than in cache-sized tiles.
+        The adaptive solvers, whose steps differ per sample, call it after every accepted
+        step of every sample as ``callback(step, t, X, V, sample=i)``: ``step`` counts that
+        sample's accepted steps from 0, ``t`` is the step's start, ``X`` ``[1, d]`` the
+        sample's state after it and ``V`` ``[stages, 1, d]`` its stage velocities (one Python
+        call per accepted sample step).
 
     classes : int, array [B] of int, or None
         The samples' classes (-1: unconditional) for a conditional field: an

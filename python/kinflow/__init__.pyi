@@ -168,7 +168,7 @@ def sample(field: Field, x0: ArrayOrTensor, solver: Solver | str = "euler", step
            t1: float | None = None, divergence: Literal["auto", "exact", "hutchinson"] | None = None,
            probes: int | None = None, probe_seed: int | None = None,
            profile: Literal["per_sample", "mean"] | None = None,
-           callback: Callable[[int, float, Array, Array], Any] | None = None,
+           callback: Callable[..., Any] | None = None,
            classes: int | ArrayLike | None = None, cfg: float | None = None,
            cfg_window: tuple[float, float] | None = None, cfg_zero_star: int | None = None,
            cfg_schedule: Callable[[float], float] | None = None,

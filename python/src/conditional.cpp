@@ -288,12 +288,13 @@ void parse_guidance(sample_settings& s, const py::object& classes, const py::obj
     if (s.zero_star > 0) {
       if (s.solve.times.empty() && s.solve.grid.needs_pilot())
         throw py::value_error("cfg_zero_star: counts the steps of a grid known before the solve, not of a pilot grid");
-      const std::vector<double> t =
-          s.solve.times.empty() ? kinflow::make_grid<double>(s.solve.grid, s.solve.steps).times() : s.solve.times;
-      if (static_cast<std::size_t>(s.zero_star) >= t.size())
+      const kinflow::time_grid<double> grid = s.solve.times.empty()
+                                                   ? kinflow::make_grid<double>(s.solve.grid, s.solve.steps)
+                                                   : kinflow::time_grid<double>(s.solve.times);
+      if (static_cast<std::size_t>(s.zero_star) > grid.steps())
         throw py::value_error("cfg_zero_star: " + std::to_string(s.zero_star) + " steps, the grid has " +
-                              std::to_string(t.size() - 1));
-      s.guidance.zero_until = t[static_cast<std::size_t>(s.zero_star)];
+                              std::to_string(grid.steps()));
+      s.guidance.zero_until = kinflow::zero_start_time(grid, s.zero_star);
     }
   }
   s.guidance.validate();

@@ -267,11 +267,8 @@ py::object sample(py::object field, py::handle x0, const std::string& solver, lo
   parse_profile(s, profile);
   if (!callback.is_none()) {
     if (!PyCallable_Check(callback.ptr()))
-      throw py::type_error("callback: expected None or a callable callback(step, t, X, V), got " +
+      throw py::type_error("callback: expected None or a callable callback(step, t, X, V[, sample=i]), got " +
                            std::string(py::str(py::type::handle_of(callback).attr("__name__"))));
-    if (s.adaptive())
-      throw py::value_error("callback: called after every step of a fixed grid (Runge-Kutta, multistep, "
-                            "stochastic), not with " + s.solve.method);
     s.callback = callback;
   }
   parse_guidance(s, classes, cfg, cfg_window, cfg_zero_star, cfg_schedule);

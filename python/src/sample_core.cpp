@@ -17,13 +17,31 @@ namespace {
 /// callback(step, t, X, V) after every step, with X the state after the step ([B, d]) and V
 /// its stage velocities ([stages, B, d]; one for the multistep and stochastic solvers and
 /// for a last step taken with Euler). One type for both, so that they add a single
-/// instantiation of each solve; it takes the fixed-grid views only (the adaptive solves run
-/// without it).
+/// instantiation of each solve. The adaptive solvers call the callback after every accepted
+/// step of every sample: callback(step, t, X [1, d], V [stages, 1, d], sample=i), `step`
+/// counting that sample's accepted steps.
 template <class Scalar>
 struct step_observer {
   std::vector<Scalar>* frames = nullptr;  // null: no frames
   std::size_t n = 0;                      // numbers per frame
   const py::object* callback = nullptr;   // null: no callback
+  std::vector<long>* accepted = nullptr;  // adaptive solves: accepted steps per sample so far
+
+  template <std::size_t S>
+  void operator()(const kinflow::adaptive_step_view<Scalar, Eigen::Dynamic, S>& v) const {
+    if (!callback) return;
+    auto& count = (*accepted)[static_cast<std::size_t>(v.sample)];
+    py::gil_scoped_acquire gil;
+    const auto d = static_cast<py::ssize_t>(v.state.rows());
+    py::array_t<Scalar> X({py::ssize_t{1}, d}), V({static_cast<py::ssize_t>(S), py::ssize_t{1}, d});
+    const auto x = v.x();
+    for (py::ssize_t r = 0; r < d; ++r) X.mutable_at(0, r) = x(r);
+    for (std::size_t j = 0; j < S; ++j) {
+      const auto k = v.k(j);
+      for (py::ssize_t r = 0; r < d; ++r) V.mutable_at(static_cast<py::ssize_t>(j), 0, r) = k(r);
+    }
+    (*callback)(count++, static_cast<double>(v.t), X, V, py::arg("sample") = static_cast<long>(v.sample));
+  }
 
   template <class View>
     requires requires(const View& v) { v.x.data(); }
@@ -139,8 +157,10 @@ py::object run_sample_ref(Ref& inner, const sample_settings& s, dyn_batch<Scalar
   kinflow::solve_settings settings = s.solve;
   settings.progress = release_gil ? python_signal_check() : kinflow::progress_callback{};
   std::vector<Scalar> frames;
-  const bool observed = (s.trajectories || !s.callback.is_none()) && !s.adaptive();
+  std::vector<long> accepted(static_cast<std::size_t>(X.cols()), 0);
+  const bool observed = s.trajectories || !s.callback.is_none();
   step_observer<Scalar> observer = make_observer(s.trajectories ? &frames : nullptr, X, s);
+  observer.accepted = &accepted;
   kinflow::solve_settings_result<Scalar> out;
   {
     std::optional<py::gil_scoped_release> release;

@@ -198,7 +198,40 @@ def test_callback_errors_propagate():
     for field in (_gaussian(), lambda t, X: -X):  # a C++ field (GIL released) and a callable
         with pytest.raises(Stop, match="enough"):
             kinflow.sample(field, x, solver="heun", steps=5, callback=stop)
-    with pytest.raises(ValueError, match="callback: called after every step of a fixed grid"):
-        kinflow.sample(_gaussian(), x, solver="dopri5", callback=stop)
+    def stop_adaptive(step, t, X, V, sample):
+        if step == 2:
+            raise Stop("enough")
+    with pytest.raises(Stop, match="enough"):
+        kinflow.sample(_gaussian(), x, solver="dopri5", callback=stop_adaptive)
     with pytest.raises(TypeError, match="callback"):
         kinflow.sample(_gaussian(), x, solver="euler", callback=3)
+
+
+# Dormand and Prince's 5th-order weights (the propagated solution; the 7th stage is FSAL).
+DOPRI5_B = np.array([35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0])
+
+
+def test_adaptive_callback_sees_every_accepted_step_of_every_sample():
+    """Each sample's accepted steps, rebuilt from the stages the callback sees with the
+    method's published weights, chain from x0 to the sample's result; the counts are the
+    solve's accepted steps, and the callback changes nothing."""
+    x0 = np.asarray(kinflow.standard_normal(6, D, 23))
+    steps = {}
+
+    def callback(step, t, X, V, sample):
+        assert X.shape == (1, D) and V.shape == (7, 1, D)
+        steps.setdefault(sample, []).append((step, t, X[0].copy(), V[:, 0].copy()))
+
+    r = kinflow.sample(_gaussian(), x0, solver="dopri5", rtol=1e-8, atol=1e-8, callback=callback)
+    plain = kinflow.sample(_gaussian(), x0, solver="dopri5", rtol=1e-8, atol=1e-8)
+    np.testing.assert_array_equal(np.asarray(r.x), np.asarray(plain.x))
+    assert sorted(steps) == list(range(6))
+    for i, seen in steps.items():
+        assert [s for s, *_ in seen] == list(range(len(seen)))
+        assert len(seen) == int(r.accepted[i])
+        prev = x0[i]
+        ends = [t for _, t, _, _ in seen[1:]] + [1.0]
+        for (_, t, X, V), end in zip(seen, ends):
+            np.testing.assert_allclose(X, prev + (end - t) * DOPRI5_B @ V, rtol=1e-12, atol=1e-13)
+            prev = X
+        np.testing.assert_array_equal(prev, np.asarray(r.x)[i])
