@@ -1,4 +1,4 @@
-// Acceleration-equidistributing grids on the Gaussian target of SPEC §4, whose paths
+// Acceleration-equidistributing grids on the Gaussian target of docs/math.md §3.4, whose paths
 // x(t) = t·μ + σ(t)·x0 have dv/dt = σ''(t)·x0 with σ'' = s²/σ³ (worked out below), against the
 // quantiles of ∫ σ^{-3γ} computed here by quadrature; make_grid() by name against the builders
 // it names; pilot failures and bad options are rejected.

@@ -11,7 +11,7 @@
 ///
 ///     A_m = mean over samples of ‖v(x(s_{m+1}), s_{m+1}) − v(x(s_m), s_m)‖ = ∫ over [s_m, s_{m+1}] of ‖dv/dt‖ dt
 ///
-/// (exact when dv/dt keeps its direction on the step, as on the Gaussian target of SPEC §4).
+/// (exact when dv/dt keeps its direction on the step, as on the Gaussian target of docs/math.md §3.4).
 /// The velocities are the first stages `k_1 = v(x_m, s_m)` of the pilot's steps, so the pilot
 /// costs no evaluation beyond its solve; the last pilot step, whose end velocity is not
 /// evaluated, repeats the density of the one before (the field may be singular at t = 1).

@@ -6,7 +6,7 @@
 ///
 /// **The reduction.** For a batch of B queries, rank r computes the partial posterior state
 /// of the queries over its shard S_r with the closed-form engine (kinflow::posterior_state,
-/// SPEC §5.3): per query `M_r = max_{i∈S_r} L_i`, `W_r = Σ_{i∈S_r} e^{L_i - M_r}` and
+/// docs/math.md §4.2): per query `M_r = max_{i∈S_r} L_i`, `W_r = Σ_{i∈S_r} e^{L_i - M_r}` and
 /// `S_r = Σ_{i∈S_r} e^{L_i - M_r} y_i` (and `Q_r`, the weighted squared deviations, for the
 /// divergence), with `L_i = -‖x - t y_i‖² / (2σ_t²)`. An empty shard has the state
 /// `(-∞, 0, 0)`, the identity of the merge. One MPI_Allreduce with a user-defined,
