@@ -98,9 +98,9 @@ public:
   /// with `t_0 = 0` and `t_N = 1` exactly (pure noise and clean data, as in edm()). The map
   /// `t = 1/(1 + σ)` is the one of a noise-level (EDM) schedule, `σ = (1-t)/t`, so that the
   /// same σ_min and σ_max mean the same as in edm(); then `log σ = -λ_t` with
-  /// `λ_t = log(t/(1-t))` (docs/integrators.md, multistep methods), and the grid is uniform in λ between its ends: the
-  /// variable in which DPM-Solver's steps are exact. Defaults are EDM's noise range:
-  /// `σ_min = 0.002`, `σ_max = 80` (λ from -4.38 to 6.21).
+  /// `λ_t = log(t/(1-t))` (docs/integrators.md, multistep methods), and the grid is
+  /// uniform in λ between its ends: the variable in which DPM-Solver's steps are exact.
+  /// Defaults are EDM's noise range: `σ_min = 0.002`, `σ_max = 80` (λ from -4.38 to 6.21).
   /// @throws kinflow::invalid_argument unless `steps >= 1` and `0 < sigma_min < sigma_max`,
   ///   both finite.
   [[nodiscard]] static time_grid exponential(std::size_t steps, T sigma_min = T(0.002), T sigma_max = T(80)) {
