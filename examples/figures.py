@@ -83,6 +83,12 @@ def figure_a(binary, out, n_train, samples):
     return {"kpe_mean": summary["kpe"]["mean"], "f_mem": summary["memorization"]["f_mem"]}
 
 
+# F_mem of samples that copy nothing, in 2-D: for a point drawn from the data's own density, the
+# training points near it form a locally homogeneous Poisson process, in which (d1/d2)^2 is
+# uniform on [0, 1]; so P(d1/d2 < 1/3) = 1/9 (in d dimensions, 3^-d).
+CHANCE_F_MEM = 1 / 9
+
+
 def figure_b(binary, out, n_train, samples):
     """KPE against the log density at the landing point, exact (mixture) and kNN (empirical)."""
     cases = [
@@ -136,6 +142,8 @@ def figure_c(binary, out, n_train, samples, quick):
             for fname, _ in fields:
                 pts = data[fname][pname]
                 ax.plot([p["value"] for p in pts], [p[mname] for p in pts], "o-", label=fname)
+            if mname == "F_mem":
+                ax.axhline(CHANCE_F_MEM, ls=":", color="gray", label="chance: true samples (1/9)")
             ax.set_xlabel(pname + (" (alpha0 = beta0 = 0.01)" if pname == "tau" else ""))
             ax.set_ylabel(mname)
             if row == 0 and col == 0:
@@ -228,7 +236,8 @@ def figure_e(trained, out, quick):
             ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas], fontsize=7)
             ax.set_xlabel("beta0 (soft landing)")
             ax.set_ylabel("alpha0 (launch boost)")
-            ax.set_title(f"trained MLP: {label}, tau = {tau:g}", fontsize=9)
+            chance = f" (chance {CHANCE_F_MEM:.3f})" if metric == "f_mem" else ""
+            ax.set_title(f"trained MLP: {label}{chance}, tau = {tau:g}", fontsize=9)
             fig.colorbar(im, ax=ax)
     for col in range(len(taus), ncol):
         axes[1][col].axis("off")
