@@ -347,6 +347,7 @@ struct run_output {
   std::string divergence;                   // with --likelihood: "exact" or "hutchinson"
   cli::path_energies<Scalar> sde;           // stochastic solvers: the drift and control energies
   std::optional<kinflow::pruning_stats> pruning;  // closed-form fields: the points touched
+  std::vector<kinflow::pruning_stats> pruning_by_step;  // the same per step (fixed grids known beforehand)
   std::vector<kinflow::per_sample<Scalar>> guidance_parts;  // guided solves: the three energy parts
 };
 
@@ -718,7 +719,13 @@ cli::json_object make_summary(const settings& s, const inputs& in,
                             .number("eps", s.pruning_eps)
                             .number("touched_share", p.touched_share())
                             .integer("evaluations", static_cast<long long>(p.evaluations))
-                            .integer("pruned_evaluations", static_cast<long long>(p.pruned_evaluations)));
+                            .integer("pruned_evaluations", static_cast<long long>(p.pruned_evaluations))
+                            .raw("touched_share_by_step", [&] {
+                              std::vector<std::string> shares;
+                              for (const auto& step : out.pruning_by_step)
+                                shares.push_back(cli::json_number(step.touched_share()));
+                              return "[" + cli::join(shares, ", ") + "]";
+                            }()));
   }
   if (s.guidance.conditional()) {
     const cli::guidance_settings& g = s.guidance;
@@ -833,6 +840,22 @@ run_output<Scalar> sample_model_guided(const settings& s, const kinflow::class_l
   return sample_guided_field(field, s, C, X, dyn_batch<Scalar>{});
 }
 
+/// Samples the closed-form @p field with its pruning counts, overall and per step of the
+/// grid (a fixed grid known before the solve: a pilot grid's pilot run would fall into its
+/// steps, and an adaptive solve has no common steps).
+template <class Scalar, class Field>
+run_output<Scalar> sample_recording_pruning(const Field& field, const settings& s, dyn_batch<Scalar>& X,
+                                            const dyn_batch<Scalar>& pilot) {
+  const bool by_step = !kinflow::is_adaptive_method(s.solver) && !s.grid.needs_pilot();
+  field.reset_pruning_statistics();
+  field.record_pruning_passes(by_step);
+  run_output<Scalar> out = sample_with(field, s, X, pilot);
+  out.pruning = field.pruning_statistics();
+  if (by_step) out.pruning_by_step = kinflow::pruning_by_step(field.pruning_passes(), out.grid);
+  field.record_pruning_passes(false);
+  return out;
+}
+
 /// Samples with the field of --field / --model: every sample of @p X on one process, or
 /// this rank's share under --shard samples (@p pilot: the whole batch's pilot samples).
 /// @p exact_log_density receives log p_1 at the landing points for the mixture fields.
@@ -854,15 +877,13 @@ run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& trai
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
     const kinflow::empirical_field<Scalar> field(kinflow::keep_reference, train, o);
-    out = sample_with(field, s, X, pilot);
-    out.pruning = field.pruning_statistics();
+    out = sample_recording_pruning(field, s, X, pilot);
   } else if (s.field == "smoothed") {
     kinflow::gaussian_mixture_options<Scalar> o;
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
     const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing), o);
-    out = sample_with(field, s, X, pilot);
-    out.pruning = field.pruning_statistics();
+    out = sample_recording_pruning(field, s, X, pilot);
     keep_log_density(field);
   } else if (s.field == "model") {
     sample_model(s, train.cols(), X, out);

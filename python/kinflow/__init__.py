@@ -109,7 +109,11 @@ labels given (None without) and the number of classes. ``sample(field, x0, class
 cfg=...)`` samples the class-conditional field with classifier-free guidance.
 
 ``pruning_statistics() -> dict`` counts the (sample, point) pairs evaluated so far against
-the dense count (``touched_share``); ``reset_pruning_statistics()`` zeroes it.
+the dense count (``touched_share``); ``reset_pruning_statistics()`` zeroes it. The share per
+step of a solve: ``record_pruning_passes(True)`` before it, then
+``pruning_statistics(times=grid)`` adds ``touched_share_by_step`` ``[steps]`` (and
+``pairs_by_step``, ``dense_pairs_by_step``): the evaluations at times in ``[t_n, t_{n+1})``,
+so a Runge-Kutta stage at ``t_n + h`` counts with the next step.
 
 Methods take ``t`` (float) and ``X`` ``[B, d]``: ``velocity(t, X) -> [B, d]``,
 ``log_density(t, X) -> [B]`` (log p_t), ``posterior_weights(t, X) -> [B, N]`` (rows sum
@@ -144,7 +148,7 @@ weights : array [K], each > 0, summing to 1 (within 1e-6)
 threads : int, 0 for every core
 
 Methods as EmpiricalField: ``velocity``, ``log_density``, ``posterior_weights`` ``[B, K]``,
-``divergence``, ``pruning_statistics``, ``reset_pruning_statistics``.
+``divergence``, ``pruning_statistics``, ``reset_pruning_statistics``, ``record_pruning_passes``.
 """
 
 KTS.__doc__ = """KTS(alpha0=0.0, beta0=0.0, tau=0.6, k=3.0, early="linear", late="exponential")

@@ -205,9 +205,10 @@ void set_closed_form(Options& o, long threads, const std::string& pruning, doubl
   o.pruning_eps = pruning_eps;
 }
 
-/// `field.pruning_statistics()` as a dict.
+/// `field.pruning_statistics(times=None)` as a dict; with the times of a grid, also the
+/// counts per step of the passes recorded (record_pruning_passes(True)).
 template <class Holder>
-py::dict pruning_statistics(const Holder& h) {
+py::dict pruning_statistics(const Holder& h, const py::object& times) {
   const kinflow::pruning_stats p = visit_field(h, [](const auto& f) { return f.pruning_statistics(); });
   py::dict out;
   out["evaluations"] = p.evaluations;
@@ -215,12 +216,40 @@ py::dict pruning_statistics(const Holder& h) {
   out["pairs"] = p.pairs;
   out["dense_pairs"] = p.dense_pairs;
   out["touched_share"] = p.touched_share();
+  if (times.is_none()) return out;
+  std::vector<double> grid;
+  try {
+    grid = times.cast<std::vector<double>>();
+  } catch (const py::cast_error&) {
+    throw py::type_error("times: expected a 1-D sequence of the grid's times");
+  }
+  if (grid.size() < 2)
+    throw py::value_error("times: expected the grid's times, at least 2, got " + std::to_string(grid.size()));
+  const auto passes = visit_field(h, [](const auto& f) { return f.pruning_passes(); });
+  if (passes.empty() && p.evaluations > 0)
+    throw py::value_error("times: no pass was recorded; call field.record_pruning_passes(True) before the solve");
+  const std::vector<kinflow::pruning_stats> steps = kinflow::pruning_by_step(passes, grid);
+  py::array_t<double> share(static_cast<py::ssize_t>(steps.size()));
+  py::array_t<std::uint64_t> pairs(static_cast<py::ssize_t>(steps.size())), dense(static_cast<py::ssize_t>(steps.size()));
+  for (std::size_t n = 0; n < steps.size(); ++n) {
+    share.mutable_at(static_cast<py::ssize_t>(n)) = steps[n].touched_share();
+    pairs.mutable_at(static_cast<py::ssize_t>(n)) = steps[n].pairs;
+    dense.mutable_at(static_cast<py::ssize_t>(n)) = steps[n].dense_pairs;
+  }
+  out["touched_share_by_step"] = share;
+  out["pairs_by_step"] = pairs;
+  out["dense_pairs_by_step"] = dense;
   return out;
 }
 
 template <class Holder>
 void reset_pruning_statistics(const Holder& h) {
   visit_field(h, [](const auto& f) { f.reset_pruning_statistics(); });
+}
+
+template <class Holder>
+void record_pruning_passes(const Holder& h, bool on) {
+  visit_field(h, [on](const auto& f) { f.record_pruning_passes(on); });
 }
 
 
@@ -273,8 +302,9 @@ void init_fields(py::module_& m) {
            }),
            py::arg("Y"), py::arg("sigma_min") = 0.0, py::arg("threads") = 0, py::arg("pruning") = "auto",
            py::arg("pruning_eps") = 1e-12, py::arg("labels") = py::none(), py::arg("classes") = py::none())
-      .def("pruning_statistics", &pruning_statistics<empirical_holder>)
+      .def("pruning_statistics", &pruning_statistics<empirical_holder>, py::arg("times") = py::none())
       .def("reset_pruning_statistics", &reset_pruning_statistics<empirical_holder>)
+      .def("record_pruning_passes", &record_pruning_passes<empirical_holder>, py::arg("on") = true)
       .def("velocity", &velocity<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("log_density", &log_density<empirical_holder>, py::arg("t"), py::arg("X"))
       .def("posterior_weights", &posterior_weights<empirical_holder>, py::arg("t"), py::arg("X"))
@@ -314,8 +344,9 @@ void init_fields(py::module_& m) {
       .def("posterior_weights", &posterior_weights<mixture_holder>, py::arg("t"), py::arg("X"))
       .def("divergence", &divergence<mixture_holder>, py::arg("t"), py::arg("X"))
       .def("__call__", &velocity<mixture_holder>, py::arg("t"), py::arg("X"))
-      .def("pruning_statistics", &pruning_statistics<mixture_holder>)
+      .def("pruning_statistics", &pruning_statistics<mixture_holder>, py::arg("times") = py::none())
       .def("reset_pruning_statistics", &reset_pruning_statistics<mixture_holder>)
+      .def("record_pruning_passes", &record_pruning_passes<mixture_holder>, py::arg("on") = true)
       .def_property_readonly("dim", &mixture_holder::dim)
       .def_property_readonly("size", [](const mixture_holder& h) {
         return visit_field(h, [](const auto& f) { return static_cast<Eigen::Index>(f.size()); });

@@ -89,6 +89,37 @@ def test_solve_with_pruning_lands_with_the_dense_solve():
     assert smoothed.pruning_statistics()["touched_share"] < 1
 
 
+def test_share_touched_per_step():
+    """The passes recorded during a solve, binned by its grid, against the counts an observing
+    callback reads after every step (Euler: every evaluation of step n is at t_n)."""
+    Y = clustered(3000, 2)
+    x0 = np.random.default_rng(4).standard_normal((200, 2))
+    field = kinflow.EmpiricalField(Y)
+    field.record_pruning_passes(True)
+    seen, last = [], [0, 0]
+
+    def callback(step, t, X, V):
+        s = field.pruning_statistics()
+        seen.append((s["pairs"] - last[0], s["dense_pairs"] - last[1]))
+        last[:] = [s["pairs"], s["dense_pairs"]]
+
+    times = kinflow.grid("cosine", 20)
+    kinflow.sample(field, x0, solver="euler", grid=times, callback=callback)
+    stats = field.pruning_statistics(times=times)
+    assert stats["touched_share_by_step"].shape == (20,)
+    np.testing.assert_array_equal(stats["pairs_by_step"], [p for p, _ in seen])
+    np.testing.assert_array_equal(stats["dense_pairs_by_step"], [d for _, d in seen])
+    np.testing.assert_allclose(stats["touched_share_by_step"], [p / d for p, d in seen], rtol=1e-15)
+    assert stats["touched_share_by_step"][0] == 1 and stats["touched_share_by_step"][-1] < 0.5
+    # Without recording there is nothing to bin.
+    other = kinflow.EmpiricalField(Y)
+    other.velocity(0.5, x0)
+    with pytest.raises(ValueError, match="record_pruning_passes"):
+        other.pruning_statistics(times=times)
+    with pytest.raises(ValueError, match="times"):
+        field.pruning_statistics(times=[0.5])
+
+
 def test_bad_pruning_arguments():
     Y = clustered(50, 2)
     with pytest.raises(ValueError, match="pruning: expected 'auto', 'on' or 'off'"):
@@ -117,6 +148,12 @@ def test_cli_reports_the_points_touched(tmp_path):
     assert 0 < out["on"]["pruning"]["touched_share"] < 1
     assert out["off"]["pruning"]["touched_share"] == 1
     assert out["off"]["pruning"]["pruned_evaluations"] == 0
+    # Per step: Euler evaluates once per step over all samples, so every step has the same
+    # dense count and the overall share is the mean of the steps' shares.
+    by_step = np.array(out["on"]["pruning"]["touched_share_by_step"])
+    assert by_step.shape == (30,) and by_step[0] == 1 and by_step[-1] < by_step[0]
+    assert abs(by_step.mean() - out["on"]["pruning"]["touched_share"]) <= 1e-9
+    assert out["off"]["pruning"]["touched_share_by_step"] == [1] * 30
     assert np.max(np.abs(out["on_x"] - out["off_x"])) <= 1e-9
     p = subprocess.run([str(exe), "--pruning-eps", "0", "--out", str(tmp_path / "bad")],
                        capture_output=True, text=True, timeout=30)

@@ -15,7 +15,9 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "closed_form_reference.hpp"
 
@@ -150,6 +152,72 @@ TEST_CASE("a solve with pruning lands where the dense solve does", "[empirical][
     CHECK((rp.log_likelihood - rd.log_likelihood).cwiseAbs().maxCoeff() <=
           1e-9 * (1 + rd.log_likelihood.cwiseAbs().maxCoeff()));
   }
+}
+
+TEST_CASE("the recorded passes give the share touched per step", "[empirical][pruning]") {
+  // Oracle: an observed solve (no tiling) that reads the field's counters after every step;
+  // with Euler and midpoint every evaluation of step n lies in [t_n, t_{n+1}), so the
+  // recorded passes binned by the grid must give the same counts per step.
+  kinflow_test::test_rng rng(13);
+  const dyn Y = make_set("clustered", 2, 3000, rng);
+  const kinflow::empirical_field<double> field(Y, options(kinflow::pruning_mode::automatic, 1e-12));
+  dyn X0(2, 200);
+  rng.fill_normal(X0);
+  const auto grid = kinflow::time_grid<double>::cosine(25);
+  auto check_method = [&](const auto& method) {
+    field.reset_pruning_statistics();
+    field.record_pruning_passes(true);
+    std::vector<kinflow::pruning_stats> seen;
+    kinflow::pruning_stats before{};
+    auto observer = [&](const auto&) {
+      const kinflow::pruning_stats now = field.pruning_statistics();
+      seen.push_back({now.evaluations - before.evaluations, now.pruned_evaluations - before.pruned_evaluations,
+                      now.pairs - before.pairs, now.dense_pairs - before.dense_pairs});
+      before = now;
+    };
+    dyn X = X0;
+    (void)kinflow::integrate(field, method, grid, X, kinflow::fixed_step_options{}, observer);
+    const auto by_step = kinflow::pruning_by_step(field.pruning_passes(), grid.times());
+    REQUIRE(by_step.size() == 25);
+    REQUIRE(seen.size() == 25);
+    std::uint64_t pairs = 0;
+    for (std::size_t n = 0; n < 25; ++n) {
+      CAPTURE(n);
+      CHECK(by_step[n].evaluations == seen[n].evaluations);
+      CHECK(by_step[n].pairs == seen[n].pairs);
+      CHECK(by_step[n].dense_pairs == seen[n].dense_pairs);
+      pairs += by_step[n].pairs;
+    }
+    CHECK(pairs == field.pruning_statistics().pairs);
+    // Late steps touch few points, the first ones all of them.
+    CHECK(by_step.front().touched_share() == 1.0);
+    CHECK(by_step.back().touched_share() < 0.2);
+  };
+  check_method(kinflow::euler);
+  check_method(kinflow::midpoint);
+  // Off again: nothing more is recorded; the reset clears the log.
+  field.record_pruning_passes(false);
+  const std::size_t recorded = field.pruning_passes().size();
+  (void)field.velocity(0.5, X0);
+  CHECK(field.pruning_passes().size() == recorded);
+  field.reset_pruning_statistics();
+  CHECK(field.pruning_passes().empty());
+}
+
+TEST_CASE("passes are binned by the grid's direction, its last step closed", "[pruning]") {
+  auto pass = [](double t, std::uint64_t pairs) { return kinflow::pruning_pass{t, t, pairs, 100}; };
+  const std::vector<kinflow::pruning_pass> passes{pass(0.0, 1), pass(0.25, 2), pass(0.5, 4), pass(0.75, 8),
+                                                  pass(1.0, 16), pass(1.5, 32)};
+  const auto up = kinflow::pruning_by_step(passes, {0.0, 0.5, 1.0});
+  REQUIRE(up.size() == 2);
+  CHECK(up[0].pairs == 1 + 2);
+  CHECK(up[1].pairs == 4 + 8 + 16);  // the end of the last step included; 1.5 outside
+  const auto down = kinflow::pruning_by_step(passes, {1.0, 0.5, 0.0});
+  REQUIRE(down.size() == 2);
+  CHECK(down[0].pairs == 16 + 8);  // (0.5, 1.0], from 1.0 down
+  CHECK(down[1].pairs == 4 + 2 + 1);
+  CHECK(kinflow::pruning_by_step(passes, {0.3}).empty());
+  CHECK(kinflow::pruning_by_step({}, {0.0, 1.0})[0].touched_share() == 1.0);
 }
 
 TEST_CASE("pruned results do not depend on threads, and barely on the memory budget",

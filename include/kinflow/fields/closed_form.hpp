@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <utility>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -71,8 +72,13 @@ public:
   /// How many (query, point) pairs the evaluations so far visited, against the dense count
   /// (see kinflow::pruning_mode; shared by copies of the field).
   [[nodiscard]] pruning_stats pruning_statistics() const noexcept { return engine_.pruning_statistics(); }
-  /// Sets the counts of pruning_statistics() to zero.
+  /// Sets the counts of pruning_statistics() to zero and clears the recorded passes.
   void reset_pruning_statistics() const noexcept { engine_.reset_pruning_statistics(); }
+  /// Starts (or stops) recording every pass over the points with its time and counts, for
+  /// the share touched per step (kinflow::pruning_by_step); off by default, shared by copies.
+  void record_pruning_passes(bool on) const noexcept { engine_.record_pruning_passes(on); }
+  /// The passes recorded so far (see record_pruning_passes).
+  [[nodiscard]] std::vector<pruning_pass> pruning_passes() const { return engine_.pruning_passes(); }
 
   /// Velocity `V.col(j) = v(X.col(j), t)`; V is resized to X's shape and may be X.
   void operator()(Scalar t, const batch_type& X, batch_type& V) const {

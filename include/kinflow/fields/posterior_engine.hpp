@@ -6,6 +6,7 @@
 /// streams a batch over the points in tiles, dense or pruned.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,45 @@ struct pruning_stats {
     return dense_pairs == 0 ? 1.0 : static_cast<double>(pairs) / static_cast<double>(dense_pairs);
   }
 };
+
+/// One pass over the points recorded by closed_form_field::record_pruning_passes: its time
+/// (the least and largest of its queries' times: equal within a fixed-grid stage) and its
+/// counts.
+struct pruning_pass {
+  double t_min = 0, t_max = 0;    ///< the queries' times
+  std::uint64_t pairs = 0;        ///< (query, point) pairs evaluated
+  std::uint64_t dense_pairs = 0;  ///< pairs the dense pass evaluates
+};
+
+/// The counts of the passes @p passes in each step of the grid @p times (increasing, or
+/// decreasing for a backward solve): entry n sums the passes whose time lies in step n, from
+/// `t_n` included to `t_{n+1}` excluded in the grid's direction (the last step includes its
+/// end). With a fixed-grid solve that is the work of the evaluations at the times of step n;
+/// a stage at `t_n + h` falls on the next step, beside that step's first evaluation at the
+/// same time. A pass's time is its queries' earliest in the grid's direction; passes outside
+/// the grid are left out; `touched_share()` of a step without passes is 1.
+[[nodiscard]] inline std::vector<pruning_stats> pruning_by_step(const std::vector<pruning_pass>& passes,
+                                                                const std::vector<double>& times) {
+  const std::size_t N = times.size() < 2 ? 0 : times.size() - 1;
+  std::vector<pruning_stats> out(N);
+  if (N == 0) return out;
+  const bool up = times.back() > times.front();
+  for (const pruning_pass& p : passes) {
+    const double t = up ? p.t_min : p.t_max;
+    for (std::size_t n = 0; n < N; ++n) {
+      const double from = times[n], to = times[n + 1];
+      const bool after_start = up ? t >= from : t <= from;
+      const bool before_end = up ? t < to : t > to;
+      if (after_start && (before_end || (n + 1 == N && t == to))) {
+        out[n].evaluations += 1;
+        out[n].pairs += p.pairs;
+        out[n].dense_pairs += p.dense_pairs;
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 /// How a closed-form field evaluates: memory, threads and products. The options of both
 /// closed-form fields (kinflow::empirical_options, kinflow::gaussian_mixture_options) derive
@@ -133,12 +173,22 @@ public:
     return {counts_->evaluations.load(), counts_->pruned_evaluations.load(), counts_->pairs.load(),
             counts_->dense_pairs.load()};
   }
-  /// Sets the counts of pruning_statistics() to zero.
+  /// Sets the counts of pruning_statistics() to zero (and clears the recorded passes).
   void reset_pruning_statistics() const noexcept {
     counts_->evaluations = 0;
     counts_->pruned_evaluations = 0;
     counts_->pairs = 0;
     counts_->dense_pairs = 0;
+    const std::lock_guard<std::mutex> lock(log_->mutex);
+    log_->passes.clear();
+  }
+  /// Starts (or stops) recording every pass's time and counts (pruning_passes()); off by
+  /// default. Shared by copies of this engine.
+  void record_pruning_passes(bool on) const noexcept { log_->on = on; }
+  /// The passes recorded so far, in the order they finished.
+  [[nodiscard]] std::vector<pruning_pass> pruning_passes() const {
+    const std::lock_guard<std::mutex> lock(log_->mutex);
+    return log_->passes;
   }
 
   /// Dimension d.
@@ -235,13 +285,36 @@ private:
     const auto pairs = static_cast<std::uint64_t>(size()) * static_cast<std::uint64_t>(X.cols());
     counts_->evaluations += 1;
     counts_->dense_pairs += pairs;
-    if (may_prune(params, X) &&
-        detail::pruned_stream<Scalar, Dim, posterior_state<Scalar>>(index(), view(), X, params, request, plan, settings_.memory_budget,
-                                           static_cast<Scalar>(settings_.pruning_eps),
-                                           settings_.pruning == pruning_mode::on, *counts_, sink))
-      return;
+    std::uint64_t touched = pairs;
+    if (may_prune(params, X)) {
+      detail::prune_counters mine;  // this pass's, added to the engine's below
+      const bool pruned = detail::pruned_stream<Scalar, Dim, posterior_state<Scalar>>(
+          index(), view(), X, params, request, plan, settings_.memory_budget,
+          static_cast<Scalar>(settings_.pruning_eps), settings_.pruning == pruning_mode::on, mine, sink);
+      if (pruned) {
+        counts_->pruned_evaluations += mine.pruned_evaluations.load();
+        counts_->pairs += mine.pairs.load();
+        record(params, X.cols(), mine.pairs.load(), pairs);
+        return;
+      }
+    }
     counts_->pairs += pairs;
     detail::posterior_stream<Scalar, Dim>(view(), X, params, request, plan, sink);
+    record(params, X.cols(), touched, pairs);
+  }
+
+  /// Appends a pass to the log when recording.
+  template <class Params>
+  void record(const Params& params, Eigen::Index B, std::uint64_t touched, std::uint64_t dense) const {
+    if (!log_->on || B == 0) return;
+    pruning_pass p{static_cast<double>(params(0).t), static_cast<double>(params(0).t), touched, dense};
+    for (Eigen::Index j = 1; j < B; ++j) {
+      const auto t = static_cast<double>(params(j).t);
+      p.t_min = std::min(p.t_min, t);
+      p.t_max = std::max(p.t_max, t);
+    }
+    const std::lock_guard<std::mutex> lock(log_->mutex);
+    log_->passes.push_back(p);
   }
 
   /// False where pruning is off, or (automatic) where no query's logits can differ by
@@ -288,6 +361,12 @@ private:
   Scalar min_spread_ = 0;
   std::shared_ptr<prune_holder> prune_ = std::make_shared<prune_holder>();  // shared by copies
   std::shared_ptr<detail::prune_counters> counts_ = std::make_shared<detail::prune_counters>();
+  struct pass_log {
+    std::atomic<bool> on{false};
+    std::mutex mutex;
+    std::vector<pruning_pass> passes;
+  };
+  std::shared_ptr<pass_log> log_ = std::make_shared<pass_log>();  // shared by copies
 };
 
 }  // namespace kinflow
