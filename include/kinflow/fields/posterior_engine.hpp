@@ -69,7 +69,8 @@ struct pruning_stats {
 /// (the least and largest of its queries' times: equal within a fixed-grid stage) and its
 /// counts.
 struct pruning_pass {
-  double t_min = 0, t_max = 0;    ///< the queries' times
+  double t_min = 0;               ///< the least of the queries' times
+  double t_max = 0;               ///< the largest of the queries' times
   std::uint64_t pairs = 0;        ///< (query, point) pairs evaluated
   std::uint64_t dense_pairs = 0;  ///< pairs the dense pass evaluates
 };

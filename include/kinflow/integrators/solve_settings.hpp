@@ -92,8 +92,9 @@ struct solve_settings {
   /// The method: a fixed-grid (kinflow::fixed_step_method_names, multistep_method_names),
   /// adaptive (adaptive_method_names) or stochastic (kinflow::stochastic_method_names) name.
   std::string method = "euler";
-  /// Named grids (fixed-grid and stochastic methods): the grid and its steps.
+  /// The named grid of the fixed-grid and stochastic methods.
   grid_spec grid{};
+  /// The named grid's steps.
   std::size_t steps = 100;
   /// Or the grid's times themselves (then `grid` and `steps` are unused): increasing, or
   /// decreasing for a backward solve.
@@ -110,15 +111,19 @@ struct solve_settings {
   likelihood_options likelihood{};                    ///< the log-likelihood beside the state
   last_step_rule last_step = last_step_rule::method;  ///< fixed grids' last step
   multistep_start start = multistep_start::lower_order;  ///< multistep methods' first steps
-  double rtol = 1e-5, atol = 1e-5;  ///< adaptive methods' tolerances
-  double t0 = 0, t1 = 1;            ///< adaptive methods' span (either direction)
+  double rtol = 1e-5;  ///< adaptive methods' relative tolerance
+  double atol = 1e-5;  ///< adaptive methods' absolute tolerance
+  double t0 = 0;       ///< adaptive methods' start (the span may run either way)
+  double t1 = 1;       ///< adaptive methods' end
   /// The stochastic methods' own options (diffusion, noise seed, last-step size, churn,
   /// first sample); solve_with sets their energy, likelihood, last-step and progress
   /// members from the settings above.
   stochastic_options stochastic{};
   progress_callback progress{};  ///< called with the share of the work done
 
+  /// True when `method` names an adaptive method.
   [[nodiscard]] bool adaptive() const { return is_adaptive_method(method); }
+  /// True when `method` names a stochastic method.
   [[nodiscard]] bool stochastic_method() const { return is_stochastic_method(method); }
 };
 
