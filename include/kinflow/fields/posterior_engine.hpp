@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -90,17 +91,15 @@ struct pruning_pass {
   const bool up = times.back() > times.front();
   for (const pruning_pass& p : passes) {
     const double t = up ? p.t_min : p.t_max;
-    for (std::size_t n = 0; n < N; ++n) {
-      const double from = times[n], to = times[n + 1];
-      const bool after_start = up ? t >= from : t <= from;
-      const bool before_end = up ? t < to : t > to;
-      if (after_start && (before_end || (n + 1 == N && t == to))) {
-        out[n].evaluations += 1;
-        out[n].pairs += p.pairs;
-        out[n].dense_pairs += p.dense_pairs;
-        break;
-      }
-    }
+    if (up ? (t < times.front() || t > times.back()) : (t > times.front() || t < times.back())) continue;
+    // The last node at or before t in the grid's direction starts its step (a binary search:
+    // long grids record a pass per stage); the far end belongs to the last step.
+    const auto after = up ? std::upper_bound(times.begin(), times.end(), t)
+                          : std::upper_bound(times.begin(), times.end(), t, std::greater<double>());
+    const std::size_t n = std::min(static_cast<std::size_t>(after - times.begin()) - 1, N - 1);
+    out[n].evaluations += 1;
+    out[n].pairs += p.pairs;
+    out[n].dense_pairs += p.dense_pairs;
   }
   return out;
 }
@@ -286,7 +285,6 @@ private:
     const auto pairs = static_cast<std::uint64_t>(size()) * static_cast<std::uint64_t>(X.cols());
     counts_->evaluations += 1;
     counts_->dense_pairs += pairs;
-    std::uint64_t touched = pairs;
     if (may_prune(params, X)) {
       detail::prune_counters mine;  // this pass's, added to the engine's below
       const bool pruned = detail::pruned_stream<Scalar, Dim, posterior_state<Scalar>>(
@@ -301,7 +299,7 @@ private:
     }
     counts_->pairs += pairs;
     detail::posterior_stream<Scalar, Dim>(view(), X, params, request, plan, sink);
-    record(params, X.cols(), touched, pairs);
+    record(params, X.cols(), pairs, pairs);
   }
 
   /// Appends a pass to the log when recording.
