@@ -243,6 +243,20 @@ def test_kts_tau_sets_the_split(x0):
     r = kinflow.sample(f, x0, solver="rk4", steps=100, kts=kinflow.KTS(tau=0.3), tau=0.5)
     np.testing.assert_allclose(np.asarray(r.kpe_early), ref.gaussian_kpe(x0, MU, S, 0.0, 0.5),
                                rtol=1e-8)
+    # also over a gain that is not the identity: the parts are the profile's steps on each side
+    for solver in ("rk4", "dpmpp2m"):
+        r = kinflow.sample(f, x0, solver=solver, steps=100, kts=kinflow.KTS(alpha0=0.1, beta0=0.02, tau=0.3),
+                           tau=0.5, profile="per_sample")
+        assert r.kpe_tau == 0.5
+        p = np.asarray(r.kpe_profile)
+        np.testing.assert_allclose(np.asarray(r.kpe_early), p[:, :50].sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(r.kpe_late), p[:, 50:].sum(axis=1), rtol=1e-12)
+        # and without tau, the gain's own switch time
+        r = kinflow.sample(f, x0, solver=solver, steps=100, kts=kinflow.KTS(alpha0=0.1, beta0=0.02, tau=0.3),
+                           profile="per_sample")
+        assert r.kpe_tau == 0.3
+        np.testing.assert_allclose(np.asarray(r.kpe_early), np.asarray(r.kpe_profile)[:, :30].sum(axis=1),
+                                   rtol=1e-12)
 
 
 @pytest.mark.parametrize("early,late", [("constant", "linear"), ("exponential", "constant")])

@@ -164,7 +164,7 @@ TEST_CASE("solve_with: pilot grids, stochastic last steps and shaped fields", "[
     CHECK((out.result.drift_energy.total.array() == ref.drift_energy.total.array()).all());
     CHECK((X.array() == Y.array()).all());
   }
-  SECTION("a shaped field's own switch time splits the energy, unless its gain is the identity") {
+  SECTION("a shaped field's own switch time splits the energy unless the settings name a split") {
     kinflow::kts_options k;
     k.alpha0 = 0.3;
     k.tau = 0.7;
@@ -175,10 +175,43 @@ TEST_CASE("solve_with: pilot grids, stochastic last steps and shaped fields", "[
       kinflow::solve_settings s;
       s.method = "midpoint";
       s.steps = 10;
-      s.tau = 0.2;
+      s.profile = kinflow::kpe_profile::per_sample;
       dyn X = starts();
-      const auto out = kinflow::solve_with(shaped, s, X, kinflow::along());
-      CHECK(out.result.kpe.tau == (alpha > 0 ? 0.7 : 0.2));
+      const auto own = kinflow::solve_with(shaped, s, X, kinflow::along());
+      CHECK(own.result.kpe.tau == (alpha > 0 ? 0.7 : kinflow::default_kpe_tau));
+      s.tau = 0.2;  // named: it wins over the gain's switch time
+      X = starts();
+      const auto named = kinflow::solve_with(shaped, s, X, kinflow::along());
+      CHECK(named.result.kpe.tau == 0.2);
+      // the parts are the profile's steps on each side: [0, 0.1] and [0.1, 0.2] are early
+      const auto& p = named.result.kpe.profile;
+      for (Eigen::Index i = 0; i < p.rows(); ++i) {
+        CHECK(named.result.kpe.early(i) == Approx(p(i, 0) + p(i, 1)).epsilon(1e-13));
+        CHECK(named.result.kpe.late(i) == Approx(p.row(i).tail(8).sum()).epsilon(1e-13));
+      }
     }
+  }
+  SECTION("an adaptive solve of a shaped field ends steps at both the named split and the switch time") {
+    kinflow::kts_options k;
+    k.alpha0 = 0.3;
+    k.tau = 0.7;
+    const kinflow::kts_gain gain(k);
+    const auto shaped = kinflow::shaped(f, gain);
+    kinflow::solve_settings s;
+    s.method = "dopri5";
+    s.rtol = s.atol = 1e-9;
+    s.tau = 0.25;
+    dyn X = starts();
+    const auto out = kinflow::solve_with(shaped, s, X, kinflow::along());
+    CHECK(out.result.kpe.tau == 0.25);
+    // The early part alone, by an adaptive solve that stops at 0.25: both approximate the
+    // same integral to the tolerance. Without a stop at 0.25 the step across it would count
+    // whole on one side, an error of a step's share of the energy (percent, at this size).
+    kinflow::solve_settings e = s;
+    e.t1 = 0.25;
+    dyn Y = starts();
+    const auto early = kinflow::solve_with(shaped, e, Y, kinflow::along());
+    for (Eigen::Index i = 0; i < X.cols(); ++i)
+      CHECK(out.result.kpe.early(i) == Approx(early.result.kpe.total(i)).epsilon(1e-6));
   }
 }

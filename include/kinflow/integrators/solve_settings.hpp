@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -102,10 +103,10 @@ struct solve_settings {
   /// Pilot grids (grid_spec::needs_pilot): the pilot runs on the first this many samples
   /// of the batch, unless solve_with is given the pilot samples.
   Eigen::Index pilot_columns = 256;
-  /// The energy's split into early and late, unless the field is shaped by a gain that is
-  /// not the identity (kinflow::shaped), whose own switch time splits it. Adaptive steps end
-  /// there too, so that the parts are exactly the energy of each side.
-  double tau = default_kpe_tau;
+  /// The energy's split into early and late. Unset: the switch time of a field shaped by a
+  /// gain that is not the identity (kinflow::shaped), else kinflow::default_kpe_tau. Adaptive
+  /// steps end there too, so that the parts are exactly the energy of each side.
+  std::optional<double> tau{};
   kpe_quadrature quadrature = kpe_quadrature::stage;  ///< the energy's quadrature
   kpe_profile profile = kpe_profile::none;            ///< the per-step energy (fixed grids)
   likelihood_options likelihood{};                    ///< the log-likelihood beside the state
@@ -145,10 +146,11 @@ template <class Field, class Options>
 void set_solve_options(const Field& field, const solve_settings& s, Options& opt) {
   bool field_splits = false;  // a shaped field with a gain names its own split
   if constexpr (requires { field.gain().is_identity(); }) field_splits = !field.gain().is_identity();
-  if (!field_splits) {
-    opt.kpe.tau = s.tau;
+  if (s.tau || !field_splits) {  // else the solve resolves the field's switch time itself
+    const double tau = s.tau.value_or(default_kpe_tau);
+    opt.kpe.tau = tau;
     if constexpr (requires { opt.breakpoints; })
-      if (s.tau > 0 && s.tau < 1) opt.breakpoints = {s.tau};
+      if (tau > 0 && tau < 1) opt.breakpoints = {tau};
   }
   opt.kpe.quadrature = s.quadrature;
   opt.kpe.profile = s.profile;
