@@ -798,6 +798,22 @@ run_output<Scalar> sample_guided_field(const Field& field, const settings& s, co
   return sample_with(guided, s, X, pilot, &parts);
 }
 
+/// Runs @p run, a solve of the closed-form @p field, and returns its output with the field's
+/// pruning counts, overall and per step of the grid (a fixed grid known before the solve: a
+/// pilot grid's pilot run would fall into its steps, and an adaptive solve has no common
+/// steps).
+template <class Scalar, class Field, class Run>
+run_output<Scalar> recording_pruning(const Field& field, const settings& s, Run&& run) {
+  const bool by_step = !kinflow::is_adaptive_method(s.solver) && !s.grid.needs_pilot();
+  field.reset_pruning_statistics();
+  field.record_pruning_passes(by_step);
+  run_output<Scalar> out = run();
+  out.pruning = field.pruning_statistics();
+  if (by_step) out.pruning_by_step = kinflow::pruning_by_step(field.pruning_passes(), out.grid);
+  field.record_pruning_passes(false);
+  return out;
+}
+
 /// The exact class-conditional field of the labelled training set (each class's smoothed
 /// field with --field smoothed:S), guided for the classes @p C of the samples of @p X
 /// (--class, --classes, --cfg, --cfg-window, --cfg-zero-star).
@@ -811,18 +827,14 @@ run_output<Scalar> sample_guided(const settings& s, const dyn_batch<Scalar>& tra
     o.pruning_eps = s.pruning_eps;
     const auto field = kinflow::smoothed_class_conditional(train, in.labels, static_cast<Scalar>(s.smoothing), o,
                                                            in.classes);
-    out = sample_guided_field(field, s, C, X, pilot);
-    out.pruning = field.pruning_statistics();
-    return out;
+    return recording_pruning<Scalar>(field, s, [&] { return sample_guided_field(field, s, C, X, pilot); });
   }
   kinflow::empirical_options<Scalar> o;
   o.sigma_min = static_cast<Scalar>(s.sigma_min);
   o.pruning = s.pruning;
   o.pruning_eps = s.pruning_eps;
   const kinflow::class_conditional_field<Scalar> field(train, in.labels, o, in.classes);
-  out = sample_guided_field(field, s, C, X, pilot);
-  out.pruning = field.pruning_statistics();
-  return out;
+  return recording_pruning<Scalar>(field, s, [&] { return sample_guided_field(field, s, C, X, pilot); });
 }
 
 /// Samples the class-conditional model of --model (an .npz MLP with classes) guided for the
@@ -838,22 +850,6 @@ run_output<Scalar> sample_model_guided(const settings& s, const kinflow::class_l
                  "guidance %g, %s\n", static_cast<long>(X.cols()), static_cast<long>(X.rows()), s.model.c_str(),
                  static_cast<long>(field.classes()), s.guidance.scale, s.solver.c_str());
   return sample_guided_field(field, s, C, X, dyn_batch<Scalar>{});
-}
-
-/// Samples the closed-form @p field with its pruning counts, overall and per step of the
-/// grid (a fixed grid known before the solve: a pilot grid's pilot run would fall into its
-/// steps, and an adaptive solve has no common steps).
-template <class Scalar, class Field>
-run_output<Scalar> sample_recording_pruning(const Field& field, const settings& s, dyn_batch<Scalar>& X,
-                                            const dyn_batch<Scalar>& pilot) {
-  const bool by_step = !kinflow::is_adaptive_method(s.solver) && !s.grid.needs_pilot();
-  field.reset_pruning_statistics();
-  field.record_pruning_passes(by_step);
-  run_output<Scalar> out = sample_with(field, s, X, pilot);
-  out.pruning = field.pruning_statistics();
-  if (by_step) out.pruning_by_step = kinflow::pruning_by_step(field.pruning_passes(), out.grid);
-  field.record_pruning_passes(false);
-  return out;
 }
 
 /// Samples with the field of --field / --model: every sample of @p X on one process, or
@@ -877,13 +873,13 @@ run_output<Scalar> sample_field(const settings& s, const dyn_batch<Scalar>& trai
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
     const kinflow::empirical_field<Scalar> field(kinflow::keep_reference, train, o);
-    out = sample_recording_pruning(field, s, X, pilot);
+    out = recording_pruning<Scalar>(field, s, [&] { return sample_with(field, s, X, pilot); });
   } else if (s.field == "smoothed") {
     kinflow::gaussian_mixture_options<Scalar> o;
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
     const auto field = kinflow::smoothed_empirical(kinflow::keep_reference, train, static_cast<Scalar>(s.smoothing), o);
-    out = sample_recording_pruning(field, s, X, pilot);
+    out = recording_pruning<Scalar>(field, s, [&] { return sample_with(field, s, X, pilot); });
     keep_log_density(field);
   } else if (s.field == "model") {
     sample_model(s, train.cols(), X, out);

@@ -113,7 +113,9 @@ the dense count (``touched_share``); ``reset_pruning_statistics()`` zeroes it. T
 step of a solve: ``record_pruning_passes(True)`` before it, then
 ``pruning_statistics(times=grid)`` adds ``touched_share_by_step`` ``[steps]`` (and
 ``pairs_by_step``, ``dense_pairs_by_step``): the evaluations at times in ``[t_n, t_{n+1})``,
-so a Runge-Kutta stage at ``t_n + h`` counts with the next step.
+so a Runge-Kutta stage at ``t_n + h`` counts with the next step. With labels, the counts
+include the class-conditional field's (solves with ``classes=``; it passes every sample
+over every class's points, since one pass gives both ``v_u`` and ``v_c``).
 
 Methods take ``t`` (float) and ``X`` ``[B, d]``: ``velocity(t, X) -> [B, d]``,
 ``log_density(t, X) -> [B]`` (log p_t), ``posterior_weights(t, X) -> [B, N]`` (rows sum

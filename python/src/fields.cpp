@@ -205,11 +205,32 @@ void set_closed_form(Options& o, long threads, const std::string& pruning, doubl
   o.pruning_eps = pruning_eps;
 }
 
+/// Calls fn on the holder's field and, for a labelled one, on its class-conditional field:
+/// the pruning counts of a field given labels are those of both (the conditional one runs
+/// the solves with classes).
+template <class Holder, class Fn>
+void visit_parts(const Holder& h, Fn&& fn) {
+  visit_field(h, fn);
+  if constexpr (requires { h.conditional; })
+    std::visit(
+        [&](const auto& c) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(c)>, std::monostate>) fn(std::as_const(*c));
+        },
+        h.conditional);
+}
+
 /// `field.pruning_statistics(times=None)` as a dict; with the times of a grid, also the
 /// counts per step of the passes recorded (record_pruning_passes(True)).
 template <class Holder>
 py::dict pruning_statistics(const Holder& h, const py::object& times) {
-  const kinflow::pruning_stats p = visit_field(h, [](const auto& f) { return f.pruning_statistics(); });
+  kinflow::pruning_stats p;
+  visit_parts(h, [&p](const auto& f) {
+    const kinflow::pruning_stats q = f.pruning_statistics();
+    p.evaluations += q.evaluations;
+    p.pruned_evaluations += q.pruned_evaluations;
+    p.pairs += q.pairs;
+    p.dense_pairs += q.dense_pairs;
+  });
   py::dict out;
   out["evaluations"] = p.evaluations;
   out["pruned_evaluations"] = p.pruned_evaluations;
@@ -225,7 +246,11 @@ py::dict pruning_statistics(const Holder& h, const py::object& times) {
   }
   if (grid.size() < 2)
     throw py::value_error("times: expected the grid's times, at least 2, got " + std::to_string(grid.size()));
-  const auto passes = visit_field(h, [](const auto& f) { return f.pruning_passes(); });
+  std::vector<kinflow::pruning_pass> passes;
+  visit_parts(h, [&passes](const auto& f) {
+    const std::vector<kinflow::pruning_pass> q = f.pruning_passes();
+    passes.insert(passes.end(), q.begin(), q.end());
+  });
   if (passes.empty() && p.evaluations > 0)
     throw py::value_error("times: no pass was recorded; call field.record_pruning_passes(True) before the solve");
   const std::vector<kinflow::pruning_stats> steps = kinflow::pruning_by_step(passes, grid);
@@ -244,12 +269,12 @@ py::dict pruning_statistics(const Holder& h, const py::object& times) {
 
 template <class Holder>
 void reset_pruning_statistics(const Holder& h) {
-  visit_field(h, [](const auto& f) { f.reset_pruning_statistics(); });
+  visit_parts(h, [](const auto& f) { f.reset_pruning_statistics(); });
 }
 
 template <class Holder>
 void record_pruning_passes(const Holder& h, bool on) {
-  visit_field(h, [on](const auto& f) { f.record_pruning_passes(on); });
+  visit_parts(h, [on](const auto& f) { f.record_pruning_passes(on); });
 }
 
 

@@ -111,6 +111,21 @@ def test_share_touched_per_step():
     np.testing.assert_array_equal(stats["dense_pairs_by_step"], [d for _, d in seen])
     np.testing.assert_allclose(stats["touched_share_by_step"], [p / d for p, d in seen], rtol=1e-15)
     assert stats["touched_share_by_step"][0] == 1 and stats["touched_share_by_step"][-1] < 0.5
+    # A labelled field sampled with classes and guidance: its class-conditional part's passes.
+    labels = np.arange(len(Y)) % 3
+    labelled = kinflow.EmpiricalField(Y, labels=labels)
+    labelled.record_pruning_passes(True)
+    seen.clear()
+    last[:] = [0, 0]
+    field = labelled  # read by the callback
+    classes = np.arange(len(x0)) % 4 - 1
+    kinflow.sample(labelled, x0, solver="euler", grid=times, classes=classes, cfg=2.0, callback=callback)
+    stats = labelled.pruning_statistics(times=times)
+    np.testing.assert_array_equal(stats["pairs_by_step"], [p for p, _ in seen])
+    np.testing.assert_array_equal(stats["dense_pairs_by_step"], [len(x0) * len(Y)] * 20)
+    assert stats["touched_share_by_step"][0] == 1 and stats["touched_share_by_step"][-1] < 0.5
+    labelled.reset_pruning_statistics()
+    assert labelled.pruning_statistics()["pairs"] == 0
     # Without recording there is nothing to bin.
     other = kinflow.EmpiricalField(Y)
     other.velocity(0.5, x0)
@@ -155,6 +170,15 @@ def test_cli_reports_the_points_touched(tmp_path):
     assert abs(by_step.mean() - out["on"]["pruning"]["touched_share"]) <= 1e-9
     assert out["off"]["pruning"]["touched_share_by_step"] == [1] * 30
     assert np.max(np.abs(out["on_x"] - out["off_x"])) <= 1e-9
+    # The guided class-conditional field: every class's passes, per step the same way.
+    p = subprocess.run([str(exe), "--dataset", "8gaussians", "--n-train", "3000", "--samples", "300",
+                        "--steps", "30", "--pruning", "on", "--class", "2", "--cfg", "2", "--quiet",
+                        "--out", str(tmp_path / "guided")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    guided = json.loads((tmp_path / "guided" / "summary.json").read_text())["pruning"]
+    by_step = np.array(guided["touched_share_by_step"])
+    assert by_step.shape == (30,) and by_step[0] == 1 and by_step[-1] < by_step[0]
+    assert abs(by_step.mean() - guided["touched_share"]) <= 1e-9
     p = subprocess.run([str(exe), "--pruning-eps", "0", "--out", str(tmp_path / "bad")],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "--pruning-eps" in p.stderr

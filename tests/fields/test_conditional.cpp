@@ -22,11 +22,13 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "closed_form_reference.hpp"
+#include "support/pruning_steps.hpp"
 
 namespace {
 
@@ -572,4 +574,45 @@ TEST_CASE("conditional fields and guidance reject bad input with the parameter's
   const auto grid = kinflow::time_grid<double>::uniform(10);
   CHECK(kinflow::zero_start_time(grid, 2) == Approx(0.2));
   CHECK_THROWS_WITH(kinflow::zero_start_time(grid, 11), contains("K"));
+}
+
+TEST_CASE("the class-conditional field's recorded passes give the share touched per step", "[conditional][pruning]") {
+  // Oracle: an observed solve (no tiling) that reads the summed counters of the classes
+  // after every step; with Euler every evaluation of step n lies at t_n, so the passes of
+  // all classes binned by the grid must give the same counts per step.
+  const auto s = clusters(2, 3, 400, 33);
+  kinflow::empirical_options<double> o = one_thread();
+  o.pruning = kinflow::pruning_mode::on;
+  o.pruning_eps = 1e-12;
+  const kinflow::class_conditional_field<double> field(s.Y, s.labels, o);
+  kinflow_test::test_rng rng(6);
+  const Eigen::Index B = 40;
+  dyn X(2, B);
+  rng.fill_normal(X);
+  class_labels C(B);
+  for (Eigen::Index j = 0; j < B; ++j) C(j) = j % 4 - 1;  // the unconditional field visits every class
+  const auto bound = kinflow::conditioned(field, C);
+  const auto grid = kinflow::time_grid<double>::uniform(16);
+  field.reset_pruning_statistics();
+  field.record_pruning_passes(true);
+  std::vector<kinflow::pruning_stats> seen;
+  (void)kinflow::integrate(bound, kinflow::euler, grid, X, kinflow::fixed_step_options{},
+                           kinflow_test::pruning_step_observer(field, seen));
+  const auto by_step = kinflow::pruning_by_step(field.pruning_passes(), grid.times());
+  REQUIRE(by_step.size() == 16);
+  REQUIRE(seen.size() == 16);
+  // A dense step passes every sample over every class's points: the one pass gives both
+  // the conditional and the unconditional state.
+  const auto dense = static_cast<std::uint64_t>(B * field.size());
+  for (std::size_t n = 0; n < 16; ++n) {
+    CAPTURE(n);
+    CHECK(by_step[n].evaluations == seen[n].evaluations);
+    CHECK(by_step[n].pairs == seen[n].pairs);
+    CHECK(by_step[n].dense_pairs == seen[n].dense_pairs);
+    CHECK(by_step[n].dense_pairs == dense);
+  }
+  CHECK(by_step.back().touched_share() < by_step.front().touched_share());
+  field.reset_pruning_statistics();
+  CHECK(field.pruning_passes().empty());
+  CHECK(field.pruning_statistics().pairs == 0);
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "closed_form_reference.hpp"
+#include "support/pruning_steps.hpp"
 
 namespace {
 
@@ -168,15 +169,9 @@ TEST_CASE("the recorded passes give the share touched per step", "[empirical][pr
     field.reset_pruning_statistics();
     field.record_pruning_passes(true);
     std::vector<kinflow::pruning_stats> seen;
-    kinflow::pruning_stats before{};
-    auto observer = [&](const auto&) {
-      const kinflow::pruning_stats now = field.pruning_statistics();
-      seen.push_back({now.evaluations - before.evaluations, now.pruned_evaluations - before.pruned_evaluations,
-                      now.pairs - before.pairs, now.dense_pairs - before.dense_pairs});
-      before = now;
-    };
     dyn X = X0;
-    (void)kinflow::integrate(field, method, grid, X, kinflow::fixed_step_options{}, observer);
+    (void)kinflow::integrate(field, method, grid, X, kinflow::fixed_step_options{},
+                             kinflow_test::pruning_step_observer(field, seen));
     const auto by_step = kinflow::pruning_by_step(field.pruning_passes(), grid.times());
     REQUIRE(by_step.size() == 25);
     REQUIRE(seen.size() == 25);

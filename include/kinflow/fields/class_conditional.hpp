@@ -137,6 +137,30 @@ public:
       }
     return total;
   }
+  /// Sets every class's counts to zero and clears their recorded passes.
+  void reset_pruning_statistics() const noexcept {
+    for (const auto& f : fields_)
+      if (f) f->reset_pruning_statistics();
+  }
+  /// Starts (or stops) recording every class's passes over its points with their times and
+  /// counts, for the share touched per step (kinflow::pruning_by_step); off by default,
+  /// shared by copies.
+  void record_pruning_passes(bool on) const noexcept {
+    for (const auto& f : fields_)
+      if (f) f->record_pruning_passes(on);
+  }
+  /// The passes every class's field recorded, class after class. An evaluation visits the
+  /// classes its samples ask for (all of them for the unconditional field), so per step of
+  /// kinflow::pruning_by_step their counts add up to the share of all points touched.
+  [[nodiscard]] std::vector<pruning_pass> pruning_passes() const {
+    std::vector<pruning_pass> all;
+    for (const auto& f : fields_)
+      if (f) {
+        const std::vector<pruning_pass> p = f->pruning_passes();
+        all.insert(all.end(), p.begin(), p.end());
+      }
+    return all;
+  }
   /// The options every class's field uses.
   [[nodiscard]] const options_type& options() const noexcept { return opt_; }
 
