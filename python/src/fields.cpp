@@ -224,13 +224,7 @@ void visit_parts(const Holder& h, Fn&& fn) {
 template <class Holder>
 py::dict pruning_statistics(const Holder& h, const py::object& times) {
   kinflow::pruning_stats p;
-  visit_parts(h, [&p](const auto& f) {
-    const kinflow::pruning_stats q = f.pruning_statistics();
-    p.evaluations += q.evaluations;
-    p.pruned_evaluations += q.pruned_evaluations;
-    p.pairs += q.pairs;
-    p.dense_pairs += q.dense_pairs;
-  });
+  visit_parts(h, [&p](const auto& f) { p += f.pruning_statistics(); });
   py::dict out;
   out["evaluations"] = p.evaluations;
   out["pruned_evaluations"] = p.pruned_evaluations;

@@ -127,38 +127,26 @@ public:
   /// kinflow::pruning_stats; shared by copies).
   [[nodiscard]] pruning_stats pruning_statistics() const noexcept {
     pruning_stats total;
-    for (const auto& f : fields_)
-      if (f) {
-        const pruning_stats p = f->pruning_statistics();
-        total.evaluations += p.evaluations;
-        total.pruned_evaluations += p.pruned_evaluations;
-        total.pairs += p.pairs;
-        total.dense_pairs += p.dense_pairs;
-      }
+    each_field([&](const field_type& f) { total += f.pruning_statistics(); });
     return total;
   }
   /// Sets every class's counts to zero and clears their recorded passes.
   void reset_pruning_statistics() const noexcept {
-    for (const auto& f : fields_)
-      if (f) f->reset_pruning_statistics();
+    each_field([](const field_type& f) { f.reset_pruning_statistics(); });
   }
-  /// Starts (or stops) recording every class's passes over its points with their times and
-  /// counts, for the share touched per step (kinflow::pruning_by_step); off by default,
-  /// shared by copies.
+  /// Starts (or stops) recording every class's passes over its points (see
+  /// closed_form_field::record_pruning_passes); off by default, shared by copies.
   void record_pruning_passes(bool on) const noexcept {
-    for (const auto& f : fields_)
-      if (f) f->record_pruning_passes(on);
+    each_field([on](const field_type& f) { f.record_pruning_passes(on); });
   }
-  /// The passes every class's field recorded, class after class. An evaluation visits the
-  /// classes its samples ask for (all of them for the unconditional field), so per step of
-  /// kinflow::pruning_by_step their counts add up to the share of all points touched.
+  /// Every class's recorded passes. An evaluation passes each sample over every class's points
+  /// (one pass gives v_u and v_c): per step of kinflow::pruning_by_step they add up to the share.
   [[nodiscard]] std::vector<pruning_pass> pruning_passes() const {
     std::vector<pruning_pass> all;
-    for (const auto& f : fields_)
-      if (f) {
-        const std::vector<pruning_pass> p = f->pruning_passes();
-        all.insert(all.end(), p.begin(), p.end());
-      }
+    each_field([&](const field_type& f) {
+      const std::vector<pruning_pass> p = f.pruning_passes();
+      all.insert(all.end(), p.begin(), p.end());
+    });
     return all;
   }
   /// The options every class's field uses.
@@ -417,6 +405,12 @@ private:
       finish(u, U);
       finish(c, Vc);
     }
+  }
+
+  template <class Fn>
+  void each_field(Fn&& fn) const {  // fn(field) for every class with points
+    for (const auto& f : fields_)
+      if (f) fn(*f);
   }
 
   std::vector<std::shared_ptr<const field_type>> fields_;  // null for a class without points

@@ -60,6 +60,14 @@ struct pruning_stats {
   std::uint64_t pruned_evaluations = 0;  ///< of which took the pruned path
   std::uint64_t pairs = 0;               ///< (query, point) pairs evaluated
   std::uint64_t dense_pairs = 0;         ///< (query, point) pairs the dense passes evaluate
+  /// Adds the counts of @p o (e.g. another field's, or another step's).
+  pruning_stats& operator+=(const pruning_stats& o) noexcept {
+    evaluations += o.evaluations;
+    pruned_evaluations += o.pruned_evaluations;
+    pairs += o.pairs;
+    dense_pairs += o.dense_pairs;
+    return *this;
+  }
   /// The share of the training points touched, `pairs / dense_pairs` (1 before any evaluation).
   [[nodiscard]] double touched_share() const noexcept {
     return dense_pairs == 0 ? 1.0 : static_cast<double>(pairs) / static_cast<double>(dense_pairs);
@@ -97,9 +105,7 @@ struct pruning_pass {
     const auto after = up ? std::upper_bound(times.begin(), times.end(), t)
                           : std::upper_bound(times.begin(), times.end(), t, std::greater<double>());
     const std::size_t n = std::min(static_cast<std::size_t>(after - times.begin()) - 1, N - 1);
-    out[n].evaluations += 1;
-    out[n].pairs += p.pairs;
-    out[n].dense_pairs += p.dense_pairs;
+    out[n] += {1, 0, p.pairs, p.dense_pairs};
   }
   return out;
 }
