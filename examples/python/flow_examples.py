@@ -165,6 +165,31 @@ def export_fixture(model, path, generator, n, scale, x_name="x_{}", v_name="v_{}
     write_atomically(path, write)
 
 
+def write_table(path, columns):
+    """Writes a CSV file atomically: columns is a list of (name, 1-D array or list), one row per
+    entry; integers are written as integers, strings as they are, floats in full (repr)."""
+    import csv
+
+    names = [n for n, _ in columns]
+    arrays = [np.asarray(a) for _, a in columns]
+
+    def cell(a, i):
+        v = a[i]
+        if a.dtype.kind in "iub":
+            return str(int(v))
+        if a.dtype.kind in "USO":
+            return str(v)
+        return repr(float(v))
+
+    def write(f):
+        w = csv.writer(f)
+        w.writerow(names)
+        for i in range(len(arrays[0])):
+            w.writerow([cell(a, i) for a in arrays])
+
+    write_atomically(path, write)
+
+
 def write_atomically(path, write, mode="w"):
     """Calls write(file) on a temporary file beside path and renames it into place."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

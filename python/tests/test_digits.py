@@ -6,7 +6,6 @@ the exact empirical field must memorize; the committed weights must give, throug
 MLP field, the velocities PyTorch computes for the same network.
 """
 
-import csv
 import json
 import pathlib
 import subprocess
@@ -22,6 +21,7 @@ stats = pytest.importorskip("scipy.stats")
 special = pytest.importorskip("scipy.special")
 
 import kinflow  # noqa: E402
+from _study_files import check_bad_parameters, read  # noqa: E402
 
 DIGITS = pathlib.Path(__file__).resolve().parents[2] / "examples" / "digits"
 STUDY = DIGITS / "digits_study.py"
@@ -31,18 +31,6 @@ D = 64
 QUICK_SETTINGS = {"exact", "trained", "smoothed_0.3", "trained_kts_0_0.025_0.6", "trained_kts_0.02_0_0.6",
                   "exact_kts_0_0.05_0.4", "exact_kts_0.01_0.01_0.6",
                   "trained_kts_0.02_0.025_0.6"}
-
-
-def read(path):
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    out = {}
-    for k in rows[0]:
-        try:
-            out[k] = np.array([float(r[k]) for r in rows])
-        except ValueError:
-            out[k] = np.array([r[k] for r in rows])
-    return out
 
 
 def points(cols):
@@ -161,12 +149,9 @@ def test_memorization_and_density_columns_from_the_training_images(run):
 
 
 def test_bad_parameters_are_named():
-    for args, word in ((["--samples", "5"], "--samples"), (["--beta0", "0.2"], "--beta0"),
-                       (["--smoothed", "0"], "--smoothed"), (["--tau", "x"], "--tau"),
-                       (["--model", "/nonexistent.npz"], "--model"), (["--steps", "0"], "--steps")):
-        p = subprocess.run([sys.executable, str(STUDY), "--out", "/nonexistent/never", *args],
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 2 and word in p.stderr, (args, p.stderr)
+    check_bad_parameters(STUDY, ((["--samples", "5"], "--samples"), (["--beta0", "0.2"], "--beta0"),
+                                 (["--smoothed", "0"], "--smoothed"), (["--tau", "x"], "--tau"),
+                                 (["--model", "/nonexistent.npz"], "--model"), (["--steps", "0"], "--steps")))
 
 
 # ---------------------------------------------------------------------------------------
