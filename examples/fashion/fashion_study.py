@@ -653,8 +653,8 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="output directory (created)")
     p.add_argument("--report", action="store_true",
                    help="recompute the comparisons of an earlier run in DIR from its units.csv, write them into "
-                        "its summary.json, redraw its trade-off and checkpoint figures and print the tables (what docs/fashion.md "
-                        "quotes)")
+                        "its summary.json, redraw its trade-off and checkpoint figures and print the tables "
+                        "(what docs/fashion.md quotes)")
     p.add_argument("--quick", action="store_true",
                    help="a short run (about a minute): sizes 64,256, 2 seeds, short training, 128 samples, "
                         "10 Euler steps, fewer methods")
