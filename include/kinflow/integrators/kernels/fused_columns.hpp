@@ -57,10 +57,20 @@ void fused_fixed_steps(Field& field, const butcher_tableau<S>& method, const tim
         ct[j] = t + static_cast<Scalar>(method.c[j]) * h;
         w[j] = Scalar(0.5) * std::abs(h) * static_cast<Scalar>(kpe_stage_weight(method.b, j, left));
       }
-      auto& inc = kpe.increments();
-      Scalar* const phase = kpe_on ? kpe.phase(t, t_next).data() : nullptr;
-      // The energy mode is a template parameter so that the column loop has no branches.
-      auto columns = [&]<int Mode>(std::integral_constant<int, Mode>) {  // 0 off, 1 direct, 2 increments
+      // The energy of column i goes to energy[i - offset]: the accumulator's early or late
+      // sums, or (with a profile) the step's increments, which the accumulator then commits.
+      Scalar* energy = nullptr;
+      Eigen::Index offset = 0;
+      if (kpe_on && direct) {
+        energy = kpe.phase(t, t_next).data();
+      } else if (kpe_on) {
+        kpe.increments().head(last - first).setZero();
+        energy = kpe.increments().data();
+        offset = first;
+      }
+      // Whether the energy is on is a template parameter, so that the column loop has no
+      // branches.
+      auto columns = [&]<bool Energy>(std::bool_constant<Energy>) {
         for (Eigen::Index i = first; i < last; ++i) {
           const point_type x = X.col(i);
           std::array<point_type, S> kk;
@@ -75,22 +85,17 @@ void fused_fixed_steps(Field& field, const butcher_tableau<S>& method, const tim
           point_type xn = x;
           for (std::size_t j = 0; j < S; ++j) xn += hb[j] * kk[j];
           X.col(i) = xn;
-          if constexpr (Mode != 0) {
+          if constexpr (Energy) {
             Scalar e = 0;
             for (std::size_t j = 0; j < S; ++j) e += w[j] * kk[j].squaredNorm();
-            if constexpr (Mode == 1)
-              phase[i] += e;
-            else
-              inc(i - first) = e;
+            energy[i - offset] += e;
           }
         }
       };
-      if (!kpe_on)
-        columns(std::integral_constant<int, 0>{});
-      else if (direct)
-        columns(std::integral_constant<int, 1>{});
+      if (kpe_on)
+        columns(std::true_type{});
       else
-        columns(std::integral_constant<int, 2>{});
+        columns(std::false_type{});
       if (kpe_on && !direct) kpe.commit(n, t, t_next, first, last - first);
       report_progress(progress,
                       static_cast<double>(first) * static_cast<double>(progress_total_steps) +

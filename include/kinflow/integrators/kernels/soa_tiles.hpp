@@ -24,12 +24,10 @@
 /// and an add (checked: x86-64 without FMA, d = 1 .. 3, float and double), else within a
 /// few ulps, as the two kernels get a different subset of their multiply-adds contracted
 /// into FMAs; and for d >= 3 ‖k‖² is summed here in coordinate order, by Eigen's
-/// squaredNorm (the fused kernel) in an order of its own (an ulp or two in the energy). Zero coefficients: for tableaus whose `a` is nonzero only on the
-/// subdiagonal (rk4; every tableau with at most 2 stages), the terms with `a_jl == 0` are
-/// skipped, and with the left Riemann quadrature the stages j > 0 are not weighted at all,
-/// as the batched path of kinflow::integrate does. That is exact for finite stages
-/// (`x + 0·k == x`); only a non-finite stage that would otherwise be multiplied by zero
-/// can then give a different (non-finite vs finite) value.
+/// squaredNorm (the fused kernel) in an order of its own (an ulp or two in the energy). As in
+/// the fused kernel, every term is computed, zero coefficients included (`x + 0·k == x` for
+/// finite stages; the left Riemann quadrature is the stage sum with weights ½|h|, 0, ..., 0):
+/// one compiled loop per field, method and energy setting, not one per coefficient pattern.
 ///
 /// Vectorization needs the field's arithmetic to be scalar per coordinate after inlining
 /// (e.g. `return {a * x(0) + b, c * x(1)}`, or a loop over `x(r)` that the compiler
@@ -112,9 +110,6 @@ inline constexpr Eigen::Index soa_default_tile = [] {
 template <int Dim>
 inline constexpr bool soa_suited = Dim != Eigen::Dynamic && Dim >= 1 && Dim <= 16;
 
-/// How the kinetic energy of a step is accumulated.
-enum class soa_energy_mode { off, stage, left_riemann };
-
 /// The method's coefficients converted to the state's scalar once per solve (the tableau
 /// holds long doubles), so that a step's coefficients cost S² + 3S multiplications.
 template <class Scalar, std::size_t S>
@@ -170,20 +165,9 @@ KINFLOW_DETAIL_SOA_INLINE inline void soa_lanes(F&& f) {
   }
 }
 
-/// True when the strictly lower triangle of `a` is zero off the subdiagonal (the stage
-/// j depends on stage j - 1 only), e.g. rk4, and trivially every method of <= 2 stages.
-template <std::size_t S>
-[[nodiscard]] bool soa_subdiagonal(const butcher_tableau<S>& m) {
-  for (std::size_t j = 0; j < S; ++j)
-    for (std::size_t l = 0; l + 1 < j; ++l)
-      if (m.a[j][l] != 0) return false;
-  return true;
-}
-
-/// One step over the `w` samples of a tile: lanes `x[r][0 .. w)`, energies `e[0 .. w)`.
-/// `Subdiagonal` skips the terms a_jl, l < j - 1 (known to be zero).
-template <soa_energy_mode Mode, bool Subdiagonal, std::size_t S, class Scalar, int Dim,
-          Eigen::Index T, class Field>
+/// One step over the `w` samples of a tile: lanes `x[r][0 .. w)`, energies `e[0 .. w)`
+/// (with `Energy`).
+template <bool Energy, std::size_t S, class Scalar, int Dim, Eigen::Index T, class Field>
 KINFLOW_DETAIL_SOA_FLATTEN void soa_tile_step(Field& field, const soa_step_coefficients<Scalar, S>& c,
                           Scalar (&x)[Dim][T], Eigen::Index w, Scalar* KINFLOW_DETAIL_RESTRICT e) {
   using point_type = point<Scalar, Dim>;
@@ -196,7 +180,7 @@ KINFLOW_DETAIL_SOA_FLATTEN void soa_tile_step(Field& field, const soa_step_coeff
         Scalar s = x[r][i];
         soa_unroll<j>([&](auto L) KINFLOW_DETAIL_SOA_INLINE {
           constexpr std::size_t l = L;
-          if constexpr (!Subdiagonal || l + 1 == j) s += c.ha[j][l] * k[l][r];
+          s += c.ha[j][l] * k[l][r];
         });
         xs.coeffRef(r) = s;
       });
@@ -218,30 +202,28 @@ KINFLOW_DETAIL_SOA_FLATTEN void soa_tile_step(Field& field, const soa_step_coeff
       soa_unroll<S>([&](auto J) KINFLOW_DETAIL_SOA_INLINE { s += c.hb[J] * k[J][r]; });
       x[r][i] = s;
     });
-    if constexpr (Mode != soa_energy_mode::off) {
+    if constexpr (Energy) {
       auto norm2 = [&](std::size_t j) KINFLOW_DETAIL_SOA_INLINE {
         Scalar q = k[j][0] * k[j][0];
         soa_lanes<Dim - 1>([&](int r) KINFLOW_DETAIL_SOA_INLINE { q += k[j][r + 1] * k[j][r + 1]; });
         return q;
       };
       Scalar en = c.w[0] * norm2(0);
-      if constexpr (Mode == soa_energy_mode::stage)
-        soa_unroll<S - 1>([&](auto J) KINFLOW_DETAIL_SOA_INLINE { en += c.w[J + 1] * norm2(J + 1); });
+      soa_unroll<S - 1>([&](auto J) KINFLOW_DETAIL_SOA_INLINE { en += c.w[J + 1] * norm2(J + 1); });
       e[i] += en;
     }
   }
 }
 
-/// All steps of the grid on the batch, tile by tile (tile of T samples), for one energy
-/// mode and coefficient pattern.
-template <Eigen::Index T, soa_energy_mode Mode, bool Subdiagonal, class Field, class Scalar,
-          int Dim, std::size_t S, class GridScalar>
+/// All steps of the grid on the batch, tile by tile (tile of T samples), with or without
+/// the energy (from the first stage only when `left_riemann`).
+template <Eigen::Index T, bool Energy, class Field, class Scalar, int Dim, std::size_t S, class GridScalar>
 void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<GridScalar>& grid,
-             batch<Scalar, Dim>& X, double tau, Scalar* early, Scalar* late,
+             batch<Scalar, Dim>& X, bool left_riemann, double tau, Scalar* early, Scalar* late,
              const progress_callback* progress) {
   const Eigen::Index B = X.cols();
   const std::size_t N = grid.steps();
-  const soa_method<Scalar, S> m(method, Mode == soa_energy_mode::left_riemann);
+  const soa_method<Scalar, S> m(method, left_riemann);
   alignas(64) Scalar x[Dim][T];
   Scalar* const data = X.data();
   for (Eigen::Index first = 0; first < B; first += T) {
@@ -254,9 +236,9 @@ void soa_run(Field& field, const butcher_tableau<S>& method, const time_grid<Gri
       const auto t_next = static_cast<Scalar>(grid[n + 1]);
       const soa_step_coefficients<Scalar, S> c(m, t, t_next - t);
       Scalar* e = nullptr;
-      if constexpr (Mode != soa_energy_mode::off)
+      if constexpr (Energy)
         e = (kpe_step_is_early(t, t_next, tau) ? early : late) + first;
-      soa_tile_step<Mode, Subdiagonal>(field, c, x, w, e);
+      soa_tile_step<Energy>(field, c, x, w, e);
     }
     Scalar* dst = data + first * Dim;
     for (Eigen::Index i = 0; i < w; ++i)
@@ -283,20 +265,10 @@ void soa_fixed_steps_tiled(Field&& field, const butcher_tableau<S>& method,
                            const progress_callback* progress = nullptr) {
   static_assert(Dim != Eigen::Dynamic, "soa_fixed_steps needs a dimension fixed at compile time");
   static_assert(T >= 1, "the tile needs at least one sample");
-  auto& f = field;
-  const bool sub = soa_subdiagonal(method);
-  auto run = [&]<soa_energy_mode Mode>() {
-    if (sub)
-      soa_run<T, Mode, true>(f, method, grid, X, tau, early, late, progress);
-    else
-      soa_run<T, Mode, false>(f, method, grid, X, tau, early, late, progress);
-  };
-  if (!energy)
-    run.template operator()<soa_energy_mode::off>();
-  else if (left_riemann)
-    run.template operator()<soa_energy_mode::left_riemann>();
+  if (energy)
+    soa_run<T, true>(field, method, grid, X, left_riemann, tau, early, late, progress);
   else
-    run.template operator()<soa_energy_mode::stage>();
+    soa_run<T, false>(field, method, grid, X, left_riemann, tau, early, late, progress);
 }
 
 /// soa_fixed_steps_tiled with the default tile, soa_default_tile<Scalar, Dim>.
