@@ -24,9 +24,13 @@ import subprocess
 import sys
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
+from flow_examples import partial_spearman, spearman, within_class_spearman  # noqa: E402
 
 
 def run_sample(binary, out, *args):
@@ -89,14 +93,30 @@ def figure_a(binary, out, n_train, samples):
 CHANCE_F_MEM = 1 / 9
 
 
+def toy_class(dataset, x, y):
+    """The class of each landing point, as the dataset's recipe labels its points
+    (kinflow/data/toy2d*.hpp, default options): 8gaussians, the nearest of the 8 modes (its
+    angular sector); moons, the nearer of the two noiseless arcs."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if dataset == "8gaussians":
+        return np.round(np.arctan2(y, x) / (np.pi / 4)).astype(int) % 8
+    if dataset == "moons":
+        s = np.linspace(0, np.pi, 2001)
+        arcs = [(2 * np.cos(s) - 1, 2 * np.sin(s) - 0.2), (2 * (1 - np.cos(s)) - 1, 2 * (0.5 - np.sin(s)) - 0.2)]
+        dist = [np.min((x[:, None] - ax[None, :]) ** 2 + (y[:, None] - ay[None, :]) ** 2, axis=1) for ax, ay in arcs]
+        return (dist[1] < dist[0]).astype(int)
+    raise ValueError(f"toy_class: no classes for {dataset!r}")
+
+
 def figure_b(binary, out, n_train, samples):
-    """KPE against the log density at the landing point, exact (mixture) and kNN (empirical)."""
+    """KPE against the log density at the landing point, exact (mixture) and kNN (empirical);
+    pooled, within each class of the landing point, and with the landing norm held fixed."""
     cases = [
         ("gmm", "8gaussians", ["--field", "gmm"], "exact mixture field, exact log p"),
         ("smoothed", "moons", ["--field", "smoothed:0.05"], "smoothed field (s = 0.05), exact log p"),
         ("empirical", "moons", ["--field", "empirical"], "empirical field, kNN log density"),
     ]
-    fig, axes = plt.subplots(1, len(cases), figsize=(15, 4.6))
+    fig, axes = plt.subplots(1, len(cases), figsize=(15, 4.9))
     result = {}
     for ax, (name, dataset, extra, title) in zip(axes, cases):
         d = os.path.join(out, "b_" + name)
@@ -104,12 +124,19 @@ def figure_b(binary, out, n_train, samples):
                                    "--solver", "rk4", "--steps", 50, *extra)
         kpe = [float(r["kpe"]) for r in rows]
         ld = [float(r["log_density"]) for r in rows]
+        x, y = [float(r["x_0"]) for r in rows], [float(r["x_1"]) for r in rows]
+        norm = np.hypot(x, y)
         rho = summary["log_density"]["spearman_with_kpe"]
+        within = within_class_spearman(kpe, ld, toy_class(dataset, x, y))
+        given_norm = partial_spearman(kpe, ld, norm)
         ax.scatter(ld, kpe, s=3, alpha=0.4)
         ax.set_xlabel("log density at the landing point")
         ax.set_ylabel("KPE")
-        ax.set_title(f"{dataset}: {title}\nSpearman rho = {rho:+.3f}", fontsize=10)
-        result[name] = {"dataset": dataset, "spearman": rho, "kpe_mean": summary["kpe"]["mean"]}
+        ax.set_title(f"{dataset}: {title}\nSpearman rho = {rho:+.3f}; within class {within:+.3f}; "
+                     f"|x1| fixed {given_norm:+.3f}", fontsize=9)
+        result[name] = {"dataset": dataset, "spearman": rho, "spearman_within_class": within,
+                        "spearman_given_norm": given_norm, "spearman_kpe_norm": spearman(kpe, norm),
+                        "kpe_mean": summary["kpe"]["mean"]}
     save_figure(fig, out, "fig_b_kpe_density.png")
     return result
 

@@ -72,7 +72,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import digits_data  # noqa: E402
 import flow_examples  # noqa: E402
-from flow_examples import write_atomically, write_table  # noqa: E402
+from flow_examples import partial_spearman, write_atomically, write_table  # noqa: E402
 
 MODEL = os.path.join(HERE, "fm_mlp_digits.npz")
 KNN_K = 10
@@ -120,13 +120,6 @@ def bootstrap(stat, n, resamples, rng, point=None):
         return [lo, hi]
     bias = float(np.mean(values[np.isfinite(values)])) - point
     return [lo - bias, hi - bias]
-
-
-def partial_spearman(x, y, z):
-    """Spearman correlation of x and y with z partialled out (on ranks)."""
-    rxy, rxz, ryz = kinflow.spearman(x, y), kinflow.spearman(x, z), kinflow.spearman(y, z)
-    den = math.sqrt(max(0.0, (1 - rxz ** 2) * (1 - ryz ** 2)))
-    return (rxy - rxz * ryz) / den if den > 0 else float("nan")
 
 
 def decile_index(kpe):

@@ -81,7 +81,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import fashion_data  # noqa: E402
 import flow_examples  # noqa: E402
 from fashion_data import DIM  # noqa: E402
-from flow_examples import write_atomically, write_table  # noqa: E402
+from flow_examples import partial_spearman, within_class_spearman, write_atomically, write_table  # noqa: E402
 
 KNN_K = 10
 LATE_WINDOW = 0.9  # the "late spike" statistic: the share of KPE spent at t >= 0.9
@@ -168,8 +168,9 @@ class Judge:
         h = np.maximum(0.0, np.asarray(x, dtype=np.float64) @ w["W1"] + w["b1"])
         return np.maximum(0.0, h @ w["W2"] + w["b2"])
 
-    def proba(self, x):
-        z = self.features(x) @ self.weights["W3"] + self.weights["b3"]
+    def proba(self, x, features=None):
+        """Class probabilities of the rows of x (or of the rows whose features are given)."""
+        z = (self.features(x) if features is None else features) @ self.weights["W3"] + self.weights["b3"]
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -193,25 +194,6 @@ class Reference:
 
 # ---------------------------------------------------------------------------------------
 # Statistics
-
-
-def partial_spearman(x, y, z):
-    """Spearman correlation of x and y with z partialled out (on ranks)."""
-    rxy, rxz, ryz = kinflow.spearman(x, y), kinflow.spearman(x, z), kinflow.spearman(y, z)
-    den = math.sqrt(max(0.0, (1 - rxz ** 2) * (1 - ryz ** 2)))
-    return (rxy - rxz * ryz) / den if den > 0 else float("nan")
-
-
-def within_class_spearman(x, y, classes, min_count=10):
-    """The count-weighted mean of the Spearman correlations inside each class with at least
-    min_count members (NaN when none has)."""
-    total, weight = 0.0, 0
-    for c in np.unique(classes):
-        m = classes == c
-        if m.sum() >= min_count and np.ptp(x[m]) > 0 and np.ptp(y[m]) > 0:
-            total += m.sum() * kinflow.spearman(x[m], y[m])
-            weight += int(m.sum())
-    return total / weight if weight else float("nan")
 
 
 def holm(pvalues):
@@ -314,7 +296,7 @@ def measure(x1, x0, result, train_x, judge, reference, test_x):
     mem = kinflow.memorization(x1, train_x, bootstrap=0)
     memorized = np.asarray(mem.memorized, dtype=bool)
     feats = judge.features(x1)
-    proba = judge.proba(x1)
+    proba = judge.proba(x1, feats)
     confidence, predicted = proba.max(axis=1), proba.argmax(axis=1)
     knn = np.asarray(kinflow.knn_log_density(x1, test_x, KNN_K), dtype=np.float64)
     nan = np.full(len(x1), np.nan)

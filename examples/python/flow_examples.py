@@ -165,6 +165,42 @@ def export_fixture(model, path, generator, n, scale, x_name="x_{}", v_name="v_{}
     write_atomically(path, write)
 
 
+
+def ranks(values):
+    """Ranks 1..n of the values, ties given their mean rank (as Spearman's rho wants)."""
+    _, inverse, counts = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)  # the last rank of each distinct value
+    return (last - (counts - 1) / 2)[inverse]
+
+
+def spearman(x, y):
+    """Spearman's rho: the Pearson correlation of the ranks (NaN when either is constant)."""
+    rx, ry = ranks(x), ranks(y)
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def partial_spearman(x, y, z):
+    """Spearman's rho of x and y with z held fixed (the partial correlation of the ranks)."""
+    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
+    den = math.sqrt(max(0.0, (1 - rxz ** 2) * (1 - ryz ** 2)))
+    return (rxy - rxz * ryz) / den if den > 0 else float("nan")
+
+
+def within_class_spearman(x, y, classes, min_count=10):
+    """Spearman's rho inside each class of at least `min_count` members (where neither is
+    constant), averaged with the classes' sizes as weights: the correlation with the
+    differences between classes removed (NaN when no class qualifies)."""
+    x, y, classes = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(classes)
+    total, weight = 0.0, 0
+    for c in np.unique(classes):
+        m = classes == c
+        if m.sum() >= min_count and np.ptp(x[m]) > 0 and np.ptp(y[m]) > 0:
+            total += m.sum() * spearman(x[m], y[m])
+            weight += int(m.sum())
+    return total / weight if weight else float("nan")
+
 def write_table(path, columns):
     """Writes a CSV file atomically: columns is a list of (name, 1-D array or list), one row per
     entry; integers are written as integers, strings as they are, floats in full (repr)."""

@@ -1,7 +1,9 @@
 // Tests of kinflow::nearest_neighbor_index and its helpers against a brute-force search
-// written here: random sets in 1, 2, 3 and 5 dimensions, many exact ties (integer grids,
-// duplicated points, the (distance, index) tie rule), queries on the reference points,
-// tiny leaves, float, and bad arguments.
+// written here: random sets in 1, 2, 3 and 5 dimensions (the tree) and in 17 to 196 (the
+// scan with bounded matrix products, across its blocks; sets far from the origin, where the
+// products cancel badly), many exact ties (integer grids, duplicated points, the
+// (distance, index) tie rule), queries on the reference points, tiny leaves, float, and bad
+// arguments.
 #include "kinflow_catch.hpp"
 
 #include <kinflow/metrics/nearest_neighbors.hpp>
@@ -140,6 +142,41 @@ TEST_CASE("exact ties: integer grids with many duplicates follow the (distance, 
   }
 }
 
+TEST_CASE("above d = 16: the scan with bounded products against brute force", "[nn]") {
+  // 3000 points and 150 queries cross the scan's blocks (2048 points, 64 queries).
+  for (int d : {17, 64, 196}) {
+    INFO("d = " << d);
+    const Eigen::MatrixXd ref = random_points(d, 3000, 50 + d);
+    const Eigen::MatrixXd q = random_points(d, 150, 60 + d, 1.2);
+    const kinflow::nearest_neighbor_index<double> index(ref);
+    const auto want = brute_all(ref, q, 40);
+    for (int k : {1, 7, 40}) check_against_brute(index, want, q, k);
+  }
+  // Far from the origin (norms 10^4 times the distances): ‖x‖² + ‖y‖² − 2x·y cancels to
+  // about 10^-5 of its terms' size, and only the bound keeps the answer exact.
+  Eigen::MatrixXd far = random_points(32, 2500, 70, 1e-3);
+  Eigen::MatrixXd qfar = random_points(32, 80, 71, 1e-3);
+  far.array() += 10.0;
+  qfar.array() += 10.0;
+  const kinflow::nearest_neighbor_index<double> far_index(far);
+  const auto want_far = brute_all(far, qfar, 10);
+  for (int k : {1, 10}) check_against_brute(far_index, want_far, qfar, k);
+  // Integer grids: many exact ties, which the (distance, index) rule orders.
+  const Eigen::MatrixXd grid = grid_points(24, 2200, 72, 3);
+  Eigen::MatrixXd qgrid = grid_points(24, 70, 73, 4);
+  qgrid.leftCols(10) = grid.leftCols(10);  // queries on reference points
+  const kinflow::nearest_neighbor_index<double> grid_index(grid);
+  const auto want_grid = brute_all(grid, qgrid, 30);
+  for (int k : {1, 5, 30}) check_against_brute(grid_index, want_grid, qgrid, k);
+  // Every point identical.
+  const kinflow::nearest_neighbor_index<double> same(Eigen::MatrixXd::Constant(20, 300, 2.0));
+  const auto r = same.query(Eigen::VectorXd::Zero(20), 3);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(r.indices(i, 0) == i);
+    REQUIRE(r.distances(i, 0) == Approx(std::sqrt(80.0)));
+  }
+}
+
 TEST_CASE("float reference sets", "[nn]") {
   const Eigen::MatrixXd ref = random_points(2, 500, 5);
   const Eigen::MatrixXd q = random_points(2, 100, 6);
@@ -153,6 +190,18 @@ TEST_CASE("float reference sets", "[nn]") {
             Approx(static_cast<double>(std::sqrt(want[0].first))).epsilon(1e-5).margin(1e-6));
     REQUIRE(got.distances(1, c) ==
             Approx(static_cast<double>(std::sqrt(want[1].first))).epsilon(1e-5).margin(1e-6));
+  }
+  // Above d = 16 (the scan): float products with float bounds, exact float distances.
+  const Eigen::MatrixXf ref40 = random_points(40, 2100, 8).cast<float>();
+  const Eigen::MatrixXf q40 = random_points(40, 70, 9).cast<float>();
+  const auto got40 = kinflow::nearest_neighbor_index<float>(ref40).query(q40, 3);
+  for (Eigen::Index c = 0; c < q40.cols(); ++c) {
+    const auto want = brute_knn(ref40.cast<double>(), q40.col(c).cast<double>(), 3);
+    for (int r = 0; r < 3; ++r) {
+      REQUIRE(got40.indices(r, c) == want[static_cast<std::size_t>(r)].second);
+      REQUIRE(got40.distances(r, c) ==
+              Approx(static_cast<double>(std::sqrt(want[static_cast<std::size_t>(r)].first))).epsilon(1e-5));
+    }
   }
 }
 

@@ -12,7 +12,11 @@
 /// (‖q - y_i‖², i), the same as a brute-force search with that rule.
 ///
 /// Cost: building O(N log N); a query O(log N + leaf_size·k) on well-spread data in low
-/// dimension (the tree degrades towards brute force as d grows beyond ~10).
+/// dimension. The tree degrades towards brute force as d grows beyond ~10, so above
+/// d = 16 queries scan the whole set instead, with matrix products that bound every
+/// distance and leave only the points that can be among the k nearest (O(N·d) per query,
+/// at the speed of a matrix product). Both give the exact answer: each candidate's squared
+/// distance comes from the coordinates' differences (no cancellation), ties by index.
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/errors.hpp"
@@ -65,8 +69,10 @@ public:
     std::vector<Eigen::Index> order(static_cast<std::size_t>(n));
     std::iota(order.begin(), order.end(), Eigen::Index{0});
     const batch<Scalar, Dim> ref = reference.template cast<Scalar>();
-    nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
-    build(ref, order, 0, n);
+    if (ref.rows() <= tree_max_dim) {  // above, queries scan the set: no tree
+      nodes_.reserve(static_cast<std::size_t>(2 * (n / leaf_size + 1)));
+      build(ref, order, 0, n);
+    }
     points_.resize(ref.rows(), n);
     original_.resize(static_cast<std::size_t>(n));
     for (Eigen::Index j = 0; j < n; ++j) {
@@ -98,17 +104,19 @@ public:
     knn_result<Scalar> out;
     out.distances.resize(k, nq);
     out.indices.resize(k, nq);
+    if (dim() > tree_max_dim) {
+      blocked_scan(Q, k, out);
+      return out;
+    }
     std::vector<candidate> best(static_cast<std::size_t>(k));
     point<Scalar, Dim> q;
     q.resize(dim());
+    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> leaf;  // squared distances to a leaf's points
     for (Eigen::Index c = 0; c < nq; ++c) {
       q = Q.col(c).template cast<Scalar>();
       std::size_t filled = 0;
-      search(0, q, best, filled);
-      for (int r = 0; r < k; ++r) {
-        out.distances(r, c) = std::sqrt(best[static_cast<std::size_t>(r)].d2);
-        out.indices(r, c) = best[static_cast<std::size_t>(r)].index;
-      }
+      search(0, q, best.data(), static_cast<std::size_t>(k), filled, leaf);
+      write(best.data(), k, c, out);
     }
     return out;
   }
@@ -120,10 +128,87 @@ public:
   }
 
 private:
+  /// Above this dimension, queries scan the set in blocks instead of searching the tree.
+  static constexpr Eigen::Index tree_max_dim = 16;
+
   struct candidate {
     Scalar d2;
     Eigen::Index index;  // original reference column
   };
+
+  // The k best of query c into column c of the result.
+  static void write(const candidate* best, int k, Eigen::Index c, knn_result<Scalar>& out) {
+    for (int r = 0; r < k; ++r) {
+      out.distances(r, c) = std::sqrt(best[r].d2);
+      out.indices(r, c) = best[r].index;
+    }
+  }
+
+  // Offers (d2, index) to the sorted list of the k best (`filled` of them so far).
+  static void offer(candidate* best, std::size_t k, std::size_t& filled, Scalar d2, Eigen::Index index) {
+    if (filled == k && !better(d2, index, best[k - 1])) return;
+    std::size_t pos = filled < k ? filled++ : k - 1;
+    while (pos > 0 && better(d2, index, best[pos - 1])) {
+      best[pos] = best[pos - 1];
+      --pos;
+    }
+    best[pos] = candidate{d2, index};
+  }
+
+  // Every query against every point, by blocks of queries and points: the squared
+  // distances first as ‖x‖² + ‖y‖² − 2x·y from a matrix product (fast, but with
+  // cancellation), each with a bound on its rounding error, |error| ≤ 2(d + 2)ε(‖x‖ + ‖y‖)²
+  // (twice the classical bound γ_{d+2} of a sum of d + 2 products); a point whose lower bound
+  // exceeds the query's k-th smallest upper bound cannot be among its k nearest. The
+  // candidates left (those within the bound of the k-th, usually few more than k) get their
+  // distance from the differences, as the tree does, and the (distance, index) rule picks.
+  template <class QueryMatrix>
+  void blocked_scan(const QueryMatrix& Q, int k, knn_result<Scalar>& out) const {
+    using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+    const Eigen::Index nq = Q.cols(), n = size();
+    const auto kk = static_cast<std::size_t>(k);
+    const batch<Scalar, Dim> queries = Q.template cast<Scalar>();
+    const vector q_norm2 = queries.colwise().squaredNorm().transpose();
+    const vector p_norm2 = points_.colwise().squaredNorm().transpose();
+    const vector p_norm = p_norm2.cwiseSqrt();
+    const Scalar gamma = Scalar(2) * static_cast<Scalar>(dim() + 2) * std::numeric_limits<Scalar>::epsilon();
+    constexpr Eigen::Index query_block = 64, point_block = 2048;
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> dots;
+    std::vector<candidate> upper, best(kk);
+    std::vector<std::size_t> upper_filled;
+    std::vector<std::vector<Eigen::Index>> candidates(static_cast<std::size_t>(query_block));
+    for (Eigen::Index q0 = 0; q0 < nq; q0 += query_block) {
+      const Eigen::Index qw = std::min(query_block, nq - q0);
+      upper.assign(kk * static_cast<std::size_t>(qw), candidate{});
+      upper_filled.assign(static_cast<std::size_t>(qw), 0);
+      for (auto& c : candidates) c.clear();
+      for (Eigen::Index p0 = 0; p0 < n; p0 += point_block) {
+        const Eigen::Index pw = std::min(point_block, n - p0);
+        dots.noalias() = points_.middleCols(p0, pw).transpose() * queries.middleCols(q0, qw);
+        for (Eigen::Index c = 0; c < qw; ++c) {
+          const auto cc = static_cast<std::size_t>(c);
+          candidate* up = upper.data() + cc * kk;
+          std::size_t& filled = upper_filled[cc];
+          const Scalar xn2 = q_norm2(q0 + c), xn = std::sqrt(xn2);
+          for (Eigen::Index j = 0; j < pw; ++j) {
+            const Scalar approx = xn2 + p_norm2(p0 + j) - Scalar(2) * dots(j, c);
+            const Scalar reach = xn + p_norm(p0 + j), margin = gamma * reach * reach;
+            if (filled == kk && approx - margin > up[kk - 1].d2) continue;
+            offer(up, kk, filled, approx + margin, p0 + j);
+            candidates[cc].push_back(p0 + j);
+          }
+        }
+      }
+      for (Eigen::Index c = 0; c < qw; ++c) {
+        const auto cc = static_cast<std::size_t>(c);
+        std::size_t filled = 0;
+        for (const Eigen::Index j : candidates[cc])
+          offer(best.data(), kk, filled, (points_.col(j) - queries.col(q0 + c)).squaredNorm(),
+                original_[static_cast<std::size_t>(j)]);
+        write(best.data(), k, q0 + c, out);
+      }
+    }
+  }
 
   struct node {
     Eigen::Index begin, end;   // points [begin, end) in tree order
@@ -138,18 +223,17 @@ private:
     const int id = static_cast<int>(nodes_.size());
     nodes_.push_back(node{begin, end, -1, Scalar(0), -1, -1});
     if (end - begin <= leaf_size_) return id;
-    // Widest coordinate over the points of this node.
-    Eigen::Index best_dim = 0;
-    Scalar best_extent = -1;
-    for (Eigen::Index i = 0; i < ref.rows(); ++i) {
-      Scalar lo = std::numeric_limits<Scalar>::infinity(), hi = -lo;
-      for (Eigen::Index j = begin; j < end; ++j) {
-        const Scalar v = ref(i, order[static_cast<std::size_t>(j)]);
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-      if (hi - lo > best_extent) best_extent = hi - lo, best_dim = i;
+    // Widest coordinate over the points of this node (point by point: each is one
+    // contiguous column, where coordinate by coordinate would stride across the set).
+    point<Scalar, Dim> lo = point<Scalar, Dim>::Constant(ref.rows(), std::numeric_limits<Scalar>::infinity());
+    point<Scalar, Dim> hi = -lo;
+    for (Eigen::Index j = begin; j < end; ++j) {
+      const auto x = ref.col(order[static_cast<std::size_t>(j)]);
+      lo = lo.cwiseMin(x);
+      hi = hi.cwiseMax(x);
     }
+    Eigen::Index best_dim = 0;
+    const Scalar best_extent = (hi - lo).maxCoeff(&best_dim);  // the first widest, on ties
     if (!(best_extent > 0)) return id;  // all points equal: one leaf, whatever its size
     const Eigen::Index mid = begin + (end - begin) / 2;
     auto first = order.begin() + begin, nth = order.begin() + mid, last = order.begin() + end;
@@ -174,36 +258,23 @@ private:
     return d2 < c.d2 || (d2 == c.d2 && index < c.index);
   }
 
-  void search(int id, const point<Scalar, Dim>& q, std::vector<candidate>& best,
-              std::size_t& filled) const {
+  void search(int id, const point<Scalar, Dim>& q, candidate* best, std::size_t k, std::size_t& filled,
+              Eigen::Matrix<Scalar, 1, Eigen::Dynamic>& leaf) const {
     const node& nd = nodes_[static_cast<std::size_t>(id)];
-    const std::size_t k = best.size();
     if (nd.split_dim < 0) {
-      for (Eigen::Index j = nd.begin; j < nd.end; ++j) {
-        Scalar d2 = 0;
-        for (Eigen::Index i = 0; i < points_.rows(); ++i) {
-          const Scalar diff = points_(i, j) - q(i);
-          d2 += diff * diff;
-        }
-        const Eigen::Index index = original_[static_cast<std::size_t>(j)];
-        if (filled == k && !better(d2, index, best[k - 1])) continue;
-        // Insertion into the sorted list of the k best.
-        std::size_t pos = filled < k ? filled++ : k - 1;
-        while (pos > 0 && better(d2, index, best[pos - 1])) {
-          best[pos] = best[pos - 1];
-          --pos;
-        }
-        best[pos] = candidate{d2, index};
-      }
+      // The leaf's squared distances, from the differences, in one pass over its points.
+      leaf.noalias() = (points_.middleCols(nd.begin, nd.end - nd.begin).colwise() - q).colwise().squaredNorm();
+      for (Eigen::Index j = nd.begin; j < nd.end; ++j)
+        offer(best, k, filled, leaf(j - nd.begin), original_[static_cast<std::size_t>(j)]);
       return;
     }
     const Scalar delta = q(nd.split_dim) - nd.split_value;
     const int near = delta < 0 ? nd.left : nd.right;
     const int far = delta < 0 ? nd.right : nd.left;
-    search(near, q, best, filled);
+    search(near, q, best, k, filled, leaf);
     // Visit the far side unless every point there is strictly farther than the k-th best
     // (equal distances may still win on the index).
-    if (filled < k || delta * delta <= best[k - 1].d2) search(far, q, best, filled);
+    if (filled < k || delta * delta <= best[k - 1].d2) search(far, q, best, k, filled, leaf);
   }
 
   int leaf_size_;
