@@ -183,13 +183,18 @@ public:
       require(forward_ && grid[grid.steps()] == GridScalar(1), "last_step", "denoise",
               "expected a grid that ends at t = 1 (the denoiser jump lands there); this one ends at t = " +
                   to_text(static_cast<double>(grid[grid.steps()])));
-    for_each_in(channels, [&](auto& c) { c.value.setZero(X.cols()); });
     auto& likelihood = std::get<1>(channels);
     if (options.likelihood.enabled) {
       require_likelihood_span(static_cast<double>(grid[0]), static_cast<double>(grid[grid.steps()]));
       enable_likelihood(likelihood, divergence_, field, X.rows(), options.likelihood);
       if (forward_) log_n0_ = standard_normal_log_density(X);
     }
+    // The running integrals of the channels carried (the energy's are the accumulator's):
+    // per-sample arrays are allocated only where they are used, as each costs page faults.
+    bool energy = true;
+    for_each_in(channels, [&](auto& c) {
+      if (!std::exchange(energy, false) && c.enabled) c.value.setZero(X.cols());
+    });
   }
 
   /// The field, through a reference of one type whatever the field's: with the likelihood
