@@ -89,7 +89,8 @@ settings parse(int argc, char** argv) {
              "the same model as TorchScript, sampled as well and compared (needs a build with "
              "-DKINFLOW_WITH_TORCH=ON; by default the --model path with .pt, when that file exists)",
              cli::text(s.torchscript))
-      .value("--train", "FILE.csv", "the model's training set (memorization and the empirical field)",
+      .value("--train", "FILE", "the model's training set (memorization and the empirical field): CSV (N rows "
+             "of d numbers) or IDX (plain or gzip; bytes / 255)",
              cli::text(s.train), "examples/models/fm_mlp_8gaussians_train.csv")
       .value("--dataset", "NAME",
              "toy dataset the training set was drawn from, for held-out data (none: no held-out metrics)",
