@@ -1,7 +1,8 @@
 // Steps of fixed-grid integration do not allocate: Eigen's runtime malloc check is armed
 // from inside the first step's observer call until the last one, so every later step
 // (field evaluation, stage combinations, the KPE accumulator, the observer) runs with
-// heap allocation forbidden. An allocation makes eigen_assert throw.
+// heap allocation forbidden. An allocation makes eigen_assert throw. The same for the
+// stochastic samplers.
 
 #include <stdexcept>
 
@@ -12,6 +13,7 @@
   } while (false)
 
 #include "kinflow/integrators/explicit_rk.hpp"
+#include "kinflow/integrators/stochastic.hpp"
 #include "kinflow_catch.hpp"
 
 namespace {
@@ -106,4 +108,47 @@ TEST_CASE("fixed-grid steps carrying integrals and the likelihood do not allocat
   }
   Eigen::internal::set_is_malloc_allowed(true);
   CHECK(steps_checked == 15);
+}
+
+TEST_CASE("stochastic steps do not allocate", "[no_malloc][stochastic]") {
+  // The window opens in the first step's observer call and closes in the last one's: every
+  // step between (drift, score from the velocity, the noise draws, the energies, the user's
+  // integral, a last-step rule) runs with heap allocation forbidden.
+  const auto grid = kinflow::time_grid<>::uniform(16);
+  auto g = [](double, const auto& x, const auto& v) { return x.dot(v); };
+  for (const auto* method : {&kinflow::sde_euler, &kinflow::sde_heun, &kinflow::renoise_euler}) {
+    for (const auto rule : {kinflow::last_step_rule::method, kinflow::last_step_rule::euler}) {
+      INFO(method->name << (rule == kinflow::last_step_rule::euler ? ", Euler last step" : ""));
+      kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 257);
+      kinflow::stochastic_options o;
+      o.diffusion.form = kinflow::diffusion_form::linear;
+      o.noise_seed = 3;
+      o.last_step = rule;
+      std::size_t steps_seen = 0, last = 0;
+      auto obs = [&](const auto& view) {
+        if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
+        else ++steps_seen;
+        last = view.step;
+        if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
+      };
+      try {
+        CHECK_NOTHROW(kinflow::integrate(linear_field{}, *method, grid, X, o, kinflow::along(g), obs));
+      } catch (...) {
+        Eigen::internal::set_is_malloc_allowed(true);
+        throw;
+      }
+      Eigen::internal::set_is_malloc_allowed(true);
+      CHECK(steps_seen == 15);
+      CHECK(last == 15);
+    }
+  }
+  // The window is armed for these solves too: an allocating field is caught.
+  kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 33);
+  auto arm = [&](const auto& view) {
+    Eigen::internal::set_is_malloc_allowed(view.step + 1 == grid.steps());
+  };
+  kinflow::stochastic_options o;
+  o.diffusion.form = kinflow::diffusion_form::linear;
+  CHECK_THROWS(kinflow::integrate(allocating_field{}, kinflow::sde_euler, grid, X, o, arm));
+  Eigen::internal::set_is_malloc_allowed(true);
 }
