@@ -20,7 +20,8 @@
 # With --tsan, or when CI=true, build/tsan builds the threaded tests and kinflow-trained with
 # ThreadSanitizer and runs them (the closed-form fields with threads > 1, one field from
 # several threads at once, the parallel sweep). With --fuzz, or when CI=true, the parsers'
-# libFuzzer targets run for a minute each under ASan + UBSan (scripts/run-fuzz.sh, clang-14).
+# libFuzzer targets run for 30 s each under ASan + UBSan (scripts/run-fuzz.sh, clang-14;
+# KINFLOW_FUZZ_SECONDS=S for longer).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -149,7 +150,7 @@ fi
 if [ "$fuzz" -eq 1 ]; then
   stage "fuzzing: build and run"
   echo "== fuzzing (clang-14 libFuzzer, ASan + UBSan; scripts/run-fuzz.sh) =="
-  bash scripts/run-fuzz.sh --seconds "${KINFLOW_FUZZ_SECONDS:-60}" --jobs "$jobs"
+  bash scripts/run-fuzz.sh --seconds "${KINFLOW_FUZZ_SECONDS:-30}" --jobs "$jobs"
 fi
 
 echo "run-tests.sh: all tests passed"

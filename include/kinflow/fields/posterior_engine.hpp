@@ -22,6 +22,7 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/products.hpp"
 #include "kinflow/detail/field_storage.hpp"
+#include "kinflow/detail/function_ref.hpp"
 #include "kinflow/detail/gemm.hpp"
 #include "kinflow/detail/posterior_block.hpp"
 #include "kinflow/detail/posterior_kernels.hpp"
@@ -280,9 +281,12 @@ private:
             spread_.size() == 0 ? Scalar(0) : min_spread_};
   }
 
-  template <class Params, class Sink>
-  void run(const Params& params, const batch_type& X, posterior_request request,
-           const Sink& sink) const {
+  /// Each column's parameters, and what takes each column's statistics: references of one
+  /// type, so the passes below are compiled once per scalar type and dimension.
+  using params_ref = detail::function_ref<detail::posterior_params<Scalar>(Eigen::Index)>;
+  using sink_ref = detail::function_ref<void(Eigen::Index, const detail::posterior_raw<Scalar>&)>;
+
+  void run(params_ref params, const batch_type& X, posterior_request request, sink_ref sink) const {
     check(X);
     auto plan = detail::make_posterior_plan<Scalar>(dim(), size(), X.cols(), settings_.memory_budget,
                                                     settings_.threads, settings_.distances,
@@ -309,8 +313,7 @@ private:
   }
 
   /// Appends a pass to the log when recording.
-  template <class Params>
-  void record(const Params& params, Eigen::Index B, std::uint64_t touched, std::uint64_t dense) const {
+  void record(params_ref params, Eigen::Index B, std::uint64_t touched, std::uint64_t dense) const {
     if (!log_->on || B == 0) return;
     pruning_pass p{static_cast<double>(params(0).t), static_cast<double>(params(0).t), touched, dense};
     for (Eigen::Index j = 1; j < B; ++j) {
@@ -325,8 +328,7 @@ private:
   /// False where pruning is off, or (automatic) where no query's logits can differ by
   /// enough to leave any point out: `t·2R·(2‖x‖ + 4|t|R) / (2v) < log(n/ε) + 1` for every
   /// column (R = max ‖y‖, shared variance v, equal priors), or n is below four leaves.
-  template <class Params>
-  [[nodiscard]] bool may_prune(const Params& params, const batch_type& X) const {
+  [[nodiscard]] bool may_prune(params_ref params, const batch_type& X) const {
     if (settings_.pruning == pruning_mode::off || X.cols() == 0) return false;
     if (settings_.pruning == pruning_mode::on) return true;
     if (size() < 4 * detail::prune_leaf_size) return false;

@@ -125,7 +125,7 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   field_evaluator<field_type, Scalar, Dim> evaluator(field, X.rows());
   auto res = detail::adaptive_solve<Scalar, Dim, S, controller_type>(
       detail::stage_velocity(evaluator, divergence), switch_time, method, t0, t1, X, options,
-      controller, channels, observer);
+      controller, channels, detail::observer_ref<adaptive_step_view<Scalar, Dim, S>>(observer));
   detail::finish_channels(channels, res);
   if (options.likelihood.enabled) detail::finish_likelihood(likelihood, t0 == 0, log_n0, X, res);
   return res;

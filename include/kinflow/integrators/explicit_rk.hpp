@@ -42,12 +42,13 @@ namespace detail {
 /// the step kernel, on the whole batch when observed or when `cols >= B`, else on tiles of
 /// `cols` columns, each over all steps before the next; then, when `euler_last`, the last
 /// step of the grid as an Euler step. The channels' stage sums go to the energy accumulator
-/// and the integrals. `eval` evaluates the field whatever its type, so this is compiled
-/// once for all fields.
-template <class Scalar, int Dim, std::size_t S, class GridScalar, class Sums, class Observer>
+/// and the integrals. `eval` evaluates the field and `observer` observes whatever their
+/// types, so this is compiled once for all fields and observers.
+template <class Scalar, int Dim, std::size_t S, class GridScalar, class Sums>
 void rk_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const butcher_tableau<S>& method,
                    const time_grid<GridScalar>& grid, bool euler_last, batch<Scalar, Dim>& X,
-                   const fixed_step_options& options, Eigen::Index cols, Sums& core, Observer& observer) {
+                   const fixed_step_options& options, Eigen::Index cols, Sums& core,
+                   function_ref<void(const fixed_step_view<Scalar, Dim, S>&)> observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps(), steps = euler_last ? N - 1 : N;
@@ -55,7 +56,7 @@ void rk_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const butcher_
   rk_work<Scalar, Dim, S> work;
   const std::array<long double, S> no_error{};
 
-  walk_tiles(X, cols, is_active_observer<Observer>, [&](batch_type& Xb, Eigen::Index first) {
+  walk_tiles(X, cols, bool(observer), [&](batch_type& Xb, Eigen::Index first) {
     const Eigen::Index n = Xb.cols();
     work.resize(d, n);
     for (std::size_t step = 0; step < N; ++step) {
@@ -79,8 +80,7 @@ void rk_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const butcher_
                 });
         commit_step(core.kpe, channels, step, t, t_next, first, n);
       }
-      if constexpr (is_active_observer<Observer>)
-        observer(fixed_step_view<Scalar, Dim, S>{step, t, h, X, work.k, method, step == steps});
+      if (observer) observer(fixed_step_view<Scalar, Dim, S>{step, t, h, X, work.k, method, step == steps});
       report_tile_progress(options.progress, first, n, step, N, B);
     }
   });
@@ -137,7 +137,9 @@ solve_result<Scalar> integrate(Field&& field, const butcher_tableau<S>& method,
       done = true;
     }
   }
-  if (!done) detail::rk_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(), observer);
+  if (!done)
+    detail::rk_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(),
+                          detail::observer_ref<fixed_step_view<Scalar, Dim, S>>(observer));
   const auto nfe = static_cast<std::int64_t>(euler_last ? S * (N - 1) + 1 : S * N);
   return core.finish(X, nfe, N);
 }

@@ -81,11 +81,12 @@ void validate_multistep_grid(const multistep_method& m, const time_grid<GridScal
 }
 
 /// The multistep step loop of the fixed-grid core (see the file comment), compiled once per
-/// scalar type and dimension whatever the field.
-template <class Scalar, int Dim, class GridScalar, class Sums, class Observer>
+/// scalar type and dimension whatever the field and the observer.
+template <class Scalar, int Dim, class GridScalar, class Sums>
 void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const multistep_method& method,
                           const time_grid<GridScalar>& grid, bool euler_last, batch<Scalar, Dim>& X,
-                          const fixed_step_options& options, Eigen::Index cols, Sums& core, Observer& observer) {
+                          const fixed_step_options& options, Eigen::Index cols, Sums& core,
+                          function_ref<void(const multistep_step_view<Scalar, Dim>&)> observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps();
@@ -98,7 +99,7 @@ void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const m
   auto& channels = core.channels;
   const std::size_t channels_carried = channel_count(channels);
 
-  walk_tiles(X, cols, is_active_observer<Observer>, [&](batch_type& Xb, Eigen::Index first) {
+  walk_tiles(X, cols, bool(observer), [&](batch_type& Xb, Eigen::Index first) {
     const Eigen::Index n = Xb.cols();
     batch_type V(d, n), previous;  // previous: UniPC's corrected x_{n−1}
     std::array<batch_type, 3> q;   // stored quantity (v or m) at the history points, newest first
@@ -212,8 +213,7 @@ void multistep_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const m
       }
       last_order = order;
       predicted = !(euler_last && step + 1 == N) && step >= start_steps;
-      if constexpr (is_active_observer<Observer>)
-        observer(multistep_step_view<Scalar, Dim>{step, t, h, X, V, method, order});
+      if (observer) observer(multistep_step_view<Scalar, Dim>{step, t, h, X, V, method, order});
       report_tile_progress(options.progress, first, n, step, N, B);
     }
     // The last step's integrals, beyond the last evaluation: Adams–Bashforth weights.
@@ -255,7 +255,8 @@ solve_result<Scalar> integrate(Field&& field, const multistep_method& method, co
   const std::size_t N = grid.steps();
   const bool euler_last = options.last_step != last_step_rule::method;
   const Eigen::Index cols = detail::default_tile_columns<Scalar>(options.tile_columns, 6, X.rows());
-  detail::multistep_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(), observer);
+  detail::multistep_grid_steps(core.velocity(), method, grid, euler_last, X, options, cols, core.sums(),
+                               detail::observer_ref<multistep_step_view<Scalar, Dim>>(observer));
   std::int64_t nfe = static_cast<std::int64_t>(N);
   if (options.start == multistep_start::runge_kutta) {
     const auto start_steps = std::min<std::int64_t>(method.order - 1, static_cast<std::int64_t>(N) - (euler_last ? 1 : 0));

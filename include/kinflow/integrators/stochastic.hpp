@@ -217,7 +217,7 @@ stochastic_result<Scalar> integrate(Field&& field, const stochastic_method& meth
   detail::path_energy_sums<Scalar> energies(options.kpe.enabled, core.tau(), X.cols());
   const Eigen::Index cols = detail::default_tile_columns<Scalar>(options.tile_columns, 9, X.rows());
   detail::stochastic_grid_steps(core.velocity(), score_ref ? &*score_ref : nullptr, method, steps, X, options, cols,
-                                core.sums(), energies, observer);
+                                core.sums(), energies, detail::observer_ref<stochastic_step_view<Scalar, Dim>>(observer));
   const std::size_t N = steps.steps();
   const bool rule = options.last_step != last_step_rule::method;
   const auto n = static_cast<std::int64_t>(N);

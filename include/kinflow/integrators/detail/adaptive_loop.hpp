@@ -48,17 +48,18 @@ auto scaled_rms(const V& v, const A& scale, double atol, double rtol) {
 }
 
 /// The adaptive driver: statuses, counters, stops, controller and integrals around the
-/// step kernel. `eval` evaluates the field (whatever its type, so the driver is compiled
-/// once for all fields); `switch_time` is the field's own, if any. `channels` is a tuple of
+/// step kernel. `eval` evaluates the field and `observer` observes (whatever their types,
+/// so the driver is compiled once for all fields and observers); `switch_time` is the
+/// field's own, if any. `channels` is a tuple of
 /// path_channel: the kinetic energy first, then the log-likelihood's divergence, then the
 /// user's integrands.
-template <class Scalar, int Dim, std::size_t S, class Controller, class Channels, class Observer>
+template <class Scalar, int Dim, std::size_t S, class Controller, class Channels>
 solve_result<Scalar> adaptive_solve(const batched_velocity_ref<Scalar, Dim>& eval,
                                     std::optional<double> switch_time,
                                     const embedded_tableau<S>& method, double t0, double t1,
                                     batch<Scalar, Dim>& X, const adaptive_options& options,
                                     const Controller& controller, Channels& channels,
-                                    Observer& observer) {
+                                    function_ref<void(const adaptive_step_view<Scalar, Dim, S>&)> observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const auto Bs = static_cast<std::size_t>(B);
@@ -295,8 +296,7 @@ solve_result<Scalar> adaptive_solve(const batched_velocity_ref<Scalar, Dim>& eva
           if (c.split) (kpe_step_is_early(t_start, t(i), c.tau) ? c.early(i) : c.late(i)) += q;
           if (fsal) c.first(i) = c.G_last(m);
         });
-        if constexpr (is_active_observer<Observer>)
-          observer(adaptive_step_view<Scalar, Dim, S>{i, t_start, ha(m), X, k, m, method});
+        if (observer) observer(adaptive_step_view<Scalar, Dim, S>{i, t_start, ha(m), X, k, m, method});
         h(i) = std::min(static_cast<Scalar>(hm * factor), dt_max);
         nonfinite_last[si] = 0;
         if (hits_end) continue;  // finished: t(i) == T1

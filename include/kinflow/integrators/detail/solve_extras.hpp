@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "kinflow/detail/function_ref.hpp"
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/quadrature.hpp"
 #include "kinflow/integrators/result.hpp"
@@ -48,6 +49,16 @@ decltype(auto) extra_or(Fallback&& fallback, E&&... e) {
 /// True when the observer is not kinflow::no_observer (then observing costs nothing).
 template <class Obs>
 inline constexpr bool is_active_observer = !std::is_same_v<std::remove_cvref_t<Obs>, no_observer>;
+
+/// The observer as the step loops take it, one type per view whatever the observer's: a
+/// reference to it, or to nothing for kinflow::no_observer.
+template <class View, class Obs>
+[[nodiscard]] function_ref<void(const View&)> observer_ref(Obs& observer) noexcept {
+  if constexpr (is_active_observer<Obs>)
+    return function_ref<void(const View&)>(observer);
+  else
+    return {};
+}
 
 /// An observer of views of type View (or no_observer).
 template <class Obs, class View>

@@ -99,12 +99,14 @@ struct stochastic_work {
   batch<Scalar, Dim> none;  // what an observer sees of a step without noise (empty)
 };
 
-/// The stochastic step loop (see kinflow/integrators/stochastic.hpp for the updates).
-template <class Scalar, int Dim, class GridScalar, class Sums, class Observer>
+/// The stochastic step loop (see kinflow/integrators/stochastic.hpp for the updates),
+/// compiled once per scalar type and dimension whatever the field and the observer.
+template <class Scalar, int Dim, class GridScalar, class Sums>
 void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const batched_velocity_ref<Scalar, Dim>* score,
                            const stochastic_method& method, const time_grid<GridScalar>& grid, batch<Scalar, Dim>& X,
                            const stochastic_options& options, Eigen::Index cols, Sums& core,
-                           path_energy_sums<Scalar>& energies, Observer& observer) {
+                           path_energy_sums<Scalar>& energies,
+                           function_ref<void(const stochastic_step_view<Scalar, Dim>&)> observer) {
   using batch_type = batch<Scalar, Dim>;
   const Eigen::Index d = X.rows(), B = X.cols();
   const std::size_t N = grid.steps();
@@ -115,7 +117,7 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
   auto& channels = core.channels;
   stochastic_work<Scalar, Dim> w;
 
-  walk_tiles(X, cols, is_active_observer<Observer>, [&](batch_type& Xb, Eigen::Index first) {
+  walk_tiles(X, cols, bool(observer), [&](batch_type& Xb, Eigen::Index first) {
     const Eigen::Index n = Xb.cols();
     w.V.resize(d, n);
     // The channels' integrand at point j of a step of h: weight 1 for a one-point step,
@@ -227,8 +229,7 @@ void stochastic_grid_steps(const batched_velocity_ref<Scalar, Dim>& eval, const 
       }
       commit_step(core.kpe, channels, step, t, t1, first, n);
       if (with_energies) energies.add(t, t1, first, w.Ed, w.Ec);
-      if constexpr (is_active_observer<Observer>)
-        observer(stochastic_step_view<Scalar, Dim>{step, t, h, X, w.V, noisy ? w.Z : w.none, method, last_rule});
+      if (observer) observer(stochastic_step_view<Scalar, Dim>{step, t, h, X, w.V, noisy ? w.Z : w.none, method, last_rule});
       report_tile_progress(options.progress, first, n, step, N, B);
     }
   });
