@@ -5,7 +5,7 @@
 #
 # build/tests: Release, warnings as errors, with benchmarks and examples (compiled so they
 # cannot rot; benchmarks that declare a smoke filter also run briefly under CTest), for the
-# host CPU as a default build is; the test executables at -O2 (-DKINFLOW_TEST_FLAGS), the
+# host CPU as a default build is; the test executables at -O1 (-DKINFLOW_TEST_FLAGS), the
 # programs they run and the Python extension module at Release's -O3, the benchmarks, which
 # only run as smoke tests here, at -O1 (-DKINFLOW_BENCH_OPT); then the API reference
 # (Doxygen, warnings as errors), and the Python package (scripts/install-python.sh into
@@ -90,7 +90,7 @@ cmake -S . -B build/tests \
   -DKINFLOW_BUILD_TESTS=ON \
   -DKINFLOW_BUILD_EXAMPLES=ON \
   -DKINFLOW_BUILD_BENCHMARKS=ON \
-  -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON -DKINFLOW_TEST_FLAGS=-O2 -DKINFLOW_BENCH_OPT=-O1 \
+  -DKINFLOW_WITH_TORCH=ON -DKINFLOW_WITH_MPI=ON -DKINFLOW_TEST_FLAGS=-O1 -DKINFLOW_BENCH_OPT=-O1 \
   -DKINFLOW_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3
 cmake --build build/tests -j "$jobs"
 stage "build/tests: ctest"
