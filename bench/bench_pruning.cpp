@@ -8,7 +8,8 @@
 //  - Fashion-MNIST when Debian's dataset-fashion-mnist is installed: N = 60 000 training
 //    images, d = 784 (pixels / 255, centred by the training mean), B = 256, Euler, 100
 //    uniform steps, KTS (α0 = β0 = 0.01);
-//  - the index's build time against one dense evaluation.
+//  - the index's build time against one dense evaluation;
+//  - the clustered N = 10⁵ solve with the log-likelihood, dense and pruned (its cost).
 // Counter `touched`: the share of (sample, training point) pairs evaluated.
 //
 // smoke-filter: ^BM_solve<.*>/clustered64/2000/
@@ -75,7 +76,7 @@ struct case_spec {
   bool kts;
 };
 
-void solve(benchmark::State& state, const case_spec& c, kinflow::pruning_mode mode) {
+void solve(benchmark::State& state, const case_spec& c, kinflow::pruning_mode mode, bool likelihood = false) {
   const dyn& Y = training_set(c.data, c.n);
   kinflow::empirical_options<double> opt;
   opt.pruning = mode;
@@ -84,13 +85,15 @@ void solve(benchmark::State& state, const case_spec& c, kinflow::pruning_mode mo
   const auto grid = kinflow::time_grid<double>::uniform(static_cast<std::size_t>(c.steps));
   (void)field.velocity(0.99, X0.leftCols(1));  // the index is built once per field, not timed
   field.reset_pruning_statistics();
+  kinflow::fixed_step_options o;
+  o.likelihood.enabled = likelihood;  // the exact divergence at every step
   for (auto _ : state) {
     dyn X = X0;
     if (c.kts)
       kinflow::integrate(kinflow::shaped(field, kinflow::kts_options{.alpha0 = 0.01, .beta0 = 0.01}), kinflow::euler,
-                         grid, X);
+                         grid, X, o);
     else
-      kinflow::integrate(field, kinflow::euler, grid, X);
+      kinflow::integrate(field, kinflow::euler, grid, X, o);
     benchmark::DoNotOptimize(X.data());
   }
   state.counters["touched"] = field.pruning_statistics().touched_share();
@@ -129,6 +132,19 @@ void register_case(const std::string& label, const case_spec& c) {
       ->UseRealTime();
 }
 
+// The cost of the log-likelihood (the exact divergence in the velocity's pass, docs/math.md
+// §4.5), dense and pruned.
+void register_likelihood(const std::string& label, const case_spec& c) {
+  const std::string tail = "/" + label + "/" + std::to_string(c.n);
+  for (const auto mode : {kinflow::pruning_mode::off, kinflow::pruning_mode::automatic}) {
+    const std::string m = mode == kinflow::pruning_mode::off ? "dense" : "pruned";
+    benchmark::RegisterBenchmark(("BM_likelihood<" + m + ">" + tail).c_str(),
+                                 [c, mode](benchmark::State& s) { solve(s, c, mode, true); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+}
+
 // The index's build time beside one dense evaluation of the same data.
 void register_index_cost(const std::string& label, const case_spec& c) {
   const std::string tail = "<" + label + ">/" + std::to_string(c.n);
@@ -146,6 +162,7 @@ void register_index_cost(const std::string& label, const case_spec& c) {
 int main(int argc, char** argv) {
   register_case("clustered64", {"clustered64", 2000, 64, 10, false});
   register_case("clustered64", {"clustered64", 100000, 256, 25, false});
+  register_likelihood("clustered64", {"clustered64", 100000, 256, 25, false});
   if (const char* large = std::getenv("KINFLOW_BENCH_LARGE"); large != nullptr && std::string(large) == "1")
     register_case("clustered64", {"clustered64", 1000000, 256, 25, false});
   register_case("8gaussians", {"8gaussians", 100000, 4096, 25, false});
@@ -157,5 +174,7 @@ int main(int argc, char** argv) {
   register_index_cost("clustered64", {"clustered64", 100000, 256, 25, false});
   return kinflow_bench::run_with_ratios(argc, argv,
                                         {{"<pruned>", "<dense>", "pruned/dense"},
+                                         {"BM_likelihood<dense>", "BM_solve<dense>", "likelihood cost"},
+                                         {"BM_likelihood<pruned>", "BM_solve<pruned>", "likelihood cost"},
                                          {"BM_index_build", "BM_one_dense_evaluation", "build/eval"}});
 }

@@ -72,58 +72,94 @@ kinflow::batch<Scalar> concentrated_samples(const kinflow::batch<Scalar>& Y, dou
 // reference, with the tolerance of test_empirical.cpp's check_against_reference: 32x the
 // change under relative perturbations of all inputs by one roundoff (the conditioning), plus
 // roundoffs of the terms' sizes; the divergence also bit for bit equal to divergence().
+// The logits' rounding is modelled as 8 sqrt(d) ε |L| (+ ε^(2/3) for product distances,
+// what they may keep unrefined), or @p logit_err when given.
+template <class Scalar>
+void check_columns(const kinflow::empirical_field<Scalar>& field, const kinflow::batch<Scalar>& Y,
+                   const kinflow::batch<Scalar>& X, Scalar t, bool expanded, test_rng& rng,
+                   ld logit_err_given = -1) {
+  const ld eps = std::numeric_limits<Scalar>::epsilon();
+  const ld_matrix Yl = Y.template cast<ld>();
+  const ld tl = t;
+  const ld sigma = field.sigma(t);
+  const Eigen::Index d = Y.rows();
+  kinflow::batch<Scalar> V, V_alone;
+  kinflow::per_sample<Scalar> D;
+  field.velocity_and_divergence(t, X, V, D);
+  field(t, X, V_alone);
+  const kinflow::per_sample<Scalar> D_alone = field.divergence(t, X);
+  REQUIRE(D.allFinite());
+  REQUIRE(V.allFinite());
+  for (Eigen::Index j = 0; j < X.cols(); ++j) {
+    CAPTURE(j);
+    CHECK(D(j) == D_alone(j));
+    const ld_vector x = X.col(j).template cast<ld>();
+    const auto ref = kinflow_test::empirical_reference(Yl, x, tl, sigma);
+    ld sdiv = 0, sv = 0;
+    for (int p = 0; p < 3; ++p) {
+      const auto r = kinflow_test::empirical_reference(kinflow_test::perturbed(Yl, eps, rng),
+                                                       kinflow_test::perturbed(x, eps, rng),
+                                                       tl * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))),
+                                                       sigma * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))));
+      sdiv = std::max(sdiv, std::abs(r.divergence - ref.divergence));
+      sv = std::max(sv, max_abs_diff(r.velocity, ref.velocity));
+    }
+    const ld dd = static_cast<ld>(d);
+    const ld logit_err = logit_err_given >= 0 ? logit_err_given
+                                              : 8 * std::sqrt(dd) * eps * ref.logit_abs +
+                                                    (expanded ? std::pow(eps, 2.0L / 3) : 0);
+    const ld xabs = x.cwiseAbs().maxCoeff();
+    const ld tol_div = 32 * sdiv + 64 * eps * dd / sigma +
+                       (64 * eps + 4 * logit_err) * tl * ref.trace / (sigma * sigma * sigma);
+    const ld tol_v = 32 * sv + (64 * eps * (ref.weighted_abs + xabs) + 4 * logit_err * ref.spread) / sigma;
+    CHECK(std::abs(static_cast<ld>(D(j)) - ref.divergence) <= tol_div);
+    CHECK(max_abs_diff(V.col(j), ref.velocity) <= tol_v);
+    CHECK(max_abs_diff(V.col(j), V_alone.col(j)) <= 2 * tol_v);
+  }
+}
+
 template <class Scalar>
 void check_concentrated(Eigen::Index d, kinflow::distance_method method, double offset,
                         const std::vector<double>& times, std::uint64_t seed) {
-  const ld eps = std::numeric_limits<Scalar>::epsilon();
   test_rng rng(seed);
   const Eigen::Index n = 120;
   const kinflow::batch<Scalar> Y = concentrated_set<Scalar>(d, n, offset, rng);
   kinflow::empirical_options<Scalar> opt;
   opt.distances = method;
   const kinflow::empirical_field<Scalar> field(Y, opt);
-  const ld_matrix Yl = Y.template cast<ld>();
   const bool expanded = method == kinflow::distance_method::expanded ||
                         (method == kinflow::distance_method::automatic &&
                          d > kinflow::detail::direct_distance_max_dim);
   for (const double td : times) {
     const auto t = static_cast<Scalar>(td);
-    const ld tl = t;
-    const ld sigma = field.sigma(t);
     CAPTURE(d, td, offset, static_cast<int>(method), sizeof(Scalar));
-    const kinflow::batch<Scalar> X = concentrated_samples<Scalar>(Y, td, static_cast<double>(sigma), rng);
-    kinflow::batch<Scalar> V, V_alone;
-    kinflow::per_sample<Scalar> D;
-    field.velocity_and_divergence(t, X, V, D);
-    field(t, X, V_alone);
-    const kinflow::per_sample<Scalar> D_alone = field.divergence(t, X);
-    REQUIRE(D.allFinite());
-    REQUIRE(V.allFinite());
-    for (Eigen::Index j = 0; j < X.cols(); ++j) {
-      CAPTURE(j);
-      CHECK(D(j) == D_alone(j));
-      const ld_vector x = X.col(j).template cast<ld>();
-      const auto ref = kinflow_test::empirical_reference(Yl, x, tl, sigma);
-      ld sdiv = 0, sv = 0;
-      for (int p = 0; p < 3; ++p) {
-        const auto r = kinflow_test::empirical_reference(kinflow_test::perturbed(Yl, eps, rng),
-                                                         kinflow_test::perturbed(x, eps, rng),
-                                                         tl * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))),
-                                                         sigma * (1 + eps * static_cast<ld>(rng.uniform(-1, 1))));
-        sdiv = std::max(sdiv, std::abs(r.divergence - ref.divergence));
-        sv = std::max(sv, max_abs_diff(r.velocity, ref.velocity));
-      }
-      const ld dd = static_cast<ld>(d);
-      const ld logit_err = 8 * std::sqrt(dd) * eps * ref.logit_abs + (expanded ? std::pow(eps, 2.0L / 3) : 0);
-      const ld xabs = x.cwiseAbs().maxCoeff();
-      const ld tol_div = 32 * sdiv + 64 * eps * dd / sigma +
-                         (64 * eps + 4 * logit_err) * tl * ref.trace / (sigma * sigma * sigma);
-      const ld tol_v = 32 * sv + (64 * eps * (ref.weighted_abs + xabs) + 4 * logit_err * ref.spread) / sigma;
-      CHECK(std::abs(static_cast<ld>(D(j)) - ref.divergence) <= tol_div);
-      CHECK(max_abs_diff(V.col(j), ref.velocity) <= tol_v);
-      CHECK(max_abs_diff(V.col(j), V_alone.col(j)) <= 2 * tol_v);
-    }
+    const kinflow::batch<Scalar> X = concentrated_samples<Scalar>(Y, td, static_cast<double>(field.sigma(t)), rng);
+    check_columns<Scalar>(field, Y, X, t, expanded, rng);
   }
+}
+
+// A set on which a sample first looks spread about the origin and then concentrates far
+// from it (d = 16): 32 points at radius 2.28 orthogonal to e_0 (±2.28 e_k, k = 1..15, and
+// ±2.28 (e_1 + e_2)/√2), then K points within 0.01 of F = 4 e_0. At t = 1/2 and x near
+// t F / 2, the first 32 points' logits are 2.6 nats below the others', two maximum weights'
+// worth of pairs about the mean 0 with spread 5.2: the split trace relaxes. But the K points
+// end with nearly all the weight about a mean near F, where the far expansion about the
+// origin cancels to about 2/K of its terms: the stream must run again with the cut.
+template <class Scalar>
+kinflow::batch<Scalar> spread_then_concentrated(Eigen::Index copies, test_rng& rng) {
+  const Eigen::Index d = 16;
+  const Scalar s = Scalar(2.28);
+  kinflow::batch<Scalar> Y = kinflow::batch<Scalar>::Zero(d, 32 + copies);
+  for (Eigen::Index k = 1; k < d; ++k) {
+    Y(k, 2 * (k - 1)) = s;
+    Y(k, 2 * (k - 1) + 1) = -s;
+  }
+  Y(1, 30) = Y(2, 30) = s / std::sqrt(Scalar(2));
+  Y(1, 31) = Y(2, 31) = -s / std::sqrt(Scalar(2));
+  for (Eigen::Index i = 32; i < 32 + copies; ++i)
+    for (Eigen::Index k = 0; k < d; ++k)
+      Y(k, i) = (k == 0 ? Scalar(4) : Scalar(0)) + Scalar(0.01) * static_cast<Scalar>(rng.normal());
+  return Y;
 }
 
 }  // namespace
@@ -148,6 +184,41 @@ TEMPLATE_TEST_CASE("velocity_and_divergence: the trace of a concentrated posteri
   }
   SECTION("diffuse posteriors too (t near 0)") {
     check_concentrated<S>(16, distance_method::expanded, 0.0, {0.0, 1e-3, 0.05, 0.2}, 6);
+  }
+  SECTION("spread about the origin at first, concentrated far from it at the end") {
+    test_rng rng(7);
+    const kinflow::batch<S> Y = spread_then_concentrated<S>(40000, rng);
+    kinflow::empirical_options<S> opt;
+    opt.distances = distance_method::expanded;
+    const kinflow::empirical_field<S> field(Y, opt);
+    const S t = S(0.5);
+    kinflow::batch<S> X = kinflow::batch<S>::Zero(16, 4);
+    X.row(0).setConstant(t * S(2));
+    for (Eigen::Index j = 1; j < 4; ++j) X(j, j) = S(0.01) * static_cast<S>(j);
+    // The logits' rounding: the expansion's bound of docs/math.md §4.4 (no refinement here).
+    const long double eps = std::numeric_limits<S>::epsilon(), sigma = field.sigma(t);
+    const long double r = static_cast<long double>(X.colwise().norm().maxCoeff()) +
+                          t * static_cast<long double>(Y.colwise().norm().maxCoeff());
+    const long double logit_err = (2 * std::sqrt(16.0L) + 4) * eps / 2 * r * r / (2 * sigma * sigma);
+    check_columns<S>(field, Y, X, t, true, rng, logit_err);
+    // The trace itself (the posterior state's Q / W), where the divergence's d/σ term does not
+    // hide it: within 64 roundoffs plus what the logits' rounding can do to it (4x), plus 32x
+    // its change under perturbations of the inputs.
+    const auto state = field.partial_state(t, X, {true, true});
+    const ld_matrix Yl = Y.template cast<ld>();
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      CAPTURE(j);
+      const ld_vector x = X.col(j).template cast<ld>();
+      const auto ref = kinflow_test::empirical_reference(Yl, x, ld(t), sigma);
+      ld strace = 0;
+      for (int p = 0; p < 3; ++p)
+        strace = std::max(strace, std::abs(kinflow_test::empirical_reference(kinflow_test::perturbed(Yl, eps, rng),
+                                                                             kinflow_test::perturbed(x, eps, rng), ld(t), sigma)
+                                               .trace -
+                                           ref.trace));
+      const ld trace = static_cast<ld>(state.deviation_sum(j)) / static_cast<ld>(state.weight_sum(j));
+      CHECK(std::abs(trace - ref.trace) <= 32 * strace + (64 * eps + 4 * logit_err) * ref.trace);
+    }
   }
 }
 

@@ -32,6 +32,7 @@
 #include "kinflow/detail/vector_exp.hpp"
 #include "kinflow/detail/posterior_kernels.hpp"
 #include "kinflow/detail/posterior_plan.hpp"
+#include "kinflow/detail/posterior_trace.hpp"
 
 namespace kinflow::detail {
 
@@ -112,15 +113,8 @@ public:
     x_norm2_ = col_a_ + cb;
     bound_ = x_norm2_ + cb;
     tmp_ = bound_ + cb;  // d + 1
-    if (plan.expanded && req.trace) {
-      p = tmp_ + field_pad<Scalar>(d_ + 1);
-      near_mean_ = p;  // d x cols_block
-      p += field_pad<Scalar>(d_ * plan.cols_block);
-      near_sum_ = p;
-      far_sum_ = near_sum_ + cb;
-      far_sq_ = far_sum_ + cb;
-      near_cut_ = far_sq_ + cb;
-    }
+    if (plan.expanded && req.trace)
+      trace_ = split_trace<Scalar>(tmp_ + field_pad<Scalar>(d_ + 1), d_, plan.cols_block);
   }
 
   /// Streams samples [j0, j0 + nc) of X over every point; calls `sink(j, raw)` per sample.
@@ -136,20 +130,25 @@ public:
   template <class XB, class Params, class Sink>
   void run(const XB& X, field_index j0, field_index nc, const Params& params,
            const point_range* ranges, std::size_t count, const Sink& sink) {
-    start(X, j0, nc, params);
-    for (std::size_t r = 0; r < count; ++r) {
-      for (field_index i0 = ranges[r].begin; i0 < ranges[r].end; i0 += plan_.rows_block) {
-        const field_index m = std::min(plan_.rows_block, ranges[r].end - i0);
-        if (plan_.expanded)
-          expanded_block(X, j0, nc, i0, m);
-        else
-          direct_block(X, j0, nc, i0, m);
+    const bool split = req_.trace && plan_.expanded;
+    // A split trace first runs with relaxed samples; if one fails its check, once without.
+    for (bool relax : {true, false}) {
+      start(X, j0, nc, params, relax);
+      for (std::size_t r = 0; r < count; ++r) {
+        for (field_index i0 = ranges[r].begin; i0 < ranges[r].end; i0 += plan_.rows_block) {
+          const field_index m = std::min(plan_.rows_block, ranges[r].end - i0);
+          if (plan_.expanded)
+            expanded_block(X, j0, nc, i0, m);
+          else
+            direct_block(X, j0, nc, i0, m);
+        }
       }
+      if (!split || !relax || all_accurate(nc)) break;
     }
     for (field_index j = 0; j < nc; ++j) {
       Scalar* a = acc_ + j * d_;
-      if (req_.trace && plan_.expanded) {
-        finish_split_trace(j);
+      if (split) {
+        trace_.finish(j, a, run_m2_[j], run_sum_[j], tmp_);
       } else if (req_.trace) {
         // The trace's pairwise update keeps the normalised mean: back to a weighted sum.
         for (field_index k = 0; k < d_; ++k) a[k] *= run_sum_[j];
@@ -167,7 +166,7 @@ private:
   /// Resets the running state of the block's samples and takes their parameters; for
   /// expanded distances, bounds the rounding of each sample's logits.
   template <class XB, class Params>
-  void start(const XB& X, field_index j0, field_index nc, const Params& params) {
+  void start(const XB& X, field_index j0, field_index nc, const Params& params, bool relax) {
     std::fill(run_max_, run_max_ + nc, -inf);
     std::fill(run_sum_, run_sum_ + nc, Scalar(0));
     std::fill(run_coef_, run_coef_ + nc, Scalar(0));
@@ -179,7 +178,7 @@ private:
       col_a_[j] = par.a;
     }
     if (!plan_.expanded) return;
-    if (req_.trace) start_split_trace(nc);
+    if (req_.trace) trace_.start(nc, col_t_, col_a_, n_, pts_.max_norm, relax);
     // The cross term x·y of a product of length d carries an error of about sqrt(d) u ‖x‖‖y‖
     // (u the unit roundoff), the norms likewise; (2 sqrt(d) + 4) u (‖x‖ + t max‖y‖)² bounds
     // the error of the squared distance, divided by 2v for the logit.
@@ -235,16 +234,26 @@ private:
     }
   }
 
+  /// What a logit of size |top| carries where refine() recomputes, or the expansion keeps:
+  /// `ε^(2/3)` plus about `8 sqrt(d) ε |top|`.
+  [[nodiscard]] Scalar refined_logit_error(Scalar top) const {
+    return std::pow(eps, Scalar(2) / Scalar(3)) + Scalar(8) * std::sqrt(static_cast<Scalar>(d_)) * eps * std::abs(top);
+  }
+
+  /// The rounding of sample j's logits that carry weight, in nats: the expansion's bound, or
+  /// less where refine() recomputes them.
+  [[nodiscard]] Scalar logit_error(field_index j) const {
+    return std::min(bound_[j], refined_logit_error(run_max_[j]));
+  }
+
   /// Where the rounding bound of sample j's expanded logits exceeds `ε^(2/3)` plus the
   /// rounding a logit of that size has anyway (about 8 sqrt(d) ε |L|, |L| near the maximum),
   /// recomputes directly every pair that may carry weight. Pairs left out have logits below
   /// the maximum by more than `margin` even after their worst rounding, so their weights are
   /// below ε/n each.
   void refine(field_index j, const Scalar* xj, field_index i0, field_index m, array_map& L) const {
-    const Scalar refine_tol = std::pow(eps, Scalar(2) / Scalar(3));
-    const Scalar refine_rel = Scalar(8) * std::sqrt(static_cast<Scalar>(d_)) * eps;
     const Scalar top = std::max(run_max_[j], L.maxCoeff());
-    if (!(bound_[j] > refine_tol + refine_rel * std::abs(top))) return;
+    if (!(bound_[j] > refined_logit_error(top))) return;
     const Scalar margin = std::log(static_cast<Scalar>(n_)) - std::log(eps) + Scalar(2);
     const Scalar thr = top - Scalar(2) * bound_[j] - margin;
     const posterior_params<Scalar> par{col_t_[j], col_a_[j]};
@@ -272,7 +281,8 @@ private:
     exp_in_place(e_ptr, m);
     if (req_.trace) {
       if (plan_.expanded)
-        fold_split_trace(j, i0, m, e, alpha);
+        trace_.fold(j, pts_.y, pts_.sq_norm, i0, m, e, alpha, vector_map(acc_ + j * d_, d_), run_m2_[j],
+                    logit_error(j), tmp_);
       else
         fold_trace(j, m, e, alpha);
       return Scalar(1);
@@ -331,78 +341,12 @@ private:
     run_sum_[j] = total;
   }
 
-  /// Product distances with the trace (docs/math.md, "The divergence in the velocity's
-  /// pass"): each sample's pairs split into near ones, whose weight exceeds `near_cut`, and
-  /// far ones. Near pairs go through the pairwise update of fold_trace with direct
-  /// coordinates; far pairs are only summed, `Σ e`, `Σ e ‖y‖²` and (by the mean's product)
-  /// `Σ e y`, and join at the end about the final mean. The cut bounds what the far sums'
-  /// rounding can do to the trace by `d v / (16 t)` machine epsilons, a sixteenth of the
-  /// `d/σ` rounding the velocity has anyway.
-  void start_split_trace(field_index nc) {
-    std::fill(near_mean_, near_mean_ + d_ * nc, Scalar(0));
-    std::fill(near_sum_, near_sum_ + nc, Scalar(0));
-    std::fill(far_sum_, far_sum_ + nc, Scalar(0));
-    std::fill(far_sq_, far_sq_ + nc, Scalar(0));
-    const Scalar r2 = pts_.max_norm * pts_.max_norm;
-    for (field_index j = 0; j < nc; ++j) {
-      const Scalar t = std::abs(col_t_[j]);
-      const Scalar cut = static_cast<Scalar>(d_) * col_a_[j] /
-                         (Scalar(64) * t * r2 * static_cast<Scalar>(n_));
-      near_cut_[j] = t > Scalar(0) && r2 > Scalar(0) ? cut : inf;  // t = 0 or all y = 0: no trace term
-    }
-  }
-
-  /// Folds one block of weights `e` (rescaled from the old maximum by alpha) into the split
-  /// trace of sample j; the far pairs stay in `e` for the mean's product.
-  void fold_split_trace(field_index j, field_index i0, field_index m, array_map& e, Scalar alpha) {
-    vector_map far_mean(acc_ + j * d_, d_), near_mean(near_mean_ + j * d_, d_);
-    if (alpha != Scalar(1)) {
-      far_mean *= alpha;
-      near_sum_[j] *= alpha;
-      run_m2_[j] *= alpha;
-      far_sum_[j] *= alpha;
-      far_sq_[j] *= alpha;
-    }
-    const Scalar cut = near_cut_[j];
-    vector_map mu_b(tmp_, d_);
-    mu_b.setZero();
-    Scalar sb = 0;
-    for (field_index i = 0; i < m; ++i)
-      if (e(i) > cut) {
-        sb += e(i);
-        mu_b += e(i) * pts_.y.col(i0 + i);
-      }
-    if (sb > Scalar(0)) {
-      mu_b /= sb;
-      Scalar m2_b = 0;
-      for (field_index i = 0; i < m; ++i)
-        if (e(i) > cut) {
-          m2_b += e(i) * (pts_.y.col(i0 + i) - mu_b).squaredNorm();
-          e(i) = 0;
-        }
-      const Scalar sa = near_sum_[j];
-      const Scalar total = sa + sb;
-      const Scalar sq = (mu_b - near_mean).squaredNorm();
-      near_mean += (sb / total) * (mu_b - near_mean);
-      run_m2_[j] += m2_b + sq * (sa * sb / total);
-      near_sum_[j] = total;
-    }
-    far_sum_[j] += e.sum();
-    far_sq_[j] += (e * const_array_map(pts_.sq_norm + i0, m)).sum();
-  }
-
-  /// Joins sample j's near and far parts: weight sum, weighted sum (in acc) and squared
-  /// deviations about the mean of all, `Q = Q_near + W_near ‖μ_near - μ‖² + Q_far(μ)` with
-  /// `Q_far(μ) = Σ e ‖y‖² - 2 μ·Σ e y + ‖μ‖² Σ e` (never negative in exact arithmetic).
-  void finish_split_trace(field_index j) {
-    vector_map far(acc_ + j * d_, d_), near_mean(near_mean_ + j * d_, d_), mu(tmp_, d_);
-    const Scalar wn = near_sum_[j], wf = far_sum_[j];
-    const Scalar total = wn + wf;
-    mu = (wn * near_mean + far) / total;
-    const Scalar q_far = far_sq_[j] - Scalar(2) * mu.dot(far) + mu.squaredNorm() * wf;
-    run_m2_[j] += wn * (near_mean - mu).squaredNorm() + std::max(q_far, Scalar(0));
-    run_sum_[j] = total;
-    far += wn * near_mean;
+  /// Whether every split trace of samples [0, nc) passed its check.
+  [[nodiscard]] bool all_accurate(field_index nc) const {
+    for (field_index j = 0; j < nc; ++j)
+      if (!trace_.accurate(j, acc_ + j * d_, run_m2_[j], col_t_[j], col_a_[j], logit_error(j), tmp_))
+        return false;
+    return true;
   }
 
   const posterior_points<Scalar, Dim>& pts_;
@@ -416,8 +360,7 @@ private:
   Scalar *run_max_ = nullptr, *run_sum_ = nullptr, *run_coef_ = nullptr, *run_m2_ = nullptr;
   Scalar *col_t_ = nullptr, *col_a_ = nullptr, *x_norm2_ = nullptr, *bound_ = nullptr;
   Scalar* tmp_ = nullptr;
-  Scalar *near_mean_ = nullptr, *near_sum_ = nullptr, *far_sum_ = nullptr, *far_sq_ = nullptr,
-         *near_cut_ = nullptr;
+  split_trace<Scalar> trace_;  ///< the trace over product distances
 };
 
 /// Streams all samples of X over all points: calls `sink(j, raw)` once per sample (from

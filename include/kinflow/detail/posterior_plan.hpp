@@ -96,8 +96,9 @@ std::size_t posterior_worker_scalars(field_index d, field_index rows, field_inde
   const field_index tile = expanded ? ld * cols : ld * (d + 1) + ld;  // tile, or Yᵀ block + column
   field_index total = tile + ld + field_pad<Scalar>(d * cols) + 8 * field_pad<Scalar>(cols) +
                       field_pad<Scalar>(d + 1);
-  // The trace over product distances: the mean of the directly summed pairs, and four sums.
-  if (expanded && trace) total += field_pad<Scalar>(d * cols) + 4 * field_pad<Scalar>(cols);
+  // The trace over product distances (split_trace): the mean of the directly summed pairs,
+  // four sums and a flag per sample.
+  if (expanded && trace) total += field_pad<Scalar>(d * cols) + 5 * field_pad<Scalar>(cols);
   return static_cast<std::size_t>(total);
 }
 
