@@ -808,8 +808,12 @@ run_output<Scalar> recording_pruning(const Field& field, const settings& s, Run&
   field.reset_pruning_statistics();
   field.record_pruning_passes(by_step);
   run_output<Scalar> out = run();
-  out.pruning = field.pruning_statistics();
-  if (by_step) out.pruning_by_step = kinflow::pruning_by_step(field.pruning_passes(), out.grid);
+  out.pruning = field.pruning_statistics();  // the distributed fields: summed over the ranks
+  if constexpr (requires { field.pruning_by_step(out.grid); }) {
+    if (by_step) out.pruning_by_step = field.pruning_by_step(out.grid);
+  } else if (by_step) {
+    out.pruning_by_step = kinflow::pruning_by_step(field.pruning_passes(), out.grid);
+  }
   field.record_pruning_passes(false);
   return out;
 }
@@ -936,12 +940,15 @@ int run(const settings& s_given, const parallel& par_given) {
     o.sigma_min = static_cast<Scalar>(s.sigma_min);
     o.pruning = s.pruning;
     o.pruning_eps = s.pruning_eps;
-    if (s.guidance.conditional())  // the labelled set's shards, guided: one reduction per stage
-      out = sample_guided_field(kinflow::mpi::distributed_class_conditional_field<Scalar>::balanced(
-                                    MPI_COMM_WORLD, train, in.labels, in.classes, o),
-                                s, in.sample_classes, X, dyn_batch<Scalar>{});
-    else
-      out = sample_with(kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o), s, X);
+    if (s.guidance.conditional()) {  // the labelled set's shards, guided: one reduction per stage
+      const auto field = kinflow::mpi::distributed_class_conditional_field<Scalar>::balanced(
+          MPI_COMM_WORLD, train, in.labels, in.classes, o);
+      out = recording_pruning<Scalar>(
+          field, s, [&] { return sample_guided_field(field, s, in.sample_classes, X, dyn_batch<Scalar>{}); });
+    } else {
+      const auto field = kinflow::mpi::distributed_empirical_field<Scalar>::balanced(MPI_COMM_WORLD, train, o);
+      out = recording_pruning<Scalar>(field, s, [&] { return sample_with(field, s, X); });
+    }
   } else {
     // Every rank solves its balanced share of the samples; gathered in order on rank 0.
     const dyn_batch<Scalar> pilot = X.leftCols(std::min<Eigen::Index>(X.cols(), 256));
@@ -958,6 +965,13 @@ int run(const settings& s_given, const parallel& par_given) {
                               : sample_field(s, train, in, my_classes, mine, pilot, local_log_density);
     });
     out = local;
+    // The pruning counts of every rank's samples (a rank without samples has none).
+    int counted = local.pruning.has_value() ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &counted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (counted != 0) {
+      out.pruning = kinflow::mpi::sum_over_ranks(MPI_COMM_WORLD, local.pruning.value_or(kinflow::pruning_stats{}));
+      out.pruning_by_step = kinflow::mpi::sum_over_ranks(MPI_COMM_WORLD, local.pruning_by_step);
+    }
     out.result = kinflow::mpi::gather_result(MPI_COMM_WORLD, local.result, 0,
                                              s.profile ? kinflow::kpe_profile::per_sample : kinflow::kpe_profile::none);
     X = kinflow::mpi::gather_columns(MPI_COMM_WORLD, Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>(mine), 0);

@@ -9,7 +9,7 @@ reduction per evaluation), with --shard samples, and with no --shard (train, sin
 every number of samples.csv (and of profile.csv, the per-step energy) equals the reference's within 1e-12 relative (|a - b| <=
 1e-12 max(1, |b|); the nearest-neighbour distances are differences of nearly equal numbers,
 hence the unit floor), the text columns are equal, summary.json records the ranks and the
-shard mode, and only rank 0 writes. The same for a stochastic solve (sde-euler): each sample's
+shard mode and the pruning counts of both ranks, and only rank 0 writes. The same for a stochastic solve (sde-euler): each sample's
 noise is its own counter-based stream, so sharding the samples or the training set changes
 neither the paths nor the drift and control energies. The same for a guided solve of the
 labelled set (--class, --cfg): its energy parts and exact log-likelihood. A training file that cannot be read makes the run fail
@@ -69,6 +69,23 @@ def compare_table(ref_dir, dir_, label, name):
             check(f1.read() == f2.read(), f"{label}: train.csv differs")
 
 
+def check_pruning(ref_dir, summary, label):
+    """The pruning counts of 2 ranks are those of both: each rank makes every evaluation of
+    the solve (over its shard of the training set, or over all of it for its half of the
+    samples), so the evaluations are twice the single process's; one share per step."""
+    with open(os.path.join(ref_dir, "summary.json")) as f:
+        ref = json.load(f)["pruning"]
+    got = summary.get("pruning")
+    check(got is not None, f"{label}: summary.json has the pruning counts")
+    if got is None:
+        return
+    check(got["evaluations"] == 2 * ref["evaluations"],
+          f"{label}: evaluations {got['evaluations']} = 2 x {ref['evaluations']} (one per rank)")
+    by_step = got["touched_share_by_step"]
+    check(len(by_step) == len(ref["touched_share_by_step"]) and all(0 < x <= 1 for x in by_step),
+          f"{label}: touched_share_by_step {by_step}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", required=True)
@@ -103,6 +120,7 @@ def main():
                 summary = json.load(f)
             check(summary.get("mpi") == {"ranks": 2, "shard": mode or "train"},
                   f"{label}2 ranks, --shard {mode}: summary.json mpi = {summary.get('mpi')}")
+            check_pruning(ref, summary, f"{label}2 ranks, --shard {mode}")
             compare(ref, d, f"{label}2 ranks, --shard {mode}")
 
     # KINFLOW_MPI=0 under the launcher: every rank runs alone (MPI not initialized), so each

@@ -310,6 +310,60 @@ TEST_CASE("distributed field: every rank prunes its shard, and the merge stays w
   CHECK(same_bits_on_every_rank(Xs));
 }
 
+TEST_CASE("distributed field: its pruning counts are its shards' counts, summed", "[mpi][pruning]") {
+  // Every rank also evaluates the field of every rank's shard alone (the same queries, so the
+  // same passes); the distributed field's counts, overall and per step of a grid,
+  // must be their sums. The dense count is independent of pruning: N B per evaluation.
+  const Eigen::Index d = 8, n = 1500, b = 48;
+  const matrix<double> C = normal_matrix<double>(d, 12, 41, 3.0);
+  matrix<double> Y = normal_matrix<double>(d, n, 42, 0.2);
+  for (Eigen::Index i = 0; i < n; ++i) Y.col(i) += C.col(i % 12);
+  const matrix<double> X0 = normal_matrix<double>(d, b, 43);
+  kinflow::empirical_options<double> opt;
+  opt.threads = 1;
+  opt.pruning = kinflow::pruning_mode::on;
+  const auto field = kmpi::distributed_empirical_field<double>::balanced(MPI_COMM_WORLD, Y, opt);
+  std::vector<kinflow::empirical_field<double>> shards;
+  for (int r = 0; r < ranks(); ++r) {
+    const kmpi::shard_range s = kmpi::balanced_shard(n, r, ranks());
+    shards.emplace_back(Y.middleCols(s.offset, s.count), opt);
+  }
+  // One evaluation at the start of each step of a grid, at points along straight paths.
+  const auto grid = kinflow::time_grid<>::uniform(12);
+  const std::size_t steps = grid.times().size() - 1;
+  auto query = [&](std::size_t k) -> matrix<double> {
+    const double t = grid.times()[k];
+    return t * Y.leftCols(b) + (1 - t) * X0;
+  };
+  field.reset_pruning_statistics();
+  field.record_pruning_passes(true);
+  for (std::size_t k = 0; k < steps; ++k) (void)field.velocity(grid.times()[k], query(k));
+  kinflow::pruning_stats sum;
+  std::vector<kinflow::pruning_stats> sum_by_step(steps);
+  for (const auto& f : shards) {
+    f.record_pruning_passes(true);
+    for (std::size_t k = 0; k < steps; ++k) (void)f.velocity(grid.times()[k], query(k));
+    sum += f.pruning_statistics();
+    const auto counts = kinflow::pruning_by_step(f.pruning_passes(), grid.times());
+    for (std::size_t k = 0; k < steps; ++k) sum_by_step[k] += counts[k];
+  }
+  const kinflow::pruning_stats got = field.pruning_statistics();
+  const auto evaluations = static_cast<std::uint64_t>(steps);
+  CHECK(got.evaluations == evaluations * static_cast<std::uint64_t>(ranks()));
+  CHECK(got.dense_pairs == evaluations * static_cast<std::uint64_t>(n * b));
+  CHECK(got.pairs == sum.pairs);
+  CHECK(got.pruned_evaluations == sum.pruned_evaluations);
+  CHECK(got.pairs < got.dense_pairs);  // clustered points at late times: some are left out
+  const std::vector<kinflow::pruning_stats> by_step = field.pruning_by_step(grid.times());
+  REQUIRE(by_step.size() == sum_by_step.size());
+  for (std::size_t k = 0; k < by_step.size(); ++k) {
+    CAPTURE(k);
+    CHECK(by_step[k].pairs == sum_by_step[k].pairs);
+    CHECK(by_step[k].dense_pairs == sum_by_step[k].dense_pairs);
+  }
+  field.record_pruning_passes(false);
+}
+
 TEST_CASE("distributed field: bad shards are errors on every rank", "[mpi][errors]") {
   const int p = ranks(), me = rank();
   SECTION("a rank over its memory limit") {

@@ -152,6 +152,26 @@ public:
   /// Number of ranks P.
   [[nodiscard]] int ranks() const noexcept { return ranks_; }
 
+  /// Collective: the pruning counts of every class of every rank's shard, summed
+  /// (distributed_empirical_field::pruning_statistics).
+  [[nodiscard]] pruning_stats pruning_statistics() const {
+    return sum_over_ranks(res_->comm(), local_ ? local_->pruning_statistics() : pruning_stats{});
+  }
+  /// Resets this rank's pruning counts (call it on every rank).
+  void reset_pruning_statistics() const noexcept {
+    if (local_) local_->reset_pruning_statistics();
+  }
+  /// Whether this rank's classes log their passes (call it on every rank).
+  void record_pruning_passes(bool on) const noexcept {
+    if (local_) local_->record_pruning_passes(on);
+  }
+  /// Collective: the counts of the logged passes in each step of the grid @p times, summed
+  /// over the ranks.
+  [[nodiscard]] std::vector<pruning_stats> pruning_by_step(const std::vector<double>& times) const {
+    return sum_over_ranks(res_->comm(), local_ ? kinflow::pruning_by_step(local_->pruning_passes(), times)
+                                          : std::vector<pruning_stats>{});
+  }
+
   /// Collective: the reduced states of every column of X at time t over all points
   /// (`first`, for `v_u`) and over the points of the column's class (`second`).
   /// @throws kinflow::mpi::collective_error on every rank when a class is out of range or

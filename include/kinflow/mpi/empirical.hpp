@@ -57,6 +57,7 @@
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/posterior_state.hpp"
 #include "kinflow/mpi/collective.hpp"
+#include "kinflow/mpi/reduction.hpp"
 
 namespace kinflow::mpi {
 
@@ -66,92 +67,6 @@ struct shard_settings {
   /// limit. A rank over its limit makes every rank throw kinflow::mpi::collective_error.
   std::size_t memory_limit = 0;
 };
-
-namespace detail {
-
-/// The user-defined MPI operation: merges `*len` records of `in` into `inout`, each of
-/// `MPI_Type_size(*type) / sizeof(Scalar)` scalars (posterior_state::merge_record).
-template <class Scalar>
-void merge_records(void* in, void* inout, int* len, MPI_Datatype* type) {
-  int bytes = 0;
-  MPI_Type_size(*type, &bytes);
-  const auto size = static_cast<Eigen::Index>(static_cast<std::size_t>(bytes) / sizeof(Scalar));
-  const Eigen::Index d = size - posterior_state<Scalar>::header_size;
-  const auto* a = static_cast<const Scalar*>(in);
-  auto* b = static_cast<Scalar*>(inout);
-  for (int i = 0; i < *len; ++i)
-    posterior_state<Scalar>::merge_record(a + i * size, b + i * size, d);
-}
-
-/// The MPI resources of a distributed field: its own communicator (a duplicate of the
-/// caller's), the merge operation and the record datatypes (full and header only). Freed
-/// with the last copy of the field, unless MPI is already finalized.
-template <class Scalar>
-class reduction_resources {
-public:
-  reduction_resources(MPI_Comm comm, Eigen::Index d) {
-    MPI_Comm_dup(comm, &comm_);
-    MPI_Op_create(&merge_records<Scalar>, /*commute=*/0, &op_);
-    MPI_Type_contiguous(static_cast<int>(posterior_state<Scalar>::record_size(d)),
-                        datatype_of<Scalar>(), &full_);
-    MPI_Type_commit(&full_);
-    MPI_Type_contiguous(static_cast<int>(posterior_state<Scalar>::header_size),
-                        datatype_of<Scalar>(), &header_);
-    MPI_Type_commit(&header_);
-  }
-  reduction_resources(const reduction_resources&) = delete;
-  reduction_resources& operator=(const reduction_resources&) = delete;
-  ~reduction_resources() {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (finalized) return;
-    MPI_Type_free(&header_);
-    MPI_Type_free(&full_);
-    MPI_Op_free(&op_);
-    MPI_Comm_free(&comm_);
-  }
-  [[nodiscard]] MPI_Comm comm() const noexcept { return comm_; }
-  [[nodiscard]] MPI_Op op() const noexcept { return op_; }
-  [[nodiscard]] MPI_Datatype full() const noexcept { return full_; }
-  [[nodiscard]] MPI_Datatype header() const noexcept { return header_; }
-
-private:
-  MPI_Comm comm_ = MPI_COMM_NULL;
-  MPI_Op op_ = MPI_OP_NULL;
-  MPI_Datatype full_ = MPI_DATATYPE_NULL;
-  MPI_Datatype header_ = MPI_DATATYPE_NULL;
-};
-
-/// Merges the records of @p state (in dimension @p d; every query's, header only when
-/// @p header_only) over the ranks of @p res, in place, with one status record appended: W of the merged status is
-/// the number of ranks plus those whose @p error is not empty, and then every rank throws
-/// kinflow::mpi::collective_error with the first failing rank's message (agree()).
-template <class Scalar>
-void reduce_records(const reduction_resources<Scalar>& res, int ranks, Eigen::Index d,
-                    posterior_state<Scalar>& state, bool header_only, const std::string& error) {
-  using state_type = posterior_state<Scalar>;
-  const Eigen::Index queries = state.size();
-  const Eigen::Index record = header_only ? state_type::header_size : state_type::record_size(d);
-  const Eigen::Index full = state_type::record_size(d);
-  std::vector<Scalar> buffer(static_cast<std::size_t>(record * (queries + 1)), Scalar(0));
-  for (Eigen::Index j = 0; j < queries; ++j)
-    std::copy(state.record(j), state.record(j) + record, buffer.data() + j * record);
-  // The status record: M = 0, W = 1 + (failed here); after the merge W = P + failures.
-  Scalar* status = buffer.data() + queries * record;
-  status[0] = Scalar(0);
-  status[1] = Scalar(error.empty() ? 1 : 2);
-  kinflow::detail::require(queries + 1 <= std::numeric_limits<int>::max(), "batch size B", queries,
-                           "expected B < 2^31 - 1 for one reduction");
-  MPI_Allreduce(MPI_IN_PLACE, buffer.data(), static_cast<int>(queries + 1), header_only ? res.header() : res.full(),
-                res.op(), res.comm());
-  if (status[1] != static_cast<Scalar>(ranks)) agree(res.comm(), error);
-  for (Eigen::Index j = 0; j < queries; ++j) {
-    std::copy(buffer.data() + j * record, buffer.data() + (j + 1) * record, state.record(j));
-    if (header_only) std::fill(state.record(j) + record, state.record(j) + full, Scalar(0));
-  }
-}
-
-}  // namespace detail
 
 /// The exact flow-matching field of a training set `Y = [Y_0 | Y_1 | … | Y_{P-1}]` whose
 /// shard `Y_r` (d x n_r, possibly empty) lives on rank r: velocity, posterior mean, log
@@ -258,6 +173,26 @@ public:
   [[nodiscard]] Scalar sigma(Scalar t) const noexcept {
     using std::max;
     return max(Scalar(1) - (Scalar(1) - opt_.sigma_min) * t, opt_.eps);
+  }
+
+  /// Collective: the pruning counts of every rank's shard (closed_form_field's), summed;
+  /// each rank's pass over its shard counts as one evaluation.
+  [[nodiscard]] pruning_stats pruning_statistics() const {
+    return sum_over_ranks(comm(), local_ ? local_->pruning_statistics() : pruning_stats{});
+  }
+  /// Resets this rank's pruning counts (call it on every rank).
+  void reset_pruning_statistics() const noexcept {
+    if (local_) local_->reset_pruning_statistics();
+  }
+  /// Whether this rank's shard logs its passes (call it on every rank).
+  void record_pruning_passes(bool on) const noexcept {
+    if (local_) local_->record_pruning_passes(on);
+  }
+  /// Collective: the counts of the logged passes in each step of the grid @p times
+  /// (kinflow::pruning_by_step), summed over the ranks.
+  [[nodiscard]] std::vector<pruning_stats> pruning_by_step(const std::vector<double>& times) const {
+    return sum_over_ranks(comm(), local_ ? kinflow::pruning_by_step(local_->pruning_passes(), times)
+                                         : std::vector<pruning_stats>{});
   }
 
   /// Collective: the posterior state of every column of X at time t over all of Y (the
