@@ -33,6 +33,7 @@
 #include "kinflow/fields/class_conditional.hpp"
 #include "kinflow/fields/closed_form.hpp"
 #include "kinflow/fields/divergence.hpp"
+#include "kinflow/fields/hutchinson.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/field_ref.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
