@@ -131,33 +131,53 @@ public:
   void run(const XB& X, field_index j0, field_index nc, const Params& params,
            const point_range* ranges, std::size_t count, const Sink& sink) {
     const bool split = req_.trace && plan_.expanded;
-    // A split trace first runs with relaxed samples; if one fails its check, once without.
-    for (bool relax : {true, false}) {
-      start(X, j0, nc, params, relax);
-      for (std::size_t r = 0; r < count; ++r) {
-        for (field_index i0 = ranges[r].begin; i0 < ranges[r].end; i0 += plan_.rows_block) {
-          const field_index m = std::min(plan_.rows_block, ranges[r].end - i0);
-          if (plan_.expanded)
-            expanded_block(X, j0, nc, i0, m);
-          else
-            direct_block(X, j0, nc, i0, m);
-        }
-      }
-      if (!split || !relax || all_accurate(nc)) break;
-    }
+    // A split trace first runs with relaxed samples; a sample that fails its check runs
+    // again alone, without relaxing (the others keep their results).
+    stream(X, j0, nc, params, ranges, count, split);
     for (field_index j = 0; j < nc; ++j) {
-      Scalar* a = acc_ + j * d_;
-      if (split) {
-        trace_.finish(j, a, run_m2_[j], run_sum_[j], tmp_);
-      } else if (req_.trace) {
-        // The trace's pairwise update keeps the normalised mean: back to a weighted sum.
-        for (field_index k = 0; k < d_; ++k) a[k] *= run_sum_[j];
-      }
-      sink(j0 + j, posterior_raw<Scalar>{run_max_[j], run_sum_[j], run_coef_[j], run_m2_[j], a});
+      const bool redo =
+          split && !trace_.accurate(j, acc_ + j * d_, run_m2_[j], col_t_[j], col_a_[j], logit_error(j), tmp_);
+      if (split) trace_.set_redo(j, redo);
+      if (!redo) emit(j0, j, split, sink);
     }
+    if (!split) return;
+    for (field_index j = 0; j < nc; ++j)
+      if (trace_.redo(j)) {
+        stream(X, j0 + j, 1, params, ranges, count, false);
+        emit(j0 + j, 0, split, sink);
+      }
   }
 
 private:
+  /// Streams samples [j0, j0 + nc) over the points of the ranges into the running state.
+  template <class XB, class Params>
+  void stream(const XB& X, field_index j0, field_index nc, const Params& params, const point_range* ranges,
+              std::size_t count, bool relax) {
+    start(X, j0, nc, params, relax);
+    for (std::size_t r = 0; r < count; ++r) {
+      for (field_index i0 = ranges[r].begin; i0 < ranges[r].end; i0 += plan_.rows_block) {
+        const field_index m = std::min(plan_.rows_block, ranges[r].end - i0);
+        if (plan_.expanded)
+          expanded_block(X, j0, nc, i0, m);
+        else
+          direct_block(X, j0, nc, i0, m);
+      }
+    }
+  }
+
+  /// Finishes the running state of sample j (of the stream from j0) and hands it to `sink`.
+  template <class Sink>
+  void emit(field_index j0, field_index j, bool split, const Sink& sink) {
+    Scalar* a = acc_ + j * d_;
+    if (split) {
+      trace_.finish(j, a, run_m2_[j], run_sum_[j], tmp_);
+    } else if (req_.trace) {
+      // The trace's pairwise update keeps the normalised mean: back to a weighted sum.
+      for (field_index k = 0; k < d_; ++k) a[k] *= run_sum_[j];
+    }
+    sink(j0 + j, posterior_raw<Scalar>{run_max_[j], run_sum_[j], run_coef_[j], run_m2_[j], a});
+  }
+
   static constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
   static constexpr Scalar eps = std::numeric_limits<Scalar>::epsilon();
 
@@ -341,13 +361,6 @@ private:
     run_sum_[j] = total;
   }
 
-  /// Whether every split trace of samples [0, nc) passed its check.
-  [[nodiscard]] bool all_accurate(field_index nc) const {
-    for (field_index j = 0; j < nc; ++j)
-      if (!trace_.accurate(j, acc_ + j * d_, run_m2_[j], col_t_[j], col_a_[j], logit_error(j), tmp_))
-        return false;
-    return true;
-  }
 
   const posterior_points<Scalar, Dim>& pts_;
   const posterior_plan& plan_;

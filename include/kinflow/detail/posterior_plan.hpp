@@ -97,8 +97,8 @@ std::size_t posterior_worker_scalars(field_index d, field_index rows, field_inde
   field_index total = tile + ld + field_pad<Scalar>(d * cols) + 8 * field_pad<Scalar>(cols) +
                       field_pad<Scalar>(d + 1);
   // The trace over product distances (split_trace): the mean of the directly summed pairs,
-  // four sums and a flag per sample.
-  if (expanded && trace) total += field_pad<Scalar>(d * cols) + 5 * field_pad<Scalar>(cols);
+  // four sums and two flags per sample.
+  if (expanded && trace) total += field_pad<Scalar>(d * cols) + 6 * field_pad<Scalar>(cols);
   return static_cast<std::size_t>(total);
 }
 

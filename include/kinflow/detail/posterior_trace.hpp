@@ -10,10 +10,11 @@
 /// mean. A pair is near when its weight exceeds a cut that bounds what the far sums' rounding
 /// can do to the trace. A sample whose near pairs already show a spread posterior about a mean
 /// close to the origin is *relaxed*: from then on every pair is far, and at the end the far
-/// expansion's own rounding is checked against the trace it produced; the stream is run again
-/// without relaxing when a check fails (docs/math.md, "Relaxed samples").
+/// expansion's own rounding is checked against the trace it produced; a sample that fails the
+/// check is streamed again, alone and without relaxing (docs/math.md, "Relaxed samples").
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -34,7 +35,7 @@ public:
 
   /// Scratch scalars for @p cols samples of dimension @p d.
   static field_index scalars(field_index d, field_index cols) {
-    return field_pad<Scalar>(d * cols) + 5 * field_pad<Scalar>(cols);
+    return field_pad<Scalar>(d * cols) + 6 * field_pad<Scalar>(cols);
   }
 
   split_trace() = default;
@@ -47,6 +48,7 @@ public:
     far_sq_ = p + 2 * cb;
     cut_ = p + 3 * cb;
     relaxed_ = p + 4 * cb;
+    redo_ = p + 5 * cb;
   }
 
   /// Resets samples [0, nc) for a stream over @p n points of largest norm @p max_norm;
@@ -84,36 +86,61 @@ public:
       // A new maximum far above the old one: what made the sample look spread has faded.
       if (alpha < Scalar(0.5) && relaxed_[j] == relaxed_now) relaxed_[j] = relaxed_before;
     }
-    // In runs of `run` pairs, so that a sample may relax early in the block.
-    constexpr field_index run = 32;
-    for (field_index s0 = 0; s0 < m && relaxed_[j] != relaxed_now; s0 += run)
-      fold_near(j, y, i0, s0, std::min(m, s0 + run), e, m2, trace_budget(logit_err), tmp);
+    // The near pairs in runs of at least `run`, so that a sample may relax early in the
+    // block. Once a posterior has concentrated few pairs are near: chunks of `chunk` pairs
+    // without one are skipped by one vectorized maximum; the others are gathered without
+    // branches.
+    constexpr field_index run = 32, chunk = 16;
+    std::array<field_index, run + chunk> near;
+    field_index k = 0;
+    const Scalar cut = cut_[j];
+    for (field_index c0 = 0; c0 < m && relaxed_[j] != relaxed_now; c0 += chunk) {
+      const field_index c1 = std::min(m, c0 + chunk);
+      if (!(e.segment(c0, c1 - c0).maxCoeff() > cut)) continue;
+      for (field_index i = c0; i < c1; ++i) {
+        near[static_cast<std::size_t>(k)] = i;
+        k += e(i) > cut ? 1 : 0;
+      }
+      if (k >= run) {
+        fold_near(j, y, i0, near.data(), k, e, m2, trace_budget(logit_err), tmp);
+        k = 0;
+      }
+    }
+    if (k > 0) fold_near(j, y, i0, near.data(), k, e, m2, trace_budget(logit_err), tmp);
     far_sum_[j] += e.sum();
     far_sq_[j] += (e * const_array_map(sq_norm + i0, m)).sum();
   }
 
-  /// Folds the near pairs among [s0, s1) of the block (weights `e`, points from i0) into
+  /// Folds the near pairs `near[0..k)` of the block (weights `e`, points from i0) into
   /// sample j's near state, by Chan's pairwise update, and zeroes their weights.
   template <class Points>
-  void fold_near(field_index j, const Points& y, field_index i0, field_index s0, field_index s1,
+  void fold_near(field_index j, const Points& y, field_index i0, const field_index* near, field_index k,
                  array_map& e, Scalar& m2, Scalar budget, Scalar* tmp) {
-    const Scalar cut = cut_[j];
     vector_map mu_b(tmp, d_), near_mean(near_mean_ + j * d_, d_);
+    // Four pairs at a time: one pass over the running vector per four points.
     mu_b.setZero();
     Scalar sb = 0;
-    for (field_index i = s0; i < s1; ++i)
-      if (e(i) > cut) {
-        sb += e(i);
-        mu_b += e(i) * y.col(i0 + i);
-      }
-    if (!(sb > Scalar(0))) return;
+    const field_index k4 = k - k % 4;
+    for (field_index r = 0; r < k4; r += 4) {
+      const Scalar w0 = e(near[r]), w1 = e(near[r + 1]), w2 = e(near[r + 2]), w3 = e(near[r + 3]);
+      sb += (w0 + w1) + (w2 + w3);
+      mu_b += w0 * y.col(i0 + near[r]) + w1 * y.col(i0 + near[r + 1]) + w2 * y.col(i0 + near[r + 2]) +
+              w3 * y.col(i0 + near[r + 3]);
+    }
+    for (field_index r = k4; r < k; ++r) {
+      sb += e(near[r]);
+      mu_b += e(near[r]) * y.col(i0 + near[r]);
+    }
     mu_b /= sb;
     Scalar m2_b = 0;
-    for (field_index i = s0; i < s1; ++i)
-      if (e(i) > cut) {
-        m2_b += e(i) * (y.col(i0 + i) - mu_b).squaredNorm();
-        e(i) = 0;
-      }
+    for (field_index r = 0; r < k4; r += 4)
+      m2_b += (e(near[r]) * (y.col(i0 + near[r]) - mu_b).array().square() +
+               e(near[r + 1]) * (y.col(i0 + near[r + 1]) - mu_b).array().square() +
+               e(near[r + 2]) * (y.col(i0 + near[r + 2]) - mu_b).array().square() +
+               e(near[r + 3]) * (y.col(i0 + near[r + 3]) - mu_b).array().square())
+                  .sum();
+    for (field_index r = k4; r < k; ++r) m2_b += e(near[r]) * (y.col(i0 + near[r]) - mu_b).squaredNorm();
+    for (field_index r = 0; r < k; ++r) e(near[r]) = 0;
     const Scalar sa = near_sum_[j];
     const Scalar total = sa + sb;
     const Scalar sq = (mu_b - near_mean).squaredNorm();
@@ -123,7 +150,7 @@ public:
     // Near pairs beyond the heaviest one (W_N ≥ 1.1 maximum weights) about a mean close
     // enough to the origin that the far expansion's rounding, about 4 ε W (tr + 4 ‖μ‖²),
     // will be within the budget.
-    if (allow_relaxed_ && cut < inf && total >= Scalar(1.1) &&
+    if (allow_relaxed_ && cut_[j] < inf && total >= Scalar(1.1) &&
         Scalar(16) * total * near_mean.squaredNorm() <= (budget - Scalar(4)) * m2)
       relaxed_[j] = relaxed_now;
   }
@@ -155,6 +182,12 @@ public:
     return err <= budget;
   }
 
+  /// Marks sample j as one to stream again without relaxing (its check failed), or not.
+  /// The mark outlives start(): streams of other samples leave it.
+  void set_redo(field_index j, bool redo) noexcept { redo_[j] = redo ? Scalar(1) : Scalar(0); }
+  /// Whether sample j is marked to stream again.
+  [[nodiscard]] bool redo(field_index j) const noexcept { return redo_[j] != Scalar(0); }
+
   /// Joins sample j's near and far parts: the weight sum @p sum, the weighted sum (in
   /// @p far) and the squared deviations about the mean of all, `Q = Q_near + W_near
   /// ‖μ_near - μ‖² + Q_far(μ)` with `Q_far(μ) = Σ e ‖y‖² - 2 μ·Σ e y + ‖μ‖² Σ e` (never
@@ -181,7 +214,7 @@ private:
   field_index d_ = 0;
   bool allow_relaxed_ = false;
   Scalar *near_mean_ = nullptr, *near_sum_ = nullptr, *far_sum_ = nullptr, *far_sq_ = nullptr,
-         *cut_ = nullptr, *relaxed_ = nullptr;
+         *cut_ = nullptr, *relaxed_ = nullptr, *redo_ = nullptr;
 };
 
 }  // namespace kinflow::detail
