@@ -5,8 +5,8 @@
 // field of the labelled training set, guided with --cfg (and --cfg-window, --cfg-zero-star),
 // and reports the three parts of each sample's energy and the class it landed in.
 //
-// Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used) and, with
-// --trajectories K, DIR/trajectories.csv.
+// Writes DIR/samples.csv, DIR/summary.json, DIR/train.csv (the training set used; not with
+// --no-train-csv) and, with --trajectories K, DIR/trajectories.csv.
 //
 // Built with MPI (-DKINFLOW_WITH_MPI=ON), `mpirun -np P kinflow-sample ... [--shard train|samples]`
 // shards the training set (the exact field's partial states reduced once per evaluation;
@@ -80,6 +80,7 @@ struct settings {
   long trajectories = 0;
   std::string out = "kinflow-out";
   bool quiet = false;
+  bool no_train_csv = false;  // --no-train-csv: train.csv not written
   bool likelihood = false;  // --likelihood: per-sample log-likelihood beside the KPE
   bool profile = false;     // --profile: profile.csv, the per-step energy increments
   long probes = 1;          // Hutchinson probes when the field has no exact divergence
@@ -279,6 +280,9 @@ settings parse(int argc, char** argv) {
       .value("--out", "DIR",
              "output directory: samples.csv, summary.json, train.csv, and trajectories.csv with --trajectories",
              cli::text(s.out))
+      .toggle("--no-train-csv",
+              "do not write train.csv, the training set used (for Fashion-MNIST's 60 000 images about 400 MB)",
+              s.no_train_csv)
       .toggle("--quiet", "no progress on stderr", s.quiet)
       .section("MPI (a build with -DKINFLOW_WITH_MPI=ON, started with mpirun -np P)")
       .value("--shard", "MODE",
@@ -1008,13 +1012,15 @@ int run(const settings& s_given, const parallel& par_given) {
 
   const class_report cls = report_classes(in, in.sample_classes, m);
   write_samples(dir->stage("samples.csv"), X, out.result, m, d, out.sde, cls, out.guidance_parts);
-  cli::write_points(dir->stage("train.csv"), in.ref.train);  // so that every run can be reproduced and plotted
+  // So that every run can be reproduced and plotted, unless asked not to.
+  if (!s.no_train_csv) cli::write_points(dir->stage("train.csv"), in.ref.train);
   if (s.trajectories > 0) write_paths(dir->stage("trajectories.csv"), out.paths, X.rows());
   if (s.profile) write_profile(dir->stage("profile.csv"), out.result.kpe.profile, out.grid);
   dir->commit(make_summary(s, in, out, m, d, cls, seconds, par));  // summary.json last
 
-  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json, train.csv%s%s\n",
-              static_cast<long>(X.cols()), s.out.c_str(), s.trajectories > 0 ? ", trajectories.csv" : "",
+  std::printf("kinflow-sample: %ld samples -> %s/samples.csv, summary.json%s%s%s\n",
+              static_cast<long>(X.cols()), s.out.c_str(), s.no_train_csv ? "" : ", train.csv",
+              s.trajectories > 0 ? ", trajectories.csv" : "",
               s.profile ? ", profile.csv" : "");
   if (out.sde.present())
     std::printf("  drift energy mean %.4f, control energy mean %.4f (%s, diffusion %s, norm %g)\n",

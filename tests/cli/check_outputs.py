@@ -15,7 +15,8 @@ summary.json (a run killed well before its end leaves the previous run whole); a
 header's number of fields and the file ends with a newline). A signal that can be caught
 leaves no staging files; the next run removes those SIGKILL leaves. Progress: a line per 10 %
 on a non-terminal stderr, a live line with an ETA on a terminal, nothing with --quiet, and
-nothing of it on stdout.
+nothing of it on stdout. With --no-train-csv, kinflow-sample writes no train.csv (and a
+previous run's is removed).
 """
 
 import argparse
@@ -196,6 +197,19 @@ def main():
         second = ["--dataset", "moons", "--n-train", "1500", "--samples", "20000", "--steps", "60"]
         kill_matrix(a.sample, d, SAMPLE_OUTPUTS, first, second, "kinflow-sample",
                     [0.0, 0.1, 0.3, 0.6, 0.9, 1.0, 1.05])
+        # --no-train-csv: no train.csv, and the previous run's one is gone (a directory holds
+        # one run's files), while the run is otherwise complete.
+        subprocess.run([a.sample] + first + ["--quiet", "--out", d], check=True, capture_output=True)
+        check(os.path.exists(os.path.join(d, "train.csv")), "kinflow-sample: train.csv missing by default")
+        p = subprocess.run([a.sample] + first + ["--quiet", "--no-train-csv", "--out", d], capture_output=True, text=True)
+        check(p.returncode == 0, f"kinflow-sample --no-train-csv failed: {p.stderr}")
+        check(not os.path.exists(os.path.join(d, "train.csv")), "kinflow-sample --no-train-csv left a train.csv")
+        check("train.csv" not in p.stdout, f"kinflow-sample --no-train-csv names train.csv: {p.stdout!r}")
+        check_directory(d, SAMPLE_OUTPUTS, True, "kinflow-sample --no-train-csv")
+        with open(os.path.join(d, "summary.json")) as f:
+            files = json.load(f).get("files", {})
+        check("samples.csv" in files and "train.csv" not in files,
+              f"kinflow-sample --no-train-csv: summary.json lists {sorted(files)}")
     if a.part in ("all", "trained"):
         dt = os.path.join(a.work, "trained-out")
         kill_matrix(a.trained, dt, TRAINED_OUTPUTS, ["--quick", "--samples", "200", "--threads", "2"],
