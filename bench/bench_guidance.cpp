@@ -4,8 +4,11 @@
 //    one pass over the classes' merged states), against v_u alone (empirical_field of all
 //    points): N = 10⁴ points in 10 classes, d = 2 and 64, B = 256 samples of mixed classes,
 //    t = 0.5, pruning off for both (the pass itself);
+//  - v_c alone (class_conditional_field's operator(): each class streams only its own
+//    samples) against v_u alone;
 //  - a whole guided solve (w = 3, Euler, 50 steps) against the unguided solve of v_u.
-// Ratios "pair/plain": the cost of the conditional field and guidance over the plain field.
+// Ratios "pair/plain": the cost of the conditional field and guidance over the plain field;
+// "conditional/plain": v_c alone over v_u (about 1/10 of the pairs with 10 classes).
 //
 // smoke-filter: ^BM_(pair|plain)<evaluation>/2/2000/
 #include <benchmark/benchmark.h>
@@ -65,6 +68,15 @@ void pair(benchmark::State& state, Eigen::Index d, Eigen::Index n) {
   }
 }
 
+void conditional(benchmark::State& state, Eigen::Index d, Eigen::Index n) {
+  const problem p = make_problem(d, n);
+  const kinflow::class_conditional_field<double> field(p.Y, p.labels, dense());
+  dyn Vc;
+  for (auto _ : state) {
+    field(0.5, p.X, p.C, Vc);
+    benchmark::DoNotOptimize(Vc.data());
+  }
+}
 void plain(benchmark::State& state, Eigen::Index d, Eigen::Index n) {
   const problem p = make_problem(d, n);
   const kinflow::empirical_field<double> field(p.Y, dense());
@@ -112,10 +124,11 @@ int main(int argc, char** argv) {
   for (const Eigen::Index d : {2, 64}) {
     for (const Eigen::Index n : {2000, 10000}) {
       add("BM_pair<evaluation>", pair, d, n);
+      add("BM_conditional<evaluation>", conditional, d, n);
       add("BM_plain<evaluation>", plain, d, n);
     }
     add("BM_pair<solve>", guided_solve, d, 10000);
     add("BM_plain<solve>", plain_solve, d, 10000);
   }
-  return kinflow_bench::run_with_ratios(argc, argv, {{"BM_pair", "BM_plain", "pair/plain"}});
+  return kinflow_bench::run_with_ratios(argc, argv, {{"BM_pair", "BM_plain", "pair/plain"}, {"BM_conditional", "BM_plain", "conditional/plain"}});
 }

@@ -601,9 +601,12 @@ TEST_CASE("the class-conditional field's recorded passes give the share touched 
   const auto by_step = kinflow::pruning_by_step(field.pruning_passes(), grid.times());
   REQUIRE(by_step.size() == 16);
   REQUIRE(seen.size() == 16);
-  // A dense step passes every sample over every class's points: the one pass gives both
-  // the conditional and the unconditional state.
-  const auto dense = static_cast<std::uint64_t>(B * field.size());
+  // A dense step of the conditional field alone passes every sample over its own class's
+  // points only, and a sample of class -1 over every class's.
+  std::uint64_t dense = 0;
+  for (Eigen::Index j = 0; j < B; ++j)
+    dense += static_cast<std::uint64_t>(C(j) == kinflow::null_class ? field.size() : field.class_size(C(j)));
+  REQUIRE(dense < static_cast<std::uint64_t>(B * field.size()));
   for (std::size_t n = 0; n < 16; ++n) {
     CAPTURE(n);
     CHECK(by_step[n].evaluations == seen[n].evaluations);

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/batch_columns.hpp"
@@ -74,6 +75,29 @@ inline void require_classes(const class_labels& C, Eigen::Index classes, std::st
           classes >= 0 ? "expected a class in [0, " + std::to_string(classes) + ") or -1 (unconditional)"
                        : std::string("expected a class >= 0 or -1 (unconditional)")));
   }
+}
+
+/// The training points of each class, from one label per point (@p labels, entries in
+/// `[0, classes)`; @p classes = -1 takes the largest label plus one): entry k lists the
+/// indices of class k's points, in order.
+/// @throws kinflow::invalid_argument for an empty set, labels of the wrong length (@p n
+///         points), a negative label or one at or beyond @p classes, or bad @p classes.
+inline std::vector<std::vector<Eigen::Index>> points_by_class(const class_labels& labels, Eigen::Index n,
+                                                               Eigen::Index classes) {
+  require(n >= 1, "training set columns (number of points N)", n, "expected a non-empty training set, N >= 1");
+  require(labels.size() == n, "labels", labels.size(),
+          "expected one label per training point (N = " + std::to_string(n) + ")");
+  require(classes == -1 || classes >= 1, "classes", classes,
+          "expected a number of classes >= 1, or -1 (the largest label plus one)");
+  for (Eigen::Index i = 0; i < labels.size(); ++i)
+    if (labels(i) < 0 || (classes >= 1 && labels(i) >= classes))
+      throw invalid_argument(invalid_message("labels[" + std::to_string(i) + "]", labels(i),
+                                             classes >= 1 ? "expected a label in [0, " + std::to_string(classes) + ")"
+                                                          : std::string("expected a label >= 0")));
+  const Eigen::Index K = classes >= 1 ? classes : labels.maxCoeff() + 1;
+  std::vector<std::vector<Eigen::Index>> members(static_cast<std::size_t>(K));
+  for (Eigen::Index i = 0; i < labels.size(); ++i) members[static_cast<std::size_t>(labels(i))].push_back(i);
+  return members;
 }
 
 /// Rejects classes the conditional field @p f cannot take: below -1, or at or beyond its

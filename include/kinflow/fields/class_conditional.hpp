@@ -11,7 +11,7 @@
 /// (kinflow::posterior_state) is the merge of the per-class states: one pass gathers the
 /// state of every class, hands each query the state of its own class for `v_c`, and merges
 /// them for `v_u`. Both fields, their divergences and log densities then cost one pass over
-/// the N points, as `v_u` alone does.
+/// the N points, as `v_u` alone does; `v_c` alone visits only each query's own class.
 ///
 /// @code
 ///   kinflow::class_conditional_field<double> field(Y, labels);
@@ -25,7 +25,6 @@
 #include <cmath>
 #include <memory>
 #include <string>
-#include <utility>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -139,8 +138,8 @@ public:
   void record_pruning_passes(bool on) const noexcept {
     each_field([on](const field_type& f) { f.record_pruning_passes(on); });
   }
-  /// Every class's recorded passes. An evaluation passes each sample over every class's points
-  /// (one pass gives v_u and v_c): per step of kinflow::pruning_by_step they add up to the share.
+  /// Every class's recorded passes. An evaluation with v_u passes each sample over every
+  /// class's points (one pass gives v_u and v_c), one of v_c alone over its own class's.
   [[nodiscard]] std::vector<pruning_pass> pruning_passes() const {
     std::vector<pruning_pass> all;
     each_field([&](const field_type& f) {
@@ -251,7 +250,7 @@ public:
   [[nodiscard]] values_type log_density(Scalar t, const batch_type& X, const class_labels& C) const {
     check(X, C);
     state_type u, c;
-    pass(at_time{t}, X, C, {false, false}, u, c);
+    pass(at_time{t}, X, C, {false, false}, u, c, false);
     values_type out = any().log_density_from(t, c);  // normalised by the first class's size
     const Scalar log_first = std::log(static_cast<Scalar>(any().size()));
     for (Eigen::Index j = 0; j < X.cols(); ++j)
@@ -263,22 +262,9 @@ private:
   template <class Derived, class Make>
   void build(const Eigen::MatrixBase<Derived>& training_set, const class_labels& labels, const options_type& options,
              Eigen::Index classes, const Make& make) {
-    detail::require(training_set.cols() >= 1, "training set columns (number of points N)",
-                    training_set.cols(), "expected a non-empty training set, N >= 1");
-    detail::require(labels.size() == training_set.cols(), "labels", labels.size(),
-                    "expected one label per training point (N = " + std::to_string(training_set.cols()) + ")");
-    detail::require(classes == -1 || classes >= 1, "classes", classes,
-                    "expected a number of classes >= 1, or -1 (the largest label plus one)");
-    for (Eigen::Index i = 0; i < labels.size(); ++i)
-      if (labels(i) < 0 || (classes >= 1 && labels(i) >= classes))
-        throw invalid_argument(detail::invalid_message(
-            "labels[" + std::to_string(i) + "]", labels(i),
-            classes >= 1 ? "expected a label in [0, " + std::to_string(classes) + ")"
-                         : std::string("expected a label >= 0")));
-    const Eigen::Index K = classes >= 1 ? classes : labels.maxCoeff() + 1;
-    std::vector<std::vector<Eigen::Index>> members(static_cast<std::size_t>(K));
-    for (Eigen::Index i = 0; i < labels.size(); ++i) members[static_cast<std::size_t>(labels(i))].push_back(i);
-    fields_.resize(static_cast<std::size_t>(K));
+    const std::vector<std::vector<Eigen::Index>> members =
+        detail::points_by_class(labels, training_set.cols(), classes);
+    fields_.resize(members.size());
     for (std::size_t k = 0; k < members.size(); ++k) {
       if (members[k].empty()) continue;
       batch_type Yk(training_set.rows(), static_cast<Eigen::Index>(members[k].size()));
@@ -291,14 +277,9 @@ private:
     opt_ = options;
   }
 
-  struct at_time {
-    Scalar t;
-    [[nodiscard]] Scalar operator()(Eigen::Index) const noexcept { return t; }
-  };
-  struct at_times {
-    const sample_times<Scalar>* T;
-    [[nodiscard]] Scalar operator()(Eigen::Index j) const noexcept { return (*T)(j); }
-  };
+  // The time of every column (at_time), or one time per column (at_times).
+  struct at_time { Scalar t; };
+  struct at_times { const sample_times<Scalar>* T; };
 
   [[nodiscard]] const field_type& any() const { return *fields_[static_cast<std::size_t>(first_)]; }
 
@@ -330,9 +311,11 @@ private:
   /// all points for class -1), from one pass over the classes. The classes run on worker
   /// threads, in blocks of columns whose per-class states fit half the memory budget; the
   /// states are merged in the order of the classes, so the bits do not depend on the threads.
+  /// Without @p all_u (v_u not wanted), each class sees only the columns of its own class and
+  /// of class -1 (@p u then holds only the latter's): a pass costs about 1/K of the full one.
   template <class TimeOf>
   void pass(const TimeOf& time_of, const batch_type& X, const class_labels& C, posterior_request request,
-            state_type& u, state_type& c) const {
+            state_type& u, state_type& c, bool all_u = true) const {
     const Eigen::Index B = X.cols(), d = dim();
     const Eigen::Index record = state_type::record_size(d);
     u = state_type(d, B, request);
@@ -347,6 +330,9 @@ private:
     const double work = static_cast<double>(size_) * static_cast<double>(B) * static_cast<double>(d + 16);
     const unsigned workers = work < 4.0e5 ? 1u : detail::field_worker_count(opt_.threads, ks.size());
     std::vector<state_type> parts(ks.size());
+    std::vector<std::vector<Eigen::Index>> cols(ks.size());  // without all_u: each class's columns
+    std::vector<batch_type> Xs(ks.size());
+    std::vector<sample_times<Scalar>> Ts(ks.size());
     batch_type Xb;
     sample_times<Scalar> Tb;
     for (Eigen::Index q0 = 0; q0 < B; q0 += block) {
@@ -356,19 +342,33 @@ private:
       const batch_type& Xq = whole ? X : Xb;
       if constexpr (!std::is_same_v<TimeOf, at_time>)
         if (!whole) Tb = time_of.T->segment(q0, n);
+      for (std::size_t i = 0; i < ks.size() && !all_u; ++i) {
+        cols[i].clear();
+        for (Eigen::Index j = 0; j < n; ++j)
+          if (C(q0 + j) == static_cast<Eigen::Index>(ks[i]) || C(q0 + j) == null_class) cols[i].push_back(j);
+      }
       detail::field_parallel_for(workers, ks.size(), [&](unsigned, std::size_t i) {
         const field_type& f = *fields_[ks[i]];
-        if constexpr (std::is_same_v<TimeOf, at_time>)
-          parts[i] = f.partial_state(time_of.t, Xq, request);
-        else
-          parts[i] = f.partial_state_at_times(whole ? *time_of.T : Tb, Xq, request);
-      });
-      for (std::size_t i = 0; i < ks.size(); ++i)
-        for (Eigen::Index j = 0; j < n; ++j) {
-          const Scalar* r = parts[i].record(j);
-          if (C(q0 + j) == static_cast<Eigen::Index>(ks[i])) std::copy(r, r + record, c.record(q0 + j));
-          state_type::merge_record(r, u.record(q0 + j), d);
+        if (!all_u && cols[i].empty()) return;
+        if (!all_u) Xs[i] = Xq(Eigen::all, cols[i]);
+        const batch_type& Xi = all_u ? Xq : Xs[i];
+        if constexpr (std::is_same_v<TimeOf, at_time>) {
+          parts[i] = f.partial_state(time_of.t, Xi, request);
+        } else {
+          const sample_times<Scalar>& Tq = whole ? *time_of.T : Tb;
+          if (!all_u) Ts[i] = Tq(cols[i]);
+          parts[i] = f.partial_state_at_times(all_u ? Tq : Ts[i], Xi, request);
         }
+      });
+      for (std::size_t i = 0; i < ks.size(); ++i) {
+        const auto m_end = all_u ? n : static_cast<Eigen::Index>(cols[i].size());
+        for (Eigen::Index m = 0; m < m_end; ++m) {
+          const Eigen::Index j = q0 + (all_u ? m : cols[i][static_cast<std::size_t>(m)]);
+          const Scalar* r = parts[i].record(m);
+          if (C(j) == static_cast<Eigen::Index>(ks[i])) std::copy(r, r + record, c.record(j));
+          if (all_u || C(j) == null_class) state_type::merge_record(r, u.record(j), d);
+        }
+      }
     }
     for (Eigen::Index j = 0; j < B; ++j)
       if (C(j) == null_class) std::copy(u.record(j), u.record(j) + record, c.record(j));
@@ -381,7 +381,7 @@ private:
     check(X, C);
     state_type u, c;
     const bool velocities = U != nullptr || Vc != nullptr;
-    pass(time_of, X, C, {velocities, Du != nullptr || Dc != nullptr}, u, c);
+    pass(time_of, X, C, {velocities, Du != nullptr || Dc != nullptr}, u, c, U != nullptr || Du != nullptr);
     const field_type& f = any();  // the finishing steps do not depend on the class
     if constexpr (std::is_same_v<TimeOf, at_time>) {
       if (Du != nullptr) *Du = f.divergence_from(time_of.t, u);
