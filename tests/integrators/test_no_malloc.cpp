@@ -34,23 +34,41 @@ struct allocating_field {  // evaluates into a heap temporary first
   }
 };
 
+// The observer that forbids heap allocation from inside the first step's call until the
+// last one's, in a solve of `steps` steps; `inside` counts the steps seen in between and
+// `last` (when given) receives the last step's index.
+auto malloc_window(std::size_t steps, std::size_t& inside, std::size_t* last = nullptr) {
+  return [steps, &inside, last](const auto& view) {
+    if (view.step == 0)
+      Eigen::internal::set_is_malloc_allowed(false);
+    else
+      ++inside;
+    if (last != nullptr) *last = view.step;
+    if (view.step + 1 == steps) Eigen::internal::set_is_malloc_allowed(true);
+  };
+}
+
+// Runs `solve()`, allowing heap allocation again however it ends.
+template <class Solve>
+void reopening(Solve&& solve) {
+  try {
+    solve();
+  } catch (...) {
+    Eigen::internal::set_is_malloc_allowed(true);
+    throw;
+  }
+  Eigen::internal::set_is_malloc_allowed(true);
+}
+
 template <class Field = linear_field, std::size_t S>
 void run_without_malloc(const kinflow::butcher_tableau<S>& method, kinflow::kpe_options kpe,
                         Field field = {}) {
   kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 257);
   const auto grid = kinflow::time_grid<>::uniform(16);
   std::size_t steps_checked = 0;
-  auto obs = [&](const auto& view) {
-    if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
-    else ++steps_checked;
-    if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
-  };
-  try {
-    kinflow::integrate(field, method, grid, X, {.kpe = kpe}, obs);
-  } catch (...) {
-    Eigen::internal::set_is_malloc_allowed(true);
-    throw;
-  }
+  reopening([&] {
+    kinflow::integrate(field, method, grid, X, {.kpe = kpe}, malloc_window(grid.steps(), steps_checked));
+  });
   CHECK(steps_checked == 15);
 }
 }  // namespace
@@ -90,23 +108,13 @@ TEST_CASE("fixed-grid steps carrying integrals and the likelihood do not allocat
   kinflow::batch<double, 2> X = kinflow::batch<double, 2>::Random(2, 257);
   const auto grid = kinflow::time_grid<>::uniform(16);
   std::size_t steps_checked = 0;
-  auto obs = [&](const auto& view) {
-    if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
-    else ++steps_checked;
-    if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
-  };
   kinflow::fixed_step_options opt;
   opt.likelihood.enabled = true;
   auto g = [](double, const auto& x, const auto& v) { return x.dot(v); };
-  for (const auto* method : {&kinflow::rk4}) {
-    try {
-      CHECK_NOTHROW(kinflow::integrate(linear_field_with_divergence{}, *method, grid, X, opt, kinflow::along(g), obs));
-    } catch (...) {
-      Eigen::internal::set_is_malloc_allowed(true);
-      throw;
-    }
-  }
-  Eigen::internal::set_is_malloc_allowed(true);
+  reopening([&] {
+    CHECK_NOTHROW(kinflow::integrate(linear_field_with_divergence{}, kinflow::rk4, grid, X, opt, kinflow::along(g),
+                                     malloc_window(grid.steps(), steps_checked)));
+  });
   CHECK(steps_checked == 15);
 }
 
@@ -125,19 +133,10 @@ TEST_CASE("stochastic steps do not allocate", "[no_malloc][stochastic]") {
       o.noise_seed = 3;
       o.last_step = rule;
       std::size_t steps_seen = 0, last = 0;
-      auto obs = [&](const auto& view) {
-        if (view.step == 0) Eigen::internal::set_is_malloc_allowed(false);
-        else ++steps_seen;
-        last = view.step;
-        if (view.step + 1 == grid.steps()) Eigen::internal::set_is_malloc_allowed(true);
-      };
-      try {
-        CHECK_NOTHROW(kinflow::integrate(linear_field{}, *method, grid, X, o, kinflow::along(g), obs));
-      } catch (...) {
-        Eigen::internal::set_is_malloc_allowed(true);
-        throw;
-      }
-      Eigen::internal::set_is_malloc_allowed(true);
+      reopening([&] {
+        CHECK_NOTHROW(kinflow::integrate(linear_field{}, *method, grid, X, o, kinflow::along(g),
+                                         malloc_window(grid.steps(), steps_seen, &last)));
+      });
       CHECK(steps_seen == 15);
       CHECK(last == 15);
     }
