@@ -99,11 +99,22 @@ void check_against_whole(const labelled& s, Eigen::Index K, const kmpi::distribu
     CHECK((Dc - Dc1).cwiseAbs().maxCoeff() <= 1e-12 * std::max(scale, Dc1.cwiseAbs().maxCoeff()));
     CHECK(rel_err_values(f.log_density(t, X, C), whole.log_density(t, X, C)) <= 1e-12);
     CHECK(same_bits_on_every_rank(Vc));
+    // v_c alone and its divergence (each rank's classes stream only their own columns).
+    dyn V, V1;
+    Eigen::VectorXd D, D1;
+    f(t, X, C, V);
+    whole(t, X, C, V1);
+    CHECK(rel_err(V, V1) <= 1e-12);
+    f.divergence(t, X, C, D);
+    whole.divergence(t, X, C, D1);
+    CHECK((D - D1).cwiseAbs().maxCoeff() <= 1e-12 * std::max(scale, D1.cwiseAbs().maxCoeff()));
     const kinflow::sample_times<double> T = kinflow::sample_times<double>::LinSpaced(B, 0.1, t);
     dyn Ut, Vt, Ut1, Vt1;
     f.velocity_pair_at_times(T, X, C, Ut, Vt);
     whole.velocity_pair_at_times(T, X, C, Ut1, Vt1);
     CHECK(rel_err(Ut, Ut1) <= 1e-12);
+    CHECK(rel_err(Vt, Vt1) <= 1e-12);
+    f.velocity_at_times(T, X, C, Vt);
     CHECK(rel_err(Vt, Vt1) <= 1e-12);
   }
 }

@@ -34,7 +34,7 @@
 #include "kinflow/core/batch.hpp"
 #include "kinflow/core/conditions.hpp"
 #include "kinflow/core/errors.hpp"
-#include "kinflow/detail/field_parallel.hpp"
+#include "kinflow/detail/class_pass.hpp"
 #include "kinflow/fields/empirical.hpp"
 #include "kinflow/fields/gaussian_mixture.hpp"
 #include "kinflow/fields/smoothed_empirical.hpp"
@@ -200,28 +200,22 @@ public:
   /// for a training set split into shards (one field per shard, with the same number of
   /// classes): `first` over all of them (for `v_u`), `second` over the column's class (all
   /// of them for class -1; empty where this shard has no point of it). Merge each with the
-  /// other shards' (posterior_state::merge) and finish them with velocity_pair_from.
+  /// other shards' (posterior_state::merge) and finish them with velocity_pair_from. With
+  /// @p unconditional false (v_c alone), `first` is empty but for the columns of class -1,
+  /// and each class streams only its own columns: about 1/K of the work.
   [[nodiscard]] std::pair<state_type, state_type> partial_states(Scalar t, const batch_type& X, const class_labels& C,
-                                                                 posterior_request request = {true, false}) const {
-    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
-    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
-    detail::require_classes(C, classes(), "C");
-    std::pair<state_type, state_type> out;
-    pass(at_time{t}, X, C, request, out.first, out.second);
-    return out;
+                                                                 posterior_request request = {true, false},
+                                                                 bool unconditional = true) const {
+    return states(at_time{t}, X, C, request, unconditional);
   }
 
   /// partial_states() with one time per column, query j at time `T(j)`.
   [[nodiscard]] std::pair<state_type, state_type> partial_states_at_times(const sample_times<Scalar>& T,
                                                                           const batch_type& X, const class_labels& C,
-                                                                          posterior_request request = {true, false}) const {
-    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
-    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+                                                                          posterior_request request = {true, false},
+                                                                          bool unconditional = true) const {
     detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-    detail::require_classes(C, classes(), "C");
-    std::pair<state_type, state_type> out;
-    pass(at_times{&T}, X, C, request, out.first, out.second);
-    return out;
+    return states(at_times{&T}, X, C, request, unconditional);
   }
 
   /// Both velocities at time t from merged states (see partial_states): `U` from @p u, `Vc`
@@ -307,71 +301,24 @@ private:
     return o;
   }
 
-  /// The states of every column over all points (@p u) and over its own class's (@p c;
-  /// all points for class -1), from one pass over the classes. The classes run on worker
-  /// threads, in blocks of columns whose per-class states fit half the memory budget; the
-  /// states are merged in the order of the classes, so the bits do not depend on the threads.
-  /// Without @p all_u (v_u not wanted), each class sees only the columns of its own class and
-  /// of class -1 (@p u then holds only the latter's): a pass costs about 1/K of the full one.
+  /// partial_states() at `time_of` after the checks of X and C.
+  template <class TimeOf>
+  std::pair<state_type, state_type> states(const TimeOf& time_of, const batch_type& X, const class_labels& C,
+                                           posterior_request request, bool unconditional) const {
+    detail::require_dimension("rows of the sample batch X (dimension d)", X.rows(), dim());
+    detail::require_dimension("number of classes C (one per column of X)", C.size(), X.cols());
+    detail::require_classes(C, classes(), "C");
+    std::pair<state_type, state_type> out;
+    pass(time_of, X, C, request, out.first, out.second, unconditional);
+    return out;
+  }
+
+  /// The states of every column over all points (@p u) and over its own class's (@p c), from
+  /// one pass over the classes (detail::class_pass); without @p all_u, of its own class only.
   template <class TimeOf>
   void pass(const TimeOf& time_of, const batch_type& X, const class_labels& C, posterior_request request,
             state_type& u, state_type& c, bool all_u = true) const {
-    const Eigen::Index B = X.cols(), d = dim();
-    const Eigen::Index record = state_type::record_size(d);
-    u = state_type(d, B, request);
-    c = state_type(d, B, request);
-    std::vector<std::size_t> ks;  // the classes with points
-    for (std::size_t k = 0; k < fields_.size(); ++k)
-      if (fields_[k]) ks.push_back(k);
-    const auto per_column = static_cast<double>(ks.size()) * static_cast<double>(record) * sizeof(Scalar);
-    const Eigen::Index block =
-        std::clamp<Eigen::Index>(static_cast<Eigen::Index>(static_cast<double>(opt_.memory_budget) / 2 / per_column), 64,
-                                 std::max<Eigen::Index>(B, 1));
-    const double work = static_cast<double>(size_) * static_cast<double>(B) * static_cast<double>(d + 16);
-    const unsigned workers = work < 4.0e5 ? 1u : detail::field_worker_count(opt_.threads, ks.size());
-    std::vector<state_type> parts(ks.size());
-    std::vector<std::vector<Eigen::Index>> cols(ks.size());  // without all_u: each class's columns
-    std::vector<batch_type> Xs(ks.size());
-    std::vector<sample_times<Scalar>> Ts(ks.size());
-    batch_type Xb;
-    sample_times<Scalar> Tb;
-    for (Eigen::Index q0 = 0; q0 < B; q0 += block) {
-      const Eigen::Index n = std::min(block, B - q0);
-      const bool whole = q0 == 0 && n == B;
-      if (!whole) Xb = X.middleCols(q0, n);
-      const batch_type& Xq = whole ? X : Xb;
-      if constexpr (!std::is_same_v<TimeOf, at_time>)
-        if (!whole) Tb = time_of.T->segment(q0, n);
-      for (std::size_t i = 0; i < ks.size() && !all_u; ++i) {
-        cols[i].clear();
-        for (Eigen::Index j = 0; j < n; ++j)
-          if (C(q0 + j) == static_cast<Eigen::Index>(ks[i]) || C(q0 + j) == null_class) cols[i].push_back(j);
-      }
-      detail::field_parallel_for(workers, ks.size(), [&](unsigned, std::size_t i) {
-        const field_type& f = *fields_[ks[i]];
-        if (!all_u && cols[i].empty()) return;
-        if (!all_u) Xs[i] = Xq(Eigen::all, cols[i]);
-        const batch_type& Xi = all_u ? Xq : Xs[i];
-        if constexpr (std::is_same_v<TimeOf, at_time>) {
-          parts[i] = f.partial_state(time_of.t, Xi, request);
-        } else {
-          const sample_times<Scalar>& Tq = whole ? *time_of.T : Tb;
-          if (!all_u) Ts[i] = Tq(cols[i]);
-          parts[i] = f.partial_state_at_times(all_u ? Tq : Ts[i], Xi, request);
-        }
-      });
-      for (std::size_t i = 0; i < ks.size(); ++i) {
-        const auto m_end = all_u ? n : static_cast<Eigen::Index>(cols[i].size());
-        for (Eigen::Index m = 0; m < m_end; ++m) {
-          const Eigen::Index j = q0 + (all_u ? m : cols[i][static_cast<std::size_t>(m)]);
-          const Scalar* r = parts[i].record(m);
-          if (C(j) == static_cast<Eigen::Index>(ks[i])) std::copy(r, r + record, c.record(j));
-          if (all_u || C(j) == null_class) state_type::merge_record(r, u.record(j), d);
-        }
-      }
-    }
-    for (Eigen::Index j = 0; j < B; ++j)
-      if (C(j) == null_class) std::copy(u.record(j), u.record(j) + record, c.record(j));
+    detail::class_pass(fields_, size_, dim(), opt_.memory_budget, opt_.threads, time_of, X, C, request, u, c, all_u);
   }
 
   /// The outputs asked for (null: not wanted) from one pass.

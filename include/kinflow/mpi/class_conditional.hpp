@@ -173,36 +173,39 @@ public:
   }
 
   /// Collective: the reduced states of every column of X at time t over all points
-  /// (`first`, for `v_u`) and over the points of the column's class (`second`).
+  /// (`first`, for `v_u`) and over the points of the column's class (`second`). With
+  /// @p unconditional false, `first` holds only the columns of class -1 and each rank's
+  /// classes stream only their own columns (class_conditional_field::partial_states).
   /// @throws kinflow::mpi::collective_error on every rank when a class is out of range or
   ///         has no point on any rank, or the evaluation failed on any rank
   [[nodiscard]] std::pair<state_type, state_type> reduced_states(Scalar t, const batch_type& X, const class_labels& C,
-                                                                 posterior_request request = {true, false}) const {
+                                                                 posterior_request request = {true, false},
+                                                                 bool unconditional = true) const {
     return reduce(X, C, request, [&](const class_conditional_field<Scalar, Dim>& f) {
-      return f.partial_states(t, X, C, request);
+      return f.partial_states(t, X, C, request, unconditional);
     });
   }
 
   /// Collective: reduced_states() with one time per column.
   [[nodiscard]] std::pair<state_type, state_type> reduced_states_at_times(const sample_times<Scalar>& T,
                                                                           const batch_type& X, const class_labels& C,
-                                                                          posterior_request request = {true, false}) const {
+                                                                          posterior_request request = {true, false},
+                                                                          bool unconditional = true) const {
     return reduce(X, C, request, [&](const class_conditional_field<Scalar, Dim>& f) {
       kinflow::detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
-      return f.partial_states_at_times(T, X, C, request);
+      return f.partial_states_at_times(T, X, C, request, unconditional);
     });
   }
 
-  /// Collective: `V.col(j) = v_{C(j)}(t, X.col(j))` (class -1: all points).
+  /// Collective: `V.col(j) = v_{C(j)}(t, X.col(j))` (class -1: all points); each rank's
+  /// classes stream only their own columns.
   void operator()(Scalar t, const batch_type& X, const class_labels& C, batch_type& V) const {
-    batch_type U;
-    velocity_pair(t, X, C, U, V);
+    finisher_->velocity_from(t, X, reduced_states(t, X, C, {true, false}, false).second, V);
   }
   /// Collective: the conditional velocity with one time per column.
   void velocity_at_times(const sample_times<Scalar>& T, const batch_type& X, const class_labels& C,
                          batch_type& V) const {
-    batch_type U;
-    velocity_pair_at_times(T, X, C, U, V);
+    finisher_->velocity_from_at_times(T, X, reduced_states_at_times(T, X, C, {true, false}, false).second, V);
   }
 
   /// Collective: `U = v_u`, `Vc = v_c` of every column (kinflow::conditional_pair_field).
@@ -242,14 +245,14 @@ public:
 
   /// Collective: exact divergence of the conditional velocity, `D(j) = div v_{C(j)}`.
   void divergence(Scalar t, const batch_type& X, const class_labels& C, values_type& D) const {
-    const auto s = reduced_states(t, X, C, {false, true});
+    const auto s = reduced_states(t, X, C, {false, true}, false);
     D = finisher_->divergence_from(t, s.second);
   }
 
   /// Collective: `log p_t(X.col(j) | C(j))` (class -1: of all points), normalised by the
   /// number of points of the class over all ranks (a reduction of the headers only).
   [[nodiscard]] values_type log_density(Scalar t, const batch_type& X, const class_labels& C) const {
-    const auto s = reduced_states(t, X, C, {false, false});
+    const auto s = reduced_states(t, X, C, {false, false}, false);
     values_type out = finisher_->log_density_from(t, s.second);  // normalised by the finisher's one point
     for (Eigen::Index j = 0; j < X.cols(); ++j)
       out(j) -= std::log(static_cast<Scalar>(C(j) == null_class ? n_ : class_size(C(j))));
