@@ -63,7 +63,7 @@ class ShardedClassField:
         self.comm = comm
 
     def __call__(self, t, X, c):
-        _, by_class = self.local.partial_states(t, X, c)
+        _, by_class = self.local.partial_states(t, X, c, unconditional=False)  # v_c alone
         return self.local.velocity_from(t, X, kinflow.merge_states(self.comm.allgather(by_class)))
 
 

@@ -133,8 +133,10 @@ covers (None: this field's own ``size``). With labels (the same ``classes`` on e
 shard need not hold every class), ``partial_states(t, X, classes) -> (state_u, state_c)``
 gives from one pass the states over all the shard's points and over each row's class (all
 points for -1; an empty record where the shard has no point of the class); merge each over the
-shards and finish ``state_c`` for ``v_c``. Finishing an empty record (a class no shard has) is
-a ValueError.
+shards and finish ``state_c`` for ``v_c``. With ``unconditional=False`` (``v_c`` alone) each
+class streams only its own rows, about 1/K of the work, and ``state_u`` holds only the rows of
+class -1 (empty records elsewhere). Finishing an empty record (a class no shard has) is a
+ValueError.
 """
 
 GaussianMixture.__doc__ = """GaussianMixture(means, stds, weights, threads=0)

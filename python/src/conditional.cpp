@@ -120,10 +120,12 @@ py::array divergence_of_class(const Holder& h, double t, py::handle X, py::handl
   });
 }
 
-/// partial_states(t, X, classes) -> (state_u [B, d + 4], state_c [B, d + 4]): this shard's
-/// partial posterior states of X over all its points and over each row's class (all points
-/// for -1; an empty record where the shard has no point of the class), from one pass.
-py::tuple partial_states(const empirical_holder& h, double t, py::handle X, py::handle classes) {
+/// partial_states(t, X, classes, unconditional=True) -> (state_u [B, d + 4], state_c [B, d + 4]):
+/// this shard's partial posterior states of X over all its points and over each row's class
+/// (all points for -1; an empty record where the shard has no point of the class), from one
+/// pass; with unconditional=False, state_u only for the rows of class -1 (each class then
+/// streams only its own rows).
+py::tuple partial_states(const empirical_holder& h, double t, py::handle X, py::handle classes, bool unconditional) {
   return with_conditional(h, "partial_states", [&](const auto& f) -> py::tuple {
     using Scalar = typename std::decay_t<decltype(f)>::scalar_type;
     const dyn_batch<Scalar> x = batch_of<Scalar>(X, "X", static_cast<py::ssize_t>(f.dim()));
@@ -134,7 +136,7 @@ py::tuple partial_states(const empirical_holder& h, double t, py::handle X, py::
     std::pair<kinflow::posterior_state<Scalar>, kinflow::posterior_state<Scalar>> states;
     {
       py::gil_scoped_release release;
-      states = f.partial_states(static_cast<Scalar>(t), x, C, {true, true});
+      states = f.partial_states(static_cast<Scalar>(t), x, C, {true, true}, unconditional);
     }
     return py::make_tuple(records_of(states.first), records_of(states.second));
   });
@@ -362,7 +364,8 @@ void init_conditional(py::module_& m) {
 
   auto empirical = py::reinterpret_borrow<py::class_<empirical_holder>>(m.attr("EmpiricalField"));
   add_class_methods(empirical);
-  empirical.def("partial_states", &partial_states, py::arg("t"), py::arg("X"), py::arg("classes"));
+  empirical.def("partial_states", &partial_states, py::arg("t"), py::arg("X"), py::arg("classes"),
+                py::arg("unconditional") = true);
   auto mixture = py::reinterpret_borrow<py::class_<mixture_holder>>(m.attr("GaussianMixture"));
   add_class_methods(mixture);
 }

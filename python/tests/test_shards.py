@@ -126,6 +126,18 @@ def test_labelled_shards_merge_to_both_fields():
         np.testing.assert_allclose(vc, Vc, rtol=1e-13, atol=1e-13 * scale)
         np.testing.assert_allclose(f.divergence_from(t, c), whole.divergence(t, X, C), rtol=1e-9,
                                    atol=1e-9 * scale ** 3)
+    # v_c alone: each class streams only its own rows; state_c is the same to rounding, and
+    # state_u holds the rows of class -1 only (W = 0 elsewhere).
+    for f in shards:
+        s_u, s_c = f.partial_states(0.5, X, C)
+        o_u, o_c = f.partial_states(0.5, X, C, unconditional=False)
+        fin = np.isfinite(s_c)  # an empty record's largest logit is -inf
+        np.testing.assert_array_equal(np.isfinite(o_c), fin)
+        np.testing.assert_array_equal(o_c[~fin], s_c[~fin])
+        a, b = np.where(fin, o_c, 0), np.where(fin, s_c, 0)
+        assert np.all(np.abs(a - b) <= 1e-13 * (np.abs(b) + np.abs(b).max(axis=0)))
+        np.testing.assert_array_equal(o_u[C == -1], s_u[C == -1])
+        assert np.all(o_u[C != -1][:, 1] == 0)
     # The first shard has no point of class 3: its records for class 3 are empty, and
     # finishing them alone is an error naming the row.
     s_u, s_c = shards[0].partial_states(0.5, X, C)
