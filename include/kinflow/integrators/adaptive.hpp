@@ -41,6 +41,7 @@
 #include "kinflow/integrators/adaptive_options.hpp"
 #include "kinflow/integrators/controller.hpp"
 #include "kinflow/integrators/detail/adaptive_loop.hpp"
+#include "kinflow/integrators/detail/solve_core.hpp"
 #include "kinflow/integrators/detail/solve_extras.hpp"
 #include "kinflow/integrators/likelihood.hpp"
 #include "kinflow/integrators/quadrature.hpp"
@@ -80,14 +81,7 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
                                         double t0, double t1, batch<Scalar, Dim>& X,
                                         const adaptive_options& options = {},
                                         Extras&&... extras) {
-  static_assert(detail::count_kind<detail::extra_kind::controller, Extras...> <= 1,
-                "kinflow::integrate_adaptive: more than one step-size controller given");
-  static_assert(detail::count_kind<detail::extra_kind::integrals, Extras...> <= 1,
-                "kinflow::integrate_adaptive: more than one kinflow::along(...) given; put every "
-                "integrand into one");
-  static_assert(detail::count_kind<detail::extra_kind::observer, Extras...> <= 1,
-                "kinflow::integrate_adaptive: more than one observer given (or an argument that "
-                "is neither a controller, nor kinflow::along(...), nor an observer)");
+  detail::check_adaptive_extras<Scalar, Dim, S, Extras...>();
   detail::validate(options);
   detail::require(std::isfinite(t0), "t0", t0, "expected a finite time");
   detail::require(std::isfinite(t1) && t1 != t0, "t1", t1, "expected a finite time != t0");
@@ -99,36 +93,13 @@ solve_result<Scalar> integrate_adaptive(Field&& field, const embedded_tableau<S>
   const auto& integrals = detail::extra_or<detail::extra_kind::integrals>(no_integrals, extras...);
   auto& observer = detail::extra_or<detail::extra_kind::observer>(none, extras...);
   using controller_type = std::remove_cvref_t<decltype(controller)>;
-  using observer_type = std::remove_cvref_t<decltype(observer)>;
-  static_assert(detail::observer_of<observer_type, adaptive_step_view<Scalar, Dim, S>>,
-                "kinflow::integrate_adaptive: a trailing argument is neither a step-size "
-                "controller (kinflow::step_size_controller), nor kinflow::along(...), nor an "
-                "observer callable with a kinflow::adaptive_step_view");
-  static_assert(detail::integrands_of<std::remove_cvref_t<decltype(integrals)>, Scalar, Dim>,
-                "kinflow::integrate_adaptive: an integrand of kinflow::along is neither g(t, x, v) "
-                "-> Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
   detail::validate_controller(controller);
 
-  using field_type = std::remove_reference_t<Field>;
-  auto channels = detail::make_channels<Scalar, detail::divergence_integrand<Scalar, Dim>>(
-      options.kpe, detail::resolve_kpe_tau(options.kpe, field), integrals);
-  auto& likelihood = std::get<1>(channels);
-  std::optional<divergence_evaluator<field_type, Scalar, Dim>> divergence;
-  per_sample<Scalar> log_n0;
-  if (options.likelihood.enabled) {
-    detail::require_likelihood_span(t0, t1);
-    detail::enable_likelihood(likelihood, divergence, field, X.rows(), options.likelihood);
-    if (t0 == 0) log_n0 = detail::standard_normal_log_density(X);
-  }
-  std::optional<double> switch_time;
-  if constexpr (field_with_switch_time<field_type>) switch_time = std::as_const(field).switch_time();
-  field_evaluator<field_type, Scalar, Dim> evaluator(field, X.rows());
-  auto res = detail::adaptive_solve<Scalar, Dim, S, controller_type>(
-      detail::stage_velocity(evaluator, divergence), switch_time, method, t0, t1, X, options,
-      controller, channels, detail::observer_ref<adaptive_step_view<Scalar, Dim, S>>(observer));
-  detail::finish_channels(channels, res);
-  if (options.likelihood.enabled) detail::finish_likelihood(likelihood, t0 == 0, log_n0, X, res);
-  return res;
+  detail::solve_core<std::remove_reference_t<Field>, Scalar, Dim, std::remove_cvref_t<decltype(integrals)>> core(
+      field, t0, t1, detail::per_sample_steps, X, options.kpe, options.likelihood, integrals);
+  return core.finish(X, detail::adaptive_solve<Scalar, Dim, S, controller_type>(
+                            core.velocity(), core.switch_time(), method, t0, t1, X, options, controller, core.channels,
+                            detail::observer_ref<adaptive_step_view<Scalar, Dim, S>>(observer)));
 }
 
 /// Readable diagnostic for a callable that is not a velocity field.

@@ -30,6 +30,7 @@
 #include "kinflow/core/errors.hpp"
 #include "kinflow/core/field_evaluator.hpp"
 #include "kinflow/detail/batch_callable.hpp"
+#include "kinflow/integrators/detail/solve_core.hpp"
 #include "kinflow/integrators/detail/solve_extras.hpp"
 #include "kinflow/energy/kpe.hpp"
 #include "kinflow/integrators/likelihood.hpp"
@@ -141,102 +142,25 @@ struct fixed_step_view {
 
 namespace detail {
 
-/// What the step loops add to: the energy accumulator, the channels (energy, likelihood,
-/// the user's integrals) and the evaluations the integrands cost. Of one type whatever the
-/// field, so that the loops are compiled once for all fields.
-template <class Scalar, int Dim, class Integrals>
-struct fixed_grid_sums {
-  using channels_type = decltype(make_channels<Scalar, divergence_integrand<Scalar, Dim>>(
-      std::declval<const kpe_options&>(), 0.0, std::declval<const Integrals&>()));
-
-  fixed_grid_sums(const kpe_options& o, double tau, Eigen::Index samples, std::size_t steps, const Integrals& integrals)
-      : kpe(o, tau, samples, steps),
-        channels(make_channels<Scalar, divergence_integrand<Scalar, Dim>>(o, tau, integrals)) {}
-
-  kpe_accumulator<Scalar> kpe;  ///< the energies, per step and column block
-  channels_type channels;       ///< the energy's, the likelihood's and the user's integrals
-  std::int64_t extra_nfe = 0;   ///< evaluations the integrands cost each sample (the same for all)
-};
-
-/// The setup and the end of a fixed-grid solve, shared by every method family: the
-/// options checked, the field's evaluator and its batched reference, the sums the step
-/// loops add to, the likelihood's divergence, and the result with counters and statuses.
+/// The solve core (kinflow/integrators/detail/solve_core.hpp) of a fixed-grid front door:
+/// from the grid's first to its last time over its steps, with the options' energy and
+/// likelihood, once the fixed-grid options are checked.
 template <class Field, class Scalar, int Dim, class Integrals>
-class fixed_grid_core : public fixed_grid_sums<Scalar, Dim, Integrals> {
-  using sums_type = fixed_grid_sums<Scalar, Dim, Integrals>;
-
+class fixed_grid_core : public solve_core<Field, Scalar, Dim, Integrals> {
 public:
-  using sums_type::channels;
-  using sums_type::extra_nfe;
-  using sums_type::kpe;
-
   template <class GridScalar>
   fixed_grid_core(Field& field, const time_grid<GridScalar>& grid, const batch<Scalar, Dim>& X,
                   const fixed_step_options& options, const Integrals& integrals)
-      : sums_type(options.kpe, resolve_kpe_tau(options.kpe, field), X.cols(), grid.steps(), integrals),
-        evaluator_(field, X.rows()),
-        tau_(resolve_kpe_tau(options.kpe, field)),
-        forward_(grid[grid.steps()] > grid[0]) {
+      : solve_core<Field, Scalar, Dim, Integrals>(field, static_cast<double>(grid[0]),
+                                                  static_cast<double>(grid[grid.steps()]), grid.steps(), X,
+                                                  options.kpe, options.likelihood, integrals) {
     require(options.tile_columns >= 0, "tile_columns", options.tile_columns,
             "expected >= 0 (0 selects the automatic tile)");
     if (options.last_step == last_step_rule::denoise)
-      require(forward_ && grid[grid.steps()] == GridScalar(1), "last_step", "denoise",
+      require(grid[grid.steps()] > grid[0] && grid[grid.steps()] == GridScalar(1), "last_step", "denoise",
               "expected a grid that ends at t = 1 (the denoiser jump lands there); this one ends at t = " +
                   to_text(static_cast<double>(grid[grid.steps()])));
-    auto& likelihood = std::get<1>(channels);
-    if (options.likelihood.enabled) {
-      require_likelihood_span(static_cast<double>(grid[0]), static_cast<double>(grid[grid.steps()]));
-      enable_likelihood(likelihood, divergence_, field, X.rows(), options.likelihood);
-      if (forward_) log_n0_ = standard_normal_log_density(X);
-    }
-    // The running integrals of the channels carried (the energy's are the accumulator's):
-    // per-sample arrays are allocated only where they are used, as each costs page faults.
-    bool energy = true;
-    for_each_in(channels, [&](auto& c) {
-      if (!std::exchange(energy, false) && c.enabled) c.value.setZero(X.cols());
-    });
   }
-
-  /// The field, through a reference of one type whatever the field's: with the likelihood
-  /// on and a field that computes velocity and divergence in one pass, the evaluation that
-  /// keeps the divergence for the stage's integrand (detail::stage_velocity).
-  [[nodiscard]] batched_velocity_ref<Scalar, Dim> velocity() noexcept { return stage_velocity(evaluator_, divergence_); }
-  /// The part the step loops add to (of one type whatever the field).
-  [[nodiscard]] sums_type& sums() noexcept { return *this; }
-  /// The split time of the energy.
-  [[nodiscard]] double tau() const noexcept { return tau_; }
-  /// True when the log-likelihood is carried.
-  [[nodiscard]] bool likelihood_enabled() const noexcept { return std::get<1>(channels).enabled; }
-
-  /// The result of a solve that ended with state `X`, which cost `nfe` evaluations of the
-  /// field per sample (the integrands' own evaluations, extra_nfe, are added here), over
-  /// `steps` steps.
-  solve_result<Scalar> finish(const batch<Scalar, Dim>& X, std::int64_t nfe, std::size_t steps) {
-    const Eigen::Index B = X.cols();
-    solve_result<Scalar> result;
-    result.status.assign(static_cast<std::size_t>(B), solve_status::success);
-    result.nfe.setConstant(B, nfe + extra_nfe);
-    result.accepted.setConstant(B, static_cast<std::int64_t>(steps));
-    result.rejected.setZero(B);
-    if (kpe.enabled()) result.kpe = std::move(kpe.result());
-    for_each_user_channel(channels, [&](auto& user) { result.integrals.push_back(std::move(user.value)); });
-    auto& likelihood = std::get<1>(channels);
-    if (likelihood.enabled) finish_likelihood(likelihood, forward_, log_n0_, X, result);
-    for (Eigen::Index i = 0; i < B; ++i) {
-      bool finite = X.col(i).allFinite();
-      if (kpe.enabled()) finite = finite && std::isfinite(result.kpe.total(i));
-      if (likelihood.enabled) finite = finite && std::isfinite(result.log_likelihood(i));
-      if (!finite) result.status[static_cast<std::size_t>(i)] = solve_status::non_finite;
-    }
-    return result;
-  }
-
-private:
-  field_evaluator<Field, Scalar, Dim> evaluator_;
-  double tau_;
-  bool forward_;
-  std::optional<divergence_evaluator<Field, Scalar, Dim>> divergence_;
-  per_sample<Scalar> log_n0_;
 };
 
 /// Compile-time checks of the trailing arguments of a fixed-grid front door (kinflow::integrate):

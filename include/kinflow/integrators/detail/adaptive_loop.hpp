@@ -38,6 +38,32 @@
 
 namespace kinflow::detail {
 
+/// Compile-time checks of the trailing arguments of kinflow::integrate_adaptive: at most
+/// one step-size controller, one kinflow::along(...) bundle of valid integrands and one
+/// observer of the adaptive step view.
+template <class Scalar, int Dim, std::size_t S, class... Extras>
+constexpr void check_adaptive_extras() {
+  static_assert(count_kind<extra_kind::controller, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one step-size controller given");
+  static_assert(count_kind<extra_kind::integrals, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one kinflow::along(...) given; put every "
+                "integrand into one");
+  static_assert(count_kind<extra_kind::observer, Extras...> <= 1,
+                "kinflow::integrate_adaptive: more than one observer given (or an argument that "
+                "is neither a controller, nor kinflow::along(...), nor an observer)");
+  using integrals_type = std::remove_cvref_t<decltype(extra_or<extra_kind::integrals>(
+      std::declval<const path_integrals<>&>(), std::declval<Extras>()...))>;
+  using observer_type = std::remove_cvref_t<decltype(extra_or<extra_kind::observer>(
+      std::declval<no_observer&>(), std::declval<Extras>()...))>;
+  static_assert(observer_of<observer_type, adaptive_step_view<Scalar, Dim, S>>,
+                "kinflow::integrate_adaptive: a trailing argument is neither a step-size "
+                "controller (kinflow::step_size_controller), nor kinflow::along(...), nor an "
+                "observer callable with a kinflow::adaptive_step_view");
+  static_assert(integrands_of<integrals_type, Scalar, Dim>,
+                "kinflow::integrate_adaptive: an integrand of kinflow::along is neither g(t, x, v) "
+                "-> Scalar nor g(T, X, V, G); see kinflow/integrators/quadrature.hpp");
+}
+
 /// RMS over the rows of `v / (atol + rtol·|scale|)` for one column.
 template <class V, class A>
 auto scaled_rms(const V& v, const A& scale, double atol, double rtol) {
