@@ -173,9 +173,10 @@ public:
   }
 
   /// Collective: the reduced states of every column of X at time t over all points
-  /// (`first`, for `v_u`) and over the points of the column's class (`second`). With
-  /// @p unconditional false, `first` holds only the columns of class -1 and each rank's
-  /// classes stream only their own columns (class_conditional_field::partial_states).
+  /// (`first`, for `v_u`) and over the points of the column's class (`second`; all points
+  /// for class -1). With @p unconditional false, each rank's classes stream only their own
+  /// columns (class_conditional_field::partial_states), only `second` is reduced (B records,
+  /// not 2B) and `first` is returned empty.
   /// @throws kinflow::mpi::collective_error on every rank when a class is out of range or
   ///         has no point on any rank, or the evaluation failed on any rank
   [[nodiscard]] std::pair<state_type, state_type> reduced_states(Scalar t, const batch_type& X, const class_labels& C,
@@ -183,7 +184,7 @@ public:
                                                                  bool unconditional = true) const {
     return reduce(X, C, request, [&](const class_conditional_field<Scalar, Dim>& f) {
       return f.partial_states(t, X, C, request, unconditional);
-    });
+    }, unconditional);
   }
 
   /// Collective: reduced_states() with one time per column.
@@ -194,7 +195,7 @@ public:
     return reduce(X, C, request, [&](const class_conditional_field<Scalar, Dim>& f) {
       kinflow::detail::require_dimension("number of times T (one per column of X)", T.size(), X.cols());
       return f.partial_states_at_times(T, X, C, request, unconditional);
-    });
+    }, unconditional);
   }
 
   /// Collective: `V.col(j) = v_{C(j)}(t, X.col(j))` (class -1: all points); each rank's
@@ -261,10 +262,11 @@ public:
 
 private:
   /// This rank's two partial states from `local(field)` (empty states on an empty shard)
-  /// after the checks of X and C, merged over all ranks in one reduction of 2B records.
+  /// after the checks of X and C, merged over all ranks in one reduction of 2B records; of
+  /// B records (`second` only, `first` left empty) without @p pair.
   template <class Local>
   std::pair<state_type, state_type> reduce(const batch_type& X, const class_labels& C, posterior_request request,
-                                           const Local& local) const {
+                                           const Local& local, bool pair) const {
     const Eigen::Index B = X.cols();
     std::pair<state_type, state_type> parts;
     std::string error;
@@ -282,20 +284,19 @@ private:
     } catch (...) {
       error = "unknown error";
     }
-    state_type both(d_, 2 * B, request);  // [all points | the class's], both empty on an empty shard
-    if (error.empty() && local_) {
-      const Eigen::Index record = state_type::record_size(d_);
+    // [all points | the class's] with the pair, [the class's] without; empty on an empty shard.
+    const Eigen::Index second = pair ? B : 0, record = state_type::record_size(d_);
+    state_type merged(d_, second + B, request);
+    if (error.empty() && local_)
       for (Eigen::Index j = 0; j < B; ++j) {
-        std::copy(parts.first.record(j), parts.first.record(j) + record, both.record(j));
-        std::copy(parts.second.record(j), parts.second.record(j) + record, both.record(B + j));
+        if (pair) std::copy(parts.first.record(j), parts.first.record(j) + record, merged.record(j));
+        std::copy(parts.second.record(j), parts.second.record(j) + record, merged.record(second + j));
       }
-    }
-    detail::reduce_records(*res_, ranks_, d_, both, !request.mean && !request.trace, error);
+    detail::reduce_records(*res_, ranks_, d_, merged, !request.mean && !request.trace, error);
     std::pair<state_type, state_type> out{state_type(d_, B, request), state_type(d_, B, request)};
-    const Eigen::Index record = state_type::record_size(d_);
     for (Eigen::Index j = 0; j < B; ++j) {
-      std::copy(both.record(j), both.record(j) + record, out.first.record(j));
-      std::copy(both.record(B + j), both.record(B + j) + record, out.second.record(j));
+      if (pair) std::copy(merged.record(j), merged.record(j) + record, out.first.record(j));
+      std::copy(merged.record(second + j), merged.record(second + j) + record, out.second.record(j));
     }
     return out;
   }
