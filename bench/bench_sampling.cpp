@@ -19,12 +19,13 @@
 //
 //   bench_sampling --compare <dir> [--dim 2] [--train 1024] [--batch 4096] [--steps 100]
 //                  [--scalar float|double] [--threads 0] [--reps 5] [--seed 1] [--tile 0]
+//                  [--pruning auto|on|off]
 //
 // writes <dir>/train.csv (N rows of d values) and <dir>/noise.csv (B rows), samples them
 // with kinflow `--reps` times, and writes <dir>/kinflow_samples.csv (B rows of d values),
 // <dir>/kinflow_energy.csv (B rows: total, early, late) and <dir>/kinflow_time.txt (median
 // seconds of one sampling run); `--tile` sets fixed_step_options::tile_columns (0: the
-// default). bench/pytorch_sampler.py then runs the PyTorch sampler on the same CSV inputs
+// default), `--pruning` the field's pruning mode (default auto). bench/pytorch_sampler.py then runs the PyTorch sampler on the same CSV inputs
 // and compares.
 //
 // smoke-filter: ^smoke/
@@ -227,6 +228,7 @@ struct compare_args {
   int reps = 5;
   std::uint64_t seed = 1;
   Eigen::Index tile = 0;
+  kinflow::pruning_mode pruning = kinflow::pruning_mode::automatic;
 };
 
 // Rows of the CSV are points: writes M (d x n) transposed.
@@ -256,6 +258,7 @@ int run_compare(const compare_args& a) {
 
   kinflow::empirical_options<Scalar> opt;
   opt.threads = a.threads;
+  opt.pruning = a.pruning;
   const kinflow::empirical_field<Scalar, Dim> field(Y.cast<Scalar>().eval(), opt);
   const kinflow::batch<Scalar, Dim> x0 = X0.cast<Scalar>();
   kinflow::batch<Scalar, Dim> X;
@@ -279,9 +282,13 @@ int run_compare(const compare_args& a) {
   E.row(2) = r.kpe.late.transpose();
   write_points(dir / "kinflow_energy.csv", E);
   std::ofstream(dir / "kinflow_time.txt") << median << '\n';
-  std::printf("kinflow: d=%ld N=%ld B=%ld steps=%zu %s threads=%u: median %.4f s over %d runs\n",
+  const kinflow::pruning_stats pruned = field.pruning_statistics();
+  std::printf("kinflow: d=%ld N=%ld B=%ld steps=%zu %s threads=%u: median %.4f s over %d runs "
+              "(%llu of %llu passes pruned, %.3f of the points touched)\n",
               static_cast<long>(a.d), static_cast<long>(a.N), static_cast<long>(a.B), a.steps,
-              a.scalar.c_str(), opt.threads, median, std::max(a.reps, 1));
+              a.scalar.c_str(), opt.threads, median, std::max(a.reps, 1),
+              static_cast<unsigned long long>(pruned.pruned_evaluations),
+              static_cast<unsigned long long>(pruned.evaluations), pruned.touched_share());
   return 0;
 }
 
@@ -303,6 +310,13 @@ int compare_main(int argc, char** argv) {
     else if (key == "--reps") a.reps = std::stoi(value());
     else if (key == "--seed") a.seed = std::stoull(value());
     else if (key == "--tile") a.tile = std::stol(value());
+    else if (key == "--pruning") {
+      const std::string mode = value();
+      if (mode == "auto") a.pruning = kinflow::pruning_mode::automatic;
+      else if (mode == "on") a.pruning = kinflow::pruning_mode::on;
+      else if (mode == "off") a.pruning = kinflow::pruning_mode::off;
+      else throw std::invalid_argument("--pruning must be auto, on or off, not " + mode);
+    }
     else throw std::invalid_argument("unknown option " + key);
   }
   if (a.d < 1 || a.N < 1 || a.B < 1 || a.steps < 1) throw std::invalid_argument("sizes must be >= 1");

@@ -53,9 +53,11 @@ Writes into DIR, each file under a temporary name renamed into place, summary.js
 """
 
 import argparse
+import concurrent.futures
 import csv
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -265,16 +267,25 @@ def save_npy(path, array):
 # One model
 
 
+def train_steps_for(n, a):
+    """Adam steps of a model trained on n images: `--train-steps`, or with `--train-epochs E`
+    as many as E passes over the n images take (at least 8)."""
+    if a.train_epochs is None:
+        return a.train_steps
+    return max(8, math.ceil(a.train_epochs * n / a.batch))
+
+
 def train_model(train_x, n, seed, a, out_dir):
     """Trains one flow-matching MLP on train_x; returns [(step, npz path, train loss)] for its
     checkpoints."""
+    total = train_steps_for(n, a)
     torch.manual_seed(1000 + seed)
     gen = torch.Generator().manual_seed(1000 + seed)
     model = flow_examples.FlowMLP(dim=DIM, hidden=a.hidden, depth=3, activation="silu")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.train_steps, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total, pct_start=0.05)
     data = torch.from_numpy(train_x.astype(np.float32))
-    marks = sorted({max(1, a.train_steps * k // 8) for k in (1, 2, 4, 8)})
+    marks = sorted({max(1, total * k // 8) for k in (1, 2, 4, 8)})
     checkpoints, recent, done = [], [], 0
     for mark in marks:
         model.train()
@@ -328,13 +339,41 @@ def claims(cols):
             "kpe_norm_x1": kinflow.spearman(kpe, norm)}
 
 
-def run_model(n, seed, data, judge, reference, methods, a, log):
-    """Trains the model of (n, seed), samples every method from its last checkpoint and the
-    baseline from every checkpoint. Returns (unit rows, checkpoint rows, claims, profile)."""
-    train_x, _ = data.subset(n)
+def train_task(train_x, n, seed, a, threads):
+    """train_model() with `threads` PyTorch threads; returns (checkpoints, seconds)."""
+    torch.set_num_threads(threads)
     t0 = time.perf_counter()
     checkpoints = train_model(train_x, n, seed, a, a.out)
-    train_seconds = time.perf_counter() - t0
+    return checkpoints, time.perf_counter() - t0
+
+
+def train_all(data, sizes, a, log):
+    """Trains the model of every (n, seed), `a.jobs` at a time in their own processes (each
+    with `a.threads // a.jobs` PyTorch threads, at least one); in this process with
+    `a.threads` threads when `a.jobs` is 1. Returns {(n, seed): (checkpoints, seconds)}."""
+    tasks = [(n, seed) for n in sizes for seed in range(a.seeds)]
+    if a.jobs == 1:
+        return {(n, seed): train_task(data.subset(n)[0], n, seed, a, a.threads) for n, seed in tasks}
+    threads = max(1, a.threads // a.jobs)
+    tasks.sort(key=lambda task: -train_steps_for(task[0], a))  # the longest first: the pool ends together
+    context = multiprocessing.get_context("spawn")  # no fork of a process that already runs PyTorch threads
+    with concurrent.futures.ProcessPoolExecutor(max_workers=a.jobs, mp_context=context) as pool:
+        futures = {pool.submit(train_task, data.subset(n)[0], n, seed, a, threads): (n, seed) for n, seed in tasks}
+        trained = {}
+        for future in concurrent.futures.as_completed(futures):
+            n, seed = futures[future]
+            trained[(n, seed)] = future.result()
+            log(f"n = {n:5d} seed {seed}: trained in {trained[(n, seed)][1]:.0f} s ({len(trained)} of {len(tasks)})")
+    return trained
+
+
+def run_model(n, seed, data, judge, reference, methods, a, log, trained):
+    """Samples every method from the last checkpoint of the model of (n, seed) (`trained`:
+    its checkpoints and training seconds, from train_all) and the baseline from every
+    checkpoint. Returns (unit rows, checkpoint rows, claims, profile, training seconds)."""
+    train_x, _ = data.subset(n)
+    t0 = time.perf_counter()
+    checkpoints, train_seconds = trained
     x0 = np.asarray(kinflow.standard_normal(a.samples, DIM, 5000 + seed), dtype=np.float32)
     folder = os.path.join(a.out, "samples", f"n{n}_seed{seed}")
 
@@ -566,7 +605,9 @@ def report(record):
     st, j = record["settings"], record["judge"]
     lines.append(f"judge: test accuracy {j['test_accuracy']:.4f} (floor {j['floor']}); FD of {st['samples']} real "
                  f"unseen images {j['real_images_fd']:.2f}, their mean confidence {j['real_images_confidence']:.3f}")
-    lines.append(f"models: sizes {st['sizes']}, {st['seeds']} seeds, {st['train_steps']} Adam steps, hidden "
+    lines.append(f"models: sizes {st['sizes']}, {st['seeds']} seeds, "
+                 + (f"{st['train_epochs']} epochs" if st.get("train_epochs") else f"{st['train_steps']} Adam steps")
+                 + f" (peak learning rate {st['lr']:g}), hidden "
                  f"{st['hidden']}; {st['samples']} samples, Euler {st['steps']} steps, {st['dtype']}")
     lines.append("")
     lines.append("per size, mean over seeds [t 95% CI]:")
@@ -622,7 +663,9 @@ def report(record):
             cells.append(f"{s}: {np.mean([c['f_mem'] for c in sel]):.3f}, {np.mean([c['kpe'] for c in sel]):.1f}, "
                          f"{np.mean([c['kpe_late'] for c in sel]):.1f}")
         lines.append(f"  n = {n:5d}  " + "; ".join(cells))
-    lines.append(f"seconds: {record['seconds']:.0f} (training {sum(record['train_seconds']):.0f})")
+    wall = record.get("train_wall_seconds", sum(record["train_seconds"]))
+    lines.append(f"seconds: {record['seconds']:.0f} (training {wall:.0f}, "
+                 f"{record['settings'].get('jobs', 1)} model(s) at a time)")
     return "\n".join(lines)
 
 
@@ -643,6 +686,10 @@ def main(argv=None):
     p.add_argument("--sizes", default=None, help="training subset sizes (default 64,256,1024; --quick 64,256)")
     p.add_argument("--seeds", type=int, default=None, help="training seeds per size (default 3; --quick 2)")
     p.add_argument("--train-steps", type=int, default=None, help="Adam steps per model (default 6000; --quick 120)")
+    p.add_argument("--train-epochs", type=int, default=None,
+                   help="instead of --train-steps: as many Adam steps as this many passes over each model's n "
+                        "images take (n = 256, batch 128: 2 steps per epoch), so that every size sees its "
+                        "images equally often")
     p.add_argument("--hidden", type=int, default=512, help="hidden units per layer (default 512)")
     p.add_argument("--batch", type=int, default=128, help="training batch (default 128)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
@@ -651,6 +698,9 @@ def main(argv=None):
     p.add_argument("--kpe-tau", type=float, default=0.6, help="the early/late split of the energy (default 0.6)")
     p.add_argument("--judge-epochs", type=int, default=None, help="judge training epochs (default 8; --quick 1)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="models trained at once, each in its own process with threads/jobs PyTorch threads "
+                        "(default 1; 2 on two cores trains about twice as fast, with other rounding)")
     p.add_argument("--data", default=None, help="the Fashion-MNIST folder (default Debian's)")
     a = p.parse_args(argv)
     if a.report:  # the comparisons recomputed from units.csv, written back, then the tables
@@ -677,12 +727,16 @@ def main(argv=None):
     if not sizes or any(not 2 <= s <= 30000 for s in sizes):
         p.error(f"--sizes: expected sizes in [2, 30000], got {a.sizes!r}")
     a.seeds = a.seeds if a.seeds is not None else (2 if quick else 3)
+    if a.train_steps is not None and a.train_epochs is not None:
+        p.error("--train-epochs: expected either --train-steps or --train-epochs, not both")
+    if a.train_epochs is not None and a.train_epochs < 1:
+        p.error(f"--train-epochs: expected an integer >= 1, got {a.train_epochs}")
     a.train_steps = a.train_steps if a.train_steps is not None else (120 if quick else 6000)
     a.samples = a.samples if a.samples is not None else (128 if quick else 1000)
     a.steps = a.steps if a.steps is not None else (10 if quick else 100)
     a.judge_epochs = a.judge_epochs if a.judge_epochs is not None else (1 if quick else 8)
     for name, lo in (("seeds", 1), ("train_steps", 8), ("samples", 20), ("steps", 1), ("judge_epochs", 1),
-                     ("hidden", 1), ("batch", 1), ("threads", 1)):
+                     ("hidden", 1), ("batch", 1), ("threads", 1), ("jobs", 1)):
         if getattr(a, name) < lo:
             p.error(f"--{name.replace('_', '-')}: expected an integer >= {lo}, got {getattr(a, name)}")
     if not (a.lr > 0 and math.isfinite(a.lr)):
@@ -722,9 +776,13 @@ def main(argv=None):
 
     methods = method_list(quick)
     rows, ckpt_rows, claim_rows, profiles, train_seconds = [], [], [], [], []
+    train_started = time.perf_counter()
+    trained = train_all(data, sizes, a, log)
+    train_wall = time.perf_counter() - train_started
+    torch.set_num_threads(a.threads)
     for n in sizes:
         for seed in range(a.seeds):
-            r, c, cl, pr, ts = run_model(n, seed, data, judge, reference, methods, a, log)
+            r, c, cl, pr, ts = run_model(n, seed, data, judge, reference, methods, a, log, trained[(n, seed)])
             rows += r
             ckpt_rows += c
             claim_rows.append(cl)
@@ -756,8 +814,10 @@ def main(argv=None):
                    os.path.join(fig_dir, "fashion_samples.png"))
 
     record = {
-        "settings": {"sizes": sizes, "seeds": a.seeds, "train_steps": a.train_steps, "hidden": a.hidden,
-                     "batch": a.batch, "lr": a.lr, "samples": a.samples, "steps": a.steps, "solver": "euler",
+        "settings": {"sizes": sizes, "seeds": a.seeds, "train_steps": a.train_steps if a.train_epochs is None else None,
+                     "train_epochs": a.train_epochs,
+                     "train_steps_per_size": {str(n): train_steps_for(n, a) for n in sizes}, "hidden": a.hidden,
+                     "batch": a.batch, "lr": a.lr, "threads": a.threads, "jobs": a.jobs, "samples": a.samples, "steps": a.steps, "solver": "euler",
                      "dtype": "float32", "kpe_tau": a.kpe_tau, "judge_epochs": a.judge_epochs, "quick": quick,
                      "resolution": "14x14 (2x2 block means)", "split_seed": fashion_data.SPLIT_SEED,
                      "scale": data.scale, "knn_k": KNN_K, "late_window": LATE_WINDOW, "memorization_ratio": 1 / 3,
@@ -773,6 +833,7 @@ def main(argv=None):
         "profiles": profiles,
         "checkpoints": ckpt_rows,
         "train_seconds": train_seconds,
+        "train_wall_seconds": train_wall,
         "seconds": time.perf_counter() - started,
         "complete": True,
     }

@@ -8,6 +8,7 @@ correlations with SciPy, and the energy profiles against the KPE they must sum t
 """
 
 import json
+import math
 import pathlib
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from _study_files import check_bad_parameters, import_from, read  # noqa: E402
 
 FASHION = pathlib.Path(__file__).resolve().parents[2] / "examples" / "fashion"
 STUDY = FASHION / "fashion_study.py"
+QUICK_EPOCHS = 60
 RAW = pathlib.Path(kinflow.datasets.fashion_mnist_dir)
 
 pytestmark = pytest.mark.skipif(not (RAW / "train-images-idx3-ubyte.gz").exists(),
@@ -43,7 +45,9 @@ def data():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fashion")
-    p = subprocess.run([sys.executable, str(STUDY), "--out", str(out), "--quick"],
+    # two models trained at once, each for 60 passes over its images (n = 64: 30 steps; n = 256: 120)
+    p = subprocess.run([sys.executable, str(STUDY), "--out", str(out), "--quick", "--jobs", "2", "--train-epochs",
+                        str(QUICK_EPOCHS)],
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     return out, json.loads((out / "summary.json").read_text())
@@ -113,10 +117,15 @@ def test_outputs_are_complete(run):
     units = read(out / "units.csv")
     methods = [m["name"] for m in s["settings"]["methods"]]
     assert len(units["method"]) == len(s["settings"]["sizes"]) * s["settings"]["seeds"] * len(methods)
+    assert s["settings"]["jobs"] == 2 and s["settings"]["train_epochs"] == QUICK_EPOCHS
     for n in s["settings"]["sizes"]:
+        total = math.ceil(QUICK_EPOCHS * n / s["settings"]["batch"])  # Adam steps of QUICK_EPOCHS passes
+        assert s["settings"]["train_steps_per_size"][str(n)] == total
+        marks = sorted({max(1, total * k // 8) for k in (1, 2, 4, 8)})
         for seed in range(s["settings"]["seeds"]):
-            for step in (15, 30, 60, 120):
+            for step in marks:
                 assert (out / "models" / f"n{n}_seed{seed}_step{step}.npz").exists()
+            assert sorted(r["step"] for r in s["checkpoints"] if r["n"] == n and r["seed"] == seed) == marks
 
 
 def test_the_judge_never_saw_the_subsets_and_meets_its_floor(run, data):
@@ -215,7 +224,9 @@ def test_claims_and_profiles_from_the_baseline_files(run):
 def test_bad_parameters_are_named():
     check_bad_parameters(STUDY, ((["--sizes", "1"], "--sizes"), (["--sizes", "a"], "--sizes"),
                                  (["--samples", "5"], "--samples"), (["--train-steps", "0"], "--train-steps"),
-                                 (["--lr", "nan"], "--lr")))
+                                 (["--lr", "nan"], "--lr"), (["--train-epochs", "0"], "--train-epochs"),
+                                 (["--train-epochs", "5", "--train-steps", "40"], "--train-epochs"),
+                                 (["--jobs", "0"], "--jobs")))
 
 
 def test_the_equal_f_mem_match_by_hand():

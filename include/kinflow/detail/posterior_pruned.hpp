@@ -106,13 +106,20 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
   using const_map = Eigen::Map<const batch<Scalar, Dim>>;
 
   // Pass A: each query's nearest leaf, and an estimate of the points pruning would visit.
+  // The estimate comes from every `stride`-th chunk (at least 8 chunks): where pruning would
+  // not pay, that is all the pass costs (the leaf bounds of every query cost as much as a
+  // tenth of a dense pass over few points in 2-D); the other chunks' nearest leaves follow
+  // only when it pays.
+  const std::size_t stride = std::max<std::size_t>(1, tasks / 8);
   std::atomic<std::uint64_t> estimate{0};
-  field_parallel_for(workers, tasks, [&](unsigned w, std::size_t task) {
+  std::atomic<field_index> sampled{0};
+  auto nearest_leaves = [&](unsigned w, std::size_t task, bool count) {
     Scalar* U = mem.data() + static_cast<std::size_t>(w) * worker_scalars + tile_scalars;
     const field_index j0 = static_cast<field_index>(task) * cq, nc = std::min(cq, B - j0);
     leaf_logit_bounds<Scalar, Dim>(ix, const_map(X.col(j0).data(), d, nc),
                                    [&](field_index j) { return params(j0 + j); }, plan.expanded, plan.blas, U,
                                    best + j0);
+    if (!count) return;
     std::uint64_t local = 0;
     for (field_index j = 0; j < nc; ++j) {
       const Scalar* u = U + j * G;
@@ -121,8 +128,17 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
         if (u[g] >= floor) local += static_cast<std::uint64_t>(ix.leaf_points(g));
     }
     estimate += local;
-  });
-  if (!forced && 2 * estimate.load() > static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(B)) return false;
+    sampled += nc;
+  };
+  const std::size_t samples = (tasks + stride - 1) / stride;
+  field_parallel_for(workers, samples, [&](unsigned w, std::size_t k) { nearest_leaves(w, k * stride, true); });
+  // Pruning is not tried where the sampled queries would visit more than half of the points.
+  if (!forced && 2 * estimate.load() > static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(sampled.load()))
+    return false;
+  if (stride > 1)
+    field_parallel_for(workers, tasks, [&](unsigned w, std::size_t task) {
+      if (task % stride != 0) nearest_leaves(w, task, false);
+    });
 
   std::iota(order, order + B, field_index{0});
   std::stable_sort(order, order + B, [&](field_index a, field_index b) { return best[a] < best[b]; });
@@ -270,7 +286,7 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
 
 /// Runs the pruned stream of X (see the file comment) and returns true, or returns false
 /// without calling @p sink when pruning would not pay (@p forced false and the bounds'
-/// estimate of the points to visit above half of them) or the scratch does not fit
+/// estimate, from a sample of the queries, of the points to visit above half of them) or the scratch does not fit
 /// @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass.
 /// @p dense is the plan a dense stream of X would use; the queries that run dense stream
 /// over @p original, the points in their own order (in which the split trace's near points
