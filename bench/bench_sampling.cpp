@@ -25,8 +25,8 @@
 // with kinflow `--reps` times, and writes <dir>/kinflow_samples.csv (B rows of d values),
 // <dir>/kinflow_energy.csv (B rows: total, early, late) and <dir>/kinflow_time.txt (median
 // seconds of one sampling run); `--tile` sets fixed_step_options::tile_columns (0: the
-// default), `--pruning` the field's pruning mode (default auto). bench/pytorch_sampler.py then runs the PyTorch sampler on the same CSV inputs
-// and compares.
+// default), `--pruning` the field's pruning mode (default auto). bench/pytorch_sampler.py
+// then runs the PyTorch sampler on the same CSV inputs and compares.
 //
 // smoke-filter: ^smoke/
 

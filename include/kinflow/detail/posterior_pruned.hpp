@@ -286,8 +286,8 @@ bool pruned_core(const prune_index<Scalar, Dim>& ix, const posterior_points<Scal
 
 /// Runs the pruned stream of X (see the file comment) and returns true, or returns false
 /// without calling @p sink when pruning would not pay (@p forced false and the bounds'
-/// estimate, from a sample of the queries, of the points to visit above half of them) or the scratch does not fit
-/// @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass.
+/// estimate, from a sample of the queries, of the points to visit above half of them) or
+/// the scratch does not fit @p budget bytes. With @p forced (pruning_mode::on) no chunk joins the dense pass.
 /// @p dense is the plan a dense stream of X would use; the queries that run dense stream
 /// over @p original, the points in their own order (in which the split trace's near points
 /// are fewer than in the index's clustered order). `State` is

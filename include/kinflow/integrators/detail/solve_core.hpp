@@ -98,7 +98,9 @@ public:
   /// The field, through a reference of one type whatever the field's: with the likelihood
   /// on and a field that computes velocity and divergence in one pass, the evaluation that
   /// keeps the divergence for the stage's integrand (detail::stage_velocity).
-  [[nodiscard]] batched_velocity_ref<Scalar, Dim> velocity() noexcept { return stage_velocity(evaluator_, divergence_); }
+  [[nodiscard]] batched_velocity_ref<Scalar, Dim> velocity() noexcept {
+    return stage_velocity(evaluator_, divergence_);
+  }
   /// The part the step loops add to (of one type whatever the field).
   [[nodiscard]] sums_type& sums() noexcept { return *this; }
   /// The split time of the energy.
